@@ -1,0 +1,275 @@
+"""Validation of incoming messages: never raises on any input, always names path and reason.
+
+The rule for partly valid batches (documented for vendors in ``schemas/README.md``):
+
+* The **envelope** (size, JSON syntax, ``schema``, ``message_id``, ``publisher``, ``sent``, the
+  ``observations`` list and its length) must be valid, and the publisher must be the one the
+  message arrived as (topic and MQTT username, or HTTP token). Otherwise the whole message is
+  rejected and nothing of it is stored.
+* Each **observation** is then judged on its own: the valid ones are accepted and stored, each
+  invalid one is rejected with its JSON path and reason. A rejection lists them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+import pydantic_core
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from schemas.codes import HJEM_SYSTEM, MDC_SYSTEM, CodesTable, codes
+from schemas.models import (
+    MAX_OBSERVATIONS_PER_BATCH,
+    MAX_PAYLOAD_BYTES,
+    Batch,
+    Identifier,
+    Observation,
+    PublisherId,
+    RejectionError,
+    UtcTime,
+)
+
+__all__ = [
+    "EARLIEST_EFFECTIVE",
+    "MAX_CLOCK_SKEW",
+    "BatchResult",
+    "check_observation",
+    "validate_batch",
+]
+
+MAX_CLOCK_SKEW = timedelta(minutes=10)
+"""How far in the future (by the receiver's clock) an observation may lie."""
+EARLIEST_EFFECTIVE = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
+"""Earlier times come from devices whose clock was never set; they must be corrected first."""
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    schema_: Literal["hjem/1"] = Field(default="hjem/1", alias="schema")
+    message_id: Identifier
+    publisher: PublisherId
+    sent: UtcTime
+    observations: Annotated[list[Any], Field(min_length=1, max_length=MAX_OBSERVATIONS_PER_BATCH)]
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What validation made of one message."""
+
+    message_id: str | None
+    publisher: str | None
+    accepted: list[Observation] = field(default_factory=list)
+    errors: list[RejectionError] = field(default_factory=list)
+
+    @property
+    def rejected_whole(self) -> bool:
+        """True when the envelope was refused and no observation was even looked at."""
+        return not self.accepted and any(
+            not e.path.startswith("$.observations[") for e in self.errors
+        )
+
+    @property
+    def rejected_count(self) -> int:
+        return len(
+            {e.path.split("]")[0] for e in self.errors if e.path.startswith("$.observations[")}
+        )
+
+
+def _path(prefix: str, loc: Sequence[int | str]) -> str:
+    out = prefix
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _reason(err: Any) -> str:
+    if err["type"] == "string_type" and err["loc"] and err["loc"][-1] == "value":
+        return 'value must be a decimal string such as "36.60" (a JSON number loses precision)'
+    msg = str(err["msg"])
+    return msg.removeprefix("Value error, ")
+
+
+def _errors_of(
+    exc: ValidationError, prefix: str, obs_id: str | None = None
+) -> list[RejectionError]:
+    return [
+        RejectionError(
+            path=_path(prefix, err["loc"])[:256], reason=_reason(err)[:512], observation_id=obs_id
+        )
+        for err in exc.errors(include_url=False, include_input=False)[:20]
+    ]
+
+
+def check_observation(
+    obs: Observation, publisher: str, now: datetime, table: CodesTable | None = None
+) -> list[tuple[str, str]]:
+    """Semantic checks beyond the model: binding, time window, codes and units.
+
+    Returns (relative path, reason) pairs; empty when the observation is acceptable.
+    """
+    problems: list[tuple[str, str]] = []
+    if obs.source.publisher != publisher:
+        problems.append(
+            (
+                "source.publisher",
+                f"source publisher {obs.source.publisher!r} is not the sender {publisher!r}",
+            )
+        )
+    if obs.effective > now + MAX_CLOCK_SKEW:
+        problems.append(("effective", f"time {obs.effective.isoformat()} lies in the future"))
+    elif obs.effective < EARLIEST_EFFECTIVE:
+        problems.append(
+            ("effective", "time before 2000-01-01: device clock not set or not corrected")
+        )
+    problems.extend(_check_codes(obs, table or codes()))
+    return problems
+
+
+def _check_codes(obs: Observation, table: CodesTable) -> list[tuple[str, str]]:
+    primary = obs.code[0]
+    if primary.system not in (MDC_SYSTEM, HJEM_SYSTEM):
+        return []  # a vendor's own or another standard code system: not ours to judge
+    measures = table.by_primary(primary.system, primary.code)
+    if not measures:
+        if primary.system == HJEM_SYSTEM:
+            return [("code[0].code", f"unknown Hjem code {primary.code!r} (see codes.toml)")]
+        return []
+    kinds = {m.kind for m in measures}
+    units = sorted({u for m in measures for u in m.units})
+    events = sorted({e for m in measures for e in m.events})
+    code = primary.code
+    checks = [
+        (
+            obs.value is not None and "quantity" not in kinds,
+            "value",
+            f"code {code} takes no numeric value (it is {'/'.join(sorted(kinds))})",
+        ),
+        (
+            obs.value is not None and obs.unit not in units,
+            "unit",
+            f"unit {obs.unit!r} is not allowed for code {code} (allowed: {', '.join(units)})",
+        ),
+        (
+            obs.value_boolean is not None and "boolean" not in kinds,
+            "value_boolean",
+            f"code {code} is not a boolean state",
+        ),
+        (
+            obs.value_code is not None and obs.value_code not in events,
+            "value_code",
+            f"event {obs.value_code!r} is not defined for code {code} "
+            f"(allowed: {', '.join(events)})",
+        ),
+        (
+            bool(obs.components) and "compound" not in kinds,
+            "components",
+            f"code {code} has no components",
+        ),
+    ]
+    return [(path, reason) for failed, path, reason in checks if failed][:1]
+
+
+def _envelope(
+    payload: bytes | str, expected_publisher: str | None, result: BatchResult
+) -> _Envelope | None:
+    size = len(payload.encode() if isinstance(payload, str) else payload)
+    if size > MAX_PAYLOAD_BYTES:
+        result.errors.append(
+            RejectionError(
+                path="$",
+                reason=f"message is {size} bytes; at most {MAX_PAYLOAD_BYTES} are accepted",
+            )
+        )
+        return None
+    try:
+        data = pydantic_core.from_json(payload, allow_inf_nan=False)
+    except ValueError as exc:
+        result.errors.append(RejectionError(path="$", reason=f"not valid JSON: {exc}"[:512]))
+        return None
+    if not isinstance(data, dict):
+        result.errors.append(RejectionError(path="$", reason="message must be a JSON object"))
+        return None
+    if isinstance(data.get("message_id"), str):
+        result.message_id = data["message_id"][:128]
+    try:
+        env = _Envelope.model_validate(data)
+    except ValidationError as exc:
+        result.errors.extend(
+            e for e in _errors_of(exc, "$") if not e.path.startswith("$.observations[")
+        )
+        if not result.errors:
+            result.errors.extend(_errors_of(exc, "$"))
+        return None
+    result.publisher = env.publisher
+    if expected_publisher is not None and env.publisher != expected_publisher:
+        result.errors.append(
+            RejectionError(
+                path="$.publisher",
+                reason=f"publisher {env.publisher!r} does not match the sender "
+                f"{expected_publisher!r}",
+            )
+        )
+        return None
+    return env
+
+
+def validate_batch(
+    payload: bytes | str,
+    *,
+    now: datetime,
+    expected_publisher: str | None = None,
+    table: CodesTable | None = None,
+) -> BatchResult:
+    """Validate one message. Never raises; see the module docstring for the rule."""
+    result = BatchResult(message_id=None, publisher=None)
+    try:  # fast path: the whole batch is valid as far as the models go
+        batch = Batch.model_validate_json(payload)
+    except ValidationError:
+        batch = None
+    if (
+        batch is not None
+        and (expected_publisher is None or batch.publisher == expected_publisher)
+        and len(payload) <= MAX_PAYLOAD_BYTES
+    ):
+        result.message_id, result.publisher = batch.message_id, batch.publisher
+        _judge(list(enumerate(batch.observations)), batch.publisher, now, table, result)
+        return result
+    env = _envelope(payload, expected_publisher, result)
+    if env is None:
+        return result
+    candidates: list[tuple[int, Observation]] = []
+    for index, raw in enumerate(env.observations):
+        prefix = f"$.observations[{index}]"
+        obs_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
+        try:
+            candidates.append((index, Observation.model_validate(raw)))
+        except ValidationError as exc:
+            result.errors.extend(_errors_of(exc, prefix, obs_id[:128] if obs_id else None))
+    _judge(candidates, env.publisher, now, table, result)
+    return result
+
+
+def _judge(
+    candidates: list[tuple[int, Observation]],
+    publisher: str,
+    now: datetime,
+    table: CodesTable | None,
+    result: BatchResult,
+) -> None:
+    seen: set[str] = set()
+    for index, obs in candidates:
+        prefix = f"$.observations[{index}]"
+        problems = check_observation(obs, publisher, now, table)
+        if obs.id in seen:
+            problems.append(("id", f"observation id {obs.id!r} occurs twice in this message"))
+        if problems:
+            result.errors.extend(
+                RejectionError(path=f"{prefix}.{p}", reason=r, observation_id=obs.id)
+                for p, r in problems
+            )
+            continue
+        seen.add(obs.id)
+        result.accepted.append(obs)
