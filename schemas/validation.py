@@ -160,8 +160,10 @@ def _check_codes(obs: Observation, table: CodesTable) -> list[tuple[str, str]]:
         (
             obs.value_code is not None and obs.value_code not in events,
             "value_code",
-            f"event {obs.value_code!r} is not defined for code {code} "
-            f"(allowed: {', '.join(events)})",
+            (
+                f"event {obs.value_code!r} is not defined for code {code} "
+                f"(allowed: {', '.join(events)})"
+            ),
         ),
         (
             bool(obs.components) and "compound" not in kinds,
