@@ -128,54 +128,64 @@ def check_observation(
     return problems
 
 
+@dataclass(frozen=True, slots=True)
+class _CodeRules:
+    kinds: frozenset[str]
+    units: frozenset[str]
+    events: frozenset[str]
+
+
+_RULES_CACHE: dict[tuple[int, str, str], _CodeRules | None] = {}
+
+
+def _rules(table: CodesTable, system: str, code: str) -> _CodeRules | None:
+    key = (id(table), system, code)
+    if key not in _RULES_CACHE:
+        measures = table.by_primary(system, code)
+        _RULES_CACHE[key] = (
+            _CodeRules(
+                kinds=frozenset(m.kind for m in measures),
+                units=frozenset(u for m in measures for u in m.units),
+                events=frozenset(e for m in measures for e in m.events),
+            )
+            if measures
+            else None
+        )
+    return _RULES_CACHE[key]
+
+
 def _check_codes(obs: Observation, table: CodesTable) -> list[tuple[str, str]]:
     primary = obs.code[0]
     if primary.system not in (MDC_SYSTEM, HJEM_SYSTEM):
         return []  # a vendor's own or another standard code system: not ours to judge
-    measures = table.by_primary(primary.system, primary.code)
-    if not measures:
+    rules = _rules(table, primary.system, primary.code)
+    if rules is None:
         if primary.system == HJEM_SYSTEM:
             return [("code[0].code", f"unknown Hjem code {primary.code!r} (see codes.toml)")]
         return []
-    kinds = {m.kind for m in measures}
-    units = sorted({u for m in measures for u in m.units})
-    events = sorted({e for m in measures for e in m.events})
-    code = primary.code
-    checks = [
-        (
-            obs.value is not None and "quantity" not in kinds,
-            "value",
-            f"code {code} takes no numeric value (it is {'/'.join(sorted(kinds))})",
-        ),
-        (
-            obs.value is not None and obs.unit not in units,
-            "unit",
-            f"unit {obs.unit!r} is not allowed for code {code} (allowed: {', '.join(units)})",
-        ),
-        (
-            obs.value_boolean is not None and "boolean" not in kinds,
-            "value_boolean",
-            f"code {code} is not a boolean state",
-        ),
-        (
-            obs.value_code is not None and obs.value_code not in events,
-            "value_code",
+    code, kinds = primary.code, "/".join(sorted(rules.kinds))
+    if obs.value is not None and "quantity" not in rules.kinds:
+        return [("value", f"code {code} takes no numeric value (it is {kinds})")]
+    if obs.value is not None and obs.unit not in rules.units:
+        allowed = ", ".join(sorted(rules.units))
+        return [("unit", f"unit {obs.unit!r} is not allowed for code {code} (allowed: {allowed})")]
+    if obs.value_boolean is not None and "boolean" not in rules.kinds:
+        return [("value_boolean", f"code {code} is not a boolean state (it is {kinds})")]
+    if obs.value_code is not None and obs.value_code not in rules.events:
+        allowed = ", ".join(sorted(rules.events))
+        return [
             (
-                f"event {obs.value_code!r} is not defined for code {code} "
-                f"(allowed: {', '.join(events)})"
-            ),
-        ),
-        (
-            bool(obs.components) and "compound" not in kinds,
-            "components",
-            f"code {code} has no components",
-        ),
-    ]
-    return [(path, reason) for failed, path, reason in checks if failed][:1]
+                "value_code",
+                f"event {obs.value_code!r} is not defined for code {code} (allowed: {allowed})",
+            )
+        ]
+    if obs.components and "compound" not in rules.kinds:
+        return [("components", f"code {code} has no components (it is {kinds})")]
+    return []
 
 
 def _envelope(
-    payload: bytes | str, expected_publisher: str | None, result: BatchResult
+    payload: bytes | str, expected_publisher: str | None, now: datetime, result: BatchResult
 ) -> _Envelope | None:
     size = len(payload.encode() if isinstance(payload, str) else payload)
     if size > MAX_PAYLOAD_BYTES:
@@ -215,6 +225,14 @@ def _envelope(
             )
         )
         return None
+    if env.sent > now + MAX_CLOCK_SKEW:
+        result.errors.append(
+            RejectionError(
+                path="$.sent",
+                reason=f"sent time {env.sent.isoformat()} lies in the future (publisher clock?)",
+            )
+        )
+        return None
     return env
 
 
@@ -235,11 +253,12 @@ def validate_batch(
         batch is not None
         and (expected_publisher is None or batch.publisher == expected_publisher)
         and len(payload) <= MAX_PAYLOAD_BYTES
+        and batch.sent <= now + MAX_CLOCK_SKEW
     ):
         result.message_id, result.publisher = batch.message_id, batch.publisher
         _judge(list(enumerate(batch.observations)), batch.publisher, now, table, result)
         return result
-    env = _envelope(payload, expected_publisher, result)
+    env = _envelope(payload, expected_publisher, now, result)
     if env is None:
         return result
     candidates: list[tuple[int, Observation]] = []
