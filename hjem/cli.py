@@ -24,6 +24,7 @@ Handler = Callable[[argparse.Namespace], int]
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("schemas.cli", "validate, export and convert messages of the open schema"),
     "bench": ("hjem.bench", "run the benchmarks and print their figures"),
+    "demo": ("hjem.demo", "run broker, hub, dashboard and a virtual home on this machine"),
 }
 
 
