@@ -1,0 +1,47 @@
+"""The alerts component's exceptions: one root, subclasses that carry what went wrong."""
+
+from __future__ import annotations
+
+from schemas.models import AlertState
+
+__all__ = [
+    "AlertNotFoundError",
+    "AlertsError",
+    "InvalidTransitionError",
+    "RulesConfigError",
+    "StorageError",
+]
+
+
+class AlertsError(Exception):
+    """Root of every error raised by :mod:`hub.alerts`."""
+
+
+class RulesConfigError(AlertsError):
+    """A rules file that cannot be used; ``problems`` lists ``(where, what)`` pairs."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "; ".join(f"{where}: {what}" for where, what in problems)
+        super().__init__(f"{source}: {lines}")
+
+
+class AlertNotFoundError(AlertsError):
+    def __init__(self, alert_id: str) -> None:
+        self.alert_id = alert_id
+        super().__init__(f"no alert {alert_id!r}")
+
+
+class InvalidTransitionError(AlertsError):
+    """An action that the alert's current state does not allow (e.g. ack an acked alert)."""
+
+    def __init__(self, alert_id: str, state: AlertState, action: str) -> None:
+        self.alert_id = alert_id
+        self.state = state
+        self.action = action
+        super().__init__(f"alert {alert_id!r} is {state.value}; cannot {action}")
+
+
+class StorageError(AlertsError):
+    """The alert database failed (wraps :class:`sqlite3.Error`)."""

@@ -1,0 +1,139 @@
+"""What the alert engine consumes (observations with their resident, gateway status) and
+what its rule evaluators produce (signals). Pure data, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from schemas.codes import codes
+from schemas.models import Coding, GatewayStatus, Observation, Severity
+
+__all__ = [
+    "GatewayInput",
+    "ObservationInput",
+    "Signal",
+    "Subject",
+    "convert",
+    "has_code",
+    "readings",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationInput:
+    """A stored observation with what the hub resolved about it."""
+
+    observation: Observation
+    resident: str | None
+    home: str | None = None
+    organisation: str | None = None
+    room: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayInput:
+    status: GatewayStatus
+    home: str | None = None
+    organisation: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """Who or what an alert is about; ``key`` is the dedup key next to the rule id."""
+
+    key: str
+    resident: str | None = None
+    home: str | None = None
+    organisation: str | None = None
+
+    @classmethod
+    def of_resident(cls, item: ObservationInput) -> Subject | None:
+        if item.resident is None:
+            return None
+        return cls(f"resident:{item.resident}", item.resident, item.home, item.organisation)
+
+    @classmethod
+    def of_device(cls, item: ObservationInput) -> Subject:
+        device = item.observation.source.device.id
+        return cls(f"device:{device}", item.resident, item.home, item.organisation)
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """A rule's verdict about one subject: the condition holds (firing) or no longer does."""
+
+    rule: str
+    subject: Subject
+    firing: bool
+    severity: Severity
+    summary: str
+
+    @classmethod
+    def fire(cls, rule: str, subject: Subject, severity: Severity, summary: str) -> Signal:
+        return cls(rule, subject, firing=True, severity=severity, summary=summary)
+
+    @classmethod
+    def clear(cls, rule: str, subject: Subject, severity: Severity, summary: str) -> Signal:
+        return cls(rule, subject, firing=False, severity=severity, summary=summary)
+
+
+# (from unit, to unit) -> factor and offset: to = from * factor + offset
+_CONVERSIONS: dict[tuple[str, str], tuple[Decimal, Decimal]] = {
+    ("[degF]", "Cel"): (Decimal(5) / Decimal(9), Decimal(-160) / Decimal(9)),
+    ("kPa", "mm[Hg]"): (Decimal("7.50062"), Decimal(0)),
+    ("mg/dL", "mmol/L"): (Decimal(1) / Decimal("18.016"), Decimal(0)),
+    ("Pa", "hPa"): (Decimal("0.01"), Decimal(0)),
+    ("[lb_av]", "kg"): (Decimal("0.45359237"), Decimal(0)),
+    ("[in_i]", "m"): (Decimal("0.0254"), Decimal(0)),
+}
+
+
+def convert(value: Decimal, unit: str | None, target: str | None) -> Decimal | None:
+    """``value`` in ``target`` units, or None when the units cannot be converted."""
+    if target is None or unit == target:
+        return value
+    if unit is None:
+        return None
+    rule = _CONVERSIONS.get((unit, target))
+    if rule is None:
+        return None
+    factor, offset = rule
+    return value * factor + offset
+
+
+def _matches(codings: list[Coding], wanted: tuple[Coding, ...]) -> bool:
+    return any(c.system == w.system and c.code == w.code for c in codings for w in wanted)
+
+
+def _decimal(text: str) -> Decimal | None:
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return None
+
+
+def readings(
+    observation: Observation, wanted: tuple[Coding, ...], measure_key: str | None
+) -> Iterator[Decimal]:
+    """Numeric values of ``wanted`` in ``observation`` (itself or a component), converted to
+    the measure's preferred unit when a measure key is given."""
+    target = codes()[measure_key].unit if measure_key is not None else None
+    candidates: list[tuple[str | None, str | None]] = []
+    if _matches(observation.code, wanted):
+        candidates.append((observation.value, observation.unit))
+    candidates.extend(
+        (comp.value, comp.unit) for comp in observation.components if _matches(comp.code, wanted)
+    )
+    for text, unit in candidates:
+        if text is None:
+            continue
+        value = _decimal(text)
+        converted = convert(value, unit, target) if value is not None else None
+        if converted is not None:
+            yield converted
+
+
+def has_code(observation: Observation, wanted: tuple[Coding, ...]) -> bool:
+    return _matches(observation.code, wanted)

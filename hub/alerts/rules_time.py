@@ -1,0 +1,270 @@
+"""Evaluators that depend on schedules and history: inactivity windows, device silence,
+NEWS2 over the latest vital signs, and personal baseline deviation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from hub.alerts.baseline import RollingHistory, robust_score
+from hub.alerts.config import BaselineRule, InactivityRule, News2Rule, NoDataRule, Rule
+from hub.alerts.inputs import ObservationInput, Signal, Subject, has_code, readings
+from hub.alerts.news2 import News2Parameter, news2
+from hub.alerts.rules import Evaluator
+from schemas.codes import codes
+from schemas.models import Severity
+
+__all__ = [
+    "BaselineEvaluator",
+    "InactivityEvaluator",
+    "News2Evaluator",
+    "NoDataEvaluator",
+    "build",
+]
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass
+class _Resident:
+    subject: Subject
+    known_since: datetime
+    last_match: datetime | None = None
+    evaluated: date | None = None
+    firing: bool = False
+
+
+@dataclass
+class InactivityEvaluator(Evaluator):
+    """Fires at the end of a daily local window in which no matching observation arrived."""
+
+    rule: InactivityRule
+    residents: dict[str, _Resident] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.rule_id = self.rule.id
+        self._zone = ZoneInfo(self.rule.timezone)
+        self._codings = self.rule.watch.codings()
+
+    def track(self, subject: Subject, now: datetime) -> None:
+        known = self.residents.get(subject.key)
+        if known is None:
+            self.residents[subject.key] = _Resident(subject, now)
+        else:
+            known.subject = subject
+
+    def _counts(self, item: ObservationInput) -> bool:
+        obs = item.observation
+        if not has_code(obs, self._codings):
+            return False
+        if self.rule.room is not None and item.room != self.rule.room:
+            return False
+        return not (self.rule.require_true and obs.value_boolean is False)
+
+    def on_observation(self, item: ObservationInput, now: datetime) -> list[Signal]:
+        subject = Subject.of_resident(item)
+        if subject is None:
+            return []
+        self.track(subject, now)
+        resident = self.residents[subject.key]
+        if not self._counts(item):
+            return []
+        seen = item.observation.effective
+        if resident.last_match is None or seen > resident.last_match:
+            resident.last_match = seen
+        if resident.firing and self._window_start(now) <= seen:
+            resident.firing = False
+            text = f"{self.rule.watch.label()} seen again"
+            return [Signal.clear(self.rule.id, subject, self.rule.severity, text)]
+        return []
+
+    def _window_start(self, now: datetime) -> datetime:
+        local = now.astimezone(self._zone)
+        return datetime.combine(local.date(), self.rule.window_start, self._zone)
+
+    def on_tick(self, now: datetime) -> list[Signal]:
+        local = now.astimezone(self._zone)
+        if _WEEKDAYS[local.weekday()] not in self.rule.days:
+            return []
+        start = datetime.combine(local.date(), self.rule.window_start, self._zone)
+        end = datetime.combine(local.date(), self.rule.window_end, self._zone)
+        if now < end:
+            return []
+        out: list[Signal] = []
+        for resident in self.residents.values():
+            if resident.evaluated == local.date() or resident.known_since > start:
+                continue
+            resident.evaluated = local.date()
+            if resident.last_match is not None and resident.last_match >= start:
+                continue
+            resident.firing = True
+            window = f"{self.rule.window_start:%H:%M}-{self.rule.window_end:%H:%M}"
+            text = self.rule.summary or f"no {self.rule.watch.label()} between {window}"
+            out.append(Signal.fire(self.rule.id, resident.subject, self.rule.severity, text))
+        return out
+
+
+@dataclass
+class _Device:
+    subject: Subject
+    last_seen: datetime
+    firing: bool = False
+
+
+@dataclass
+class NoDataEvaluator(Evaluator):
+    rule: NoDataRule
+    devices: dict[str, _Device] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.rule_id = self.rule.id
+        self._silence = timedelta(seconds=self.rule.max_silence_seconds)
+
+    def on_observation(self, item: ObservationInput, now: datetime) -> list[Signal]:
+        watch = self.rule.watch
+        if watch is not None and not has_code(item.observation, watch.codings()):
+            return []
+        subject = Subject.of_device(item)
+        device = self.devices.setdefault(subject.key, _Device(subject, now))
+        device.subject, device.last_seen = subject, now
+        if device.firing:
+            device.firing = False
+            return [Signal.clear(self.rule.id, subject, self.rule.severity, "data again")]
+        return []
+
+    def on_tick(self, now: datetime) -> list[Signal]:
+        out: list[Signal] = []
+        for device in self.devices.values():
+            if device.firing or now - device.last_seen <= self._silence:
+                continue
+            device.firing = True
+            hours = self.rule.max_silence_seconds / 3600
+            name = device.subject.key.removeprefix("device:")
+            text = self.rule.summary or f"no data from device {name} for {hours:g} h"
+            out.append(Signal.fire(self.rule.id, device.subject, self.rule.severity, text))
+        return out
+
+
+_NEWS2_SOURCES: dict[str, News2Parameter] = {
+    "respiration_rate": News2Parameter.RESPIRATION_RATE,
+    "spo2": News2Parameter.SPO2_SCALE_1,
+    "blood_pressure_systolic": News2Parameter.SYSTOLIC_BP,
+    "heart_rate": News2Parameter.PULSE,
+    "pulse_rate_bp": News2Parameter.PULSE,
+    "pulse_rate_oximeter": News2Parameter.PULSE,
+    "body_temperature": News2Parameter.TEMPERATURE,
+}
+
+
+@dataclass
+class News2Evaluator(Evaluator):
+    rule: News2Rule
+    latest: dict[str, dict[News2Parameter, tuple[datetime, Decimal]]] = field(default_factory=dict)
+    firing: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.rule_id = self.rule.id
+        self._max_age = timedelta(seconds=self.rule.max_age_seconds)
+
+    def on_observation(self, item: ObservationInput, now: datetime) -> list[Signal]:
+        subject = Subject.of_resident(item)
+        if subject is None:
+            return []
+        obs = item.observation
+        changed = False
+        latest = self.latest.setdefault(subject.key, {})
+        for key, parameter in _NEWS2_SOURCES.items():
+            for value in readings(obs, (codes()[key].primary,), key):
+                known = latest.get(parameter)
+                if known is None or obs.effective >= known[0]:
+                    latest[parameter] = (obs.effective, value)
+                    changed = True
+        return self._evaluate(subject, now) if changed else []
+
+    def _evaluate(self, subject: Subject, now: datetime) -> list[Signal]:
+        fresh: dict[News2Parameter, Decimal | float | str] = {
+            p: v for p, (when, v) in self.latest[subject.key].items() if now - when <= self._max_age
+        }
+        if len(fresh) < self.rule.min_parameters:
+            return []
+        result = news2(dict(fresh))
+        severity: Severity | None = None
+        for level in self.rule.levels:
+            if result.total >= level.min_score:
+                severity = level.severity
+        if severity is None and result.any_three:
+            severity = self.rule.single_parameter_3
+        parts = ", ".join(f"{p.value} {n}" for p, n in result.points.items())
+        text = (
+            f"NEWS2 (home subset) {result.total}: {parts}; not scored: {', '.join(result.missing)}"
+        )
+        if severity is not None:
+            self.firing.add(subject.key)
+            return [Signal.fire(self.rule.id, subject, severity, self.rule.summary or text)]
+        if subject.key in self.firing:
+            self.firing.discard(subject.key)
+            return [Signal.clear(self.rule.id, subject, self.rule.severity, text)]
+        return []
+
+    def reset(self, subject_key: str) -> None:
+        self.firing.discard(subject_key)
+
+
+@dataclass
+class BaselineEvaluator(Evaluator):
+    rule: BaselineRule
+    histories: dict[str, RollingHistory] = field(default_factory=dict)
+    firing: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.rule_id = self.rule.id
+        self._window = timedelta(days=self.rule.window_days)
+
+    def on_observation(self, item: ObservationInput, now: datetime) -> list[Signal]:  # noqa: ARG002
+        subject = Subject.of_resident(item)
+        if subject is None:
+            return []
+        out: list[Signal] = []
+        watch = self.rule.watch
+        for value in readings(item.observation, watch.codings(), watch.measure):
+            history = self.histories.setdefault(
+                subject.key, RollingHistory(self._window, self.rule.max_samples)
+            )
+            history.prune(item.observation.effective)
+            if len(history) >= self.rule.min_samples:
+                out.extend(self._judge(subject, history.values(), float(value)))
+            history.add(item.observation.effective, float(value))
+        return out
+
+    def _judge(self, subject: Subject, history: list[float], value: float) -> list[Signal]:
+        score = robust_score(history, value)
+        text = self.rule.summary or (
+            f"{self.rule.watch.label()} {value:g} deviates from the personal baseline "
+            f"(robust score {score:+.1f}, {len(history)} readings)"
+        )
+        if abs(score) >= self.rule.score:
+            self.firing.add(subject.key)
+            return [Signal.fire(self.rule.id, subject, self.rule.severity, text)]
+        if subject.key in self.firing and abs(score) < self.rule.clear_score:
+            self.firing.discard(subject.key)
+            return [Signal.clear(self.rule.id, subject, self.rule.severity, text)]
+        return []
+
+    def reset(self, subject_key: str) -> None:
+        self.firing.discard(subject_key)
+
+
+def build(rule: Rule) -> Evaluator:
+    match rule:
+        case InactivityRule():
+            return InactivityEvaluator(rule)
+        case NoDataRule():
+            return NoDataEvaluator(rule)
+        case News2Rule():
+            return News2Evaluator(rule)
+        case BaselineRule():
+            return BaselineEvaluator(rule)
+        case _:
+            raise TypeError(f"no evaluator for rule kind {rule.kind!r}")

@@ -1,0 +1,392 @@
+"""Alert persistence in the hub's SQLite file: alerts, the append-only audit log, the
+notification outbox and silences.
+
+A state change is one transaction: the alert row, its audit entry and one outbox row per
+notification channel are written together, so after a restart nothing is lost and nothing
+is notified twice by the hub (a receiver may still see a delivery again if the hub stopped
+between sending and recording it; events carry ``(alert_id, sequence)`` for deduplication).
+The audit table refuses UPDATE and DELETE (SQLite triggers).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from hub.alerts.errors import AlertNotFoundError, StorageError
+from hub.db import from_micros, migrate, to_micros, transaction
+from schemas.models import AlertEvent, AlertState, Severity, encode
+
+__all__ = ["AlertRow", "AlertStore", "AuditEntry", "OutboxItem", "Silence"]
+
+MIGRATIONS = [
+    (
+        "CREATE TABLE alert (id TEXT PRIMARY KEY, rule TEXT NOT NULL, subject TEXT NOT NULL,"
+        " resident TEXT, home TEXT, organisation TEXT, state TEXT NOT NULL,"
+        " severity TEXT NOT NULL, summary TEXT NOT NULL, assignee TEXT,"
+        " sequence INTEGER NOT NULL, is_open INTEGER NOT NULL, opened_us INTEGER NOT NULL,"
+        " updated_us INTEGER NOT NULL, escalation_level INTEGER NOT NULL DEFAULT 0,"
+        " next_notify_us INTEGER)"
+    ),
+    "CREATE UNIQUE INDEX alert_one_open ON alert (rule, subject) WHERE is_open = 1",
+    "CREATE INDEX alert_by_org ON alert (organisation, state, updated_us)",
+    (
+        "CREATE TABLE alert_audit (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " alert_id TEXT NOT NULL REFERENCES alert(id), sequence INTEGER NOT NULL,"
+        " time_us INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,"
+        " from_state TEXT, to_state TEXT NOT NULL, note TEXT, detail TEXT NOT NULL,"
+        " UNIQUE (alert_id, sequence))"
+    ),
+    (
+        "CREATE TRIGGER alert_audit_no_update BEFORE UPDATE ON alert_audit"
+        " BEGIN SELECT RAISE(ABORT, 'alert_audit is append-only'); END"
+    ),
+    (
+        "CREATE TRIGGER alert_audit_no_delete BEFORE DELETE ON alert_audit"
+        " BEGIN SELECT RAISE(ABORT, 'alert_audit is append-only'); END"
+    ),
+    (
+        "CREATE TABLE alert_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " channel TEXT NOT NULL, alert_id TEXT NOT NULL, sequence INTEGER NOT NULL,"
+        " payload BLOB NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+        " next_attempt_us INTEGER NOT NULL, delivered_us INTEGER, failed INTEGER NOT NULL"
+        " DEFAULT 0, last_error TEXT, UNIQUE (channel, alert_id, sequence))"
+    ),
+    (
+        "CREATE INDEX alert_outbox_due ON alert_outbox (channel, next_attempt_us)"
+        " WHERE delivered_us IS NULL AND failed = 0"
+    ),
+    (
+        "CREATE TABLE alert_silence (id TEXT PRIMARY KEY, rule TEXT, resident TEXT,"
+        " subject TEXT, starts_us INTEGER NOT NULL, ends_us INTEGER NOT NULL,"
+        " reason TEXT NOT NULL, created_by TEXT NOT NULL, created_us INTEGER NOT NULL,"
+        " CHECK (ends_us > starts_us))"
+    ),
+]
+
+# Constant column list; every value goes through "?" parameters.
+_COLUMNS = (
+    "id, rule, subject, resident, home, organisation, state, severity, summary, assignee,"
+    " sequence, is_open, opened_us, updated_us, escalation_level, next_notify_us"
+)
+
+_UPSERT = (
+    f"INSERT INTO alert ({_COLUMNS}) VALUES ({','.join('?' * 16)}) ON CONFLICT (id) DO UPDATE SET"  # noqa: S608
+    + ", ".join(
+        f" {c.strip()} = excluded.{c.strip()}" for c in _COLUMNS.split(",") if c.strip() != "id"
+    )
+)
+
+
+@dataclass(slots=True)
+class AlertRow:
+    id: str
+    rule: str
+    subject: str
+    resident: str | None
+    home: str | None
+    organisation: str | None
+    state: AlertState
+    severity: Severity
+    summary: str
+    assignee: str | None
+    sequence: int
+    opened: datetime
+    updated: datetime
+    escalation_level: int = 0
+    next_notify: datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.state is not AlertState.CLEARED_ACK
+
+    def _params(self) -> tuple[object, ...]:
+        return (
+            self.id,
+            self.rule,
+            self.subject,
+            self.resident,
+            self.home,
+            self.organisation,
+            self.state.value,
+            self.severity.value,
+            self.summary,
+            self.assignee,
+            self.sequence,
+            1 if self.is_open else 0,
+            to_micros(self.opened),
+            to_micros(self.updated),
+            self.escalation_level,
+            to_micros(self.next_notify) if self.next_notify is not None else None,
+        )
+
+    @classmethod
+    def _from(cls, row: tuple[object, ...]) -> AlertRow:
+        (aid, rule, subject, resident, home, org, state, severity, summary, assignee) = row[:10]
+        seq, _open, opened, updated, level, notify = row[10:]
+        return cls(
+            id=str(aid),
+            rule=str(rule),
+            subject=str(subject),
+            resident=resident if isinstance(resident, str) else None,
+            home=home if isinstance(home, str) else None,
+            organisation=org if isinstance(org, str) else None,
+            state=AlertState(str(state)),
+            severity=Severity(str(severity)),
+            summary=str(summary),
+            assignee=assignee if isinstance(assignee, str) else None,
+            sequence=int(str(seq)),
+            opened=from_micros(int(str(opened))),
+            updated=from_micros(int(str(updated))),
+            escalation_level=int(str(level)),
+            next_notify=from_micros(notify) if isinstance(notify, int) else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    alert_id: str
+    sequence: int
+    time: datetime
+    actor: str
+    action: str
+    from_state: AlertState | None
+    to_state: AlertState
+    note: str | None
+    detail: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    channel: str
+    alert_id: str
+    sequence: int
+    payload: bytes
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    id: str
+    rule: str | None
+    resident: str | None
+    subject: str | None
+    starts: datetime
+    ends: datetime
+    reason: str
+    created_by: str
+
+    def covers(self, rule: str, subject: str, resident: str | None, now: datetime) -> bool:
+        return (
+            self.starts <= now < self.ends
+            and self.rule in (None, rule)
+            and self.subject in (None, subject)
+            and (self.resident is None or self.resident == resident)
+        )
+
+
+class AlertStore:
+    """The alert tables. One owner per connection (not thread-safe)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        with self._errors("migrate"):
+            migrate(conn, "alerts", MIGRATIONS)
+
+    @contextmanager
+    def _errors(self, operation: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StorageError(f"alert store {operation}: {exc}") from exc
+
+    # -- alerts ----------------------------------------------------------------------------
+
+    def open_alerts(self) -> list[AlertRow]:
+        with self._errors("load open alerts"):
+            rows = self._conn.execute(f"SELECT {_COLUMNS} FROM alert WHERE is_open = 1")  # noqa: S608
+            return [AlertRow._from(r) for r in rows]
+
+    def get(self, alert_id: str) -> AlertRow:
+        with self._errors("get"):
+            row = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM alert WHERE id = ?",  # noqa: S608
+                (alert_id,),
+            ).fetchone()
+        if row is None:
+            raise AlertNotFoundError(alert_id)
+        return AlertRow._from(row)
+
+    def find(
+        self,
+        *,
+        organisations: Iterable[str] | None = None,
+        states: Iterable[AlertState] | None = None,
+        limit: int = 200,
+    ) -> list[AlertRow]:
+        """Alerts, newest change first; ``organisations`` None means every organisation."""
+        sql = f"SELECT {_COLUMNS} FROM alert WHERE 1 = 1"  # noqa: S608
+        params: list[object] = []
+        if organisations is not None:
+            orgs = list(organisations)
+            sql += f" AND organisation IN ({','.join('?' * len(orgs))})"
+            params.extend(orgs)
+        if states is not None:
+            wanted = [s.value for s in states]
+            sql += f" AND state IN ({','.join('?' * len(wanted))})"
+            params.extend(wanted)
+        sql += " ORDER BY updated_us DESC LIMIT ?"
+        params.append(limit)
+        with self._errors("find"):
+            return [AlertRow._from(r) for r in self._conn.execute(sql, params)]
+
+    def record(
+        self,
+        row: AlertRow,
+        event: AlertEvent,
+        action: str,
+        detail: dict[str, object],
+        channels: Iterable[str],
+    ) -> None:
+        """Write the alert, its audit entry and its outbox rows in one transaction."""
+        with self._errors(f"record {action} of {row.id}"), transaction(self._conn):
+            self._conn.execute(
+                _UPSERT,
+                row._params(),
+            )
+            self._conn.execute(
+                "INSERT INTO alert_audit (alert_id, sequence, time_us, actor, action,"
+                " from_state, to_state, note, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.id,
+                    event.sequence,
+                    to_micros(event.time),
+                    event.actor,
+                    action,
+                    event.previous_state.value if event.previous_state else None,
+                    event.state.value,
+                    event.note,
+                    json.dumps(detail, sort_keys=True),
+                ),
+            )
+            payload = encode(event)
+            due = to_micros(event.time)
+            self._conn.executemany(
+                "INSERT INTO alert_outbox (channel, alert_id, sequence, payload, next_attempt_us)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(c, row.id, event.sequence, payload, due) for c in channels],
+            )
+
+    def audit(self, alert_id: str) -> list[AuditEntry]:
+        with self._errors("audit"):
+            rows = self._conn.execute(
+                "SELECT alert_id, sequence, time_us, actor, action, from_state, to_state, note,"
+                " detail FROM alert_audit WHERE alert_id = ? ORDER BY seq",
+                (alert_id,),
+            ).fetchall()
+        return [
+            AuditEntry(
+                alert_id=a,
+                sequence=s,
+                time=from_micros(t),
+                actor=actor,
+                action=action,
+                from_state=AlertState(f) if f else None,
+                to_state=AlertState(to),
+                note=note,
+                detail=json.loads(detail),
+            )
+            for a, s, t, actor, action, f, to, note, detail in rows
+        ]
+
+    # -- outbox ----------------------------------------------------------------------------
+
+    def due(self, channel: str, now: datetime, limit: int = 100) -> list[OutboxItem]:
+        with self._errors("outbox due"):
+            rows = self._conn.execute(
+                "SELECT id, channel, alert_id, sequence, payload, attempts FROM alert_outbox"
+                " WHERE channel = ? AND delivered_us IS NULL AND failed = 0"
+                " AND next_attempt_us <= ? ORDER BY id LIMIT ?",
+                (channel, to_micros(now), limit),
+            ).fetchall()
+        return [OutboxItem(i, c, a, s, bytes(p), n) for i, c, a, s, p, n in rows]
+
+    def next_due(self, channel: str) -> datetime | None:
+        with self._errors("outbox next"):
+            row = self._conn.execute(
+                "SELECT MIN(next_attempt_us) FROM alert_outbox"
+                " WHERE channel = ? AND delivered_us IS NULL AND failed = 0",
+                (channel,),
+            ).fetchone()
+        return from_micros(row[0]) if row and row[0] is not None else None
+
+    def delivered(self, item_id: int, now: datetime) -> None:
+        with self._errors("outbox delivered"):
+            self._conn.execute(
+                "UPDATE alert_outbox SET delivered_us = ?, attempts = attempts + 1 WHERE id = ?",
+                (to_micros(now), item_id),
+            )
+
+    def retry_later(
+        self, item_id: int, when: datetime | None, error: str, *, give_up: bool = False
+    ) -> None:
+        with self._errors("outbox retry"):
+            self._conn.execute(
+                "UPDATE alert_outbox SET attempts = attempts + 1, last_error = ?,"
+                " next_attempt_us = COALESCE(?, next_attempt_us), failed = ? WHERE id = ?",
+                (error[:500], to_micros(when) if when else None, 1 if give_up else 0, item_id),
+            )
+
+    def outbox_counts(self, channel: str) -> dict[str, int]:
+        with self._errors("outbox counts"):
+            row = self._conn.execute(
+                "SELECT SUM(delivered_us IS NOT NULL), SUM(delivered_us IS NULL AND failed = 0),"
+                " SUM(failed) FROM alert_outbox WHERE channel = ?",
+                (channel,),
+            ).fetchone()
+        return {"delivered": row[0] or 0, "pending": row[1] or 0, "failed": row[2] or 0}
+
+    # -- silences --------------------------------------------------------------------------
+
+    def add_silence(self, silence: Silence, now: datetime) -> None:
+        with self._errors("add silence"), transaction(self._conn):
+            self._conn.execute(
+                "INSERT INTO alert_silence (id, rule, resident, subject, starts_us, ends_us,"
+                " reason, created_by, created_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    silence.id,
+                    silence.rule,
+                    silence.resident,
+                    silence.subject,
+                    to_micros(silence.starts),
+                    to_micros(silence.ends),
+                    silence.reason,
+                    silence.created_by,
+                    to_micros(now),
+                ),
+            )
+
+    def end_silence(self, silence_id: str, now: datetime) -> None:
+        with self._errors("end silence"):
+            self._conn.execute(
+                "UPDATE alert_silence SET ends_us = MAX(starts_us + 1, ?) WHERE id = ?",
+                (to_micros(now), silence_id),
+            )
+
+    def silences(self, now: datetime) -> list[Silence]:
+        """Silences not yet over at ``now`` (current and future maintenance windows)."""
+        with self._errors("silences"):
+            rows = self._conn.execute(
+                "SELECT id, rule, resident, subject, starts_us, ends_us, reason, created_by"
+                " FROM alert_silence WHERE ends_us > ? ORDER BY starts_us",
+                (to_micros(now),),
+            ).fetchall()
+        return [
+            Silence(i, r, res, sub, from_micros(s), from_micros(e), why, by)
+            for i, r, res, sub, s, e, why, by in rows
+        ]
