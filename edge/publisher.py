@@ -1,0 +1,233 @@
+"""MQTT publishing from the outbox: batches, QoS 1, PUBACK before delete, reconnect, status.
+
+The publisher drains :class:`~edge.outbox.Outbox` into batches (one :class:`schemas.Batch` per
+MQTT message), keeps up to ``max_inflight`` messages awaiting their PUBACK, and removes a
+batch's rows only when its PUBACK arrived. After a lost connection it reconnects with jittered
+exponential backoff and sends again everything still stored (the hub deduplicates by
+observation id). The gateway status topic carries a retained birth message, a periodic
+heartbeat, and a retained Last Will (``kind = death, online = false``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import secrets
+import ssl
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import aiomqtt
+
+from edge.config import EdgeConfig
+from edge.errors import PublishError
+from edge.outbox import Outbox, OutboxRow
+from schemas.models import MAX_PAYLOAD_BYTES, GatewayStatus, StatusKind, encode
+from schemas.topics import observations_topic, status_topic
+
+__all__ = ["Publisher", "backoff_delays", "batch_envelope", "split_batches"]
+
+log = logging.getLogger("hjem.edge.mqtt")
+
+_PAYLOAD_BUDGET = MAX_PAYLOAD_BYTES - 4096  # room for the envelope
+
+StatusSource = Callable[[StatusKind], GatewayStatus]
+
+
+def split_batches(
+    rows: Sequence[OutboxRow], max_observations: int, max_bytes: int = _PAYLOAD_BUDGET
+) -> list[list[OutboxRow]]:
+    """Cut rows (in order) into batches of at most ``max_observations`` and ``max_bytes``."""
+    batches: list[list[OutboxRow]] = []
+    current: list[OutboxRow] = []
+    size = 0
+    for row in rows:
+        if current and (len(current) >= max_observations or size + len(row.body) > max_bytes):
+            batches.append(current)
+            current, size = [], 0
+        current.append(row)
+        size += len(row.body) + 1
+    if current:
+        batches.append(current)
+    return batches
+
+
+def batch_envelope(
+    publisher: str, message_id: str, sent: datetime, bodies: Sequence[bytes]
+) -> bytes:
+    """The wire form of a Batch around already-encoded observations (as schemas.encode gives)."""
+    stamp = sent.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    head = (
+        f'{{"schema":"hjem/1","message_id":"{message_id}","publisher":"{publisher}",'
+        f'"sent":"{stamp}","observations":['
+    ).encode()
+    return head + b",".join(bodies) + b"]}"
+
+
+def backoff_delays(
+    minimum: float, maximum: float, rng: random.Random | None = None
+) -> Callable[[int], float]:
+    """Full-jitter exponential backoff: attempt n waits uniform(0, min(max, minimum * 2**n))."""
+    chooser = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+
+    def delay(attempt: int) -> float:
+        ceiling = min(maximum, minimum * (2 ** min(attempt, 30)))
+        return minimum / 2 + chooser.uniform(0, ceiling)
+
+    return delay
+
+
+@dataclass
+class PublisherStats:
+    published_messages: int = 0
+    published_observations: int = 0
+    connects: int = 0
+    connection_losses: int = 0
+
+
+class Publisher:
+    """Drains the outbox to the broker for as long as :meth:`run` runs."""
+
+    def __init__(
+        self,
+        config: EdgeConfig,
+        outbox: Outbox,
+        status: StatusSource,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.config = config
+        self.outbox = outbox
+        self.status = status
+        self.clock = clock
+        self.stats = PublisherStats()
+        self.connected = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._delay = backoff_delays(config.mqtt.reconnect_min_s, config.mqtt.reconnect_max_s)
+        self._obs_topic = observations_topic(config.gateway_id)
+        self._status_topic = status_topic(config.gateway_id)
+        self._current: aiomqtt.Client | None = None
+
+    def wake(self) -> None:
+        """Tell the publisher that new rows are in the outbox."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Connect, drain and heartbeat; reconnect with backoff whenever the connection fails."""
+        attempt = 0
+        while True:
+            try:
+                async with self._client() as client:
+                    self._current = client
+                    attempt = 0
+                    self.stats.connects += 1
+                    log.info(
+                        "connected to %s as %s", self.config.mqtt.url, self.config.mqtt_username
+                    )
+                    await self._session(client)
+            except* aiomqtt.MqttError as group:
+                self.connected.clear()
+                self.stats.connection_losses += 1
+                delay = self._delay(attempt)
+                attempt += 1
+                log.warning(
+                    "MQTT %s: %s; retrying in %.1f s (outbox holds %d)",
+                    self.config.mqtt.url,
+                    group.exceptions[0],
+                    delay,
+                    self.outbox.depth,
+                )
+                await asyncio.sleep(delay)
+
+    async def publish_death(self) -> None:
+        """Publish the death status on an orderly shutdown (the Will covers the other cases)."""
+        with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+            async with self._client() as client:
+                await client.publish(
+                    self._status_topic,
+                    encode(self.status(StatusKind.DEATH)),
+                    qos=1,
+                    retain=True,
+                    timeout=5,
+                )
+
+    def _client(self) -> aiomqtt.Client:
+        cfg = self.config.mqtt
+        will = aiomqtt.Will(
+            self._status_topic, encode(self.status(StatusKind.DEATH)), qos=1, retain=True
+        )
+        return aiomqtt.Client(
+            cfg.host,
+            cfg.port,
+            username=self.config.mqtt_username,
+            password=cfg.password.get_secret_value() if cfg.password else None,
+            identifier=cfg.client_id or f"hjem-edge-{self.config.gateway_id}",
+            will=will,
+            keepalive=cfg.keepalive_s,
+            timeout=10,
+            max_inflight_messages=cfg.max_inflight * 2,
+            tls_context=_tls_context(self.config) if cfg.tls else None,
+            logger=logging.getLogger("hjem.edge.paho"),
+        )
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        await client.publish(
+            self._status_topic, encode(self.status(StatusKind.BIRTH)), qos=1, retain=True
+        )
+        self.connected.set()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._drain(client), name="mqtt-drain")
+            tg.create_task(self._heartbeat(client), name="mqtt-heartbeat")
+
+    async def _heartbeat(self, client: aiomqtt.Client) -> None:
+        while True:
+            await asyncio.sleep(self.config.heartbeat_interval_s)
+            await client.publish(
+                self._status_topic, encode(self.status(StatusKind.HEARTBEAT)), qos=1, retain=True
+            )
+
+    async def _drain(self, client: aiomqtt.Client) -> None:
+        cfg = self.config.mqtt
+        slots = asyncio.Semaphore(cfg.max_inflight)
+        cursor = 0  # everything after a reconnect is sent again: rows leave only on PUBACK
+        async with asyncio.TaskGroup() as tg:
+            while True:
+                self._wake.clear()
+                rows = self.outbox.take(cfg.batch_max_observations * 4, cursor)
+                if not rows:
+                    await self._wake.wait()
+                    if cfg.batch_linger_s:
+                        await asyncio.sleep(cfg.batch_linger_s)
+                    continue
+                for batch in split_batches(rows, cfg.batch_max_observations):
+                    await slots.acquire()
+                    cursor = batch[-1].seq
+                    tg.create_task(self._send(client, batch, slots))
+
+    async def _send(
+        self, client: aiomqtt.Client, batch: list[OutboxRow], slots: asyncio.Semaphore
+    ) -> None:
+        try:
+            message_id = f"{self.config.gateway_id}-{batch[0].seq}-{secrets.token_hex(4)}"
+            payload = batch_envelope(
+                self.config.gateway_id, message_id, self.clock(), [r.body for r in batch]
+            )
+            await client.publish(self._obs_topic, payload, qos=1)
+            self.outbox.remove(batch[0].seq, batch[-1].seq)
+            self.stats.published_messages += 1
+            self.stats.published_observations += len(batch)
+        finally:
+            slots.release()
+
+
+def _tls_context(config: EdgeConfig) -> ssl.SSLContext:
+    cfg = config.mqtt
+    try:
+        context = ssl.create_default_context(cafile=str(cfg.ca_file) if cfg.ca_file else None)
+        if cfg.cert_file and cfg.key_file:
+            context.load_cert_chain(str(cfg.cert_file), str(cfg.key_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise PublishError(cfg.url, f"cannot load the TLS files: {exc}") from exc
+    return context

@@ -1,0 +1,145 @@
+"""The publisher against a real Mosquitto: PUBACK before delete, broker outages, status."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from edge.config import EdgeConfig, parse_config
+from edge.outbox import Outbox, StoredItem
+from edge.publisher import Publisher, backoff_delays, batch_envelope, split_batches
+from hjem.mosquitto import Mosquitto
+from schemas.models import Batch, GatewayStatus, StatusKind, encode
+from schemas.validation import validate_batch
+from tests.support.edge import NOW, collector, observation, wait_until
+
+pytestmark = pytest.mark.mosquitto
+
+
+def config(tmp_path: Path, port: int, **extra: object) -> EdgeConfig:
+    return parse_config(
+        {
+            "gateway_id": "gw1",
+            "mqtt": {
+                "url": f"mqtt://127.0.0.1:{port}",
+                "reconnect_min_s": 0.05,
+                "reconnect_max_s": 0.3,
+                "batch_linger_s": 0,
+                **extra,
+            },
+            "outbox": {"path": str(tmp_path / "outbox.sqlite")},
+            "heartbeat_interval_s": 0.2,
+        }
+    )
+
+
+def status_of(kind: StatusKind) -> GatewayStatus:
+    return GatewayStatus(
+        publisher="gw1", kind=kind, online=kind != StatusKind.DEATH, time=datetime.now(UTC)
+    )
+
+
+def fill(box: Outbox, start: int, count: int) -> list[str]:
+    obs = [observation(i) for i in range(start, start + count)]
+    box.put(StoredItem(o.id, False, encode(o)) for o in obs)
+    return [o.id for o in obs]
+
+
+def test_envelope_is_the_batch_wire_form() -> None:
+    obs = [observation(i) for i in range(3)]
+    raw = batch_envelope("gw1", "m-1", NOW, [encode(o) for o in obs])
+    batch = Batch(message_id="m-1", publisher="gw1", sent=NOW, observations=obs)
+    assert raw == encode(batch)
+    assert len(validate_batch(raw, now=NOW, expected_publisher="gw1").accepted) == 3
+
+
+def test_batches_respect_count_and_bytes() -> None:
+    from edge.outbox import OutboxRow
+
+    rows = [OutboxRow(i, b"x" * 100) for i in range(10)]
+    assert [len(b) for b in split_batches(rows, 4)] == [4, 4, 2]
+    assert [len(b) for b in split_batches(rows, 100, max_bytes=350)] == [3, 3, 3, 1]
+
+
+def test_backoff_grows_with_jitter_and_is_capped() -> None:
+    import random
+
+    delay = backoff_delays(0.5, 30, random.Random(1))
+    firsts = [delay(0) for _ in range(50)]
+    assert all(0.25 <= d <= 0.75 for d in firsts)
+    assert len(set(firsts)) > 40, "jittered"
+    assert all(delay(40) <= 30.25 for _ in range(50))
+
+
+@pytest.mark.asyncio
+async def test_everything_arrives_once_acknowledged_and_leaves_the_outbox(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
+    cfg = config(tmp_path, broker.port, batch_max_observations=50)
+    with Outbox(cfg.outbox.path, cfg.outbox.quota_bytes) as box:
+        ids = fill(box, 0, 1000)
+        async with collector(broker.port) as got:
+            publisher = Publisher(cfg, box, status_of)
+            task = asyncio.create_task(publisher.run())
+            publisher.wake()
+            await wait_until(lambda: len(got.ids) >= 1000, what="1000 observations")
+            await wait_until(lambda: box.depth == 0, what="an empty outbox")
+            await wait_until(lambda: len(got.statuses) >= 2, what="birth and a heartbeat")
+            task.cancel()
+        assert got.errors == []
+        assert sorted(got.ids) == sorted(ids)
+        assert got.messages == 20
+        assert got.statuses[0].kind == StatusKind.BIRTH
+
+
+@pytest.mark.asyncio
+async def test_broker_outage_loses_nothing(tmp_path: Path, broker: Mosquitto) -> None:
+    cfg = config(tmp_path, broker.port, batch_max_observations=20)
+    with Outbox(cfg.outbox.path, cfg.outbox.quota_bytes) as box:
+        async with collector(broker.port) as got:
+            publisher = Publisher(cfg, box, status_of)
+            task = asyncio.create_task(publisher.run())
+            sent = fill(box, 0, 200)
+            publisher.wake()
+            await wait_until(lambda: len(got.ids) >= 200, what="the first 200")
+        broker.stop()
+        for start in range(200, 1200, 100):  # produced while the broker is down
+            sent += fill(box, start, 100)
+            publisher.wake()
+            await asyncio.sleep(0.02)
+        assert box.depth == 1000
+        await asyncio.sleep(0.5)
+        broker.start()
+        async with collector(broker.port) as got2:
+            await wait_until(lambda: box.depth == 0, what="the backlog to drain")
+            await wait_until(lambda: len(got2.unique() | got.unique()) >= 1200, what="all ids")
+        task.cancel()
+        assert (got.unique() | got2.unique()) == set(sent)
+        assert publisher.stats.connection_losses >= 1
+
+
+@pytest.mark.asyncio
+async def test_last_will_marks_the_gateway_offline(tmp_path: Path, broker: Mosquitto) -> None:
+    cfg = config(tmp_path, broker.port, keepalive_s=5)
+    with Outbox(cfg.outbox.path, cfg.outbox.quota_bytes) as box:
+        publisher = Publisher(cfg, box, status_of)
+        task = asyncio.create_task(publisher.run())
+        await asyncio.wait_for(publisher.connected.wait(), 10)
+        # an abrupt end of the connection (as a crashed gateway): the broker sends the Will
+        client = publisher._current
+        assert client is not None
+        client._client.socket().close()
+        task.cancel()
+    async with aiomqtt.Client("127.0.0.1", broker.port) as sub:
+        await sub.subscribe("hjem/v1/gw1/status", qos=1)
+        async with asyncio.timeout(10):
+            async for message in sub.messages:
+                status = GatewayStatus.model_validate_json(message.payload)  # type: ignore[arg-type]
+                if status.kind == StatusKind.DEATH:
+                    break
+        assert status.online is False
+        assert message.retain
