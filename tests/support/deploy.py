@@ -114,15 +114,21 @@ class Client:
     messages: queue.Queue[Received] = field(default_factory=queue.Queue)
     subacks: queue.Queue[list[ReasonCode]] = field(default_factory=queue.Queue)
     pubacks: queue.Queue[tuple[int, ReasonCode]] = field(default_factory=queue.Queue)
+    disconnected: threading.Event = field(default_factory=threading.Event)
+    disconnect_reason: list[ReasonCode] = field(default_factory=list)
 
     def subscribe(self, topic: str, qos: int = 1) -> list[ReasonCode]:
         self.paho.subscribe(topic, qos)
         return self.subacks.get(timeout=TIMEOUT_S)
 
-    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:
         info = self.paho.publish(topic, payload, qos=qos, retain=retain)
         if qos:
             info.wait_for_publish(TIMEOUT_S)
+        return info.mid
+
+    def publish_nowait(self, topic: str, payload: bytes, qos: int = 1) -> int:
+        return self.paho.publish(topic, payload, qos=qos).mid
 
     def puback_reason(self, mid: int) -> ReasonCode:
         while True:
@@ -144,6 +150,19 @@ class Client:
         self.paho.loop_stop()
 
 
+class _TrackingContext(ssl.SSLContext):
+    """Remembers the sockets it wrapped, so a failed handshake's socket can be closed."""
+
+    sockets: list[ssl.SSLSocket]
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        wrapped = super().wrap_socket(*args, **kwargs)
+        if not hasattr(self, "sockets"):
+            self.sockets = []
+        self.sockets.append(wrapped)
+        return wrapped
+
+
 @dataclass
 class ConnectResult:
     client: Client | None
@@ -159,10 +178,7 @@ def connect(
     tls: TlsFiles | None = None,
 ) -> ConnectResult:
     """Connect and wait for CONNACK; ``client`` is None if the broker or TLS refused."""
-    paho = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
-    )
-    paho.enable_logger(None)
+    paho = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     client = Client(paho)
     outcome: dict[str, Any] = {}
     done = threading.Event()
@@ -174,6 +190,8 @@ def connect(
     def on_disconnect(_c: Any, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
         outcome.setdefault("rc", rc)
         outcome["disconnected"] = True
+        client.disconnect_reason.append(rc)
+        client.disconnected.set()
         done.set()
 
     def on_message(_c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
@@ -192,16 +210,19 @@ def connect(
     paho.on_publish = on_publish
     if username is not None:
         paho.username_pw_set(username, password)
+    context = _TrackingContext(ssl.PROTOCOL_TLS_CLIENT)
     if tls is not None:
-        paho.tls_set(
-            ca_certs=str(tls.cafile),
-            certfile=str(tls.certfile) if tls.certfile else None,
-            keyfile=str(tls.keyfile) if tls.keyfile else None,
-        )
+        context.load_verify_locations(cafile=str(tls.cafile))
+        if tls.certfile and tls.keyfile:
+            context.load_cert_chain(str(tls.certfile), str(tls.keyfile))
+        paho.tls_set_context(context)
     try:
         paho.connect("127.0.0.1", port, keepalive=30)
     except (OSError, ssl.SSLError) as exc:
-        paho.loop_stop()
+        for sock in getattr(
+            context, "sockets", []
+        ):  # paho leaves a socket whose handshake failed open
+            sock.close()
         return ConnectResult(None, f"{type(exc).__name__}: {exc}")
     paho.loop_start()
     if not done.wait(TIMEOUT_S):

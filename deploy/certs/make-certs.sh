@@ -1,0 +1,108 @@
+#!/bin/sh
+# Make the Hjem broker PKI with openssl: a CA, a server certificate and client certificates.
+#
+#   make-certs.sh [-d DIR] [-H HOST]... [-f] [-D DAYS] [CLIENT_ID ...]
+#
+#   -d DIR    output directory (default: ./certs)
+#   -H HOST   extra DNS name or IP address for the server certificate (repeatable);
+#             127.0.0.1 and localhost are always included
+#   -f        force: replace an existing CA (every certificate it signed becomes useless)
+#   -D DAYS   validity of server and client certificates (default 825); the CA gets 3650
+#   CLIENT_ID a client certificate with CN=CLIENT_ID (a gateway, vendor or hub MQTT username)
+#
+# Idempotent: an existing CA is reused; an existing server certificate is kept unless its
+# host names changed; an existing client certificate is kept. Private keys are created with
+# mode 0600. Writes: ca.key ca.crt server.key server.crt clients/<id>.key clients/<id>.crt
+set -eu
+
+DIR=./certs
+HOSTS=""
+FORCE=0
+DAYS=825
+CA_DAYS=3650
+
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+
+while getopts "d:H:fD:h" opt; do
+    case "$opt" in
+        d) DIR=$OPTARG ;;
+        H) HOSTS="$HOSTS $OPTARG" ;;
+        f) FORCE=1 ;;
+        D) DAYS=$OPTARG ;;
+        *) usage ;;
+    esac
+done
+shift $((OPTIND - 1))
+
+command -v openssl >/dev/null 2>&1 || { echo "make-certs: openssl is not installed" >&2; exit 1; }
+case "$DAYS" in ''|*[!0-9]*) echo "make-certs: -D needs a number of days" >&2; exit 2 ;; esac
+
+umask 077
+mkdir -p "$DIR/clients"
+
+# --- CA ------------------------------------------------------------------------------------
+if [ -f "$DIR/ca.key" ] && [ "$FORCE" -ne 1 ]; then
+    echo "make-certs: reusing the CA in $DIR/ca.crt (-f replaces it)"
+else
+    if [ -f "$DIR/ca.key" ]; then
+        echo "make-certs: -f given: replacing the CA; re-issue every certificate" >&2
+        rm -f "$DIR/server.crt" "$DIR/server.key" "$DIR/server.hosts" "$DIR"/clients/*
+    fi
+    openssl req -x509 -new -newkey rsa:3072 -nodes -sha256 -days "$CA_DAYS" \
+        -subj "/O=Hjem/CN=Hjem broker CA" \
+        -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        -keyout "$DIR/ca.key" -out "$DIR/ca.crt" 2>/dev/null
+    chmod 0644 "$DIR/ca.crt"
+    echo "make-certs: new CA $DIR/ca.crt"
+fi
+
+# sign NAME CN EXTFILE: sign $DIR/NAME.csr with the CA into $DIR/NAME.crt
+sign() {
+    openssl x509 -req -in "$DIR/$1.csr" -CA "$DIR/ca.crt" -CAkey "$DIR/ca.key" \
+        -CAcreateserial -CAserial "$DIR/ca.srl" -days "$DAYS" -sha256 \
+        -extfile "$3" -out "$DIR/$1.crt" 2>/dev/null
+    rm -f "$DIR/$1.csr" "$3"
+    chmod 0644 "$DIR/$1.crt"
+}
+
+# --- server ---------------------------------------------------------------------------------
+SAN="IP:127.0.0.1,DNS:localhost"
+CN=localhost
+for host in $HOSTS; do
+    case "$host" in
+        *[!0-9.]*) SAN="$SAN,DNS:$host" ;;
+        *) SAN="$SAN,IP:$host" ;;
+    esac
+    [ "$CN" = localhost ] && CN=$host
+done
+if [ -f "$DIR/server.crt" ] && [ "$(cat "$DIR/server.hosts" 2>/dev/null)" = "$SAN" ]; then
+    echo "make-certs: keeping $DIR/server.crt ($SAN)"
+else
+    ext=$(mktemp)
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=%s\n' "$SAN" >"$ext"
+    openssl req -new -newkey rsa:2048 -nodes -subj "/O=Hjem/CN=$CN" \
+        -keyout "$DIR/server.key" -out "$DIR/server.csr" 2>/dev/null
+    sign server "$CN" "$ext"
+    printf '%s' "$SAN" >"$DIR/server.hosts"
+    echo "make-certs: server certificate $DIR/server.crt ($SAN)"
+fi
+
+# --- clients --------------------------------------------------------------------------------
+for id in "$@"; do
+    case "$id" in
+        ''|*[!a-z0-9_-]*|[_-]*)
+            echo "make-certs: client id '$id' must be a-z 0-9 _ - (the MQTT username)" >&2
+            exit 2 ;;
+    esac
+    if [ -f "$DIR/clients/$id.crt" ]; then
+        echo "make-certs: keeping $DIR/clients/$id.crt"
+        continue
+    fi
+    ext=$(mktemp)
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' >"$ext"
+    openssl req -new -newkey rsa:2048 -nodes -subj "/O=Hjem/CN=$id" \
+        -keyout "$DIR/clients/$id.key" -out "$DIR/clients/$id.csr" 2>/dev/null
+    sign "clients/$id" "$id" "$ext"
+    echo "make-certs: client certificate $DIR/clients/$id.crt (CN=$id)"
+done

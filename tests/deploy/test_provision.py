@@ -1,0 +1,114 @@
+"""The pure half of hub.provision: ACL and loopback rendering of the shipped files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hub.provision import (
+    SHIPPED_ACL,
+    SHIPPED_CONF,
+    LoopbackLayout,
+    ProvisionError,
+    TemplateError,
+    check_username,
+    render_acl,
+    render_loopback,
+)
+from schemas.models import MAX_PAYLOAD_BYTES
+
+
+def options(text: str) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        words = line.split(None, 1)
+        if words and not words[0].startswith("#"):
+            found.setdefault(words[0], []).append(words[1] if len(words) > 1 else "")
+    return found
+
+
+def layout(tmp: Path) -> LoopbackLayout:
+    return LoopbackLayout(
+        plain_port=40001,
+        tls_port=40002,
+        password_file=tmp / "p",
+        acl_file=tmp / "a",
+        persistence_dir=tmp / "d",
+        cafile=tmp / "ca.crt",
+        certfile=tmp / "s.crt",
+        keyfile=tmp / "s.key",
+        run_as="nobody",
+    )
+
+
+def test_shipped_acl_is_the_rendered_acl() -> None:
+    assert SHIPPED_ACL.read_text(encoding="utf-8") == render_acl()
+
+
+def test_acl_confines_publishers_by_username_pattern() -> None:
+    rules = options(render_acl())
+    assert rules["pattern"] == [
+        "write hjem/v1/%u/obs",
+        "write hjem/v1/%u/status",
+        "read hjem/v1/%u/errors",
+    ]
+    assert rules["user"] == ["hub"]
+    # nobody but the hub (and listed alert readers) may read alerts
+    assert [t for t in rules["topic"] if "alerts" in t] == ["readwrite hjem/v1/hub/alerts/#"]
+
+
+def test_alert_readers_get_alerts_and_nothing_else() -> None:
+    text = render_acl(alert_readers=["nursecall", "nursecall"])
+    tail = text.split("user nursecall\n", 1)[1]
+    assert tail == "topic read hjem/v1/hub/alerts/#\n"
+    with pytest.raises(ProvisionError, match="publisher id"):
+        render_acl(alert_readers=["Bad Name"])
+
+
+def test_shipped_conf_production_values() -> None:
+    conf = options(SHIPPED_CONF.read_text(encoding="utf-8"))
+    assert conf["allow_anonymous"] == ["false"]
+    assert conf["message_size_limit"] == [str(MAX_PAYLOAD_BYTES)]
+    assert conf["require_certificate"] == ["true"]
+    assert conf["persistence"] == ["true"]
+    assert conf["listener"] == ["1883 127.0.0.1", "8883"]
+    # the sizing in the comments: 200 gateways, a batch per 10 s + a status per minute, 24 h
+    design_load = 200 * (1 / 10 + 1 / 60) * 86_400
+    assert int(conf["max_queued_messages"][0]) >= design_load
+    assert int(conf["max_inflight_messages"][0]) > 500  # the hub's commit batch
+
+
+def test_loopback_variant_changes_only_ports_paths_and_process(tmp_path: Path) -> None:
+    shipped = SHIPPED_CONF.read_text(encoding="utf-8")
+    rendered = render_loopback(shipped, layout(tmp_path))
+    before, after = options(shipped), options(rendered)
+    assert after["listener"] == ["40001 127.0.0.1", "40002 127.0.0.1"]
+    assert after["password_file"] == [str(tmp_path / "p")]
+    assert after["persistence_location"] == [f"{tmp_path / 'd'}/"]
+    assert after["user"] == ["nobody"]
+    assert "pid_file" not in after
+    changed = {"listener", "password_file", "acl_file", "persistence_location", "user"}
+    changed |= {"pid_file", "cafile", "certfile", "keyfile"}
+    for option, values in before.items():
+        if option not in changed:
+            assert after[option] == values, option
+    settings = [line for line in rendered.splitlines() if not line.startswith("#")]
+    assert [line for line in settings if "/etc/" in line or "/var/" in line] == []
+
+
+def test_loopback_rejects_an_unexpected_listener_or_system_path(tmp_path: Path) -> None:
+    with pytest.raises(TemplateError, match="line 2"):
+        render_loopback("allow_anonymous false\nlistener 9001\n", layout(tmp_path))
+    with pytest.raises(TemplateError, match="system path"):
+        render_loopback("log_dest file /var/log/m.log\n", layout(tmp_path))
+    with pytest.raises(TemplateError, match="expected 2 listeners"):
+        render_loopback("listener 8883\n", layout(tmp_path))
+
+
+def test_usernames_follow_the_topic_scheme() -> None:
+    assert check_username("gw-01") == "gw-01"
+    assert check_username("hub", allow_hub=True) == "hub"
+    for bad in ("hub", "GW", "a/b", "+", "#", "", "x" * 65):
+        with pytest.raises(ProvisionError):
+            check_username(bad)
