@@ -1,0 +1,248 @@
+"""BTHome v2 service data (UUID 0xFCD2): objects, AES-CCM encryption, packet-id dedup.
+
+Rules (https://bthome.io/format/ and /encryption/):
+
+* byte 0 is the device information: bit 0 encrypted, bit 1 MAC included (6 bytes, reversed,
+  follow), bit 2 trigger-based device, bits 3-4 reserved (refused), bits 5-7 version (2);
+* encrypted payloads end with a 4-byte counter and a 4-byte MIC; the nonce is
+  MAC (6) + UUID ``d2 fc`` + device information byte + counter;
+* a counter that does not increase is refused (:class:`ReplayError`), except the same
+  advertisement repeated byte for byte, which is dropped like a repeated packet id;
+* a packet whose packet id equals the last accepted one is dropped (``[]``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import lru_cache
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESCCM
+
+from edge.decoders.bthome_objects import (
+    BUTTON_EVENTS,
+    COMMAND_EVENTS,
+    DIMMER_EVENTS,
+    OBJECTS,
+    Kind,
+    ObjectSpec,
+)
+from edge.decoders.context import DecodeContext, Emitter, TimeInfo
+from edge.decoders.errors import (
+    DecryptionError,
+    InvalidValueError,
+    ReplayError,
+    ReservedFlagError,
+    TooShortError,
+    UnknownFormatError,
+)
+from edge.decoders.ieee11073 import scaled
+from schemas.models import Observation
+
+__all__ = ["FORMAT", "decode_bthome", "parse_objects"]
+
+FORMAT = "adv:bthome-v2"
+_UUID_LE = b"\xd2\xfc"
+
+
+@lru_cache(maxsize=256)
+def _cipher(key: bytes) -> AESCCM:
+    return AESCCM(key, tag_length=4)
+
+
+def parse_objects(payload: bytes, offset: int = 0) -> list[tuple[ObjectSpec, bytes]]:
+    """Split a (decrypted) payload into objects; ``offset`` only shifts error positions."""
+    out: list[tuple[ObjectSpec, bytes]] = []
+    pos, end = 0, len(payload)
+    while pos < end:
+        oid = payload[pos]
+        spec = OBJECTS.get(oid)
+        if spec is None:
+            raise UnknownFormatError(
+                FORMAT, f"unknown object id 0x{oid:02x} at byte {offset + pos}; cannot continue"
+            )
+        length = spec.length
+        start = pos + 1
+        if length is None:
+            if pos + 2 > end:
+                raise TooShortError(FORMAT, offset + pos + 2, offset + end, f"object 0x{oid:02x}")
+            length = payload[pos + 1]
+            if spec.kind is Kind.COMMAND:
+                length = 1 + (length & 0x1F)
+            start = pos + 2
+        stop = start + length
+        if stop > end:
+            raise TooShortError(FORMAT, offset + stop, offset + end, f"object 0x{oid:02x}")
+        out.append((spec, payload[start:stop]))
+        pos = stop
+    return out
+
+
+def _decrypt(data: bytes, pos: int, mac: bytes, ctx: DecodeContext) -> tuple[bytes, int] | None:
+    """The plaintext and counter; None for a byte-identical repeat of the last advertisement."""
+    if ctx.bthome_key is None:
+        raise DecryptionError(FORMAT, "advertisement is encrypted but no key is set for the device")
+    if len(data) < pos + 9:
+        raise TooShortError(FORMAT, pos + 9, len(data), "ciphertext, counter and MIC")
+    counter_bytes = data[-8:-4]
+    counter = int.from_bytes(counter_bytes, "little")
+    last = ctx.state.bthome_counter
+    if last is not None and counter <= last:
+        if counter == last and data == ctx.state.bthome_last_encrypted:
+            return None
+        raise ReplayError(FORMAT, counter, last)
+    nonce = mac + _UUID_LE + data[:1] + counter_bytes
+    try:
+        plain = _cipher(ctx.bthome_key).decrypt(nonce, data[pos:-8] + data[-4:], None)
+    except InvalidTag:
+        raise DecryptionError(
+            FORMAT, "wrong key or corrupted advertisement (message integrity check failed)"
+        ) from None
+    return plain, counter
+
+
+def _mac(data: bytes, info: int, ctx: DecodeContext) -> tuple[bytes | None, int]:
+    if info & 0x02:
+        if len(data) < 7:
+            raise TooShortError(FORMAT, 7, len(data), "the included MAC address")
+        return data[1:7][::-1], 7
+    address = ctx.source.device.address
+    return (bytes.fromhex(address.replace(":", "")) if address else None), 1
+
+
+def _payload(data: bytes, ctx: DecodeContext) -> tuple[bytes, int, int | None] | None:
+    """Plaintext objects, their offset and the counter; None for a repeated advertisement."""
+    info = data[0]
+    if info >> 5 != 2:
+        raise UnknownFormatError(FORMAT, f"BTHome version {info >> 5}; only version 2 is decoded")
+    if info & 0x18:
+        raise ReservedFlagError(FORMAT, "device information", info, 0x18)
+    mac, pos = _mac(data, info, ctx)
+    if not info & 0x01:
+        if ctx.bthome_key is not None:
+            raise DecryptionError(
+                FORMAT, "unencrypted advertisement from a device with a key: refused as a downgrade"
+            )
+        return data[pos:], pos, None
+    if mac is None:
+        raise DecryptionError(FORMAT, "decryption needs the device's MAC address")
+    decrypted = _decrypt(data, pos, mac, ctx)
+    if decrypted is None:
+        return None
+    return decrypted[0], pos, decrypted[1]
+
+
+def decode_bthome(data: bytes, ctx: DecodeContext) -> list[Observation]:
+    """Observations from one BTHome v2 service-data value."""
+    if not data:
+        raise TooShortError(FORMAT, 1, 0, "device information")
+    plain = _payload(data, ctx)
+    if plain is None:
+        return []
+    payload, pos, counter = plain
+    objects = parse_objects(payload, pos)
+    packet_id = next((chunk[0] for spec, chunk in objects if spec.kind is Kind.PACKET_ID), None)
+    if packet_id is not None and packet_id == ctx.state.bthome_packet_id:
+        return []
+    out = _observations(objects, Emitter(ctx, FORMAT, data), packet_id)
+    state = ctx.state
+    if counter is not None:
+        state.bthome_counter, state.bthome_last_encrypted = counter, data
+    if packet_id is not None:
+        state.bthome_packet_id = packet_id
+    for spec, chunk in objects:
+        if spec.kind is Kind.DEVICE_TYPE:
+            state.bthome_device_type = int.from_bytes(chunk, "little")
+        elif spec.kind is Kind.FIRMWARE:
+            state.firmware = ".".join(str(b) for b in reversed(chunk))
+    return out
+
+
+def _observations(
+    objects: list[tuple[ObjectSpec, bytes]], emit: Emitter, packet_id: int | None
+) -> list[Observation]:
+    when = emit.receive_time()
+    repeats = Counter(spec.object_id for spec, _ in objects)
+    seen: Counter[int] = Counter()
+    out: list[Observation] = []
+    for index, (spec, chunk) in enumerate(objects):
+        if spec.kind in _SILENT:
+            continue
+        oid = spec.object_id
+        seen[oid] += 1
+        flags = (f"instance-{seen[oid]}",) if repeats[oid] > 1 else ()
+        out += _object(spec, chunk, _Builder(emit, when, packet_id, f"o{index}", flags))
+    return out
+
+
+_SILENT = frozenset((Kind.PACKET_ID, Kind.TEXT, Kind.RAW, Kind.DEVICE_TYPE, Kind.FIRMWARE))
+"""Objects that are parsed and checked but give no observation."""
+
+
+class _Builder:
+    """The observations of one object: shared time, id parts, flags and packet id."""
+
+    __slots__ = ("emit", "extra", "flags", "packet_id", "when")
+
+    def __init__(
+        self,
+        emit: Emitter,
+        when: TimeInfo,
+        packet_id: int | None,
+        extra: str,
+        flags: tuple[str, ...],
+    ) -> None:
+        self.emit, self.when, self.packet_id = emit, when, packet_id
+        self.extra, self.flags = extra, flags
+
+    def __call__(
+        self,
+        key: str,
+        *,
+        value: str | None = None,
+        unit: str | None = None,
+        boolean: bool | None = None,
+        code: str | None = None,
+        suffix: str = "",
+    ) -> Observation:
+        return self.emit.observation(
+            key,
+            self.when,
+            value=value,
+            unit=unit,
+            instant=self.emit.ctx.now.isoformat(),
+            extra=self.extra + suffix,
+            flags=self.flags,
+            sequence=self.packet_id,
+            value_boolean=boolean,
+            value_code=code,
+        )
+
+
+def _event(table: dict[int, str], spec: ObjectSpec, code: int) -> str:
+    event = table.get(code)
+    if event is None:
+        what = f"{spec.key} event (object 0x{spec.object_id:02x})"
+        raise InvalidValueError(FORMAT, what, code, "not defined by BTHome")
+    return event
+
+
+def _object(spec: ObjectSpec, chunk: bytes, obs: _Builder) -> list[Observation]:
+    kind = spec.kind
+    if kind is Kind.QUANTITY:
+        raw = int.from_bytes(chunk, "little", signed=spec.signed)
+        return [obs(spec.key, value=scaled(raw, spec.multiplier, spec.places), unit=spec.unit)]
+    if kind is Kind.BOOLEAN:
+        if chunk[0] > 1:
+            what = f"{spec.key} (object 0x{spec.object_id:02x})"
+            raise InvalidValueError(FORMAT, what, chunk[0], "a binary sensor sends 0 or 1")
+        return [obs(spec.key, boolean=bool(chunk[0]))]
+    if kind is Kind.BUTTON:
+        return [obs("button", code=_event(BUTTON_EVENTS, spec, chunk[0]))]
+    if kind is Kind.COMMAND:
+        return [obs("command", code=_event(COMMAND_EVENTS, spec, chunk[0]))]
+    event = _event(DIMMER_EVENTS, spec, chunk[0])  # Kind.DIMMER
+    out = [obs("dimmer", code=event)]
+    if event != "none":
+        out.append(obs("dimmer_steps", value=str(chunk[1]), unit="1", suffix="steps"))
+    return out
