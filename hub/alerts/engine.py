@@ -30,7 +30,8 @@ from schemas.models import AlertEvent, AlertState, Severity
 
 __all__ = ["SEVERITY_RANK", "AlertEngine", "Listener"]
 
-Listener = Callable[[AlertEvent], None]
+Listener = Callable[[AlertEvent, str | None], None]
+"""Called after each committed change with the event and the alert's organisation."""
 SEVERITY_RANK = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2, Severity.CRITICAL: 3}
 SYSTEM = "system"
 
@@ -311,5 +312,5 @@ class AlertEngine:
         else:
             self._open.pop(key, None)
         for listener in self._listeners:
-            listener(event)
+            listener(event, row.organisation)
         return event

@@ -1,0 +1,262 @@
+"""The alerts HTTP API (FastAPI router), authenticated with :mod:`hub.auth`.
+
+``GET /api/v1/alerts?state=...``, ``GET /api/v1/alerts/stream`` (server-sent events),
+``GET /api/v1/alerts/{id}``, ``POST /api/v1/alerts/{id}/ack``, ``POST .../resolve`` (note),
+``GET .../audit``, and silences (admin). Users see only alerts of their organisation.
+Errors are RFC 9457 problem details (``application/problem+json``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.alerts.errors import AlertNotFoundError, AlertsError, InvalidTransitionError
+from hub.alerts.notify import LiveEvent
+from hub.alerts.service import AlertService
+from hub.alerts.store import AlertRow, AuditEntry
+from hub.auth import Role, User, current_user, require_role
+from schemas.models import AlertState, Severity, encode
+
+__all__ = ["AlertView", "alerts_router", "problem"]
+
+PROBLEM_TYPE = "https://hjem.example/problems/"
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {
+        "type": PROBLEM_TYPE + title.lower().replace(" ", "-"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+class _ProblemRoute(APIRoute):
+    """Turn HTTP and alert errors (also from dependencies) into problem details."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def wrapped(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except HTTPException as exc:
+                titles = {
+                    401: "Not authenticated",
+                    403: "Forbidden",
+                    404: "Not found",
+                    422: "Invalid request",
+                    503: "Unavailable",
+                }
+                response = problem(
+                    exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail)
+                )
+                response.headers.update(exc.headers or {})
+                return response
+            except AlertNotFoundError as exc:
+                return problem(404, "Not found", f"no alert {exc.alert_id!r}")
+            except InvalidTransitionError as exc:
+                return problem(409, "Conflict", str(exc), state=exc.state.value)
+            except AlertsError as exc:
+                return problem(503, "Unavailable", str(exc))
+
+        return wrapped
+
+
+class AlertView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    rule: str
+    resident: str | None
+    home: str | None
+    organisation: str | None
+    state: AlertState
+    severity: Severity
+    summary: str
+    assignee: str | None
+    sequence: int
+    opened: datetime
+    updated: datetime
+    escalation_level: int
+    next_notify: datetime | None
+
+    @classmethod
+    def of(cls, row: AlertRow) -> AlertView:
+        return cls(
+            id=row.id,
+            rule=row.rule,
+            resident=row.resident,
+            home=row.home,
+            organisation=row.organisation,
+            state=row.state,
+            severity=row.severity,
+            summary=row.summary,
+            assignee=row.assignee,
+            sequence=row.sequence,
+            opened=row.opened,
+            updated=row.updated,
+            escalation_level=row.escalation_level,
+            next_notify=row.next_notify,
+        )
+
+
+class AuditView(BaseModel):
+    sequence: int
+    time: datetime
+    actor: str
+    action: str
+    from_state: AlertState | None
+    to_state: AlertState
+    note: str | None
+    detail: dict[str, Any]
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditView:
+        return cls(
+            sequence=entry.sequence,
+            time=entry.time,
+            actor=entry.actor,
+            action=entry.action,
+            from_state=entry.from_state,
+            to_state=entry.to_state,
+            note=entry.note,
+            detail=entry.detail,
+        )
+
+
+class AckBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: Annotated[str, Field(max_length=512)] | None = None
+
+
+class ResolveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: Annotated[str, Field(min_length=1, max_length=512)]
+
+
+class SilenceBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Annotated[str, Field(min_length=1, max_length=512)]
+    ends: datetime
+    starts: datetime | None = None
+    rule: str | None = None
+    resident: str | None = None
+    subject: str | None = None
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+Admin = Annotated[User, Depends(require_role(Role.ADMIN))]
+
+
+def _sse(item: LiveEvent) -> str:
+    event = item.event
+    return (
+        f"id: {event.alert_id}:{event.sequence}\nevent: alert\ndata: {encode(event).decode()}\n\n"
+    )
+
+
+def alerts_router(service: AlertService, keepalive_seconds: float = 15.0) -> APIRouter:
+    """The alerts API over ``service``; include it with ``app.include_router(...)``."""
+    router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], route_class=_ProblemRoute)
+    engine = service.engine
+
+    def visible(user: User, alert_id: str) -> AlertRow:
+        row = engine.store.get(alert_id)
+        if not user.may_see(row.organisation):
+            raise AlertNotFoundError(alert_id)
+        return row
+
+    @router.get("")
+    async def list_alerts(
+        user: CurrentUser,
+        state: Annotated[list[AlertState] | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> list[AlertView]:
+        rows = engine.store.find(organisations=user.organisations(), states=state, limit=limit)
+        return [AlertView.of(r) for r in rows]
+
+    @router.get("/stream", response_class=StreamingResponse)
+    async def stream(user: CurrentUser) -> StreamingResponse:
+        async def events() -> AsyncIterator[str]:
+            async with service.broadcaster.subscribe() as subscription:
+                yield ": subscribed\n\n"
+                iterator = aiter(subscription)
+                while True:
+                    try:
+                        item = await asyncio.wait_for(anext(iterator), keepalive_seconds)
+                    except TimeoutError:
+                        yield ": keepalive\n\n"
+                        continue
+                    except StopAsyncIteration:
+                        return
+                    if user.may_see(item.organisation):
+                        yield _sse(item)
+
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+    @router.get("/silences", dependencies=[Depends(require_role(Role.ADMIN))])
+    async def list_silences() -> list[dict[str, Any]]:
+        now = engine.clock.now()
+        return [
+            {
+                "id": s.id,
+                "rule": s.rule,
+                "resident": s.resident,
+                "subject": s.subject,
+                "starts": s.starts.isoformat(),
+                "ends": s.ends.isoformat(),
+                "reason": s.reason,
+                "created_by": s.created_by,
+            }
+            for s in engine.store.silences(now)
+        ]
+
+    @router.post("/silences", status_code=201)
+    async def add_silence(user: Admin, body: SilenceBody) -> dict[str, str]:
+        silence = engine.silence(
+            actor=user.username,
+            reason=body.reason,
+            ends=body.ends,
+            starts=body.starts,
+            rule=body.rule,
+            resident=body.resident,
+            subject=body.subject,
+        )
+        return {"id": silence.id}
+
+    @router.get("/{alert_id}")
+    async def get_alert(alert_id: str, user: CurrentUser) -> AlertView:
+        return AlertView.of(visible(user, alert_id))
+
+    @router.post("/{alert_id}/ack")
+    async def acknowledge(
+        alert_id: str, user: CurrentUser, body: AckBody | None = None
+    ) -> AlertView:
+        visible(user, alert_id)
+        engine.acknowledge(alert_id, user.username, body.note if body else None)
+        return AlertView.of(engine.store.get(alert_id))
+
+    @router.post("/{alert_id}/resolve")
+    async def resolve(alert_id: str, user: CurrentUser, body: ResolveBody) -> AlertView:
+        visible(user, alert_id)
+        engine.resolve(alert_id, user.username, body.note)
+        return AlertView.of(engine.store.get(alert_id))
+
+    @router.get("/{alert_id}/audit")
+    async def audit(alert_id: str, user: CurrentUser) -> list[AuditView]:
+        visible(user, alert_id)
+        return [AuditView.of(e) for e in engine.audit(alert_id)]
+
+    return router

@@ -1,0 +1,245 @@
+"""Notification adapters: the live broadcaster (SSE), MQTT (retained AlertEvents) and signed
+webhooks, delivered from the persistent outbox with retries and backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import aiomqtt
+import httpx
+
+from hub.alerts.clock import Clock
+from hub.alerts.errors import AlertsError
+from hub.alerts.store import AlertStore, OutboxItem
+from schemas.models import AlertEvent
+from schemas.topics import alert_topic
+
+__all__ = [
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "Backoff",
+    "Broadcaster",
+    "ConnectionLostError",
+    "DeliveryError",
+    "LiveEvent",
+    "MqttSender",
+    "OutboxDispatcher",
+    "Sender",
+    "WebhookSender",
+    "sign",
+    "verify",
+]
+
+log = logging.getLogger(__name__)
+
+TIMESTAMP_HEADER = "X-Hjem-Timestamp"
+SIGNATURE_HEADER = "X-Hjem-Signature"
+
+
+class DeliveryError(AlertsError):
+    """One delivery failed; it is retried later."""
+
+    def __init__(self, channel: str, detail: str) -> None:
+        self.channel = channel
+        self.detail = detail
+        super().__init__(f"{channel} delivery failed: {detail}")
+
+
+class ConnectionLostError(DeliveryError):
+    """The channel's connection is gone; the dispatcher must reconnect before retrying."""
+
+
+@dataclass(frozen=True, slots=True)
+class LiveEvent:
+    event: AlertEvent
+    organisation: str | None
+
+
+class _Subscription:
+    def __init__(self, size: int) -> None:
+        self.queue: asyncio.Queue[LiveEvent | None] = asyncio.Queue(size)
+        self.overflowed = False
+
+    def __aiter__(self) -> _Subscription:
+        return self
+
+    async def __anext__(self) -> LiveEvent:
+        item = await self.queue.get()
+        if item is None:
+            raise StopAsyncIteration
+        return item
+
+
+class Broadcaster:
+    """In-process fan-out of alert events to live subscribers (one queue each).
+
+    A subscriber that falls ``queue_size`` events behind is disconnected (its iterator ends
+    after what it has) rather than slowing the engine; the dashboard reconnects and reloads.
+    """
+
+    def __init__(self, queue_size: int = 1000) -> None:
+        self._size = queue_size
+        self._subscribers: set[_Subscription] = set()
+
+    def publish(self, event: AlertEvent, organisation: str | None) -> None:
+        item = LiveEvent(event, organisation)
+        for sub in list(self._subscribers):
+            if sub.queue.full() or sub.queue.qsize() >= self._size - 1:
+                sub.overflowed = True
+                self._subscribers.discard(sub)
+                with contextlib.suppress(asyncio.QueueFull):
+                    sub.queue.put_nowait(None)
+                continue
+            sub.queue.put_nowait(item)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[_Subscription]:
+        sub = _Subscription(self._size)
+        self._subscribers.add(sub)
+        try:
+            yield sub
+        finally:
+            self._subscribers.discard(sub)
+
+
+def sign(secret: bytes, timestamp: int, body: bytes) -> str:
+    """``v1=`` + hex HMAC-SHA256 over ``"<timestamp>." + body``."""
+    mac = hmac.new(secret, f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"v1={mac.hexdigest()}"
+
+
+def verify(
+    secret: bytes,
+    timestamp: str,
+    body: bytes,
+    signature: str,
+    *,
+    now: datetime,
+    tolerance_s: int = 300,
+) -> bool:
+    """Check a webhook signature and that its timestamp is within ``tolerance_s`` of ``now``."""
+    try:
+        stamp = int(timestamp)
+    except ValueError:
+        return False
+    if abs(now.timestamp() - stamp) > tolerance_s:
+        return False
+    return hmac.compare_digest(sign(secret, stamp, body), signature)
+
+
+class Sender(Protocol):
+    channel: str
+
+    async def send(self, item: OutboxItem) -> None:
+        """Deliver one event or raise :class:`DeliveryError`."""
+        ...
+
+
+class MqttSender:
+    """Publish each event retained, QoS 1, on ``hjem/v1/hub/alerts/{alert_id}``."""
+
+    channel = "mqtt"
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self._client = client
+
+    async def send(self, item: OutboxItem) -> None:
+        try:
+            await self._client.publish(alert_topic(item.alert_id), item.payload, qos=1, retain=True)
+        except aiomqtt.MqttError as exc:
+            raise ConnectionLostError(self.channel, str(exc)) from exc
+
+
+class WebhookSender:
+    """POST the event JSON with a timestamp and an HMAC-SHA256 signature header."""
+
+    channel = "webhook"
+
+    def __init__(self, url: str, secret: bytes, client: httpx.AsyncClient, clock: Clock) -> None:
+        self._url = url
+        self._secret = secret
+        self._client = client
+        self._clock = clock
+
+    async def send(self, item: OutboxItem) -> None:
+        stamp = int(self._clock.now().timestamp())
+        headers = {
+            "Content-Type": "application/json",
+            TIMESTAMP_HEADER: str(stamp),
+            SIGNATURE_HEADER: sign(self._secret, stamp, item.payload),
+            "X-Hjem-Event-Id": f"{item.alert_id}:{item.sequence}",
+        }
+        try:
+            response = await self._client.post(self._url, content=item.payload, headers=headers)
+        except httpx.HTTPError as exc:
+            raise DeliveryError(self.channel, f"{type(exc).__name__}: {exc}") from exc
+        if not response.is_success:
+            raise DeliveryError(self.channel, f"HTTP {response.status_code} from {self._url}")
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    base_seconds: float = 2.0
+    max_seconds: float = 600.0
+    max_attempts: int = 20
+
+    def delay(self, attempts: int) -> timedelta:
+        """The wait after ``attempts`` failed attempts (1, 2, ...)."""
+        return timedelta(seconds=min(self.max_seconds, self.base_seconds * 2 ** (attempts - 1)))
+
+
+class OutboxDispatcher:
+    """Deliver one channel's due outbox rows in order; failures wait with backoff."""
+
+    def __init__(
+        self, store: AlertStore, sender: Sender, clock: Clock, backoff: Backoff | None = None
+    ) -> None:
+        self._store = store
+        self._sender = sender
+        self._clock = clock
+        self._backoff = backoff or Backoff()
+        self.wake = asyncio.Event()
+
+    async def run_once(self) -> int:
+        """Try every due row once; return how many were delivered."""
+        delivered = 0
+        channel = self._sender.channel
+        for item in self._store.due(channel, self._clock.now()):
+            try:
+                await self._sender.send(item)
+            except DeliveryError as exc:
+                attempts = item.attempts + 1
+                give_up = attempts >= self._backoff.max_attempts
+                when = self._clock.now() + self._backoff.delay(attempts)
+                self._store.retry_later(item.id, when, exc.detail, give_up=give_up)
+                log.warning("alert %s#%d via %s: %s", item.alert_id, item.sequence, channel, exc)
+                if isinstance(exc, ConnectionLostError):
+                    raise
+                continue
+            self._store.delivered(item.id, self._clock.now())
+            delivered += 1
+        return delivered
+
+    async def run(self, poll_seconds: float = 1.0) -> None:
+        """Deliver until cancelled; wakes on :attr:`wake` or when a retry falls due."""
+        while True:
+            self.wake.clear()
+            await self.run_once()
+            due = self._store.next_due(self._sender.channel)
+            wait = poll_seconds
+            if due is not None:
+                wait = max(0.0, min(wait, (due - self._clock.now()).total_seconds()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout=wait)

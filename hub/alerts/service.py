@@ -1,0 +1,172 @@
+"""The alert service: the engine plus its I/O shell, as one async context manager.
+
+It owns a TaskGroup with named tasks: ``alerts-tick`` (time-based rules and escalation),
+``alerts-mqtt`` (retained AlertEvents, reconnecting) and ``alerts-webhook`` (signed POSTs),
+both delivering from the persistent outbox. Events go to the live :class:`Broadcaster` as
+soon as they are committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import aiomqtt
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from hub.alerts.engine import AlertEngine
+from hub.alerts.inputs import GatewayInput, ObservationInput
+from hub.alerts.notify import (
+    Backoff,
+    Broadcaster,
+    ConnectionLostError,
+    MqttSender,
+    OutboxDispatcher,
+    WebhookSender,
+)
+from schemas.models import AlertEvent
+
+__all__ = ["AlertService", "AlertSettings", "MqttTarget"]
+
+log = logging.getLogger(__name__)
+
+
+class AlertSettings(BaseModel):
+    """The ``[alerts]`` section of the hub settings (``HJEM_HUB_ALERTS__...``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rules_file: Path | None = Field(default=None, description="TOML rules; none: no rules")
+    tick_seconds: float = Field(default=1.0, gt=0, le=60)
+    mqtt: bool = Field(default=True, description="publish retained AlertEvents on MQTT")
+    webhook_url: str | None = Field(default=None, pattern=r"^https?://")
+    webhook_secret: SecretStr | None = None
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    retry_base_seconds: float = Field(default=2.0, gt=0)
+    retry_max_seconds: float = Field(default=600.0, gt=0)
+    retry_max_attempts: int = Field(default=20, ge=1)
+
+    def channels(self, mqtt: MqttTarget | None) -> tuple[str, ...]:
+        out: list[str] = []
+        if self.mqtt and mqtt is not None:
+            out.append("mqtt")
+        if self.webhook_url:
+            out.append("webhook")
+        return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class MqttTarget:
+    """Where to publish alert events (taken from the hub's MQTT settings)."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    client_id: str = "hjem-hub-alerts"
+
+
+class AlertService:
+    """Run an :class:`AlertEngine` with its notifiers. Use ``async with``."""
+
+    def __init__(
+        self, engine: AlertEngine, settings: AlertSettings, mqtt: MqttTarget | None = None
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.mqtt = mqtt if settings.mqtt else None
+        self.broadcaster = Broadcaster()
+        self._backoff = Backoff(
+            settings.retry_base_seconds, settings.retry_max_seconds, settings.retry_max_attempts
+        )
+        self._dispatchers: list[OutboxDispatcher] = []
+        self._stack = contextlib.AsyncExitStack()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._tick_wake = asyncio.Event()
+        engine.add_listener(self._on_event)
+
+    def _on_event(self, event: AlertEvent, organisation: str | None) -> None:
+        self.broadcaster.publish(event, organisation)
+        for dispatcher in self._dispatchers:
+            dispatcher.wake.set()
+
+    # -- inputs (called from the hub's listener, in the event loop) -------------------------
+
+    def observe(self, items: Iterable[ObservationInput]) -> list[AlertEvent]:
+        return self.engine.observe(items)
+
+    def gateway(self, item: GatewayInput) -> list[AlertEvent]:
+        return self.engine.gateway(item)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> AlertService:
+        tg = await self._stack.enter_async_context(asyncio.TaskGroup())
+        self._tasks.append(tg.create_task(self._tick_loop(), name="alerts-tick"))
+        if self.mqtt is not None:
+            self._tasks.append(tg.create_task(self._mqtt_loop(self.mqtt), name="alerts-mqtt"))
+        if self.settings.webhook_url:
+            client = await self._stack.enter_async_context(
+                httpx.AsyncClient(timeout=self.settings.webhook_timeout_seconds)
+            )
+            secret = self.settings.webhook_secret
+            sender = WebhookSender(
+                self.settings.webhook_url,
+                secret.get_secret_value().encode() if secret else b"",
+                client,
+                self.engine.clock,
+            )
+            dispatcher = OutboxDispatcher(
+                self.engine.store, sender, self.engine.clock, self._backoff
+            )
+            self._dispatchers.append(dispatcher)
+            self._tasks.append(tg.create_task(dispatcher.run(), name="alerts-webhook"))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await self._stack.__aexit__(exc_type, exc, tb)
+
+    async def _tick_loop(self) -> None:
+        while True:
+            self.engine.tick()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._tick_wake.wait(), self.settings.tick_seconds)
+            self._tick_wake.clear()
+
+    async def _mqtt_loop(self, target: MqttTarget) -> None:
+        delay = 1.0
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    target.host,
+                    target.port,
+                    username=target.username,
+                    password=target.password,
+                    identifier=target.client_id,
+                ) as client:
+                    delay = 1.0
+                    dispatcher = OutboxDispatcher(
+                        self.engine.store, MqttSender(client), self.engine.clock, self._backoff
+                    )
+                    self._dispatchers.append(dispatcher)
+                    try:
+                        await dispatcher.run()
+                    finally:
+                        self._dispatchers.remove(dispatcher)
+            except (aiomqtt.MqttError, ConnectionLostError) as exc:
+                log.warning("alerts MQTT: %s; reconnecting in %.0f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 60.0)

@@ -1,0 +1,267 @@
+"""Staff users, API tokens and server-side sessions in the hub's SQLite file.
+
+Passwords are hashed with Argon2id (argon2-cffi). API tokens and session ids are 32 random
+bytes; only their SHA-256 is stored (a random secret of that length needs no slow hash).
+A user belongs to one organisation of the registry (``None`` only for a system admin, who
+sees every organisation) and to any number of its teams.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import secrets
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from hub.auth.errors import UserExistsError
+from hub.auth.throttle import Clock
+from hub.db import from_micros, migrate, to_micros, transaction
+
+__all__ = ["Role", "User", "UserStore", "fast_hasher"]
+
+MIGRATIONS = [
+    (
+        "CREATE TABLE auth_user (id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+        " display_name TEXT NOT NULL, role TEXT NOT NULL CHECK (role IN ('care_staff', 'admin')),"
+        " organisation_id TEXT, password_hash TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1,"
+        " created_us INTEGER NOT NULL)"
+    ),
+    (
+        "CREATE TABLE auth_team_member (user_id TEXT NOT NULL REFERENCES auth_user(id),"
+        " team_id TEXT NOT NULL, PRIMARY KEY (user_id, team_id))"
+    ),
+    (
+        "CREATE TABLE auth_token (token_sha256 TEXT PRIMARY KEY,"
+        " user_id TEXT NOT NULL REFERENCES auth_user(id), name TEXT NOT NULL,"
+        " created_us INTEGER NOT NULL, expires_us INTEGER, revoked_us INTEGER)"
+    ),
+    (
+        "CREATE TABLE auth_session (id_sha256 TEXT PRIMARY KEY,"
+        " user_id TEXT NOT NULL REFERENCES auth_user(id), created_us INTEGER NOT NULL,"
+        " expires_us INTEGER NOT NULL, address TEXT, ended_us INTEGER)"
+    ),
+]
+
+TOKEN_PREFIX = "hjt_"  # noqa: S105 - a visible prefix, not a secret
+
+
+class Role(enum.StrEnum):
+    CARE_STAFF = "care_staff"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    username: str
+    display_name: str
+    role: Role
+    organisation: str | None
+    teams: tuple[str, ...] = ()
+
+    def organisations(self) -> frozenset[str] | None:
+        """The organisations whose residents this user may see; None means all."""
+        if self.organisation is None and self.role is Role.ADMIN:
+            return None
+        return frozenset({self.organisation}) if self.organisation else frozenset()
+
+    def may_see(self, organisation: str | None) -> bool:
+        allowed = self.organisations()
+        return allowed is None or (organisation is not None and organisation in allowed)
+
+
+def fast_hasher() -> PasswordHasher:
+    """Cheap Argon2 parameters for tests and benchmarks only."""
+    return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+def _sha256(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class UserStore:
+    """The auth tables. One owner per connection."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, clock: Clock, hasher: PasswordHasher | None = None
+    ) -> None:
+        self._conn = conn
+        self._clock = clock
+        self._hasher = hasher or PasswordHasher()
+        self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
+        migrate(conn, "auth", MIGRATIONS)
+
+    # -- users -----------------------------------------------------------------------------
+
+    def create_user(
+        self,
+        username: str,
+        password: str,
+        role: Role,
+        organisation: str | None,
+        *,
+        teams: tuple[str, ...] = (),
+        display_name: str | None = None,
+    ) -> User:
+        if organisation is None and role is not Role.ADMIN:
+            raise ValueError("care staff must belong to an organisation")
+        if len(password) < 10:
+            raise ValueError("a password needs at least 10 characters")
+        user = User(
+            f"u-{secrets.token_hex(8)}",
+            username,
+            display_name or username,
+            role,
+            organisation,
+            tuple(sorted(teams)),
+        )
+        try:
+            with transaction(self._conn):
+                self._conn.execute(
+                    "INSERT INTO auth_user (id, username, display_name, role, organisation_id,"
+                    " password_hash, created_us) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        user.id,
+                        username,
+                        user.display_name,
+                        role.value,
+                        organisation,
+                        self._hasher.hash(password),
+                        to_micros(self._clock.now()),
+                    ),
+                )
+                self._conn.executemany(
+                    "INSERT INTO auth_team_member (user_id, team_id) VALUES (?, ?)",
+                    [(user.id, t) for t in user.teams],
+                )
+        except sqlite3.IntegrityError as exc:
+            raise UserExistsError(username) from exc
+        return user
+
+    def user(self, user_id: str) -> User | None:
+        row = self._conn.execute(
+            "SELECT id, username, display_name, role, organisation_id FROM auth_user"
+            " WHERE id = ? AND active = 1",
+            (user_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        teams = self._conn.execute(
+            "SELECT team_id FROM auth_team_member WHERE user_id = ? ORDER BY team_id", (user_id,)
+        ).fetchall()
+        return User(row[0], row[1], row[2], Role(row[3]), row[4], tuple(t[0] for t in teams))
+
+    def deactivate(self, user_id: str) -> None:
+        with transaction(self._conn):
+            self._conn.execute("UPDATE auth_user SET active = 0 WHERE id = ?", (user_id,))
+            now = to_micros(self._clock.now())
+            self._conn.execute(
+                "UPDATE auth_session SET ended_us = ? WHERE user_id = ? AND ended_us IS NULL",
+                (now, user_id),
+            )
+
+    def check_password(self, username: str, password: str) -> User | None:
+        """The active user with this name and password, or None (same work either way)."""
+        row = self._conn.execute(
+            "SELECT id, password_hash FROM auth_user WHERE username = ? AND active = 1",
+            (username,),
+        ).fetchone()
+        stored = row[1] if row else self._dummy_hash
+        try:
+            self._hasher.verify(stored, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return None
+        if row is None:
+            return None
+        if self._hasher.check_needs_rehash(stored):
+            self._conn.execute(
+                "UPDATE auth_user SET password_hash = ? WHERE id = ?",
+                (self._hasher.hash(password), row[0]),
+            )
+        return self.user(row[0])
+
+    def set_password(self, user_id: str, password: str) -> None:
+        if len(password) < 10:
+            raise ValueError("a password needs at least 10 characters")
+        self._conn.execute(
+            "UPDATE auth_user SET password_hash = ? WHERE id = ?",
+            (self._hasher.hash(password), user_id),
+        )
+
+    # -- API tokens ------------------------------------------------------------------------
+
+    def issue_token(self, user_id: str, name: str, ttl: timedelta | None = None) -> str:
+        """A new API token for an integration; returned once, stored only as its hash."""
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = self._clock.now()
+        self._conn.execute(
+            "INSERT INTO auth_token (token_sha256, user_id, name, created_us, expires_us)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (
+                _sha256(token),
+                user_id,
+                name,
+                to_micros(now),
+                to_micros(now + ttl) if ttl is not None else None,
+            ),
+        )
+        return token
+
+    def revoke_token(self, token: str) -> None:
+        self._conn.execute(
+            "UPDATE auth_token SET revoked_us = ? WHERE token_sha256 = ?",
+            (to_micros(self._clock.now()), _sha256(token)),
+        )
+
+    def user_for_token(self, token: str) -> User | None:
+        row = self._conn.execute(
+            "SELECT user_id, expires_us, revoked_us FROM auth_token WHERE token_sha256 = ?",
+            (_sha256(token),),
+        ).fetchone()
+        if row is None or row[2] is not None:
+            return None
+        if row[1] is not None and from_micros(row[1]) <= self._clock.now():
+            return None
+        return self.user(row[0])
+
+    # -- sessions --------------------------------------------------------------------------
+
+    def start_session(self, user_id: str, ttl: timedelta, address: str | None = None) -> str:
+        session_id = secrets.token_urlsafe(32)
+        now = self._clock.now()
+        self._conn.execute(
+            "INSERT INTO auth_session (id_sha256, user_id, created_us, expires_us, address)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (_sha256(session_id), user_id, to_micros(now), to_micros(now + ttl), address),
+        )
+        return session_id
+
+    def end_session(self, session_id: str) -> None:
+        self._conn.execute(
+            "UPDATE auth_session SET ended_us = ? WHERE id_sha256 = ? AND ended_us IS NULL",
+            (to_micros(self._clock.now()), _sha256(session_id)),
+        )
+
+    def user_for_session(self, session_id: str) -> User | None:
+        row = self._conn.execute(
+            "SELECT user_id, expires_us, ended_us FROM auth_session WHERE id_sha256 = ?",
+            (_sha256(session_id),),
+        ).fetchone()
+        if row is None or row[2] is not None:
+            return None
+        if from_micros(row[1]) <= self._clock.now():
+            return None
+        return self.user(row[0])
+
+    def expire_sessions(self, now: datetime) -> int:
+        """Delete sessions that ended or expired before ``now``; return how many."""
+        cur = self._conn.execute(
+            "DELETE FROM auth_session WHERE expires_us <= ? OR ended_us IS NOT NULL",
+            (to_micros(now),),
+        )
+        return cur.rowcount

@@ -1,0 +1,106 @@
+"""Sign-in and the FastAPI dependencies ``current_user`` and ``require_role``.
+
+A request is authenticated by ``Authorization: Bearer <API token>`` or by the session
+cookie ``hjem_session``. Install an :class:`Authenticator` on the app once
+(``install_auth(app, authenticator)``); the dependencies find it in ``app.state``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from fastapi import FastAPI, HTTPException, Request, status
+
+from hub.auth.errors import InvalidCredentialsError, NotAuthenticatedError
+from hub.auth.throttle import LoginThrottle
+from hub.auth.users import Role, User, UserStore
+
+__all__ = [
+    "SESSION_COOKIE",
+    "Authenticator",
+    "current_user",
+    "install_auth",
+    "require_role",
+]
+
+SESSION_COOKIE = "hjem_session"
+
+
+@dataclass
+class Authenticator:
+    users: UserStore
+    throttle: LoginThrottle
+    session_ttl: timedelta = timedelta(hours=12)
+
+    def sign_in(self, username: str, password: str, address: str | None) -> tuple[User, str]:
+        """Check the password (throttled); return the user and a new session id.
+
+        Raises :class:`TooManyAttemptsError` or :class:`InvalidCredentialsError`.
+        """
+        self.throttle.check(username, address)
+        user = self.users.check_password(username, password)
+        if user is None:
+            self.throttle.failure(username, address)
+            raise InvalidCredentialsError
+        self.throttle.success(username)
+        return user, self.users.start_session(user.id, self.session_ttl, address)
+
+    def sign_out(self, session_id: str) -> None:
+        self.users.end_session(session_id)
+
+    def authenticate(self, authorization: str | None, session_id: str | None) -> User:
+        """The user behind a bearer token or a session cookie; the token wins if both."""
+        if authorization:
+            scheme, _, credential = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not credential.strip():
+                raise NotAuthenticatedError("Authorization must be 'Bearer <API token>'")
+            user = self.users.user_for_token(credential.strip())
+            if user is None:
+                raise NotAuthenticatedError("unknown, expired or revoked API token")
+            return user
+        if session_id:
+            user = self.users.user_for_session(session_id)
+            if user is None:
+                raise NotAuthenticatedError("session expired; sign in again")
+            return user
+        raise NotAuthenticatedError
+
+
+def install_auth(app: FastAPI, authenticator: Authenticator) -> None:
+    app.state.hjem_auth = authenticator
+
+
+def _authenticator(request: Request) -> Authenticator:
+    auth = getattr(request.app.state, "hjem_auth", None)
+    if not isinstance(auth, Authenticator):
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "authentication is not set up")
+    return auth
+
+
+async def current_user(request: Request) -> User:
+    """FastAPI dependency: the signed-in user or API-token owner, else HTTP 401."""
+    auth = _authenticator(request)
+    try:
+        return auth.authenticate(
+            request.headers.get("authorization"), request.cookies.get(SESSION_COOKIE)
+        )
+    except NotAuthenticatedError as exc:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"}
+        ) from exc
+
+
+def require_role(*roles: Role) -> Callable[[Request], Awaitable[User]]:
+    """FastAPI dependency factory: the current user, if they have one of ``roles`` (else 403)."""
+    allowed = frozenset(roles)
+
+    async def dependency(request: Request) -> User:
+        user = await current_user(request)
+        if user.role not in allowed:
+            wanted = ", ".join(sorted(r.value for r in allowed))
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"needs role {wanted}")
+        return user
+
+    return dependency
