@@ -1,0 +1,185 @@
+"""Typed hub configuration: a TOML file, overridden by ``HJEM_HUB_...`` environment variables.
+
+Nested keys use ``__`` in the environment, e.g. ``HJEM_HUB_MQTT__URL=mqtt://broker:1883`` or
+``HJEM_HUB_HTTP__PORT=8081``. Unknown keys are errors, reported with their dotted path.
+
+Other hub components extend :class:`HubSettings` by adding a field with its own sub-model
+(e.g. ``alerts: AlertSettings = AlertSettings()``); nothing else needs to change.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from hub.errors import ConfigError
+
+__all__ = [
+    "HttpSettings",
+    "HubSettings",
+    "InfluxSettings",
+    "IngestSettings",
+    "MqttSettings",
+    "RetentionSettings",
+    "StoreSettings",
+    "TlsSettings",
+    "load_settings",
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TlsSettings(_Section):
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+
+class MqttSettings(_Section):
+    url: str = "mqtt://127.0.0.1:1883"
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: TlsSettings | None = None
+    client_id: str = Field(default="hjem-hub", min_length=1, max_length=64)
+    protocol: Literal["3.1.1", "5"] = "5"
+    shared_group: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_\-]+$",
+        description="MQTT 5 shared-subscription group; hub processes in one group split load.",
+    )
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
+    receive_maximum: int = Field(default=1000, ge=1, le=65535)
+    qos: Literal[1] = 1
+
+    @model_validator(mode="after")
+    def _check(self) -> MqttSettings:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError(f"url {self.url!r} must look like mqtt://host:1883 or mqtts://host")
+        if self.shared_group and self.protocol != "5":
+            raise ValueError('shared_group needs protocol = "5" (shared subscriptions)')
+        return self
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.url)
+        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+
+    @property
+    def uses_tls(self) -> bool:
+        return urlsplit(self.url).scheme == "mqtts" or self.tls is not None
+
+
+class HttpSettings(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class InfluxSettings(_Section):
+    url: str = "http://127.0.0.1:8086"
+    token: SecretStr = SecretStr("")
+    org: str = "hjem"
+    bucket: str = "hjem"
+    batch_size: int = Field(default=5000, ge=1, le=100_000)
+    timeout_s: float = Field(default=10.0, gt=0)
+    measurement: str = Field(default="hjem_obs", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class StoreSettings(_Section):
+    kind: Literal["sqlite", "influxdb"] = "sqlite"
+    influx: InfluxSettings = InfluxSettings()
+
+
+class RetentionSettings(_Section):
+    raw_days: float = Field(default=400, gt=0, description="raw observations and samples")
+    rollup_days: float = Field(default=3650, gt=0, description="5-min and 1-h roll-ups")
+    dead_letter_days: float = Field(default=90, gt=0)
+    interval_s: float = Field(default=3600, gt=0, description="how often retention runs")
+
+
+class IngestSettings(_Section):
+    max_batch_messages: int = Field(default=1000, ge=1, le=65535)
+    max_batch_observations: int = Field(default=50_000, ge=1)
+    queue_size: int = Field(default=5000, ge=1)
+    sqlite_synchronous: Literal["full", "normal"] = Field(
+        default="full", description="full: a commit survives power loss, not only a crash"
+    )
+    gateway_timeout_s: float = Field(
+        default=180, gt=0, description="no status or data for this long: gateway offline"
+    )
+
+
+class HubSettings(BaseSettings):
+    """The whole hub configuration. Add a field here to give a component its own section."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HJEM_HUB_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    database: Path = Path("hjem-hub.sqlite3")
+    mqtt: MqttSettings = MqttSettings()
+    http: HttpSettings = HttpSettings()
+    store: StoreSettings = StoreSettings()
+    retention: RetentionSettings = RetentionSettings()
+    ingest: IngestSettings = IngestSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        del settings_cls, dotenv_settings, file_secret_settings
+        # The environment overrides the file (whose values arrive as init arguments).
+        return env_settings, init_settings
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> HubSettings:
+    """Read the TOML file (if given), apply ``overrides`` and the environment, validate.
+
+    Raises :class:`ConfigError` naming each wrong key and its problem.
+    """
+    source = str(path) if path else "hub settings"
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(source, [("(file)", f"cannot read: {exc.strerror}")]) from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(source, [("(syntax)", str(exc))]) from exc
+        if isinstance(data.get("database"), str) and not Path(data["database"]).is_absolute():
+            data["database"] = str(path.parent / data["database"])
+    data.update(overrides)
+    try:
+        return HubSettings(**data)
+    except ValidationError as exc:
+        problems = [
+            (_dotted(err["loc"]), str(err["msg"]).removeprefix("Value error, "))
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+        raise ConfigError(source, problems) from exc

@@ -1,0 +1,117 @@
+"""The hub's SQLite file: opening it (WAL, foreign keys, busy timeout) and migrations.
+
+Every component (registry, store, alerts, auth, ...) keeps its tables in the same file and
+owns its own migration list::
+
+    migrate(conn, "alerts", [
+        "CREATE TABLE alert (...)",          # version 1
+        "ALTER TABLE alert ADD COLUMN ...",  # version 2
+    ])
+
+Statements are applied in order, each once, recorded in ``schema_migrations`` by component
+name and version (1-based index). Never edit or reorder a released statement; append.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from hub.errors import StoreError
+
+__all__ = ["from_micros", "migrate", "open_db", "to_micros", "transaction"]
+
+BUSY_TIMEOUT_MS = 10_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_micros(moment: datetime) -> int:
+    """UTC microseconds since the epoch, the hub's stored time form (exact, sortable)."""
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment.isoformat()}: give a UTC offset")
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def open_db(
+    path: Path | str,
+    *,
+    synchronous: Literal["full", "normal"] = "full",
+    check_same_thread: bool = False,
+) -> sqlite3.Connection:
+    """Open (creating if needed) the hub database in WAL mode with foreign keys on.
+
+    The connection is in autocommit mode; use :func:`transaction` for atomic groups.
+    ``check_same_thread`` is off so that one owner can hand work to a worker thread; the
+    owner must serialise access.
+    """
+    try:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            str(path), isolation_level=None, check_same_thread=check_same_thread, timeout=10.0
+        )
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except (sqlite3.Error, OSError) as exc:
+        raise StoreError("sqlite", f"open {path}", str(exc)) from exc
+    return conn
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator[None]:
+    """BEGIN (IMMEDIATE) ... COMMIT, or ROLLBACK on error. Nests: inner calls join the outer."""
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def migrate(conn: sqlite3.Connection, component: str, statements: Sequence[str]) -> int:
+    """Apply the not yet applied ``statements`` of ``component``; return its schema version."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " component TEXT NOT NULL, version INTEGER NOT NULL,"
+        " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),"
+        " PRIMARY KEY (component, version))"
+    )
+    with transaction(conn):
+        row = conn.execute(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations WHERE component = ?",
+            (component,),
+        ).fetchone()
+        current = int(row[0])
+        if current > len(statements):
+            raise StoreError(
+                "sqlite",
+                f"migrate {component}",
+                f"database is at version {current}, this code knows only {len(statements)}",
+            )
+        for version, statement in enumerate(statements[current:], start=current + 1):
+            try:
+                conn.execute(statement)
+            except sqlite3.Error as exc:
+                raise StoreError(
+                    "sqlite", f"migrate {component} to version {version}", str(exc)
+                ) from exc
+            conn.execute(
+                "INSERT INTO schema_migrations (component, version) VALUES (?, ?)",
+                (component, version),
+            )
+    return len(statements)

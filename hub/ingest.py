@@ -1,0 +1,235 @@
+"""From received bytes to committed rows: judging messages (pure) and committing them.
+
+:func:`judge` is pure: topic, payload, time and a resolver in; accepted observations (with
+their resident), a Rejection and a dead letter out. :class:`Ingestor` commits a group of
+judged messages in one SQLite transaction (observations, dead letters, gateway status,
+counters); only after it returns may the transport acknowledge the messages.
+
+Identity binding: the publisher is taken from the topic (which the broker ACL ties to the
+MQTT username, ``pattern write hjem/v1/%u/#``) or from the HTTP bearer token. The payload's
+``publisher`` and every observation's ``source.publisher`` must equal it; a mismatched
+envelope refuses the whole message, a mismatched observation refuses that observation.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from pydantic import ValidationError
+
+from hub.db import to_micros, transaction
+from hub.gateways import GatewayChange, Gateways
+from hub.registry import Registry
+from hub.store.base import StoredObservation, TimeSeriesStore
+from hub.store.ledger import DeadLetter, Ledger
+from schemas.models import MAX_REJECTION_ERRORS, GatewayStatus, Rejection, RejectionError
+from schemas.topics import TopicError, errors_topic, parse_topic
+from schemas.validation import validate_batch
+
+__all__ = ["Inbound", "Ingestor", "Judgement", "Processed", "judge"]
+
+Resolver = Callable[[str, int], "str | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One received message; ``handle`` is the transport's opaque acknowledgement handle."""
+
+    topic: str
+    payload: bytes
+    received: datetime
+    transport: Literal["mqtt", "http"] = "mqtt"
+    retained: bool = False
+    handle: object = None
+
+
+@dataclass(slots=True)
+class Judgement:
+    inbound: Inbound
+    kind: Literal["obs", "status", "other"]
+    publisher: str | None
+    message_id: str | None = None
+    items: list[StoredObservation] = field(default_factory=list)
+    status: GatewayStatus | None = None
+    rejection: Rejection | None = None
+    dead_letter: DeadLetter | None = None
+    offered: int = 0
+
+    @property
+    def reply_topic(self) -> str | None:
+        if self.rejection is None or self.publisher is None:
+            return None
+        return errors_topic(self.publisher)
+
+
+def _problem(  # noqa: PLR0917 - private helper, every argument is part of the record
+    inbound: Inbound,
+    publisher: str | None,
+    message_id: str | None,
+    errors: list[RejectionError],
+    accepted: int,
+    rejected: int,
+    now: datetime,
+) -> tuple[Rejection | None, DeadLetter]:
+    letter = DeadLetter(
+        now,
+        inbound.transport,
+        inbound.topic,
+        publisher,
+        message_id,
+        accepted,
+        rejected,
+        tuple(errors),
+        inbound.payload,
+    )
+    if publisher is None:
+        return None, letter
+    rejection = Rejection(
+        message_id=message_id,
+        publisher=publisher,
+        topic=inbound.topic[:512],
+        time=now,
+        accepted=accepted,
+        rejected=rejected,
+        errors=errors[:MAX_REJECTION_ERRORS],
+    )
+    return rejection, letter
+
+
+def judge(inbound: Inbound, *, now: datetime, resolve: Resolver) -> Judgement:
+    """Validate one message against its topic's publisher. Pure; never raises."""
+    try:
+        topic = parse_topic(inbound.topic)
+    except TopicError as exc:
+        judgement = Judgement(inbound, "other", None)
+        _, judgement.dead_letter = _problem(
+            inbound, None, None, [RejectionError(path="topic", reason=str(exc)[:512])], 0, 0, now
+        )
+        return judgement
+    if topic.kind == "status":
+        return _judge_status(inbound, topic.publisher, now)
+    if topic.kind != "obs":
+        judgement = Judgement(inbound, "other", topic.publisher)
+        reason = f"hub does not accept messages on {topic.kind!r} topics"
+        _, judgement.dead_letter = _problem(
+            inbound, None, None, [RejectionError(path="topic", reason=reason)], 0, 0, now
+        )
+        return judgement
+    result = validate_batch(inbound.payload, now=now, expected_publisher=topic.publisher)
+    judgement = Judgement(inbound, "obs", topic.publisher, result.message_id)
+    judgement.items = [
+        StoredObservation(
+            obs, topic.publisher, resolve(obs.source.device.id, to_micros(obs.effective)), now
+        )
+        for obs in result.accepted
+    ]
+    rejected = result.rejected_count
+    judgement.offered = len(result.accepted) + rejected
+    if result.errors:
+        judgement.rejection, judgement.dead_letter = _problem(
+            inbound,
+            topic.publisher,
+            result.message_id,
+            result.errors,
+            len(result.accepted),
+            rejected,
+            now,
+        )
+    return judgement
+
+
+def _judge_status(inbound: Inbound, publisher: str, now: datetime) -> Judgement:
+    judgement = Judgement(inbound, "status", publisher)
+    errors: list[RejectionError] = []
+    try:
+        status = GatewayStatus.model_validate_json(inbound.payload)
+    except ValidationError as exc:
+        errors = [
+            RejectionError(path=f"$.{'.'.join(map(str, e['loc']))}"[:256], reason=e["msg"][:512])
+            for e in exc.errors(include_url=False, include_input=False)[:20]
+        ]
+    else:
+        if status.publisher != publisher:
+            errors = [
+                RejectionError(
+                    path="$.publisher",
+                    reason=f"publisher {status.publisher!r} does not match the sender "
+                    f"{publisher!r}",
+                )
+            ]
+        else:
+            judgement.status = status
+    if errors:
+        judgement.rejection, judgement.dead_letter = _problem(
+            inbound, publisher, None, errors, 0, 1, now
+        )
+    return judgement
+
+
+@dataclass(frozen=True, slots=True)
+class Processed:
+    judgements: list[Judgement]
+    stored: list[StoredObservation]
+    """Observations stored for the first time by this commit (redeliveries excluded)."""
+    changes: list[GatewayChange]
+
+
+class Ingestor:
+    """Judges a group of messages and commits them in one transaction."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        registry: Registry,
+        store: TimeSeriesStore,
+        ledger: Ledger,
+        gateways: Gateways,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._conn = conn
+        self.registry = registry
+        self.store = store
+        self.ledger = ledger
+        self.gateways = gateways
+        self._clock = clock
+
+    def process(self, inbounds: Sequence[Inbound]) -> Processed:
+        """Judge and commit; raises StoreError (nothing committed) when storage fails."""
+        now = self._clock()
+        resolver = self.registry.resolver()
+        judgements = [judge(i, now=now, resolve=resolver) for i in inbounds]
+        items = [item for j in judgements for item in j.items]
+        changes: list[GatewayChange] = []
+        with transaction(self._conn):
+            stored = self.store.write_new(items)
+            self.ledger.add_dead_letters(j.dead_letter for j in judgements if j.dead_letter)
+            for j in judgements:
+                if j.status is not None:
+                    change = self.gateways.record(j.status, now, retained=j.inbound.retained)
+                    changes.extend([change] if change else [])
+            changes.extend(
+                self.gateways.touch({j.publisher for j in judgements if j.items}, now)  # type: ignore[misc]
+            )
+            self.registry.note_devices({i.device_id: i.publisher for i in items}, now)
+            self.ledger.bump(_counts(judgements, len(items), len(stored)))
+        return Processed(judgements, stored, changes)
+
+
+def _counts(judgements: list[Judgement], accepted: int, stored: int) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for j in judgements:
+        counts[f"{j.kind}_messages_received"] += 1
+        if j.dead_letter is not None:
+            whole = j.kind != "obs" or not j.items
+            counts[f"{j.kind}_messages_rejected" if whole else "obs_messages_partly_rejected"] += 1
+        counts["observations_rejected"] += j.offered - len(j.items)
+    counts["observations_accepted"] = accepted
+    counts["observations_stored"] = stored
+    counts["observations_duplicate"] = accepted - stored
+    return counts

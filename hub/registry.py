@@ -1,0 +1,343 @@
+"""Organisations, teams, homes, residents, devices, assignments and publishers.
+
+Residents carry a pseudonymous id (``r-`` + 16 hex digits); their name lives only here, in
+the hub. The edge never sends personal identifiers: an observation names its device, and
+:meth:`Registry.resolve` maps (device, time) to the resident the device was assigned to then.
+
+A device is assigned to one resident at a time, for a half-open range ``[start, end)``;
+``end`` None means "until further notice". :meth:`Registry.assign` moves a device: an
+open-ended assignment that started earlier is closed at the new start. Overlapping closed
+ranges are refused.
+
+Publishers are gateways or vendor systems; vendors that post over HTTP get a bearer token
+(32 random bytes). Only its SHA-256 is stored: a random token of that length needs no slow
+password hash, and the comparison is constant-time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import sqlite3
+from bisect import bisect_right
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from hub.db import from_micros, migrate, to_micros, transaction
+from hub.errors import RegistryError
+
+__all__ = ["Assignment", "Home", "Publisher", "Registry", "Resident", "hash_token"]
+
+MIGRATIONS = [
+    "CREATE TABLE registry_meta (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)",
+    "INSERT INTO registry_meta (id, version) VALUES (1, 0)",
+    "CREATE TABLE organisation (id TEXT PRIMARY KEY, name TEXT NOT NULL)",
+    (
+        "CREATE TABLE team (id TEXT PRIMARY KEY,"
+        " organisation_id TEXT NOT NULL REFERENCES organisation(id), name TEXT NOT NULL)"
+    ),
+    (
+        "CREATE TABLE home (id TEXT PRIMARY KEY, team_id TEXT REFERENCES team(id),"
+        " label TEXT NOT NULL DEFAULT '')"
+    ),
+    (
+        "CREATE TABLE resident (id TEXT PRIMARY KEY, home_id TEXT REFERENCES home(id),"
+        " name TEXT NOT NULL, created_us INTEGER NOT NULL)"
+    ),
+    (
+        "CREATE TABLE device (id TEXT PRIMARY KEY, description TEXT NOT NULL DEFAULT '',"
+        " first_seen_us INTEGER, first_publisher TEXT)"
+    ),
+    (
+        "CREATE TABLE assignment (device_id TEXT NOT NULL REFERENCES device(id),"
+        " resident_id TEXT NOT NULL REFERENCES resident(id), start_us INTEGER NOT NULL,"
+        " end_us INTEGER, PRIMARY KEY (device_id, start_us),"
+        " CHECK (end_us IS NULL OR end_us > start_us))"
+    ),
+    "CREATE INDEX assignment_resident ON assignment (resident_id, start_us)",
+    (
+        "CREATE TABLE publisher (id TEXT PRIMARY KEY,"
+        " kind TEXT NOT NULL CHECK (kind IN ('gateway', 'vendor')),"
+        " home_id TEXT REFERENCES home(id), token_sha256 TEXT,"
+        " description TEXT NOT NULL DEFAULT '')"
+    ),
+]
+
+PublisherKind = Literal["gateway", "vendor"]
+
+
+@dataclass(frozen=True, slots=True)
+class Home:
+    id: str
+    team_id: str | None
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Resident:
+    id: str
+    home_id: str | None
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    device_id: str
+    resident_id: str
+    start: datetime
+    end: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Publisher:
+    id: str
+    kind: PublisherKind
+    home_id: str | None
+    has_token: bool
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+_Ranges = tuple[list[int], list[tuple[int, int | None, str]]]
+
+
+class Registry:
+    """The registry tables in the hub database. Not thread-safe: one owner per connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        migrate(conn, "registry", MIGRATIONS)
+        self._cache_version = -1
+        self._ranges: dict[str, _Ranges] = {}
+        self._known_devices: set[str] = set()
+
+    # -- changes ---------------------------------------------------------------------------
+
+    def _bump(self) -> None:
+        self._conn.execute("UPDATE registry_meta SET version = version + 1 WHERE id = 1")
+
+    def _insert(self, entity: str, key: str, sql: str, params: tuple[object, ...]) -> None:
+        try:
+            with transaction(self._conn):
+                self._conn.execute(sql, params)
+                self._bump()
+        except sqlite3.IntegrityError as exc:
+            raise RegistryError(entity, key, f"cannot add: {exc}") from exc
+
+    def add_organisation(self, org_id: str, name: str) -> None:
+        self._insert(
+            "organisation",
+            org_id,
+            "INSERT INTO organisation (id, name) VALUES (?, ?)",
+            (org_id, name),
+        )
+
+    def add_team(self, team_id: str, organisation_id: str, name: str) -> None:
+        self._insert(
+            "team",
+            team_id,
+            "INSERT INTO team (id, organisation_id, name) VALUES (?, ?, ?)",
+            (team_id, organisation_id, name),
+        )
+
+    def add_home(self, home_id: str, label: str = "", team_id: str | None = None) -> Home:
+        self._insert(
+            "home",
+            home_id,
+            "INSERT INTO home (id, team_id, label) VALUES (?, ?, ?)",
+            (home_id, team_id, label),
+        )
+        return Home(home_id, team_id, label)
+
+    def add_resident(
+        self, name: str, home_id: str | None = None, *, resident_id: str | None = None
+    ) -> Resident:
+        """Add a resident; the pseudonymous id is generated unless given."""
+        rid = resident_id or f"r-{secrets.token_hex(8)}"
+        self._insert(
+            "resident",
+            rid,
+            "INSERT INTO resident (id, home_id, name, created_us) VALUES (?, ?, ?, ?)",
+            (rid, home_id, name, to_micros(datetime.now().astimezone())),
+        )
+        return Resident(rid, home_id, name)
+
+    def add_device(self, device_id: str, description: str = "") -> None:
+        try:
+            with transaction(self._conn):
+                self._conn.execute(
+                    "INSERT INTO device (id, description) VALUES (?, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET description = excluded.description",
+                    (device_id, description),
+                )
+                self._bump()
+        except sqlite3.IntegrityError as exc:
+            raise RegistryError("device", device_id, f"cannot add: {exc}") from exc
+
+    def note_devices(self, seen: dict[str, str], at: datetime) -> None:
+        """Record devices first seen in traffic (device id -> publisher); no version bump."""
+        new = [(d, p) for d, p in seen.items() if d not in self._known_devices]
+        if not new:
+            return
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO device (id, first_seen_us, first_publisher) VALUES (?, ?, ?)",
+            [(d, to_micros(at), p) for d, p in new],
+        )
+        self._known_devices.update(d for d, _ in new)
+
+    def assign(
+        self, device_id: str, resident_id: str, start: datetime, end: datetime | None = None
+    ) -> Assignment:
+        """Assign the device to the resident from ``start`` (to ``end``); see module doc."""
+        s_us, e_us = to_micros(start), (to_micros(end) if end else None)
+        if e_us is not None and e_us <= s_us:
+            raise RegistryError("assignment", device_id, "end must lie after start")
+        with transaction(self._conn):
+            self._conn.execute("INSERT OR IGNORE INTO device (id) VALUES (?)", (device_id,))
+            self._conn.execute(
+                "UPDATE assignment SET end_us = ? WHERE device_id = ? AND end_us IS NULL"
+                " AND start_us < ?",
+                (s_us, device_id, s_us),
+            )
+            clash = self._conn.execute(
+                "SELECT resident_id, start_us, end_us FROM assignment WHERE device_id = ?"
+                " AND (end_us IS NULL OR end_us > ?) AND (? IS NULL OR start_us < ?)",
+                (device_id, s_us, e_us, e_us),
+            ).fetchone()
+            if clash:
+                raise RegistryError(
+                    "assignment",
+                    device_id,
+                    f"overlaps the assignment to {clash[0]} from "
+                    f"{from_micros(clash[1]).isoformat()}",
+                )
+            try:
+                self._conn.execute(
+                    "INSERT INTO assignment (device_id, resident_id, start_us, end_us)"
+                    " VALUES (?, ?, ?, ?)",
+                    (device_id, resident_id, s_us, e_us),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise RegistryError("assignment", device_id, f"cannot assign: {exc}") from exc
+            self._bump()
+        return Assignment(device_id, resident_id, start, end)
+
+    def unassign(self, device_id: str, at: datetime) -> None:
+        """End the device's open assignment at ``at``."""
+        with transaction(self._conn):
+            self._conn.execute(
+                "UPDATE assignment SET end_us = ? WHERE device_id = ? AND end_us IS NULL"
+                " AND start_us < ?",
+                (to_micros(at), device_id, to_micros(at)),
+            )
+            self._bump()
+
+    def add_publisher(
+        self, publisher_id: str, kind: PublisherKind, home_id: str | None = None
+    ) -> None:
+        self._insert(
+            "publisher",
+            publisher_id,
+            "INSERT INTO publisher (id, kind, home_id) VALUES (?, ?, ?)",
+            (publisher_id, kind, home_id),
+        )
+
+    def issue_token(self, publisher_id: str) -> str:
+        """Create (or replace) the publisher's HTTP bearer token; returned only this once."""
+        token = secrets.token_urlsafe(32)
+        with transaction(self._conn):
+            cur = self._conn.execute(
+                "UPDATE publisher SET token_sha256 = ? WHERE id = ?",
+                (hash_token(token), publisher_id),
+            )
+            if cur.rowcount != 1:
+                raise RegistryError("publisher", publisher_id, "unknown publisher")
+        return token
+
+    # -- look-ups --------------------------------------------------------------------------
+
+    def authenticate(self, token: str) -> str | None:
+        """The publisher id whose bearer token this is, or None."""
+        digest = hash_token(token)
+        for pid, stored in self._conn.execute(
+            "SELECT id, token_sha256 FROM publisher WHERE token_sha256 IS NOT NULL"
+        ):
+            if hmac.compare_digest(str(stored), digest):
+                return str(pid)
+        return None
+
+    def publisher(self, publisher_id: str) -> Publisher | None:
+        row = self._conn.execute(
+            "SELECT id, kind, home_id, token_sha256 IS NOT NULL FROM publisher WHERE id = ?",
+            (publisher_id,),
+        ).fetchone()
+        return Publisher(row[0], row[1], row[2], bool(row[3])) if row else None
+
+    def residents(self, home_id: str | None = None) -> list[Resident]:
+        rows = self._conn.execute(
+            "SELECT id, home_id, name FROM resident WHERE ? IS NULL OR home_id = ? ORDER BY id",
+            (home_id, home_id),
+        )
+        return [Resident(*row) for row in rows]
+
+    def homes(self) -> list[Home]:
+        return [Home(*row) for row in self._conn.execute("SELECT id, team_id, label FROM home")]
+
+    def assignments(self, device_id: str) -> list[Assignment]:
+        rows = self._conn.execute(
+            "SELECT device_id, resident_id, start_us, end_us FROM assignment"
+            " WHERE device_id = ? ORDER BY start_us",
+            (device_id,),
+        )
+        return [
+            Assignment(d, r, from_micros(s), from_micros(e) if e is not None else None)
+            for d, r, s, e in rows
+        ]
+
+    def devices(self) -> list[str]:
+        return [str(r[0]) for r in self._conn.execute("SELECT id FROM device ORDER BY id")]
+
+    def _refresh(self) -> None:
+        version = int(self._conn.execute("SELECT version FROM registry_meta").fetchone()[0])
+        if version == self._cache_version:
+            return
+        ranges: dict[str, list[tuple[int, int | None, str]]] = {}
+        for device, resident, s_us, e_us in self._conn.execute(
+            "SELECT device_id, resident_id, start_us, end_us FROM assignment ORDER BY start_us"
+        ):
+            ranges.setdefault(device, []).append((s_us, e_us, resident))
+        self._ranges = {d: ([r[0] for r in rs], rs) for d, rs in ranges.items()}
+        self._cache_version = version
+
+    def resolve(self, device_id: str, at: datetime) -> str | None:
+        """The resident the device was assigned to at ``at``, or None."""
+        self._refresh()
+        return self._resolve_us(device_id, to_micros(at))
+
+    def resolver(self) -> _Resolver:
+        """A snapshot resolver for one ingest batch (one cache check for many look-ups)."""
+        self._refresh()
+        return _Resolver(self._ranges)
+
+    def _resolve_us(self, device_id: str, at_us: int) -> str | None:
+        return _Resolver(self._ranges)(device_id, at_us)
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolver:
+    ranges: dict[str, _Ranges]
+
+    def __call__(self, device_id: str, at_us: int) -> str | None:
+        entry = self.ranges.get(device_id)
+        if entry is None:
+            return None
+        starts, rows = entry
+        index = bisect_right(starts, at_us) - 1
+        if index < 0:
+            return None
+        _, end_us, resident = rows[index]
+        return resident if end_us is None or at_us < end_us else None

@@ -1,0 +1,264 @@
+"""The running hub: an async context manager that owns a TaskGroup with named tasks.
+
+Tasks: ``ingest`` (MQTT batches -> commit -> acknowledge -> reply -> listeners), ``status``
+(gateway silence timeout and retention) and ``api`` (uvicorn serving :func:`hub.app.create_app`).
+
+Post-commit hook: after observations are durably stored (the transaction committed and
+the MQTT messages acknowledged) the hub awaits every registered listener with a
+:class:`StoredBatch` of the *newly* stored observations (redeliveries excluded), each with
+its resolved resident; gateway online/offline changes arrive as
+:class:`~hub.gateways.GatewayChange`. ``add_listener`` awaits listeners one by one in the
+ingest task (a slow listener slows ingest, an exception in a listener stops the hub);
+``events()`` is an async iterator over the same events with its own bounded queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+
+from hub.config import HubSettings
+from hub.db import open_db, transaction
+from hub.errors import StoreError
+from hub.gateways import GatewayChange, Gateways
+from hub.ingest import Inbound, Ingestor, Processed
+from hub.mqtt_client import MqttConnection
+from hub.registry import Registry
+from hub.store.base import StoredObservation, TimeSeriesStore
+from hub.store.ledger import Ledger
+from hub.store.sqlite import SqliteStore
+from schemas.models import encode
+
+__all__ = ["Hub", "HubEvent", "Listener", "StoredBatch"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBatch:
+    """Observations stored for the first time by one commit (MQTT group or HTTP request)."""
+
+    observations: tuple[StoredObservation, ...]
+    transport: str
+    committed: datetime
+
+
+HubEvent = StoredBatch | GatewayChange
+Listener = Callable[[HubEvent], Awaitable[None]]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _make_store(settings: HubSettings, conn: object) -> TimeSeriesStore:
+    import sqlite3
+
+    assert isinstance(conn, sqlite3.Connection)
+    if settings.store.kind == "influxdb":
+        from hub.store.influx import InfluxStore
+
+        return InfluxStore(conn, settings.store.influx)
+    return SqliteStore(conn, settings.retention)
+
+
+@dataclass
+class _Tasks:
+    group: asyncio.TaskGroup = field(default_factory=asyncio.TaskGroup)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+class Hub:
+    """``async with Hub(settings) as hub:`` runs ingest, status and the HTTP API."""
+
+    def __init__(
+        self,
+        settings: HubSettings,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+        mqtt: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._use_mqtt = mqtt
+        self._listeners: list[Listener] = []
+        self._tasks = _Tasks()
+        self._mqtt: MqttConnection | None = None
+        self._server: object = None
+        self._http_port: int | None = None
+        self.conn = open_db(settings.database, synchronous=settings.ingest.sqlite_synchronous)
+        self.registry = Registry(self.conn)
+        self.ledger = Ledger(self.conn)
+        self.gateways = Gateways(self.conn)
+        self.store = _make_store(settings, self.conn)
+        self.ingestor = Ingestor(
+            self.conn,
+            registry=self.registry,
+            store=self.store,
+            ledger=self.ledger,
+            gateways=self.gateways,
+            clock=clock,
+        )
+
+    # -- listeners -------------------------------------------------------------------------
+
+    def add_listener(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` after each commit; returns a function that removes it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    async def events(self, maxsize: int = 10_000) -> AsyncIterator[HubEvent]:
+        """Every event after it is committed, through a bounded queue (ingest waits if full)."""
+        queue: asyncio.Queue[HubEvent] = asyncio.Queue(maxsize)
+        remove = self.add_listener(queue.put)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            remove()
+
+    async def _notify(self, processed: Processed, transport: str) -> None:
+        events: list[HubEvent] = list(processed.changes)
+        if processed.stored:
+            events.insert(0, StoredBatch(tuple(processed.stored), transport, self.clock()))
+        for event in events:
+            for listener in list(self._listeners):
+                await listener(event)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def http_port(self) -> int | None:
+        """The port the API listens on (useful with ``http.port = 0``)."""
+        return self._http_port
+
+    @property
+    def mqtt(self) -> MqttConnection | None:
+        return self._mqtt
+
+    async def __aenter__(self) -> Hub:
+        await self._tasks.group.__aenter__()
+        try:
+            if self._use_mqtt:
+                self._mqtt = MqttConnection(self.settings.mqtt, self.settings.ingest)
+                await self._mqtt.start()
+                self._spawn(self._ingest_loop(self._mqtt), "ingest")
+            self._spawn(self._status_loop(), "status")
+            if self.settings.http.enabled:
+                await self._start_api()
+        except BaseException as exc:
+            await self.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+        self._tasks.tasks.append(self._tasks.group.create_task(coro, name=name))  # type: ignore[arg-type]
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._server is not None:
+            self._server.should_exit = True  # type: ignore[attr-defined]
+        for task in self._tasks.tasks:
+            if task.get_name() != "api":
+                task.cancel()
+        try:
+            await self._tasks.group.__aexit__(exc_type, exc, tb)
+        finally:
+            if self._mqtt is not None:
+                self._mqtt.stop()
+            self.store.close()
+            self.conn.close()
+
+    async def _start_api(self) -> None:
+        import uvicorn
+
+        from hub.app import create_app
+
+        class _Server(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self) -> Generator[None, None, None]:
+                yield  # the owner of the process handles signals
+
+        http = self.settings.http
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((http.host, http.port))
+        self._http_port = int(sock.getsockname()[1])
+        config = uvicorn.Config(
+            create_app(self), log_level="warning", lifespan="off", access_log=False
+        )
+        server = _Server(config)
+        self._server = server
+        self._spawn(server.serve(sockets=[sock]), "api")
+        while not server.started:  # noqa: ASYNC110 - uvicorn offers no started event
+            await asyncio.sleep(0.01)
+
+    # -- work ------------------------------------------------------------------------------
+
+    async def _commit(self, group: list[Inbound]) -> Processed:
+        delay = 0.5
+        while True:
+            try:
+                return self.ingestor.process(group)
+            except StoreError as exc:
+                log.warning(
+                    "commit of %d messages failed, retrying in %.1f s: %s", len(group), delay, exc
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    async def _ingest_loop(self, mqtt: MqttConnection) -> None:
+        async for group in mqtt.batches():
+            processed = await self._commit(group)
+            mqtt.ack(group)
+            for judgement in processed.judgements:
+                topic = judgement.reply_topic
+                if topic is not None and judgement.rejection is not None:
+                    mqtt.publish(topic, encode(judgement.rejection))
+            await self._notify(processed, "mqtt")
+
+    async def ingest_http(self, publisher: str, payload: bytes) -> Processed:
+        """Validate and store a vendor's HTTP batch exactly like an MQTT message."""
+        inbound = Inbound(
+            topic=f"hjem/v1/{publisher}/obs",
+            payload=payload,
+            received=self.clock(),
+            transport="http",
+        )
+        processed = await self._commit([inbound])
+        await self._notify(processed, "http")
+        return processed
+
+    async def _status_loop(self) -> None:
+        timeout = timedelta(seconds=self.settings.ingest.gateway_timeout_s)
+        retention = self.settings.retention
+        next_retention = self.clock()
+        while True:
+            now = self.clock()
+            with transaction(self.conn):
+                changes = self.gateways.expire(now, timeout)
+            for change in changes:
+                for listener in list(self._listeners):
+                    await listener(change)
+            if now >= next_retention:
+                self.apply_retention(now)
+                next_retention = now + timedelta(seconds=retention.interval_s)
+            await asyncio.sleep(min(5.0, timeout.total_seconds() / 4))
+
+    def apply_retention(self, now: datetime) -> int:
+        deleted = self.store.apply_retention(now)
+        with transaction(self.conn):
+            deleted += self.ledger.delete_before(
+                now - timedelta(days=self.settings.retention.dead_letter_days)
+            )
+        return deleted

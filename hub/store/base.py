@@ -1,0 +1,142 @@
+"""The time-series store interface and the values that cross it.
+
+``write`` is idempotent: an observation whose id is already stored is skipped, so a
+redelivered MQTT message or a retried HTTP request stores nothing twice.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from schemas.models import Observation
+
+__all__ = [
+    "ROLLUP_WIDTHS",
+    "Bucket",
+    "Sample",
+    "StoredObservation",
+    "TimeSeriesStore",
+    "samples_of",
+]
+
+ROLLUP_WIDTHS = (timedelta(minutes=5), timedelta(hours=1))
+"""Bucket widths kept as downsampled roll-ups for charts."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObservation:
+    """An accepted observation with what the hub added: sender, resident, arrival time."""
+
+    observation: Observation
+    publisher: str
+    resident_id: str | None
+    received: datetime
+
+    @property
+    def id(self) -> str:
+        return self.observation.id
+
+    @property
+    def device_id(self) -> str:
+        return self.observation.source.device.id
+
+    @property
+    def code(self) -> str:
+        """The primary code (e.g. MDC ``150364`` or a Hjem key such as ``fall``)."""
+        return self.observation.code[0].code
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One numeric value for charts: an observation's value, or one of its components."""
+
+    time: datetime
+    value: float
+    unit: str | None
+    code: str
+    observation_id: str
+    device_id: str
+    resident_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    start: datetime
+    count: int
+    minimum: float
+    mean: float
+    maximum: float
+
+
+def samples_of(item: StoredObservation) -> Iterator[Sample]:
+    """The numeric values in an observation: its value (booleans as 0/1) and components."""
+    obs = item.observation
+
+    def sample(code: str, value: float, unit: str | None) -> Sample:
+        return Sample(obs.effective, value, unit, code, obs.id, item.device_id, item.resident_id)
+
+    if obs.value is not None:
+        yield sample(obs.code[0].code, float(obs.value), obs.unit)
+    elif obs.value_boolean is not None:
+        yield sample(obs.code[0].code, 1.0 if obs.value_boolean else 0.0, None)
+    for comp in obs.components:
+        if comp.value is not None:
+            yield sample(comp.code[0].code, float(comp.value), comp.unit)
+
+
+class TimeSeriesStore(ABC):
+    """Where observations are kept. Implementations: SQLite (default) and InfluxDB."""
+
+    kind: str = "abstract"
+
+    def write(self, items: Sequence[StoredObservation]) -> int:
+        """Store the items not stored before; return how many were new."""
+        return len(self.write_new(items))
+
+    @abstractmethod
+    def write_new(self, items: Sequence[StoredObservation]) -> list[StoredObservation]:
+        """Store the items not stored before (by observation id) and return exactly those.
+
+        When this returns, the new items are durable (committed). Raises StoreError, in which
+        case nothing of ``items`` counts as stored.
+        """
+
+    @abstractmethod
+    def query(
+        self,
+        *,
+        code: str,
+        start: datetime,
+        end: datetime,
+        resident_id: str | None = None,
+        device_id: str | None = None,
+    ) -> list[Sample]:
+        """Samples of ``code`` in ``[start, end)`` for one resident or one device, by time."""
+
+    @abstractmethod
+    def rollup(
+        self,
+        *,
+        code: str,
+        start: datetime,
+        end: datetime,
+        width: timedelta,
+        resident_id: str | None = None,
+        device_id: str | None = None,
+    ) -> list[Bucket]:
+        """min/mean/max of ``code`` per ``width`` bucket in ``[start, end)``, by time."""
+
+    @abstractmethod
+    def latest(self, resident_id: str) -> dict[str, Sample]:
+        """The newest sample of each code for the resident."""
+
+    def apply_retention(self, now: datetime) -> int:
+        """Delete what is older than the retention settings; return rows deleted."""
+        del now
+        return 0
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources."""

@@ -1,0 +1,269 @@
+"""The embedded default store: SQLite in WAL mode, in the hub's database file.
+
+Tables (component ``store``):
+
+* ``observation`` — every accepted observation once (primary key: its id), with the resolved
+  resident and the full JSON as received, so nothing is lost to a column choice;
+* ``sample`` — the numeric values (value, boolean as 0/1, each component) for charts;
+* ``rollup`` — count/sum/min/max per 5-minute and 1-hour bucket, maintained at write time
+  from newly stored samples only (so redeliveries never count twice).
+
+Retention deletes raw observations and samples after ``raw_days`` and roll-ups after
+``rollup_days``; charts over long ranges read the roll-ups.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from hub.config import RetentionSettings
+from hub.db import from_micros, migrate, to_micros, transaction
+from hub.errors import StoreError
+from hub.store.base import (
+    ROLLUP_WIDTHS,
+    Bucket,
+    Sample,
+    StoredObservation,
+    TimeSeriesStore,
+    samples_of,
+)
+from schemas.models import Observation
+
+__all__ = ["SqliteStore"]
+
+MIGRATIONS = [
+    (
+        "CREATE TABLE observation (id TEXT NOT NULL UNIQUE, publisher TEXT NOT NULL,"
+        " device_id TEXT NOT NULL, resident_id TEXT, system TEXT NOT NULL, code TEXT NOT NULL,"
+        " effective_us INTEGER NOT NULL, received_us INTEGER NOT NULL,"
+        " write_key INTEGER NOT NULL, json TEXT NOT NULL)"
+    ),
+    "CREATE INDEX observation_resident ON observation (resident_id, code, effective_us)",
+    "CREATE INDEX observation_device ON observation (device_id, effective_us)",
+    (
+        "CREATE TABLE sample (resident_id TEXT NOT NULL, device_id TEXT NOT NULL,"
+        " code TEXT NOT NULL, t_us INTEGER NOT NULL, value REAL NOT NULL, unit TEXT,"
+        " observation_id TEXT NOT NULL)"
+    ),
+    "CREATE INDEX sample_resident ON sample (resident_id, code, t_us)",
+    "CREATE INDEX sample_device ON sample (device_id, code, t_us)",
+    (
+        "CREATE TABLE rollup (width_s INTEGER NOT NULL, resident_id TEXT NOT NULL,"
+        " device_id TEXT NOT NULL, code TEXT NOT NULL, bucket_us INTEGER NOT NULL,"
+        " n INTEGER NOT NULL, total REAL NOT NULL, minimum REAL NOT NULL, maximum REAL NOT NULL,"
+        " PRIMARY KEY (width_s, resident_id, code, bucket_us, device_id)) WITHOUT ROWID"
+    ),
+    "CREATE INDEX rollup_device ON rollup (width_s, device_id, code, bucket_us)",
+]
+
+_ID_CHUNK = 500
+_NO_RESIDENT = ""
+
+
+def _subject(resident_id: str | None, device_id: str | None) -> tuple[str, str]:
+    if (resident_id is None) == (device_id is None):
+        raise ValueError("give exactly one of resident_id and device_id")
+    if resident_id is not None:
+        return "resident_id", resident_id
+    return "device_id", str(device_id)
+
+
+class SqliteStore(TimeSeriesStore):
+    """Observations, samples and roll-ups in the hub's SQLite database."""
+
+    kind = "sqlite"
+
+    def __init__(
+        self, conn: sqlite3.Connection, retention: RetentionSettings | None = None
+    ) -> None:
+        self._conn = conn
+        self._retention = retention or RetentionSettings()
+        migrate(conn, "store", MIGRATIONS)
+
+    def write_new(self, items: Sequence[StoredObservation]) -> list[StoredObservation]:
+        unique = list({item.id: item for item in reversed(items)}.values())[::-1]
+        if not unique:
+            return []
+        key = secrets.randbits(62)
+        rows = [
+            (
+                item.id,
+                item.publisher,
+                item.device_id,
+                item.resident_id,
+                item.observation.code[0].system,
+                item.code,
+                to_micros(item.observation.effective),
+                to_micros(item.received),
+                key,
+                item.observation.model_dump_json(by_alias=True, exclude_none=True),
+            )
+            for item in unique
+        ]
+        try:
+            with transaction(self._conn):
+                cur = self._conn.executemany(
+                    "INSERT OR IGNORE INTO observation (id, publisher, device_id, resident_id,"
+                    " system, code, effective_us, received_us, write_key, json)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+                new = unique if cur.rowcount == len(unique) else self._mine(unique, key)
+                self._write_samples(new)
+        except sqlite3.Error as exc:
+            raise StoreError("sqlite", "write", str(exc)) from exc
+        return new
+
+    def _mine(self, items: list[StoredObservation], key: int) -> list[StoredObservation]:
+        mine: set[str] = set()
+        for offset in range(0, len(items), _ID_CHUNK):
+            chunk = [item.id for item in items[offset : offset + _ID_CHUNK]]
+            marks = ",".join("?" * len(chunk))
+            mine.update(
+                str(row[0])
+                for row in self._conn.execute(
+                    f"SELECT id FROM observation WHERE id IN ({marks}) AND write_key = ?",  # noqa: S608
+                    (*chunk, key),
+                )
+            )
+        return [item for item in items if item.id in mine]
+
+    def _write_samples(self, items: Sequence[StoredObservation]) -> None:
+        rows = []
+        buckets: dict[tuple[int, str, str, int, str], list[float]] = {}
+        widths_us = [int(w.total_seconds()) * 1_000_000 for w in ROLLUP_WIDTHS]
+        for item in items:
+            for s in samples_of(item):
+                t_us = to_micros(s.time)
+                resident = s.resident_id or _NO_RESIDENT
+                rows.append(
+                    (resident, s.device_id, s.code, t_us, s.value, s.unit, s.observation_id)
+                )
+                for w_us in widths_us:
+                    k = (w_us // 1_000_000, resident, s.code, t_us - t_us % w_us, s.device_id)
+                    agg = buckets.get(k)
+                    if agg is None:
+                        buckets[k] = [1, s.value, s.value, s.value]
+                    else:
+                        agg[0] += 1
+                        agg[1] += s.value
+                        agg[2] = min(agg[2], s.value)
+                        agg[3] = max(agg[3], s.value)
+        if not rows:
+            return
+        self._conn.executemany(
+            "INSERT INTO sample (resident_id, device_id, code, t_us, value, unit, observation_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        self._conn.executemany(
+            "INSERT INTO rollup (width_s, resident_id, code, bucket_us, device_id, n, total,"
+            " minimum, maximum) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO UPDATE SET n = n + excluded.n, total = total + excluded.total,"
+            " minimum = min(minimum, excluded.minimum), maximum = max(maximum, excluded.maximum)",
+            [(*k, *agg) for k, agg in buckets.items()],
+        )
+
+    def query(
+        self,
+        *,
+        code: str,
+        start: datetime,
+        end: datetime,
+        resident_id: str | None = None,
+        device_id: str | None = None,
+    ) -> list[Sample]:
+        column, value = _subject(resident_id, device_id)
+        rows = self._conn.execute(
+            "SELECT t_us, value, unit, code, observation_id, device_id, resident_id FROM sample"  # noqa: S608
+            f" WHERE {column} = ? AND code = ? AND t_us >= ? AND t_us < ? ORDER BY t_us",
+            (value, code, to_micros(start), to_micros(end)),
+        )
+        return [Sample(from_micros(t), v, u, c, o, d, r or None) for t, v, u, c, o, d, r in rows]
+
+    def rollup(
+        self,
+        *,
+        code: str,
+        start: datetime,
+        end: datetime,
+        width: timedelta,
+        resident_id: str | None = None,
+        device_id: str | None = None,
+    ) -> list[Bucket]:
+        column, value = _subject(resident_id, device_id)
+        w_us = int(width.total_seconds() * 1_000_000)
+        if w_us <= 0:
+            raise ValueError("width must be positive")
+        if width in ROLLUP_WIDTHS:
+            sql = (
+                "SELECT bucket_us, SUM(n), MIN(minimum), SUM(total), MAX(maximum) FROM rollup"  # noqa: S608
+                f" WHERE width_s = {w_us // 1_000_000} AND {column} = ? AND code = ?"
+                " AND bucket_us >= ? AND bucket_us < ? GROUP BY bucket_us ORDER BY bucket_us"
+            )
+            lo = to_micros(start) - to_micros(start) % w_us
+        else:
+            sql = (
+                f"SELECT t_us - (t_us % {w_us}) AS b, COUNT(*), MIN(value), SUM(value),"  # noqa: S608
+                f" MAX(value) FROM sample WHERE {column} = ? AND code = ? AND t_us >= ?"
+                " AND t_us < ? GROUP BY b ORDER BY b"
+            )
+            lo = to_micros(start)
+        rows = self._conn.execute(sql, (value, code, lo, to_micros(end)))
+        return [
+            Bucket(from_micros(b), int(n), float(lo_v), float(total) / n, float(hi))
+            for b, n, lo_v, total, hi in rows
+        ]
+
+    def latest(self, resident_id: str) -> dict[str, Sample]:
+        rows = self._conn.execute(
+            "SELECT code, MAX(t_us), value, unit, observation_id, device_id FROM sample"
+            " WHERE resident_id = ? GROUP BY code",
+            (resident_id,),
+        )
+        return {c: Sample(from_micros(t), v, u, c, o, d, resident_id) for c, t, v, u, o, d in rows}
+
+    def observations(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        resident_id: str | None = None,
+        device_id: str | None = None,
+        code: str | None = None,
+    ) -> list[StoredObservation]:
+        """Full observations (as received) in ``[start, end)``, by effective time."""
+        column, value = _subject(resident_id, device_id)
+        rows = self._conn.execute(
+            "SELECT json, publisher, resident_id, received_us FROM observation"  # noqa: S608
+            f" WHERE {column} = ? AND (? IS NULL OR code = ?)"
+            " AND effective_us >= ? AND effective_us < ? ORDER BY effective_us",
+            (value, code, code, to_micros(start), to_micros(end)),
+        )
+        return [
+            StoredObservation(Observation.model_validate_json(j), p, r, from_micros(rec))
+            for j, p, r, rec in rows
+        ]
+
+    def count(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM observation").fetchone()[0])
+
+    def ids(self) -> list[str]:
+        """All stored observation ids (tests and audits)."""
+        return [str(r[0]) for r in self._conn.execute("SELECT id FROM observation")]
+
+    def apply_retention(self, now: datetime) -> int:
+        raw_cut = to_micros(now - timedelta(days=self._retention.raw_days))
+        roll_cut = to_micros(now - timedelta(days=self._retention.rollup_days))
+        with transaction(self._conn):
+            deleted = self._conn.execute(
+                "DELETE FROM observation WHERE effective_us < ?", (raw_cut,)
+            ).rowcount
+            deleted += self._conn.execute("DELETE FROM sample WHERE t_us < ?", (raw_cut,)).rowcount
+            deleted += self._conn.execute(
+                "DELETE FROM rollup WHERE bucket_us < ?", (roll_cut,)
+            ).rowcount
+        return int(deleted)
