@@ -1,0 +1,325 @@
+"""``hjem admin add-gateway | add-vendor | add-user | assign-device | list | render-acl``.
+
+Provisioning writes three places: the broker's password file (``mosquitto_passwd``; the ACL
+is a fixed set of patterns keyed on the username, see :mod:`hub.provision`), the registry
+(:mod:`hub.registry`) and the staff users (:mod:`hub.auth.users`), the last two in the hub
+database named by ``--config``. Generated passwords and tokens are printed once and stored
+only as hashes.
+
+Adding an existing gateway or vendor again is allowed: it keeps the registry row and gives the
+publisher a new broker password (rotation). ``--no-broker`` skips the password file (broker on
+another host: run the command there too, with ``--no-registry``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from hub.registry import PublisherKind, Registry
+
+__all__ = ["BrokerFiles", "register"]
+
+Handler = Callable[[argparse.Namespace], int]
+T = TypeVar("T")
+
+
+class BrokerFiles(BaseModel):
+    """Where the broker's files are (from the command line; defaults are Debian's paths)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    password_file: Path = Path("/etc/mosquitto/hjem.passwd")
+    pid_file: Path = Path("/run/mosquitto/mosquitto.pid")
+
+
+@dataclass(frozen=True, slots=True)
+class _SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+def _fail(message: str) -> Exception:
+    from hjem.cli import CliError
+
+    return CliError(message)
+
+
+def _broker_files(args: argparse.Namespace) -> BrokerFiles:
+    return BrokerFiles(password_file=args.password_file, pid_file=args.broker_pid_file)
+
+
+@contextmanager
+def _database(args: argparse.Namespace) -> Iterator[sqlite3.Connection]:
+    from hub.config import load_settings
+    from hub.db import open_db
+    from hub.errors import HubError
+
+    if args.config is None:
+        raise _fail("--config HUB_TOML is needed to reach the hub database")
+    try:
+        settings = load_settings(Path(args.config))
+        conn = open_db(settings.database)
+    except HubError as exc:
+        raise _fail(str(exc)) from exc
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+@contextmanager
+def _registry(args: argparse.Namespace) -> Iterator[Registry]:
+    from hub.registry import Registry
+
+    with _database(args) as conn:
+        yield Registry(conn)
+
+
+def _call(action: Callable[[], T]) -> T:
+    """Run ``action``, turning the hub's own errors into one-line CLI errors."""
+    from hub.errors import HubError
+
+    try:
+        return action()
+    except HubError as exc:
+        raise _fail(str(exc)) from exc
+
+
+@contextmanager
+def _maybe_registry(args: argparse.Namespace) -> Iterator[Registry | None]:
+    if args.no_registry:
+        yield None
+        return
+    with _registry(args) as registry:
+        yield registry
+
+
+def _broker_password(args: argparse.Namespace, username: str) -> None:
+    """Write a new broker password for ``username``, print it once, reload if asked."""
+    from hub.provision import add_broker_user, generate_secret, reload_broker
+
+    files = _broker_files(args)
+    password = generate_secret()
+    _call(lambda: add_broker_user(files.password_file, username, password))
+    print(f"MQTT username: {username}")
+    print(f"MQTT password: {password}")
+    print(f"  (shown only now; {files.password_file} keeps a hash)")
+    if args.reload:
+        pid = _call(lambda: reload_broker(files.pid_file))
+        print(f"broker reloaded (SIGHUP to PID {pid})")
+    else:
+        print("reload the broker to apply: systemctl reload mosquitto (or pass --reload)")
+
+
+def _register_publisher(
+    registry: Registry, args: argparse.Namespace, kind: PublisherKind, home: str | None
+) -> None:
+    """Add the registry row unless it already exists with the same kind."""
+    existing = registry.publisher(args.id)
+    if existing is not None and existing.kind != kind:
+        raise _fail(f"{args.id!r} is already registered as a {existing.kind}, not a {kind}")
+    if existing is not None:
+        print(f"{kind} {args.id} is already registered: keeping it, rotating its credentials")
+        return
+    if home and home not in {h.id for h in registry.homes()}:
+        _call(lambda: registry.add_home(home, args.home_label or ""))
+        print(f"home {home} added")
+    _call(lambda: registry.add_publisher(args.id, kind, home))
+    print(f"{kind} {args.id} registered" + (f" (home {home})" if home else ""))
+
+
+def _add_gateway(args: argparse.Namespace) -> int:
+    from hub.provision import check_username
+
+    _call(lambda: check_username(args.id))
+    with _maybe_registry(args) as registry:
+        if registry is not None:
+            _register_publisher(registry, args, "gateway", args.home)
+    if not args.no_broker:
+        _broker_password(args, args.id)
+        print(
+            f"client certificate (mTLS): deploy/certs/make-certs.sh -d /etc/mosquitto/certs "
+            f"{args.id}"
+        )
+        print("edge: set gateway_id and [mqtt] username in edge.toml; the password in")
+        print("      HJEM_EDGE_MQTT__PASSWORD (e.g. an EnvironmentFile= of the systemd unit)")
+    return 0
+
+
+def _add_vendor(args: argparse.Namespace) -> int:
+    from hub.provision import check_username
+
+    _call(lambda: check_username(args.id))
+    with _maybe_registry(args) as registry:
+        if registry is not None:
+            _register_publisher(registry, args, "vendor", None)
+            if not args.no_token:
+                token = _call(lambda: registry.issue_token(args.id))
+                print(f"HTTP bearer token: {token}")
+                print("  (shown only now; the hub keeps its SHA-256)")
+    if not args.no_broker:
+        _broker_password(args, args.id)
+    return 0
+
+
+def _add_user(args: argparse.Namespace) -> int:
+    from hub.auth.users import Role, UserStore
+    from hub.provision import generate_secret
+
+    role = Role(args.role)
+    if role is Role.CARE_STAFF and not args.organisation:
+        raise _fail("care_staff users need --organisation")
+    password = generate_secret(18)
+    with _database(args) as conn:
+        store = UserStore(conn, _SystemClock())
+        try:
+            user = _call(
+                lambda: store.create_user(
+                    args.username,
+                    password,
+                    role,
+                    args.organisation,
+                    teams=tuple(args.team or ()),
+                    display_name=args.display_name,
+                )
+            )
+        except ValueError as exc:
+            raise _fail(str(exc)) from exc
+    print(f"user {args.username} ({role.value}) created as {user.id}")
+    print(f"password: {password}")
+    print("  (shown only now; the hub keeps an Argon2id hash)")
+    return 0
+
+
+def _parse_time(text: str | None, name: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise _fail(f"{name} {text!r} is not an ISO 8601 time") from exc
+    if moment.tzinfo is None:
+        raise _fail(f"{name} {text!r} needs a UTC offset, e.g. {text}+01:00")
+    return moment
+
+
+def _assign_device(args: argparse.Namespace) -> int:
+    start = _parse_time(args.start, "--start") or datetime.now(UTC)
+    end = _parse_time(args.end, "--end")
+    with _registry(args) as registry:
+        resident = args.resident
+        if args.new_resident:
+            resident = _call(lambda: registry.add_resident(args.new_resident, args.home)).id
+            print(f"resident {resident} added (home {args.home or '-'})")
+        elif resident not in {r.id for r in registry.residents()}:
+            raise _fail(f"unknown resident {resident!r} (see `hjem admin list`)")
+        _call(lambda: registry.assign(args.device, resident, start, end))
+    until = end.isoformat() if end else "further notice"
+    print(f"device {args.device} assigned to {resident} from {start.isoformat()} until {until}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from hub.provision import HUB_USERNAME, broker_users
+
+    files = _broker_files(args)
+    on_broker = [] if args.no_broker else broker_users(files.password_file)
+    registered: dict[str, str] = {}
+    with _registry(args) as registry:
+        for name in on_broker:
+            publisher = registry.publisher(name)
+            if publisher is not None:
+                registered[name] = publisher.kind
+        homes = registry.homes()
+        residents = registry.residents()
+        devices = registry.devices()
+        for home in homes:
+            print(f"home      {home.id}  {home.label}")
+        for resident in residents:
+            print(f"resident  {resident.id}  home={resident.home_id or '-'}")
+        for device in devices:
+            now = registry.resolve(device, datetime.now(UTC))
+            print(f"device    {device}  resident={now or '-'}")
+    for name in on_broker:
+        kind = registered.get(name, "hub" if name == HUB_USERNAME else "NOT IN REGISTRY")
+        print(f"broker    {name}  {kind}")
+    return 0
+
+
+def _render_acl(args: argparse.Namespace) -> int:
+    from hub.provision import render_acl
+
+    print(_call(lambda: render_acl(args.hub_user, args.alert_reader or ())), end="")
+    return 0
+
+
+def _common(parser: argparse.ArgumentParser, *, broker: bool, registry: bool) -> None:
+    if registry:
+        parser.add_argument("--config", metavar="HUB_TOML", help="the hub's configuration file")
+        parser.add_argument("--no-registry", action="store_true", help="skip the hub database")
+    if broker:
+        defaults = BrokerFiles()
+        parser.add_argument("--password-file", type=Path, default=defaults.password_file)
+        parser.add_argument("--broker-pid-file", type=Path, default=defaults.pid_file)
+        parser.add_argument("--reload", action="store_true", help="SIGHUP the broker after")
+        parser.add_argument("--no-broker", action="store_true", help="skip the password file")
+
+
+def register(parser: argparse.ArgumentParser) -> Handler:
+    sub = parser.add_subparsers(dest="admin_command", metavar="ACTION", required=True)
+    gw = sub.add_parser("add-gateway", help="broker credentials and registry row for a gateway")
+    gw.add_argument("id", help="gateway id = MQTT username (a-z 0-9 _ -)")
+    gw.add_argument("--home", help="the home it serves (created if new)")
+    gw.add_argument("--home-label", help="label of a new home")
+    _common(gw, broker=True, registry=True)
+    gw.set_defaults(admin=_add_gateway)
+
+    vendor = sub.add_parser("add-vendor", help="broker credentials and HTTP token for a vendor")
+    vendor.add_argument("id", help="vendor id = MQTT username (a-z 0-9 _ -)")
+    vendor.add_argument("--no-token", action="store_true", help="no HTTP bearer token")
+    _common(vendor, broker=True, registry=True)
+    vendor.set_defaults(admin=_add_vendor)
+
+    user = sub.add_parser("add-user", help="a dashboard user (care_staff or admin)")
+    user.add_argument("username")
+    user.add_argument("--role", choices=["care_staff", "admin"], default="care_staff")
+    user.add_argument("--organisation", help="organisation id (omit for a system admin)")
+    user.add_argument("--team", action="append", help="team id (repeatable)")
+    user.add_argument("--display-name")
+    _common(user, broker=False, registry=True)
+    user.set_defaults(admin=_add_user)
+
+    assign = sub.add_parser("assign-device", help="assign a device to a resident from a time")
+    assign.add_argument("device", help="device id as the edge reports it")
+    who = assign.add_mutually_exclusive_group(required=True)
+    who.add_argument("--resident", help="pseudonymous resident id (r-...)")
+    who.add_argument("--new-resident", metavar="NAME", help="create a resident with this name")
+    assign.add_argument("--home", help="home of a new resident")
+    assign.add_argument("--start", help="ISO 8601 with offset (default: now)")
+    assign.add_argument("--end", help="ISO 8601 with offset (default: open-ended)")
+    _common(assign, broker=False, registry=True)
+    assign.set_defaults(admin=_assign_device)
+
+    listing = sub.add_parser("list", help="homes, residents, devices and broker users")
+    _common(listing, broker=True, registry=True)
+    listing.set_defaults(admin=_list)
+
+    acl = sub.add_parser("render-acl", help="print the broker ACL (deploy/mosquitto/hjem.acl)")
+    acl.add_argument("--hub-user", default="hub")
+    acl.add_argument("--alert-reader", action="append", help="username that may read alerts")
+    acl.set_defaults(admin=_render_acl)
+
+    def handler(args: argparse.Namespace) -> int:
+        return int(args.admin(args))
+
+    return handler

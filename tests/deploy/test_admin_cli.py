@@ -1,0 +1,226 @@
+"""`hjem admin ...` end to end: the real password file of a running broker, a real hub database."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from hjem.cli import main
+from hub.auth.users import UserStore
+from hub.db import open_db
+from hub.provision import SHIPPED_ACL, broker_users
+from hub.registry import Registry
+from tests.support.deploy import ConnectResult, SecureBroker, connect, start_secure_broker
+
+pytestmark = pytest.mark.mosquitto
+
+
+@pytest.fixture(scope="module")
+def admin_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
+    running = start_secure_broker(tmp_path_factory.mktemp("admin-broker"), {"hub": "hub-pw-123"})
+    try:
+        yield running
+    finally:
+        running.broker.stop()
+
+
+@pytest.fixture
+def hub_toml(tmp_path: Path) -> Path:
+    path = tmp_path / "hub.toml"
+    path.write_text('database = "hub.sqlite3"\n', encoding="utf-8")
+    return path
+
+
+def admin(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["admin", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def broker_args(broker: SecureBroker) -> list[str]:
+    return [
+        "--password-file",
+        str(broker.layout.password_file),
+        "--broker-pid-file",
+        str(broker.layout.pid_file),
+        "--reload",
+    ]
+
+
+def printed(out: str, label: str) -> str:
+    match = re.search(rf"^{label}: (\S+)$", out, re.MULTILINE)
+    assert match, out
+    return match.group(1)
+
+
+def connect_after_reload(port: int, username: str, password: str) -> ConnectResult:
+    """The broker re-reads its password file on SIGHUP asynchronously: poll for a while."""
+    deadline = time.monotonic() + 5.0
+    while True:
+        result = connect(port, f"{username}-probe", username=username, password=password)
+        if result.client is not None or time.monotonic() > deadline:
+            return result
+        time.sleep(0.05)
+
+
+def test_add_gateway_writes_broker_and_registry(
+    admin_broker: SecureBroker, hub_toml: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = admin(
+        capsys,
+        "add-gateway",
+        "gw-new",
+        "--home",
+        "h-1",
+        "--config",
+        str(hub_toml),
+        *broker_args(admin_broker),
+    )
+    assert code == 0
+    password = printed(out, "MQTT password")
+    assert "gw-new" in broker_users(admin_broker.layout.password_file)
+    assert password not in admin_broker.layout.password_file.read_text()
+    result = connect_after_reload(admin_broker.plain_port, "gw-new", password)
+    assert result.client is not None, result.reason
+    result.client.close()
+
+    registry = Registry(open_db(hub_toml.parent / "hub.sqlite3"))
+    publisher = registry.publisher("gw-new")
+    assert publisher is not None
+    assert (publisher.kind, publisher.home_id) == ("gateway", "h-1")
+
+    # adding it again rotates the password: the old one stops working
+    code, out, _ = admin(
+        capsys, "add-gateway", "gw-new", "--config", str(hub_toml), *broker_args(admin_broker)
+    )
+    assert code == 0
+    assert "already registered" in out
+    new_password = printed(out, "MQTT password")
+    assert new_password != password
+    result = connect_after_reload(admin_broker.plain_port, "gw-new", new_password)
+    assert result.client is not None, result.reason
+    result.client.close()
+    assert (
+        connect(admin_broker.plain_port, "old", username="gw-new", password=password).client is None
+    )
+
+
+def test_add_vendor_gets_token_and_broker_password(
+    admin_broker: SecureBroker, hub_toml: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = admin(
+        capsys, "add-vendor", "acme-cloud", "--config", str(hub_toml), *broker_args(admin_broker)
+    )
+    assert code == 0
+    token = printed(out, "HTTP bearer token")
+    registry = Registry(open_db(hub_toml.parent / "hub.sqlite3"))
+    assert registry.authenticate(token) == "acme-cloud"
+    result = connect_after_reload(
+        admin_broker.plain_port, "acme-cloud", printed(out, "MQTT password")
+    )
+    assert result.client is not None, result.reason
+    result.client.close()
+    # a gateway id cannot be re-registered as a vendor
+    admin(capsys, "add-gateway", "gw-x", "--config", str(hub_toml), "--no-broker")
+    code, _, err = admin(capsys, "add-vendor", "gw-x", "--config", str(hub_toml), "--no-broker")
+    assert code == 2
+    assert "already registered as a gateway" in err
+
+
+def test_add_user_and_sign_in(hub_toml: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = admin(
+        capsys, "add-user", "nurse.anna", "--organisation", "org-1", "--config", str(hub_toml)
+    )
+    assert code == 0
+    password = printed(out, "password")
+
+    class Clock:
+        def now(self) -> datetime:
+            return datetime.now(UTC)
+
+    store = UserStore(open_db(hub_toml.parent / "hub.sqlite3"), Clock())
+    user = store.check_password("nurse.anna", password)
+    assert user is not None
+    assert (user.role.value, user.organisation) == ("care_staff", "org-1")
+    code, _, err = admin(
+        capsys, "add-user", "nurse.anna", "--organisation", "org-1", "--config", str(hub_toml)
+    )
+    assert code == 2
+    assert "already exists" in err
+    code, _, err = admin(capsys, "add-user", "someone", "--config", str(hub_toml))
+    assert code == 2
+    assert "--organisation" in err
+
+
+def test_assign_device(hub_toml: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = admin(
+        capsys,
+        "assign-device",
+        "ble:AA:BB:CC:DD:EE:FF",
+        "--new-resident",
+        "Ingrid",
+        "--start",
+        "2026-01-01T00:00:00+00:00",
+        "--config",
+        str(hub_toml),
+    )
+    assert code == 0
+    resident = re.search(r"resident (r-[0-9a-f]{16}) added", out)
+    assert resident
+    registry = Registry(open_db(hub_toml.parent / "hub.sqlite3"))
+    at = datetime(2026, 2, 1, tzinfo=UTC)
+    assert registry.resolve("ble:AA:BB:CC:DD:EE:FF", at) == resident.group(1)
+
+    code, out, _ = admin(capsys, "list", "--config", str(hub_toml), "--no-broker")
+    assert code == 0
+    assert f"resident  {resident.group(1)}" in out
+
+    code, _, err = admin(
+        capsys, "assign-device", "d1", "--resident", "r-nobody", "--config", str(hub_toml)
+    )
+    assert (code, "unknown resident" in err) == (2, True)
+    code, _, err = admin(
+        capsys,
+        "assign-device",
+        "d1",
+        "--resident",
+        resident.group(1),
+        "--start",
+        "2026-01-01T00:00",
+        "--config",
+        str(hub_toml),
+    )
+    assert (code, "UTC offset" in err) == (2, True)
+
+
+def test_bad_ids_and_missing_config_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = admin(
+        capsys, "add-gateway", "Bad/Id", "--no-registry", "--password-file", str(tmp_path / "p")
+    )
+    assert code == 2
+    assert "publisher id 'Bad/Id'" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "p").exists()
+    code, _, err = admin(
+        capsys, "add-gateway", "hub", "--no-registry", "--password-file", str(tmp_path / "p")
+    )
+    assert code == 2
+    code, _, err = admin(capsys, "add-gateway", "gw-1", "--password-file", str(tmp_path / "p"))
+    assert (code, "--config" in err) == (2, True)
+    (tmp_path / "bad.toml").write_text("[mqtt]\nurl = 'http://x'\n")
+    code, _, err = admin(capsys, "list", "--config", str(tmp_path / "bad.toml"), "--no-broker")
+    assert code == 2
+    assert "mqtt" in err
+
+
+def test_render_acl_prints_the_shipped_acl(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = admin(capsys, "render-acl")
+    assert code == 0
+    assert out == SHIPPED_ACL.read_text(encoding="utf-8")
