@@ -25,7 +25,6 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("schemas.cli", "validate, export and convert messages of the open schema"),
     "bench": ("hjem.bench", "run the benchmarks and print their figures"),
     "admin": ("hub.admin_cli", "provision gateways, vendors, users and device assignments"),
-    "admin": ("hub.admin_cli", "provision gateways, vendors, users and device assignments"),
     "decode": ("edge.cli_decode", "decode a BLE characteristic value or advertisement"),
     "hub": ("hub.cli", "run the hub: MQTT/HTTP ingest, storage, API"),
     "demo": ("hjem.demo", "run broker, hub, dashboard and a virtual home on this machine"),
