@@ -33,6 +33,7 @@ __all__ = [
     "DeviceKind",
     "EdgeConfig",
     "GattConfig",
+    "IncidentConfig",
     "MqttConfig",
     "OutboxConfig",
     "ScanConfig",
@@ -198,13 +199,20 @@ class GattConfig(_Section):
     set_clock: bool = True
 
 
+class IncidentConfig(_Section):
+    kind: Literal["fever", "low_spo2", "fall", "inactivity"]
+    at_s: Annotated[float, Field(ge=0)] = 60.0
+    """Seconds after the start of the agent."""
+    duration_s: Annotated[float, Field(gt=0)] = 1800.0
+
+
 class VirtualConfig(_Section):
     """The in-process virtual radio (``radio = "virtual"``), for tests, demos and benchmarks."""
 
     seed: int = 1
     advert_interval_s: Annotated[float, Field(ge=0.02, le=60)] = 1.0
     measurement_interval_s: Annotated[float, Field(ge=0.05, le=3600)] = 5.0
-    incidents: list[Literal["fever", "low_spo2", "fall", "inactivity"]] = []
+    incidents: list[IncidentConfig] = []
     garbage_every: Annotated[int, Field(ge=0)] = 0
     """Every n-th advert of a virtual BTHome device carries garbage bytes (0: never)."""
 

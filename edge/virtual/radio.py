@@ -1,0 +1,173 @@
+"""The virtual radio: a bumble link with gateway adapters and virtual devices, and faults.
+
+:class:`VirtualRadio` is an async context manager that owns the link, one bumble central per
+adapter (``hci0``, ``hci1``...), the virtual devices, and the task that refreshes their
+advertisements and measurements. Faults can be injected: a device that disappears, a lost
+connection, an adapter that stops reporting advertisements (until power-cycled).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+
+from bumble.device import Advertisement, Device
+from bumble.link import LocalLink
+
+from edge.config import DeviceConfig, VirtualConfig
+from edge.errors import AdapterError
+from edge.virtual.devices import _bumble_device, make_device, VirtualDevice
+from edge.virtual.resident import Incident, ResidentModel
+
+__all__ = ["VirtualAdapter", "VirtualRadio"]
+
+log = logging.getLogger("hjem.edge.virtual")
+AdvertListener = Callable[[Advertisement], None]
+
+
+class VirtualAdapter:
+    """The gateway's side of the link: one bumble central that scans and connects."""
+
+    def __init__(self, link: LocalLink, name: str, index: int) -> None:
+        self.name = name
+        self.link = link
+        self.address = f"F0:00:00:00:00:{index:02X}"
+        self.device: Device = _bumble_device(link, self.address, name)
+        self.listeners: list[AdvertListener] = []
+        self.silenced = False
+        self.scanning = False
+        self.power_cycles = 0
+        self.connect_lock = asyncio.Lock()
+        self.device.on("advertisement", self._on_advertisement)
+
+    def _on_advertisement(self, advertisement: Advertisement) -> None:
+        if self.silenced or not self.scanning:
+            return
+        for listener in self.listeners:
+            listener(advertisement)
+
+    async def start(self) -> None:
+        await self.device.power_on()
+
+    async def start_scanning(self, active: bool) -> None:
+        if not self.scanning:
+            await self.device.start_scanning(active=active, filter_duplicates=False)
+            self.scanning = True
+
+    async def stop_scanning(self) -> None:
+        if self.scanning:
+            self.scanning = False
+            await self.device.stop_scanning()
+
+    async def power_cycle(self) -> None:
+        """Power the adapter off and on: connections drop, a silenced adapter reports again."""
+        self.power_cycles += 1
+        was_scanning = self.scanning
+        await self.stop_scanning()
+        for connection in list(self.device.connections.values()):
+            with contextlib.suppress(Exception):  # noqa: BLE001 - a dying link may not answer
+                await connection.disconnect()
+        self.silenced = False
+        if was_scanning:
+            await self.start_scanning(active=False)
+
+
+@dataclass
+class RadioStats:
+    ticks: int = 0
+    tick_errors: int = 0
+
+
+class VirtualRadio:
+    """The whole virtual world of one home; use ``async with``."""
+
+    def __init__(
+        self,
+        config: VirtualConfig,
+        devices: Sequence[DeviceConfig],
+        adapters: Sequence[str] = ("hci0",),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.link = LocalLink()
+        start = clock()
+        incidents = tuple(
+            Incident(i.kind, start + timedelta(seconds=i.at_s), timedelta(seconds=i.duration_s))
+            for i in config.incidents
+        )
+        self.model = ResidentModel(config.seed, incidents)
+        self.adapters = {
+            name: VirtualAdapter(self.link, name, n) for n, name in enumerate(adapters)
+        }
+        counts: dict[str, int] = {}
+        self.devices: dict[str, VirtualDevice] = {}
+        for dev in devices:
+            index = counts.get(dev.kind, 0)
+            counts[dev.kind] = index + 1
+            self.devices[dev.address] = make_device(
+                self.link, dev.address, dev.kind, index, self.model, clock, dev.key_bytes,
+                garbage_every=config.garbage_every,
+            )
+        self.stats = RadioStats()
+        self._task: asyncio.Task[None] | None = None
+
+    def adapter(self, name: str) -> VirtualAdapter:
+        try:
+            return self.adapters[name]
+        except KeyError:
+            raise AdapterError(name, f"no such virtual adapter (have {', '.join(self.adapters)})") from None
+
+    async def __aenter__(self) -> VirtualRadio:
+        for adapter in self.adapters.values():
+            await adapter.start()
+        for device in self.devices.values():
+            await device.start(self.config.advert_interval_s)
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="virtual-radio")
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        interval = self.config.advert_interval_s
+        measure_every = max(1, round(self.config.measurement_interval_s / interval))
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while True:
+            now = self.clock()
+            measure = self.stats.ticks % measure_every == 0
+            self.stats.ticks += 1
+            for device in self.devices.values():
+                try:
+                    await device.tick(now, measure)
+                except Exception:  # noqa: BLE001 - one broken virtual device must not stop the rest
+                    self.stats.tick_errors += 1
+                    log.exception("virtual device %s failed", device.address)
+            next_at += interval
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+
+    # -- faults -----------------------------------------------------------------------------
+
+    async def disappear(self, address: str) -> None:
+        await self.devices[address].disappear()
+
+    async def reappear(self, address: str) -> None:
+        await self.devices[address].reappear()
+
+    async def drop_connection(self, address: str) -> None:
+        await self.devices[address].drop_connections()
+
+    def silence_adapter(self, name: str) -> None:
+        """The adapter keeps running but stops reporting advertisements (a hung controller)."""
+        self.adapter(name).silenced = True
