@@ -13,7 +13,6 @@ Rules (https://bthome.io/format/ and /encryption/):
 
 from __future__ import annotations
 
-from collections import Counter
 from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
@@ -162,15 +161,15 @@ def _observations(
     objects: list[tuple[ObjectSpec, bytes]], emit: Emitter, packet_id: int | None
 ) -> list[Observation]:
     when = emit.receive_time()
-    repeats = Counter(spec.object_id for spec, _ in objects)
-    seen: Counter[int] = Counter()
+    ids = [spec.object_id for spec, _ in objects]
+    repeated = len(set(ids)) != len(ids)
     out: list[Observation] = []
     for index, (spec, chunk) in enumerate(objects):
         if spec.kind in _SILENT:
             continue
-        oid = spec.object_id
-        seen[oid] += 1
-        flags = (f"instance-{seen[oid]}",) if repeats[oid] > 1 else ()
+        flags: tuple[str, ...] = ()
+        if repeated and ids.count(spec.object_id) > 1:
+            flags = (f"instance-{ids[: index + 1].count(spec.object_id)}",)
         out += _object(spec, chunk, _Builder(emit, when, packet_id, f"o{index}", flags))
     return out
 
@@ -210,7 +209,7 @@ class _Builder:
             self.when,
             value=value,
             unit=unit,
-            instant=self.emit.ctx.now.isoformat(),
+            instant=self.emit.now_text,
             extra=self.extra + suffix,
             flags=self.flags,
             sequence=self.packet_id,

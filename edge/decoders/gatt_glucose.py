@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from edge.decoders.context import DecodeContext, Emitter, TimeInfo, check_length
 from edge.decoders.errors import (
@@ -209,14 +209,23 @@ def _cgm_layout(fmt: str, record: bytes, ctx: DecodeContext) -> int:
 
 
 def _cgm_time(emit: Emitter, offset: int) -> TimeInfo:
-    start = emit.ctx.state.cgm_session_start
+    start = _session_start(emit.ctx)
     text = f"+{offset}min"
+    now = emit.receive_time().effective
     if start is None:
-        return TimeInfo(emit.ctx.now, text)
+        return emit.receive_time(text)
     effective = start + timedelta(minutes=offset)
-    if effective < EARLIEST_EFFECTIVE or effective > emit.ctx.now + MAX_CLOCK_SKEW:
-        return TimeInfo(emit.ctx.now, text, flags=("device-time-implausible",))
+    if effective < EARLIEST_EFFECTIVE or effective > now + MAX_CLOCK_SKEW:
+        return emit.receive_time(text, ("device-time-implausible",))
     return TimeInfo(effective, text)
+
+
+def _session_start(ctx: DecodeContext) -> datetime | None:
+    """The CGM session start in UTC (a naive time is taken as UTC)."""
+    start = ctx.state.cgm_session_start
+    if start is None:
+        return None
+    return start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
 
 
 def _cgm_record(fmt: str, record: bytes, ctx: DecodeContext) -> list[Observation]:
@@ -235,8 +244,8 @@ def _cgm_record(fmt: str, record: bytes, ctx: DecodeContext) -> list[Observation
         value = DataAbsentReason.ERROR
     emit = Emitter(ctx, fmt, record)
     when = _cgm_time(emit, offset)
-    start = ctx.state.cgm_session_start
-    instant = f"{(start or ctx.now).isoformat()}+{offset}min"
+    start = _session_start(ctx)
+    instant = f"{start.isoformat() if start else emit.now_text}+{offset}min"
     readings = [("glucose_interstitial", value, "mg/dL", status)]
     if flags & 0x01:
         readings.append(("glucose_trend", r.sfloat(), "mg/dL/min", []))
