@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hub.config import load_settings
+from hub.errors import ConfigError
+
+
+def test_toml_file_is_loaded_and_relative_database_is_next_to_it(tmp_path: Path) -> None:
+    conf = tmp_path / "hub.toml"
+    conf.write_text(
+        'database = "data/hub.sqlite3"\n'
+        "[mqtt]\n"
+        'url = "mqtts://broker.example:8883"\n'
+        'protocol = "5"\n'
+        'shared_group = "hubs"\n'
+        "[http]\n"
+        "port = 8099\n"
+        "[store]\n"
+        'kind = "influxdb"\n'
+        "[store.influx]\n"
+        'bucket = "care"\n'
+    )
+    settings = load_settings(conf)
+    assert settings.database == tmp_path / "data" / "hub.sqlite3"
+    assert settings.mqtt.host == "broker.example"
+    assert settings.mqtt.port == 8883
+    assert settings.mqtt.uses_tls
+    assert settings.mqtt.shared_group == "hubs"
+    assert settings.http.port == 8099
+    assert settings.store.kind == "influxdb"
+    assert settings.store.influx.bucket == "care"
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    conf = tmp_path / "hub.toml"
+    conf.write_text("[http]\nport = 8099\n")
+    monkeypatch.setenv("HJEM_HUB_HTTP__PORT", "8123")
+    monkeypatch.setenv("HJEM_HUB_MQTT__CLIENT_ID", "hub-b")
+    settings = load_settings(conf)
+    assert settings.http.port == 8123
+    assert settings.mqtt.client_id == "hub-b"
+
+
+def test_unknown_key_is_named_with_its_section(tmp_path: Path) -> None:
+    conf = tmp_path / "hub.toml"
+    conf.write_text('[mqtt]\nurll = "mqtt://x"\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(conf)
+    assert ("mqtt.urll", "Extra inputs are not permitted") in info.value.problems
+    assert "hub.toml: mqtt.urll" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "fragment"),
+    [
+        ('[mqtt]\nurl = "http://x"\n', "mqtt", "must look like mqtt://"),
+        ('[mqtt]\nprotocol = "3.1.1"\nshared_group = "g"\n', "mqtt", "shared_group needs"),
+        ('[store]\nkind = "postgres"\n', "store.kind", "'sqlite' or 'influxdb'"),
+        ("[http]\nport = 70000\n", "http.port", "less than or equal to 65535"),
+        ("database = [1]\n", "database", "path"),
+    ],
+)
+def test_wrong_values_name_key_and_problem(
+    tmp_path: Path, text: str, key: str, fragment: str
+) -> None:
+    conf = tmp_path / "hub.toml"
+    conf.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(conf)
+    assert any(k == key and fragment in p for k, p in info.value.problems), info.value.problems
+
+
+def test_syntax_error_and_missing_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[mqtt\n")
+    with pytest.raises(ConfigError, match=r"bad\.toml: \(syntax\)"):
+        load_settings(bad)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings(tmp_path / "missing.toml")

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from hub.config import RetentionSettings
+from hub.db import open_db
+from hub.store.base import StoredObservation
+from hub.store.sqlite import SqliteStore
+from schemas.builders import component, make_observation
+from schemas.models import DeviceInfo, Source
+
+T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+SRC = Source(publisher="gw-1", device=DeviceInfo(id="thermo-1"))
+CUFF = Source(publisher="gw-1", device=DeviceInfo(id="cuff-1"))
+
+
+def temp(minute: float, value: str, resident: str | None = "r-a") -> StoredObservation:
+    obs = make_observation(
+        "body_temperature", source=SRC, effective=T0 + timedelta(minutes=minute), value=value
+    )
+    return StoredObservation(obs, "gw-1", resident, T0)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SqliteStore:
+    return SqliteStore(open_db(tmp_path / "hub.sqlite3"), RetentionSettings(raw_days=30))
+
+
+def test_write_is_idempotent_and_returns_only_new(store: SqliteStore) -> None:
+    first = [temp(i, "36.5") for i in range(10)]
+    assert store.write(first) == 10
+    again = [*first[5:], temp(10, "37.0"), temp(10, "37.0")]  # repeats and a duplicate
+    new = store.write_new(again)
+    assert [n.id for n in new] == [temp(10, "37.0").id]
+    assert store.write(first) == 0
+    assert store.count() == 11
+
+
+def test_query_rollup_and_latest(store: SqliteStore) -> None:
+    store.write(
+        [temp(i, v) for i, v in enumerate(["36.0", "36.4", "38.0", "37.0", "36.6", "37.2"])]
+    )
+    code = "150364"
+    samples = store.query(resident_id="r-a", code=code, start=T0, end=T0 + timedelta(minutes=3))
+    assert [s.value for s in samples] == [36.0, 36.4, 38.0]
+    assert samples[0].unit == "Cel"
+    assert samples[0].device_id == "thermo-1"
+    by_device = store.query(device_id="thermo-1", code=code, start=T0, end=T0 + timedelta(hours=1))
+    assert len(by_device) == 6
+    buckets = store.rollup(
+        resident_id="r-a",
+        code=code,
+        start=T0,
+        end=T0 + timedelta(hours=1),
+        width=timedelta(minutes=5),
+    )
+    assert [(b.count, b.minimum, b.maximum) for b in buckets] == [(5, 36.0, 38.0), (1, 37.2, 37.2)]
+    assert buckets[0].mean == pytest.approx((36.0 + 36.4 + 38.0 + 37.0 + 36.6) / 5)
+    adhoc = store.rollup(
+        resident_id="r-a",
+        code=code,
+        start=T0,
+        end=T0 + timedelta(hours=1),
+        width=timedelta(minutes=2),
+    )
+    assert [b.count for b in adhoc] == [2, 2, 2]
+    hourly = store.rollup(
+        device_id="thermo-1",
+        code=code,
+        start=T0,
+        end=T0 + timedelta(hours=1),
+        width=timedelta(hours=1),
+    )
+    assert [(b.count, b.maximum) for b in hourly] == [(6, 38.0)]
+    latest = store.latest("r-a")
+    assert latest[code].value == 37.2
+    assert latest[code].time == T0 + timedelta(minutes=5)
+
+
+def test_rollups_do_not_count_redeliveries(store: SqliteStore) -> None:
+    items = [temp(i, "36.0") for i in range(3)]
+    store.write(items)
+    store.write(items)
+    [bucket] = store.rollup(
+        resident_id="r-a",
+        code="150364",
+        start=T0,
+        end=T0 + timedelta(hours=1),
+        width=timedelta(minutes=5),
+    )
+    assert bucket.count == 3
+
+
+def test_compound_components_become_samples(store: SqliteStore) -> None:
+    bp = make_observation(
+        "blood_pressure",
+        source=CUFF,
+        effective=T0,
+        components=[
+            component("blood_pressure_systolic", "141"),
+            component("blood_pressure_diastolic", "92"),
+        ],
+    )
+    store.write([StoredObservation(bp, "gw-1", "r-a", T0)])
+    latest = store.latest("r-a")
+    assert latest["150021"].value == 141.0
+    assert latest["150022"].value == 92.0
+    [full] = store.observations(resident_id="r-a", start=T0, end=T0 + timedelta(seconds=1))
+    assert full.observation == bp
+
+
+def test_unassigned_device_is_stored_without_resident(store: SqliteStore) -> None:
+    store.write([temp(0, "36.1", resident=None)])
+    [sample] = store.query(device_id="thermo-1", code="150364", start=T0, end=T0 + timedelta(1))
+    assert sample.resident_id is None
+
+
+def test_retention_keeps_rollups_longer_than_raw(store: SqliteStore) -> None:
+    store.write([temp(0, "36.1"), temp(1, "36.3")])
+    deleted = store.apply_retention(T0 + timedelta(days=31))
+    assert deleted == 4  # 2 observations + 2 samples
+    assert store.count() == 0
+    [bucket] = store.rollup(
+        resident_id="r-a",
+        code="150364",
+        start=T0,
+        end=T0 + timedelta(hours=1),
+        width=timedelta(hours=1),
+    )
+    assert bucket.count == 2
+
+
+def test_subject_must_be_one_of_resident_or_device(store: SqliteStore) -> None:
+    with pytest.raises(ValueError, match="exactly one"):
+        store.query(code="x", start=T0, end=T0)
