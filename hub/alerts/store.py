@@ -374,7 +374,8 @@ class AlertStore:
     def end_silence(self, silence_id: str, now: datetime) -> None:
         with self._errors("end silence"):
             self._conn.execute(
-                "UPDATE alert_silence SET ends_us = MAX(starts_us + 1, ?) WHERE id = ?",
+                "UPDATE alert_silence SET ends_us = ?1, starts_us = MIN(starts_us, ?1 - 1)"
+                " WHERE id = ?2 AND ends_us > ?1",
                 (to_micros(now), silence_id),
             )
 
