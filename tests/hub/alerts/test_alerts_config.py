@@ -23,7 +23,7 @@ def test_example_rules_file_loads() -> None:
     assert isinstance(spo2, ThresholdRule)
     assert (spo2.value, spo2.clear_value, spo2.pending_seconds) == (92, 94, 300)
     assert isinstance(config.rule("news2"), News2Rule)
-    assert [s.responder for s in config.escalation["home-care"].steps][0] == "team:home-care-day"
+    assert config.escalation["home-care"].steps[0].responder == "team:home-care-day"
 
 
 def _problems(text: str) -> list[tuple[str, str]]:
@@ -82,5 +82,5 @@ def test_syntax_error_and_unknown_table() -> None:
 
 
 def test_unreadable_file(tmp_path: Path) -> None:
-    with pytest.raises(RulesConfigError, match="missing.toml"):
+    with pytest.raises(RulesConfigError, match=r"missing\.toml"):
         load_rules(tmp_path / "missing.toml")

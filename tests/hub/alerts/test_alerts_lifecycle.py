@@ -52,8 +52,10 @@ def test_acknowledge_then_clear_closes(tmp_path: Path) -> None:
     h.advance(30)
     acked = h.engine.acknowledge(fired.alert_id, "nurse.anna", "on my way")
     assert (acked.state, acked.previous_state, acked.actor) == (
-        AlertState.ACTIVE_ACK, AlertState.ACTIVE_UNACK, "nurse.anna"
-    )  # fmt: skip
+        AlertState.ACTIVE_ACK,
+        AlertState.ACTIVE_UNACK,
+        "nurse.anna",
+    )
     with pytest.raises(InvalidTransitionError, match="is ACTIVE_ACK; cannot acknowledge"):
         h.engine.acknowledge(fired.alert_id, "nurse.anna")
     [closed] = h.feed(obs("spo2", "95", at=h.clock.now()))
@@ -85,8 +87,9 @@ def test_resolve_with_note_and_the_rule_starts_over(tmp_path: Path) -> None:
         fired.alert_id, "nurse.anna", "probe on cold finger; re-measured 97"
     )
     assert (resolved.state, resolved.note) == (
-        AlertState.CLEARED_ACK, "probe on cold finger; re-measured 97"
-    )  # fmt: skip
+        AlertState.CLEARED_ACK,
+        "probe on cold finger; re-measured 97",
+    )
     with pytest.raises(InvalidTransitionError):
         h.engine.resolve(fired.alert_id, "nurse.anna", "again")
     # still low: a new alert only after the pending duration again
@@ -129,8 +132,10 @@ def test_escalation_deadlines_and_renotify_until_acknowledged(tmp_path: Path) ->
     alert_id = _fall(h)
     row = h.engine.store.get(alert_id)
     assert (row.assignee, row.escalation_level, row.next_notify) == (
-        "team:day", 0, T0 + timedelta(seconds=180)
-    )  # fmt: skip
+        "team:day",
+        0,
+        T0 + timedelta(seconds=180),
+    )
     assert h.advance(179) == []
     [escalated] = h.advance(1)
     assert (escalated.escalation_level, escalated.state) == (1, AlertState.ACTIVE_UNACK)
@@ -146,8 +151,12 @@ def test_escalation_deadlines_and_renotify_until_acknowledged(tmp_path: Path) ->
     h.engine.acknowledge(alert_id, "lead.carl")
     assert h.advance(3600) == []
     assert [a.action for a in h.engine.audit(alert_id)] == [
-        "fire", "escalate", "renotify", "renotify", "acknowledge"
-    ]  # fmt: skip
+        "fire",
+        "escalate",
+        "renotify",
+        "renotify",
+        "acknowledge",
+    ]
 
 
 def test_silence_for_a_resident_in_hospital(tmp_path: Path) -> None:
@@ -155,27 +164,31 @@ def test_silence_for_a_resident_in_hospital(tmp_path: Path) -> None:
     silence = h.engine.silence(
         actor="admin", reason="in hospital", resident="r-1", ends=T0 + timedelta(days=2)
     )
-    assert h.engine.observe(
-        [item(
-            obs("fall", at=T0, device="w-1", value_code="fall"), "r-1")]
-    ) == []  # fmt: skip
+    assert (
+        h.engine.observe([item(obs("fall", at=T0, device="w-1", value_code="fall"), "r-1")]) == []
+    )
     other = _fall(h, "r-2")  # another resident is not silenced
     assert h.engine.store.get(other).resident == "r-2"
     # a silence that starts later is a maintenance window
     h.engine.end_silence(silence.id)
     window = h.engine.silence(
-        actor="admin", reason="sensor swap", rule="fall",
-        starts=T0 + timedelta(hours=1), ends=T0 + timedelta(hours=2),
-    )  # fmt: skip
+        actor="admin",
+        reason="sensor swap",
+        rule="fall",
+        starts=T0 + timedelta(hours=1),
+        ends=T0 + timedelta(hours=2),
+    )
     assert window.starts > h.clock.now()
     first = _fall(h, "r-1")  # before the window: alerts
     h.engine.acknowledge(first, "nurse")
     h.engine.resolve(first, "nurse", "ok")
     h.at(T0 + timedelta(hours=1, minutes=1))
-    assert h.engine.observe(
-        [item(
-            obs("fall", at=h.clock.now(), device="w-1", value_code="fall"), "r-1")]
-    ) == []  # fmt: skip
+    assert (
+        h.engine.observe(
+            [item(obs("fall", at=h.clock.now(), device="w-1", value_code="fall"), "r-1")]
+        )
+        == []
+    )
 
 
 def test_silence_pauses_escalation_of_an_open_alert(tmp_path: Path) -> None:
@@ -197,10 +210,12 @@ def test_restart_in_the_middle_of_an_escalation(tmp_path: Path) -> None:
     h.restart()  # the hub restarts 280 s after the alert; the next deadline is at 780 s
     assert h.engine.store.get(alert_id).next_notify == T0 + timedelta(seconds=780)
     # a repeated fall from the same resident is deduplicated against the stored alert
-    assert h.engine.observe(
-        [item(
-            obs("fall", at=h.clock.now(), device="w-r-1", value_code="fall"), "r-1")]
-    ) == []  # fmt: skip
+    assert (
+        h.engine.observe(
+            [item(obs("fall", at=h.clock.now(), device="w-r-1", value_code="fall"), "r-1")]
+        )
+        == []
+    )
     assert h.advance(499) == []  # 779 s: nothing re-notified early
     [renotified] = h.advance(1)
     assert (renotified.alert_id, renotified.sequence, renotified.escalation_level) == (
@@ -215,8 +230,14 @@ def test_restart_in_the_middle_of_an_escalation(tmp_path: Path) -> None:
         " GROUP BY channel, sequence ORDER BY channel, sequence",
         (alert_id,),
     ).fetchall()
-    assert outbox == [("mqtt", 0, 1), ("mqtt", 1, 1), ("mqtt", 2, 1),
-                      ("webhook", 0, 1), ("webhook", 1, 1), ("webhook", 2, 1)]  # fmt: skip
+    assert outbox == [
+        ("mqtt", 0, 1),
+        ("mqtt", 1, 1),
+        ("mqtt", 2, 1),
+        ("webhook", 0, 1),
+        ("webhook", 1, 1),
+        ("webhook", 2, 1),
+    ]
     assert [a.action for a in h.engine.audit(alert_id)] == ["fire", "escalate", "renotify"]
     assert len(h.engine.store.find()) == 1
 

@@ -121,10 +121,18 @@ def test_inactivity_window_in_local_time(tmp_path: Path) -> None:
     )
     h.engine.observe(
         [
-            item(obs("motion", at=h.clock.now(), device="m-2", value_boolean=True), "r-2", room="bedroom"),
-            item(obs("motion", at=h.clock.now(), device="m-3", value_boolean=False), "r-2", room="kitchen"),
+            item(
+                obs("motion", at=h.clock.now(), device="m-2", value_boolean=True),
+                "r-2",
+                room="bedroom",
+            ),
+            item(
+                obs("motion", at=h.clock.now(), device="m-3", value_boolean=False),
+                "r-2",
+                room="kitchen",
+            ),
         ]
-    )  # fmt: skip
+    )
     h.at(datetime(2026, 11, 30, 8, 59, 59, tzinfo=UTC))  # 09:59:59 local
     assert h.engine.tick() == []
     h.at(datetime(2026, 11, 30, 9, 0, tzinfo=UTC))  # 10:00 local: the window closes
@@ -209,9 +217,12 @@ def test_battery_low_from_observations_and_gateway_health(tmp_path: Path) -> Non
         AlertState.CLEARED_UNACK
     ]
     health = GatewayStatus(
-        publisher="gw-1", kind=StatusKind.HEARTBEAT, online=True, time=T0,
+        publisher="gw-1",
+        kind=StatusKind.HEARTBEAT,
+        online=True,
+        time=T0,
         devices=[DeviceHealth(id="btn-1", battery_percent=9), DeviceHealth(id="btn-2")],
-    )  # fmt: skip
+    )
     from hub.alerts.inputs import GatewayInput
 
     events = h.engine.gateway(GatewayInput(health, home="h-1", organisation="org-a"))
@@ -272,9 +283,11 @@ def test_news2_from_latest_home_vitals(tmp_path: Path) -> None:
     # everything normal again: cleared
     h.at(T0 + timedelta(minutes=30))
     normal = h.feed(
-        obs("respiration_rate", "16", at=h.clock.now()), obs("spo2", "97", at=h.clock.now()),
-        obs("heart_rate", "70", at=h.clock.now()), obs("body_temperature", "36.9", at=h.clock.now()),
-    )  # fmt: skip
+        obs("respiration_rate", "16", at=h.clock.now()),
+        obs("spo2", "97", at=h.clock.now()),
+        obs("heart_rate", "70", at=h.clock.now()),
+        obs("body_temperature", "36.9", at=h.clock.now()),
+    )
     assert [e.state for e in normal][-1] is AlertState.CLEARED_UNACK
 
 
