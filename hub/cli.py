@@ -37,6 +37,7 @@ async def _run(config: Path | None) -> int:
                 f"{settings.http.host}:{hub.http_port}" if hub.http_port else "off",
             )
             await stop.wait()
+        logging.getLogger("hub").info("hub stopped: stored %d new observations", hub.stored_here)
     except HubError as exc:
         raise CliError(str(exc), code=1) from exc
     return 0

@@ -92,6 +92,8 @@ class Hub:
         self._mqtt: MqttConnection | None = None
         self._server: object = None
         self._http_port: int | None = None
+        self.stored_here = 0
+        """Observations this process stored for the first time (for logs and tests)."""
         self.conn = open_db(settings.database, synchronous=settings.ingest.sqlite_synchronous)
         self.registry = Registry(self.conn)
         self.ledger = Ledger(self.conn)
@@ -124,6 +126,7 @@ class Hub:
             remove()
 
     async def _notify(self, processed: Processed, transport: str) -> None:
+        self.stored_here += len(processed.stored)
         events: list[HubEvent] = list(processed.changes)
         if processed.stored:
             events.insert(0, StoredBatch(tuple(processed.stored), transport, self.clock()))

@@ -1,0 +1,104 @@
+"""The hub as a child process: SIGKILL mid-stream, and two processes on a shared subscription."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hjem.mosquitto import Mosquitto
+from tests.hub.helpers import Client, batch, expected_ids, wait_until
+from tests.hub.processes import (
+    HubProcess,
+    count_when_ready,
+    stored_ids,
+    table_counts,
+    write_config,
+)
+
+pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
+
+
+def _messages(publisher: str, first: int, count: int, per_message: int) -> list[tuple[str, bytes]]:
+    return [
+        (
+            f"hjem/v1/{publisher}/obs",
+            batch(publisher, first + i * per_message, per_message, device=f"dev-{publisher}"),
+        )
+        for i in range(count)
+    ]
+
+
+def _assert_exactly_once(database: Path, want: set[str]) -> None:
+    assert stored_ids(database) == want
+    counts = table_counts(database)
+    # One row per observation; samples and roll-ups are written only for newly stored ones,
+    # so a second store of any observation would show up in them.
+    assert counts == {
+        "observation": len(want),
+        "distinct": len(want),
+        "sample": len(want),
+        "rollup_5min": len(want),
+        "stored_counter": len(want),
+    }
+
+
+def test_sigkill_mid_stream_then_restart_stores_everything_once(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    database = tmp_path / "hub.sqlite3"
+    conf = write_config(tmp_path / "hub.toml", database, broker.url, "hub-crash")
+    hub = HubProcess(conf, tmp_path / "hub.log").start()
+    pub = Client(broker, "gw-1-client")
+    first = _messages("gw-1", 0, 3000, 2)
+    pub.publish_many(first)
+    wait_until(lambda: count_when_ready(database) >= 400, what="the hub to be storing")
+    hub.kill()
+    at_kill = count_when_ready(database)
+    print(f"observations stored when SIGKILLed: {at_kill} of {2 * len(first)}")
+    assert at_kill < 2 * len(first), "the hub finished before the kill; not mid-stream"
+    second = _messages("gw-1", 10_000, 500, 2)
+    pub.publish_many(second)  # the broker queues these for the hub's persistent session
+    hub.start()
+    want = expected_ids("gw-1", 0, 6000, "dev-gw-1") | expected_ids(
+        "gw-1", 10_000, 1000, "dev-gw-1"
+    )
+    wait_until(lambda: count_when_ready(database) >= len(want), timeout=90, what="all stored")
+    hub.stop()
+    _assert_exactly_once(database, want)
+    pub.close()
+
+
+def test_two_hub_processes_on_a_shared_subscription_store_each_once(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    database = tmp_path / "hub.sqlite3"
+    hubs = [
+        HubProcess(
+            write_config(
+                tmp_path / f"hub-{name}.toml",
+                database,
+                broker.url,
+                f"hub-{name}",
+                protocol="5",
+                shared_group="hubs",
+            ),
+            tmp_path / f"hub-{name}.log",
+        ).start()
+        for name in ("a", "b")
+    ]
+    publishers = [Client(broker, f"gw-{i}-client") for i in range(4)]
+    want: set[str] = set()
+    for i, pub in enumerate(publishers):
+        pub.publish_many(_messages(f"gw-{i}", 0, 400, 1))
+        want |= expected_ids(f"gw-{i}", 0, 400, f"dev-gw-{i}")
+    wait_until(lambda: count_when_ready(database) >= len(want), timeout=90, what="all stored")
+    for hub in hubs:
+        assert hub.stop() == 0
+    shares = [hub.stored_reported() for hub in hubs]
+    print(f"observations stored by each hub process: {shares}")
+    assert sum(shares) == len(want)
+    assert all(share > 0 for share in shares), "the shared subscription did not split the load"
+    _assert_exactly_once(database, want)
+    for pub in publishers:
+        pub.close()
