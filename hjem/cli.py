@@ -23,6 +23,7 @@ Handler = Callable[[argparse.Namespace], int]
 # name -> (module that defines `register(parser) -> Handler`, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("schemas.cli", "validate, export and convert messages of the open schema"),
+    "edge": ("edge.cli", "run the BLE gateway agent (hjem edge run --config FILE)"),
     "bench": ("hjem.bench", "run the benchmarks and print their figures"),
     "admin": ("hub.admin_cli", "provision gateways, vendors, users and device assignments"),
     "decode": ("edge.cli_decode", "decode a BLE characteristic value or advertisement"),

@@ -7,7 +7,6 @@ on BlueZ. Everything above them (the agent, bleak-retry-connector) is the real c
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid as uuidlib
 from typing import Any, Literal
@@ -20,7 +19,7 @@ from bleak.backends.scanner import AdvertisementData, AdvertisementDataCallback,
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakDeviceNotFoundError, BleakError
 from bumble import gatt
-from bumble.core import AdvertisingData, BaseBumbleError
+from bumble.core import UUID, AdvertisingData, BaseBumbleError
 from bumble.device import Advertisement, Connection, Peer
 from bumble.hci import Address
 
@@ -32,7 +31,7 @@ log = logging.getLogger("hjem.edge.virtual")
 _BASE = "-0000-1000-8000-00805f9b34fb"
 
 
-def _uuid_str(uuid: gatt.UUID) -> str:
+def _uuid_str(uuid: UUID) -> str:
     raw = bytes(uuid.to_bytes())
     if len(raw) == 2:
         return f"0000{int.from_bytes(raw, 'little'):04x}{_BASE}"
@@ -132,13 +131,17 @@ class VirtualClient(BaseBleakClient):
     def is_connected(self) -> bool:
         return self._connection is not None
 
-    async def connect(self, pair: bool = False, **kwargs: Any) -> None:
+    async def connect(self, pair: bool = False, **kwargs: Any) -> None:  # noqa: ARG002
         timeout = float(kwargs.get("timeout", self._timeout))
         try:
             async with self._adapter.connect_lock:
-                connection = await self._adapter.device.connect(Address(self.address), timeout=timeout)
-        except (BaseBumbleError, asyncio.TimeoutError) as exc:
-            raise BleakDeviceNotFoundError(self.address, f"cannot connect to {self.address}: {exc}") from exc
+                connection = await self._adapter.device.connect(
+                    Address(self.address), timeout=timeout
+                )
+        except (TimeoutError, BaseBumbleError) as exc:
+            raise BleakDeviceNotFoundError(
+                self.address, f"cannot connect to {self.address}: {exc}"
+            ) from exc
         self._connection = connection
         connection.on("disconnection", self._on_disconnection)
         peer = Peer(connection)
@@ -166,8 +169,12 @@ class VirtualClient(BaseBleakClient):
                     if flag & char.properties
                 ]
                 bc = BleakGATTCharacteristic(
-                    char, char.handle, _uuid_str(char.uuid), props,  # type: ignore[arg-type]
-                    lambda: self.mtu_size - 3, svc,
+                    char,
+                    char.handle,
+                    _uuid_str(char.uuid),
+                    props,  # type: ignore[arg-type]
+                    lambda: self.mtu_size - 3,
+                    svc,
                 )
                 collection.add_characteristic(bc)
                 self._proxies[char.handle] = char
@@ -198,27 +205,39 @@ class VirtualClient(BaseBleakClient):
             except BaseBumbleError as exc:
                 log.debug("%s: disconnect: %s", self.address, exc)
 
-    async def pair(self, *args: Any, **kwargs: Any) -> None:
+    async def pair(self, *args: Any, **kwargs: Any) -> None:  # noqa: ARG002
         log.debug("%s: pairing is not simulated", self.address)
 
     async def unpair(self) -> None:
         log.debug("%s: pairing is not simulated", self.address)
 
-    async def read_gatt_char(self, characteristic: BleakGATTCharacteristic, **kwargs: Any) -> bytearray:
+    async def read_gatt_char(
+        self,
+        characteristic: BleakGATTCharacteristic,
+        **kwargs: Any,  # noqa: ARG002
+    ) -> bytearray:
         try:
             return bytearray(await self._require().read_value(characteristic.handle))
         except BaseBumbleError as exc:
             raise BleakError(f"{self.address}: read {characteristic.uuid}: {exc}") from exc
 
-    async def read_gatt_descriptor(self, descriptor: BleakGATTDescriptor, **kwargs: Any) -> bytearray:
+    async def read_gatt_descriptor(
+        self,
+        descriptor: BleakGATTDescriptor,
+        **kwargs: Any,  # noqa: ARG002
+    ) -> bytearray:
         try:
             return bytearray(await self._require().read_value(descriptor.handle))
         except BaseBumbleError as exc:
             raise BleakError(f"{self.address}: read descriptor: {exc}") from exc
 
-    async def write_gatt_char(self, characteristic: BleakGATTCharacteristic, data: Any, response: bool) -> None:
+    async def write_gatt_char(
+        self, characteristic: BleakGATTCharacteristic, data: Any, response: bool
+    ) -> None:
         try:
-            await self._require().write_value(characteristic.handle, bytes(data), with_response=response)
+            await self._require().write_value(
+                characteristic.handle, bytes(data), with_response=response
+            )
         except BaseBumbleError as exc:
             raise BleakError(f"{self.address}: write {characteristic.uuid}: {exc}") from exc
 
@@ -228,7 +247,12 @@ class VirtualClient(BaseBleakClient):
         except BaseBumbleError as exc:
             raise BleakError(f"{self.address}: write descriptor: {exc}") from exc
 
-    async def start_notify(self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback, **kwargs: Any) -> None:
+    async def start_notify(
+        self,
+        characteristic: BleakGATTCharacteristic,
+        callback: NotifyCallback,
+        **kwargs: Any,  # noqa: ARG002
+    ) -> None:
         proxy = self._proxies[characteristic.handle]
         try:
             await self._require().subscribe(proxy, lambda value: callback(bytearray(value)))

@@ -14,6 +14,7 @@ import logging
 import struct
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from bumble import gatt
@@ -42,7 +43,9 @@ _RW = gatt.Characteristic.READABLE | gatt.Characteristic.WRITEABLE
 
 def _bumble_device(link: LocalLink, address: str, name: str) -> Device:
     controller = Controller(name, link=link, public_address=address)
-    return Device(name=name, address=Address(address), host=Host(controller, AsyncPipeSink(controller)))
+    return Device(
+        name=name, address=Address(address), host=Host(controller, AsyncPipeSink(controller))
+    )
 
 
 class VirtualDevice:
@@ -51,8 +54,15 @@ class VirtualDevice:
     connectable = False
 
     def __init__(
-        self, link: LocalLink, address: str, kind: str, index: int, model: ResidentModel,
-        clock: Clock, key: bytes | None = None,
+        self,
+        link: LocalLink,
+        address: str,
+        kind: str,
+        *,
+        index: int,
+        model: ResidentModel,
+        clock: Clock,
+        key: bytes | None = None,
     ) -> None:
         self.address = address
         self.kind = kind
@@ -95,7 +105,7 @@ class VirtualDevice:
             auto_restart=self.connectable,
         )
 
-    async def tick(self, now: datetime, measure: bool) -> None:
+    async def tick(self, now: datetime, measure: bool) -> None:  # noqa: ARG002
         """Refresh the advertisement (and take a measurement when ``measure``)."""
         if not self.present:
             return
@@ -123,8 +133,10 @@ class VirtualDevice:
 class SensorDevice(VirtualDevice):
     """BTHome room sensor or pendant, RuuviTag, or Xiaomi thermometer (ATC1441 / pvvx)."""
 
-    def __init__(self, *args: object, garbage_every: int = 0, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self, link: LocalLink, address: str, kind: str, *, garbage_every: int = 0, **kwargs: Any
+    ) -> None:
+        super().__init__(link, address, kind, **kwargs)
         self.garbage_every = garbage_every
         self.packet_id = 0
         self.counter = 0
@@ -132,7 +144,7 @@ class SensorDevice(VirtualDevice):
         self._pressed_until: datetime | None = None
 
     def _climate(self, now: datetime) -> tuple[float, float]:
-        noise = self.model._noise(100 + self.index, now, 300)  # noqa: SLF001 - same model
+        noise = self.model._noise(100 + self.index, now, 300)
         heated = 21.5 + (0.8 if self.room == self.model.room(now) else 0.0)
         return round(heated + 0.3 * noise, 2), round(45 + 5 * noise, 2)
 
@@ -140,7 +152,9 @@ class SensorDevice(VirtualDevice):
         flags = (AdvertisingData.FLAGS, bytes([0x06]))
         if self.kind == "ruuvi":
             body = struct.pack("<H", enc.RUUVI_COMPANY_ID) + self._ruuvi(now)
-            return bytes(AdvertisingData([flags, (AdvertisingData.MANUFACTURER_SPECIFIC_DATA, body)]))
+            return bytes(
+                AdvertisingData([flags, (AdvertisingData.MANUFACTURER_SPECIFIC_DATA, body)])
+            )
         if self.kind == "xiaomi":
             payload = self._xiaomi(now)
             uuid = enc.ESS_UUID16
@@ -199,10 +213,12 @@ class SensorDevice(VirtualDevice):
         self.counter += 1
         temperature, humidity = self._climate(now)
         if int(self.address[-1], 16) % 2 == 0:
-            return enc.atc1441(self.address, temperature, round(humidity), self.battery_percent,
-                               2900, self.counter)
-        return enc.pvvx(self.address, temperature, humidity, self.battery_percent, 2900,
-                        self.counter)
+            return enc.atc1441(
+                self.address, temperature, round(humidity), self.battery_percent, 2900, self.counter
+            )
+        return enc.pvvx(
+            self.address, temperature, humidity, self.battery_percent, 2900, self.counter
+        )
 
 
 class GattDevice(VirtualDevice):
@@ -210,8 +226,8 @@ class GattDevice(VirtualDevice):
 
     connectable = True
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, link: LocalLink, address: str, kind: str, **kwargs: Any) -> None:
+        super().__init__(link, address, kind, **kwargs)
         self.clock_offset = timedelta(minutes=7, seconds=13)  # until the gateway sets it
         self.pending: list[bytes] = []
         self.records: list[tuple[int, bytes]] = []  # glucose: (sequence number, measurement)
@@ -224,7 +240,7 @@ class GattDevice(VirtualDevice):
 
     # -- GATT database --------------------------------------------------------------------
 
-    _SERVICES = {
+    _SERVICES: ClassVar[dict[str, tuple[str, str, gatt.Characteristic.Properties]]] = {
         "heart_rate": ("180D", "2A37", _NOTIFY),
         "thermometer": ("1809", "2A1C", _INDICATE),
         "blood_pressure": ("1810", "2A35", _INDICATE),
@@ -241,21 +257,26 @@ class GattDevice(VirtualDevice):
             self.continuous = self._char("2A5F", _NOTIFY)
             chars.append(self.continuous)
         if self.kind == "glucose":
-            self.racp = gatt.Characteristic(
-                "2A52", _WRITE | _INDICATE, _RW, gatt.CharacteristicValue(write=self._on_racp)
+            racp_value: gatt.CharacteristicValue[bytes] = gatt.CharacteristicValue(
+                write=self._on_racp
             )
+            self.racp = gatt.Characteristic("2A52", _WRITE | _INDICATE, _RW, racp_value)
             self._watch(self.racp)
             chars += [self.racp, gatt.Characteristic("2A51", _READ, _RW, b"\x00\x00")]
-        time_char = gatt.Characteristic(
-            "2A2B", _READ | _WRITE | _NOTIFY, _RW,
-            gatt.CharacteristicValue(read=self._read_time, write=self._write_time),
+        time_value: gatt.CharacteristicValue[bytes] = gatt.CharacteristicValue(
+            read=self._read_time, write=self._write_time
+        )
+        time_char: gatt.Characteristic[bytes] = gatt.Characteristic(
+            "2A2B", _READ | _WRITE | _NOTIFY, _RW, time_value
         )
         battery = gatt.Characteristic("2A19", _READ | _NOTIFY, _RW, bytes([self.battery_percent]))
-        self.device.add_services([
-            gatt.Service(service_uuid, chars),
-            gatt.Service("1805", [time_char]),
-            gatt.Service("180F", [battery]),
-        ])
+        self.device.add_services(
+            [
+                gatt.Service(service_uuid, chars),
+                gatt.Service("1805", [time_char]),
+                gatt.Service("180F", [battery]),
+            ]
+        )
 
     def _char(self, uuid: str, props: gatt.Characteristic.Properties) -> gatt.Characteristic[bytes]:
         char: gatt.Characteristic[bytes] = gatt.Characteristic(uuid, props | _READ, _RW, b"")
@@ -273,14 +294,20 @@ class GattDevice(VirtualDevice):
 
         char.on("subscription", on_subscription)
 
-    def advertising_data(self, now: datetime) -> bytes:
+    def advertising_data(self, now: datetime) -> bytes:  # noqa: ARG002
         uuid = self._SERVICES[self.kind][0]
-        return bytes(AdvertisingData([
-            (AdvertisingData.FLAGS, bytes([0x06])),
-            (AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
-             bytes.fromhex(uuid)[::-1]),
-            (AdvertisingData.COMPLETE_LOCAL_NAME, f"Hjem {self.kind}".encode()),
-        ]))
+        return bytes(
+            AdvertisingData(
+                [
+                    (AdvertisingData.FLAGS, bytes([0x06])),
+                    (
+                        AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
+                        bytes.fromhex(uuid)[::-1],
+                    ),
+                    (AdvertisingData.COMPLETE_LOCAL_NAME, f"Hjem {self.kind}".encode()),
+                ]
+            )
+        )
 
     # -- the device clock -----------------------------------------------------------------
 
@@ -292,7 +319,7 @@ class GattDevice(VirtualDevice):
 
     def _write_time(self, _connection: object, value: bytes) -> None:
         year, month, day, hour, minute, second = struct.unpack_from("<HBBBBB", value)
-        written = datetime(year, month, day, hour, minute, second, tzinfo=_ZONE)  # noqa: DTZ001
+        written = datetime(year, month, day, hour, minute, second, tzinfo=_ZONE)
         self.clock_offset = written - self.clock()
         if abs(self.clock_offset) < timedelta(seconds=2):
             self.clock_offset = timedelta(0)
@@ -315,15 +342,25 @@ class GattDevice(VirtualDevice):
             rr = 60_000 / vitals.heart_rate_bpm
             self.pending = [enc.heart_rate_measurement(vitals.heart_rate_bpm, [rr])]
         elif self.kind == "thermometer":
-            self.pending.append(enc.temperature_measurement(vitals.body_temperature_celsius, stamp, 3))
+            self.pending.append(
+                enc.temperature_measurement(vitals.body_temperature_celsius, stamp, 3)
+            )
         elif self.kind == "blood_pressure":
-            self.pending.append(enc.blood_pressure_measurement(
-                vitals.systolic_mmhg, vitals.diastolic_mmhg, vitals.mean_arterial_mmhg,
-                when=stamp, pulse_bpm=vitals.heart_rate_bpm))
+            self.pending.append(
+                enc.blood_pressure_measurement(
+                    vitals.systolic_mmhg,
+                    vitals.diastolic_mmhg,
+                    vitals.mean_arterial_mmhg,
+                    when=stamp,
+                    pulse_bpm=vitals.heart_rate_bpm,
+                )
+            )
         elif self.kind == "weight_scale":
             self.pending.append(enc.weight_measurement(vitals.weight_kg, when=stamp))
         elif self.kind == "pulse_oximeter":
-            self.pending.append(enc.plx_spot_check(vitals.spo2_percent, vitals.heart_rate_bpm, stamp))
+            self.pending.append(
+                enc.plx_spot_check(vitals.spo2_percent, vitals.heart_rate_bpm, stamp)
+            )
         elif self.kind == "glucose":
             self._sequence += 1
             record = enc.glucose_measurement(self._sequence, stamp, vitals.glucose_mmol_per_l)
@@ -336,13 +373,18 @@ class GattDevice(VirtualDevice):
         if char is None or not self.device.connections or str(char.uuid) not in self.subscribed:
             return
         pending, self.pending = self.pending, []
-        send = self.device.indicate_subscribers if _INDICATE & char.properties else self.device.notify_subscribers
+        send = (
+            self.device.indicate_subscribers
+            if _INDICATE & char.properties
+            else self.device.notify_subscribers
+        )
         for value in pending:
             await send(char, value)
         if self.continuous is not None and pending and str(self.continuous.uuid) in self.subscribed:
             vitals = self.model.vitals(self.clock())
             await self.device.notify_subscribers(
-                self.continuous, enc.plx_continuous(vitals.spo2_percent, vitals.heart_rate_bpm))
+                self.continuous, enc.plx_continuous(vitals.spo2_percent, vitals.heart_rate_bpm)
+            )
 
     # -- glucose record access ------------------------------------------------------------
 
@@ -351,7 +393,8 @@ class GattDevice(VirtualDevice):
         self._racp_task = task
 
     async def _answer_racp(self, request: bytes) -> None:
-        assert self.racp is not None and self.measurement is not None
+        assert self.racp is not None
+        assert self.measurement is not None
         if len(request) < 2:
             await self.device.indicate_subscribers(self.racp, enc.racp_response_code(0, 3))
             return
@@ -365,7 +408,9 @@ class GattDevice(VirtualDevice):
             await self.device.indicate_subscribers(self.racp, enc.racp_response_code(opcode, 4))
             return
         if opcode == 4:
-            await self.device.indicate_subscribers(self.racp, enc.racp_number_of_records(len(chosen)))
+            await self.device.indicate_subscribers(
+                self.racp, enc.racp_number_of_records(len(chosen))
+            )
             return
         if opcode != 1:
             await self.device.indicate_subscribers(self.racp, enc.racp_response_code(opcode, 2))
@@ -373,14 +418,30 @@ class GattDevice(VirtualDevice):
         for _, record in chosen:
             await self.device.notify_subscribers(self.measurement, record)
         await self.device.indicate_subscribers(
-            self.racp, enc.racp_response_code(opcode, 1 if chosen else 6))
+            self.racp, enc.racp_response_code(opcode, 1 if chosen else 6)
+        )
 
 
 def make_device(
-    link: LocalLink, address: str, kind: str, index: int, model: ResidentModel, clock: Clock,
-    key: bytes | None = None, garbage_every: int = 0,
+    link: LocalLink,
+    address: str,
+    kind: str,
+    *,
+    index: int,
+    model: ResidentModel,
+    clock: Clock,
+    key: bytes | None = None,
+    garbage_every: int = 0,
 ) -> VirtualDevice:
     if kind in ("bthome", "ruuvi", "xiaomi"):
-        return SensorDevice(link, address, kind, index, model, clock, key,
-                            garbage_every=garbage_every)
-    return GattDevice(link, address, kind, index, model, clock, key)
+        return SensorDevice(
+            link,
+            address,
+            kind,
+            index=index,
+            model=model,
+            clock=clock,
+            key=key,
+            garbage_every=garbage_every,
+        )
+    return GattDevice(link, address, kind, index=index, model=model, clock=clock, key=key)

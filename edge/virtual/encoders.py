@@ -193,7 +193,10 @@ def glucose_measurement(
     sample_type: int = 1,
     location: int = 1,
 ) -> bytes:
-    """Glucose Measurement (0x2A18) in mol/L; type 1 = capillary whole blood, location 1 = finger."""
+    """Glucose Measurement (0x2A18) in mol/L.
+
+    Sample type 1 = capillary whole blood, location 1 = finger.
+    """
     flags = 0x02 | 0x04  # concentration, type and location present; unit mol/L
     mol = Decimal(str(mmol_per_l)) / 1000
     return (
@@ -254,25 +257,26 @@ def ruuvi_rawv2(
 ) -> bytes:
     """RuuviTag data format 5 (RAWv2) manufacturer data, without the company id."""
     power = ((battery_mv - 1600) << 5) | ((tx_power_dbm + 40) // 2)
-    return (
-        struct.pack(
-            ">BhHHhhhHBH",
-            5,
-            round(temperature_celsius / 0.005),
-            round(humidity_percent / 0.0025),
-            pressure_pa - 50000,
-            *acceleration_mg,
-            power,
-            movement_counter,
-            sequence,
-        )
-        + bytes.fromhex(mac.replace(":", ""))
-    )
+    return struct.pack(
+        ">BhHHhhhHBH",
+        5,
+        round(temperature_celsius / 0.005),
+        round(humidity_percent / 0.0025),
+        pressure_pa - 50000,
+        *acceleration_mg,
+        power,
+        movement_counter,
+        sequence,
+    ) + bytes.fromhex(mac.replace(":", ""))
 
 
-def atc1441(
-    mac: str, temperature_celsius: float, humidity_percent: int, battery_percent: int,
-    battery_mv: int, counter: int,
+def atc1441(  # noqa: PLR0917 - the format's fields, in its order
+    mac: str,
+    temperature_celsius: float,
+    humidity_percent: int,
+    battery_percent: int,
+    battery_mv: int,
+    counter: int,
 ) -> bytes:
     """ATC1441 format (service data 0x181A, 13 bytes, big-endian)."""
     return bytes.fromhex(mac.replace(":", "")) + struct.pack(
@@ -285,9 +289,14 @@ def atc1441(
     )
 
 
-def pvvx(
-    mac: str, temperature_celsius: float, humidity_percent: float, battery_percent: int,
-    battery_mv: int, counter: int, flags: int = 0,
+def pvvx(  # noqa: PLR0917 - the format's fields, in its order
+    mac: str,
+    temperature_celsius: float,
+    humidity_percent: float,
+    battery_percent: int,
+    battery_mv: int,
+    counter: int,
+    flags: int = 0,
 ) -> bytes:
     """pvvx custom format (service data 0x181A, 15 bytes, little-endian, MAC reversed)."""
     return bytes(reversed(bytes.fromhex(mac.replace(":", "")))) + struct.pack(

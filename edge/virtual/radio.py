@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
+from bumble.core import BaseBumbleError
 from bumble.device import Advertisement, Device
 from bumble.link import LocalLink
 
 from edge.config import DeviceConfig, VirtualConfig
 from edge.errors import AdapterError
-from edge.virtual.devices import _bumble_device, make_device, VirtualDevice
+from edge.virtual.devices import VirtualDevice, _bumble_device, make_device
 from edge.virtual.resident import Incident, ResidentModel
 
 __all__ = ["VirtualAdapter", "VirtualRadio"]
@@ -70,7 +71,7 @@ class VirtualAdapter:
         was_scanning = self.scanning
         await self.stop_scanning()
         for connection in list(self.device.connections.values()):
-            with contextlib.suppress(Exception):  # noqa: BLE001 - a dying link may not answer
+            with contextlib.suppress(BaseBumbleError):  # a dying link may not answer
                 await connection.disconnect()
         self.silenced = False
         if was_scanning:
@@ -95,7 +96,7 @@ class VirtualRadio:
     ) -> None:
         self.config = config
         self.clock = clock
-        self.link = LocalLink()
+        self.link = LocalLink()  # type: ignore[no-untyped-call]
         start = clock()
         incidents = tuple(
             Incident(i.kind, start + timedelta(seconds=i.at_s), timedelta(seconds=i.duration_s))
@@ -111,7 +112,13 @@ class VirtualRadio:
             index = counts.get(dev.kind, 0)
             counts[dev.kind] = index + 1
             self.devices[dev.address] = make_device(
-                self.link, dev.address, dev.kind, index, self.model, clock, dev.key_bytes,
+                self.link,
+                dev.address,
+                dev.kind,
+                index=index,
+                model=self.model,
+                clock=clock,
+                key=dev.key_bytes,
                 garbage_every=config.garbage_every,
             )
         self.stats = RadioStats()
@@ -121,7 +128,9 @@ class VirtualRadio:
         try:
             return self.adapters[name]
         except KeyError:
-            raise AdapterError(name, f"no such virtual adapter (have {', '.join(self.adapters)})") from None
+            raise AdapterError(
+                name, f"no such virtual adapter (have {', '.join(self.adapters)})"
+            ) from None
 
     async def __aenter__(self) -> VirtualRadio:
         for adapter in self.adapters.values():
@@ -151,7 +160,7 @@ class VirtualRadio:
             for device in self.devices.values():
                 try:
                     await device.tick(now, measure)
-                except Exception:  # noqa: BLE001 - one broken virtual device must not stop the rest
+                except Exception:
                     self.stats.tick_errors += 1
                     log.exception("virtual device %s failed", device.address)
             next_at += interval

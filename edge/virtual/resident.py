@@ -21,7 +21,7 @@ ROOMS = ("bedroom", "bathroom", "kitchen", "living_room", "hallway")
 
 # Where the resident tends to be, by hour of day: (room, weight) pairs.
 _SCHEDULE: dict[range, tuple[tuple[str, float], ...]] = {
-    range(0, 7): (("bedroom", 0.92), ("bathroom", 0.06), ("hallway", 0.02)),
+    range(7): (("bedroom", 0.92), ("bathroom", 0.06), ("hallway", 0.02)),
     range(7, 9): (("bathroom", 0.35), ("kitchen", 0.45), ("hallway", 0.2)),
     range(9, 12): (("living_room", 0.6), ("kitchen", 0.2), ("hallway", 0.1), ("bathroom", 0.1)),
     range(12, 14): (("kitchen", 0.6), ("living_room", 0.3), ("bathroom", 0.1)),
@@ -83,8 +83,10 @@ class ResidentModel:
         spo2 = 96.5 + 0.8 * self._noise(3, when) - (9 if hypoxia else 0)
         systolic = 128 + 8 * phase + 5 * self._noise(4, when, 300)
         diastolic = 78 + 4 * phase + 3 * self._noise(5, when, 300)
-        glucose = 6.2 + 1.2 * max(0.0, math.sin(2 * math.pi * (hours - 7) / 6)) + 0.3 * (
-            self._noise(6, when, 900)
+        glucose = (
+            6.2
+            + 1.2 * max(0.0, math.sin(2 * math.pi * (hours - 7) / 6))
+            + 0.3 * (self._noise(6, when, 900))
         )
         return VitalSigns(
             heart_rate_bpm=round(heart),

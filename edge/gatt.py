@@ -1,0 +1,208 @@
+"""GATT sessions with connectable health devices.
+
+When a listed health device advertises, :class:`GattManager` opens a session (if none runs and
+its backoff has passed): connect with bleak-retry-connector, set the device clock through
+Current Time (0x2A2B) where offered, subscribe to the health characteristics, fetch stored
+glucose records through the RACP since the last sequence number seen, then stay connected
+until the device goes quiet for ``idle_disconnect_s`` or drops the link. At most
+``max_connections`` sessions hold a connection at once (a semaphore). Values are handed to
+the agent as :class:`GattReport` through its bounded queue; nothing is decoded here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bleak import BleakClient
+from bleak.backends.device import BLEDevice
+from bleak.exc import BleakError
+from bleak_retry_connector import establish_connection
+
+from edge.config import DeviceConfig, GattConfig
+from edge.decoders import DecodeError, RacpOpcode, RacpOperator, parse_racp, racp_request
+from edge.errors import GattSessionError
+from edge.virtual.encoders import current_time
+
+__all__ = ["HEALTH_CHARACTERISTICS", "GattManager", "GattReport", "uuid16"]
+
+log = logging.getLogger("hjem.edge.gatt")
+
+HEALTH_CHARACTERISTICS = (0x2A37, 0x2A1C, 0x2A35, 0x2A9D, 0x2A5E, 0x2A5F, 0x2A18, 0x2A19)
+RACP, CURRENT_TIME = 0x2A52, 0x2A2B
+IDLE_DISCONNECT_S = 10.0
+
+
+def uuid16(value: int) -> str:
+    return f"0000{value:04x}-0000-1000-8000-00805f9b34fb"
+
+
+@dataclass(frozen=True, slots=True)
+class GattReport:
+    """One characteristic value from a connected device."""
+
+    address: str
+    characteristic: int
+    data: bytes
+    received: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _Session:
+    task: asyncio.Task[None] | None = None
+    failures: int = 0
+    not_before: float = 0.0
+    connected: bool = False
+
+
+class GattManager:
+    """Starts and supervises one session per connectable device."""
+
+    def __init__(
+        self,
+        config: GattConfig,
+        put: Callable[[GattReport], None],
+        *,
+        client_kwargs: dict[str, Any],
+        last_sequence: Callable[[str], int | None],
+        timezone: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.config = config
+        self.put = put
+        self.client_kwargs = client_kwargs
+        self.last_sequence = last_sequence
+        self.zone = ZoneInfo(timezone)
+        self.clock = clock
+        self.slots = asyncio.Semaphore(config.max_connections)
+        self.sessions: dict[str, _Session] = {}
+        self.active = 0
+        self.peak_active = 0
+        self.clock_sets = 0
+
+    def connected(self, address: str) -> bool:
+        session = self.sessions.get(address)
+        return bool(session and session.connected)
+
+    def seen(self, device: DeviceConfig, ble_device: BLEDevice, tg: asyncio.TaskGroup) -> None:
+        """A connectable device advertised: start a session unless one runs or it backs off."""
+        session = self.sessions.setdefault(device.address, _Session())
+        if session.task is not None and not session.task.done():
+            return
+        if time.monotonic() < session.not_before:
+            return
+        session.task = tg.create_task(
+            self._supervise(device, ble_device, session), name=f"gatt-{device.address}"
+        )
+
+    async def _supervise(self, device: DeviceConfig, ble: BLEDevice, session: _Session) -> None:
+        try:
+            async with self.slots:
+                self.active += 1
+                self.peak_active = max(self.peak_active, self.active)
+                try:
+                    await self._session(device, ble, session)
+                finally:
+                    self.active -= 1
+                    session.connected = False
+            session.failures = 0
+            session.not_before = time.monotonic() + self.config.reconnect_min_s
+        except (GattSessionError, BleakError, TimeoutError) as exc:
+            session.failures += 1
+            delay = min(
+                self.config.reconnect_max_s,
+                self.config.reconnect_min_s * 2 ** min(session.failures, 20),
+            )
+            session.not_before = time.monotonic() + delay
+            log.warning(
+                "%s: GATT session failed (%s); next try in %.0f s", device.address, exc, delay
+            )
+
+    async def _session(self, device: DeviceConfig, ble: BLEDevice, session: _Session) -> None:
+        gone = asyncio.Event()
+        try:
+            client = await establish_connection(
+                BleakClient,
+                ble,
+                device.device_id,
+                disconnected_callback=lambda _c: gone.set(),
+                max_attempts=2,
+                **self.client_kwargs,
+            )
+        except BleakError as exc:
+            raise GattSessionError(device.address, f"cannot connect: {exc}") from exc
+        session.connected = True
+        log.info("%s: connected (%s)", device.address, device.kind)
+        last_value = [time.monotonic()]
+        try:
+            available = {int(c.uuid[4:8], 16) for c in client.services.characteristics.values()}
+            if self.config.set_clock and CURRENT_TIME in available:
+                await self._set_clock(client, device)
+            for char in HEALTH_CHARACTERISTICS:
+                if char in available:
+                    await self._subscribe(client, device, char, last_value)
+            if RACP in available:
+                await self._fetch_records(client, device)
+            while not gone.is_set():
+                idle = time.monotonic() - last_value[0]
+                if idle >= IDLE_DISCONNECT_S:
+                    break
+                try:
+                    await asyncio.wait_for(gone.wait(), IDLE_DISCONNECT_S - idle)
+                except TimeoutError:
+                    continue
+        finally:
+            await client.disconnect()
+            log.info("%s: disconnected", device.address)
+
+    async def _subscribe(
+        self, client: BleakClient, device: DeviceConfig, char: int, last: list[float]
+    ) -> None:
+        address = device.address
+
+        def on_value(_c: object, data: bytearray) -> None:
+            last[0] = time.monotonic()
+            self.put(GattReport(address, char, bytes(data)))
+
+        if char == 0x2A19:  # battery: read once; notifications are optional
+            self.put(GattReport(address, char, bytes(await client.read_gatt_char(uuid16(char)))))
+            return
+        await client.start_notify(uuid16(char), on_value)
+
+    async def _set_clock(self, client: BleakClient, device: DeviceConfig) -> None:
+        local = self.clock().astimezone(self.zone).replace(tzinfo=None)
+        await client.write_gatt_char(uuid16(CURRENT_TIME), current_time(local, 1), response=True)
+        self.clock_sets += 1
+        log.info("%s: device clock set to %s", device.address, local.isoformat(timespec="seconds"))
+
+    async def _fetch_records(self, client: BleakClient, device: DeviceConfig) -> None:
+        responses: asyncio.Queue[bytes] = asyncio.Queue()
+        await client.start_notify(uuid16(RACP), lambda _c, d: responses.put_nowait(bytes(d)))
+        last = self.last_sequence(device.address)
+        try:
+            if last is None:
+                request = racp_request(RacpOpcode.REPORT_RECORDS, RacpOperator.ALL)
+            else:
+                request = racp_request(
+                    RacpOpcode.REPORT_RECORDS,
+                    RacpOperator.GREATER_OR_EQUAL,
+                    minimum=min(last + 1, 0xFFFF),
+                )
+            await client.write_gatt_char(uuid16(RACP), request, response=True)
+            answer = parse_racp(await asyncio.wait_for(responses.get(), 30))
+        except DecodeError as exc:
+            raise GattSessionError(device.address, f"record access: {exc}") from exc
+        if not answer.success:
+            raise GattSessionError(device.address, f"record access refused: {answer}")
+        log.info(
+            "%s: stored glucose records fetched after #%s (%s)",
+            device.address,
+            last,
+            answer.response,
+        )
