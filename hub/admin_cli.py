@@ -1,4 +1,5 @@
-"""``hjem admin add-gateway | add-vendor | add-user | assign-device | list | render-acl``.
+"""``hjem admin add-gateway | add-vendor | add-user | assign-device | list | broker-password |
+render-acl``.
 
 Provisioning writes three places: the broker's password file (``mosquitto_passwd``; the ACL
 is a fixed set of patterns keyed on the username, see :mod:`hub.provision`), the registry
@@ -256,6 +257,14 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _broker_only(args: argparse.Namespace) -> int:
+    from hub.provision import check_username
+
+    _call(lambda: check_username(args.username, allow_hub=True))
+    _broker_password(args, args.username)
+    return 0
+
+
 def _render_acl(args: argparse.Namespace) -> int:
     from hub.provision import render_acl
 
@@ -313,6 +322,13 @@ def register(parser: argparse.ArgumentParser) -> Handler:
     listing = sub.add_parser("list", help="homes, residents, devices and broker users")
     _common(listing, broker=True, registry=True)
     listing.set_defaults(admin=_list)
+
+    only = sub.add_parser(
+        "broker-password", help="set a broker password only (the hub user, alert readers)"
+    )
+    only.add_argument("username", help="e.g. hub")
+    _common(only, broker=True, registry=False)
+    only.set_defaults(admin=_broker_only)
 
     acl = sub.add_parser("render-acl", help="print the broker ACL (deploy/mosquitto/hjem.acl)")
     acl.add_argument("--hub-user", default="hub")

@@ -10,6 +10,8 @@ line), :func:`broker_users` and :func:`reload_broker` (SIGHUP by PID file).
 
 from __future__ import annotations
 
+import contextlib
+import grp
 import os
 import pwd
 import re
@@ -49,6 +51,7 @@ DEPLOY_DIR = Path(__file__).resolve().parent.parent / "deploy"
 SHIPPED_CONF = DEPLOY_DIR / "mosquitto" / "mosquitto.conf"
 SHIPPED_ACL = DEPLOY_DIR / "mosquitto" / "hjem.acl"
 HUB_USERNAME = "hub"
+BROKER_GROUP = "mosquitto"
 PLAIN_PORT = 1883
 TLS_PORT = 8883
 PRODUCTION_PORTS = (PLAIN_PORT, TLS_PORT)
@@ -257,17 +260,27 @@ def _run_passwd(args: list[str], username: str, stdin: str) -> None:
         raise MosquittoPasswdError(username, detail[-1] if detail else f"exit {done.returncode}")
 
 
+def _create_password_file(password_file: Path) -> None:
+    """An empty password file, mode 0640; as root, group ``mosquitto`` so the broker reads it
+    after dropping privileges (``mosquitto_passwd`` keeps owner and mode when it rewrites)."""
+    try:
+        password_file.parent.mkdir(parents=True, exist_ok=True)
+        password_file.touch(mode=0o640)
+        password_file.chmod(0o640)
+        if os.geteuid() == 0:
+            with contextlib.suppress(KeyError):
+                os.chown(password_file, 0, grp.getgrnam(BROKER_GROUP).gr_gid)
+    except OSError as exc:
+        raise BrokerFileError(password_file, exc.strerror or str(exc)) from exc
+
+
 def add_broker_user(password_file: Path, username: str, password: str) -> None:
     """Add ``username`` (or replace its password) in the password file, creating it 0640."""
     check_username(username, allow_hub=True)
     if not password or "\n" in password:
         raise ProvisionError(f"password for {username!r} must be one non-empty line")
-    try:
-        password_file.parent.mkdir(parents=True, exist_ok=True)
-        if not password_file.exists():
-            password_file.touch(mode=0o640)
-    except OSError as exc:
-        raise BrokerFileError(password_file, exc.strerror or str(exc)) from exc
+    if not password_file.exists():
+        _create_password_file(password_file)
     # mosquitto_passwd asks twice; reading it from stdin keeps it out of `ps` and shell history.
     _run_passwd([str(password_file), username], username, f"{password}\n{password}\n")
 

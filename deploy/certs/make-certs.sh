@@ -1,11 +1,13 @@
 #!/bin/sh
 # Make the Hjem broker PKI with openssl: a CA, a server certificate and client certificates.
 #
-#   make-certs.sh [-d DIR] [-H HOST]... [-f] [-D DAYS] [CLIENT_ID ...]
+#   make-certs.sh [-d DIR] [-H HOST]... [-g GROUP] [-f] [-D DAYS] [CLIENT_ID ...]
 #
 #   -d DIR    output directory (default: ./certs)
 #   -H HOST   extra DNS name or IP address for the server certificate (repeatable);
 #             127.0.0.1 and localhost are always included
+#   -g GROUP  make server.key readable by GROUP (mode 0640): Mosquitto loads it after dropping
+#             privileges to its user (Debian: -g mosquitto; eclipse-mosquitto image: -g 1883)
 #   -f        force: replace an existing CA (every certificate it signed becomes useless)
 #   -D DAYS   validity of server and client certificates (default 825); the CA gets 3650
 #   CLIENT_ID a client certificate with CN=CLIENT_ID (a gateway, vendor or hub MQTT username)
@@ -18,15 +20,17 @@ set -eu
 DIR=./certs
 HOSTS=""
 FORCE=0
+GROUP=""
 DAYS=825
 CA_DAYS=3650
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
-while getopts "d:H:fD:h" opt; do
+while getopts "d:H:g:fD:h" opt; do
     case "$opt" in
         d) DIR=$OPTARG ;;
         H) HOSTS="$HOSTS $OPTARG" ;;
+        g) GROUP=$OPTARG ;;
         f) FORCE=1 ;;
         D) DAYS=$OPTARG ;;
         *) usage ;;
@@ -86,6 +90,10 @@ else
     sign server "$CN" "$ext"
     printf '%s' "$SAN" >"$DIR/server.hosts"
     echo "make-certs: server certificate $DIR/server.crt ($SAN)"
+fi
+
+if [ -n "$GROUP" ]; then
+    chgrp "$GROUP" "$DIR/server.key" && chmod 0640 "$DIR/server.key"
 fi
 
 # --- clients --------------------------------------------------------------------------------

@@ -224,3 +224,18 @@ def test_render_acl_prints_the_shipped_acl(capsys: pytest.CaptureFixture[str]) -
     code, out, _ = admin(capsys, "render-acl")
     assert code == 0
     assert out == SHIPPED_ACL.read_text(encoding="utf-8")
+
+
+def test_broker_password_for_the_hub_user(
+    admin_broker: SecureBroker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = admin(capsys, "broker-password", "hub", *broker_args(admin_broker))
+    assert code == 0
+    result = connect_after_reload(admin_broker.plain_port, "hub", printed(out, "MQTT password"))
+    assert result.client is not None, result.reason
+    # the hub user reads every publisher's observations
+    assert [rc.value for rc in result.client.subscribe("hjem/v1/+/obs")] == [1]
+    result.client.close()
+    code, _, err = admin(capsys, "broker-password", "Not Valid", *broker_args(admin_broker))
+    assert code == 2
+    assert "Not Valid" in err

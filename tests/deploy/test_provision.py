@@ -6,13 +6,17 @@ from pathlib import Path
 
 import pytest
 
+from hub.config import HubSettings
 from hub.provision import (
     SHIPPED_ACL,
     SHIPPED_CONF,
     LoopbackLayout,
     ProvisionError,
     TemplateError,
+    add_broker_user,
+    broker_users,
     check_username,
+    remove_broker_user,
     render_acl,
     render_loopback,
 )
@@ -76,7 +80,10 @@ def test_shipped_conf_production_values() -> None:
     # the sizing in the comments: 200 gateways, a batch per 10 s + a status per minute, 24 h
     design_load = 200 * (1 / 10 + 1 / 60) * 86_400
     assert int(conf["max_queued_messages"][0]) >= design_load
-    assert int(conf["max_inflight_messages"][0]) > 500  # the hub's commit batch
+    # one full hub commit batch fits in the in-flight window
+    hub = HubSettings()
+    assert int(conf["max_inflight_messages"][0]) >= hub.ingest.max_batch_messages
+    assert int(conf["max_inflight_messages"][0]) >= hub.mqtt.receive_maximum
 
 
 def test_loopback_variant_changes_only_ports_paths_and_process(tmp_path: Path) -> None:
@@ -112,3 +119,18 @@ def test_usernames_follow_the_topic_scheme() -> None:
     for bad in ("hub", "GW", "a/b", "+", "#", "", "x" * 65):
         with pytest.raises(ProvisionError):
             check_username(bad)
+
+
+def test_new_password_file_is_not_world_readable(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "hjem.passwd"
+    add_broker_user(path, "gw-1", "first-password")
+    add_broker_user(path, "gw-2", "second-password")
+    add_broker_user(path, "gw-1", "rotated-password")
+    assert path.stat().st_mode & 0o777 == 0o640
+    assert broker_users(path) == ["gw-1", "gw-2"]
+    assert "password" not in path.read_text()
+    assert remove_broker_user(path, "gw-1") is True
+    assert remove_broker_user(path, "gw-1") is False
+    assert broker_users(path) == ["gw-2"]
+    with pytest.raises(ProvisionError, match="one non-empty line"):
+        add_broker_user(path, "gw-3", "two\nlines")
