@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,7 +25,7 @@ from hub.alerts.store import AlertRow, AuditEntry
 from hub.auth import Role, User, current_user, require_role
 from schemas.models import AlertState, Severity, encode
 
-__all__ = ["AlertView", "alerts_router", "problem"]
+__all__ = ["ALERTS_STATE", "AlertView", "alert_service", "install_alerts", "problem", "router"]
 
 PROBLEM_TYPE = "https://hjem.example/problems/"
 
@@ -166,97 +166,128 @@ def _sse(item: LiveEvent) -> str:
     )
 
 
-def alerts_router(service: AlertService, keepalive_seconds: float = 15.0) -> APIRouter:
-    """The alerts API over ``service``; include it with ``app.include_router(...)``."""
-    router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], route_class=_ProblemRoute)
-    engine = service.engine
+ALERTS_STATE = "hjem_alerts"
 
-    def visible(user: User, alert_id: str) -> AlertRow:
-        row = engine.store.get(alert_id)
-        if not user.may_see(row.organisation):
-            raise AlertNotFoundError(alert_id)
-        return row
 
-    @router.get("")
-    async def list_alerts(
-        user: CurrentUser,
-        state: Annotated[list[AlertState] | None, Query()] = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    ) -> list[AlertView]:
-        rows = engine.store.find(organisations=user.organisations(), states=state, limit=limit)
-        return [AlertView.of(r) for r in rows]
+def install_alerts(app: FastAPI, service: AlertService) -> None:
+    """Make ``service`` the one the router uses (else it uses ``app.state.hub.alerts``)."""
+    setattr(app.state, ALERTS_STATE, service)
 
-    @router.get("/stream", response_class=StreamingResponse)
-    async def stream(user: CurrentUser) -> StreamingResponse:
-        async def events() -> AsyncIterator[str]:
-            async with service.broadcaster.subscribe() as subscription:
-                yield ": subscribed\n\n"
-                iterator = aiter(subscription)
-                while True:
-                    try:
-                        item = await asyncio.wait_for(anext(iterator), keepalive_seconds)
-                    except TimeoutError:
-                        yield ": keepalive\n\n"
-                        continue
-                    except StopAsyncIteration:
-                        return
-                    if user.may_see(item.organisation):
-                        yield _sse(item)
 
-        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+def alert_service(request: Request) -> AlertService:
+    """FastAPI dependency: the running alert service, or 503."""
+    service = getattr(request.app.state, ALERTS_STATE, None)
+    if service is None:
+        service = getattr(getattr(request.app.state, "hub", None), "alerts", None)
+    if not isinstance(service, AlertService):
+        raise HTTPException(503, "alerts are not running")
+    return service
 
-    @router.get("/silences", dependencies=[Depends(require_role(Role.ADMIN))])
-    async def list_silences() -> list[dict[str, Any]]:
-        now = engine.clock.now()
-        return [
-            {
-                "id": s.id,
-                "rule": s.rule,
-                "resident": s.resident,
-                "subject": s.subject,
-                "starts": s.starts.isoformat(),
-                "ends": s.ends.isoformat(),
-                "reason": s.reason,
-                "created_by": s.created_by,
-            }
-            for s in engine.store.silences(now)
-        ]
 
-    @router.post("/silences", status_code=201)
-    async def add_silence(user: Admin, body: SilenceBody) -> dict[str, str]:
-        silence = engine.silence(
-            actor=user.username,
-            reason=body.reason,
-            ends=body.ends,
-            starts=body.starts,
-            rule=body.rule,
-            resident=body.resident,
-            subject=body.subject,
-        )
-        return {"id": silence.id}
+Service = Annotated[AlertService, Depends(alert_service)]
+router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], route_class=_ProblemRoute)
+"""The alerts API; the hub includes it via ``hub.app.ROUTERS``."""
 
-    @router.get("/{alert_id}")
-    async def get_alert(alert_id: str, user: CurrentUser) -> AlertView:
-        return AlertView.of(visible(user, alert_id))
 
-    @router.post("/{alert_id}/ack")
-    async def acknowledge(
-        alert_id: str, user: CurrentUser, body: AckBody | None = None
-    ) -> AlertView:
-        visible(user, alert_id)
-        engine.acknowledge(alert_id, user.username, body.note if body else None)
-        return AlertView.of(engine.store.get(alert_id))
+def _visible(service: AlertService, user: User, alert_id: str) -> AlertRow:
+    row = service.engine.store.get(alert_id)
+    if not user.may_see(row.organisation):
+        raise AlertNotFoundError(alert_id)
+    return row
 
-    @router.post("/{alert_id}/resolve")
-    async def resolve(alert_id: str, user: CurrentUser, body: ResolveBody) -> AlertView:
-        visible(user, alert_id)
-        engine.resolve(alert_id, user.username, body.note)
-        return AlertView.of(engine.store.get(alert_id))
 
-    @router.get("/{alert_id}/audit")
-    async def audit(alert_id: str, user: CurrentUser) -> list[AuditView]:
-        visible(user, alert_id)
-        return [AuditView.of(e) for e in engine.audit(alert_id)]
+@router.get("")
+async def list_alerts(
+    user: CurrentUser,
+    service: Service,
+    state: Annotated[list[AlertState] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[AlertView]:
+    rows = service.engine.store.find(organisations=user.organisations(), states=state, limit=limit)
+    return [AlertView.of(r) for r in rows]
 
-    return router
+
+async def _events(service: AlertService, user: User) -> AsyncIterator[str]:
+    keepalive = service.settings.stream_keepalive_seconds
+    async with service.broadcaster.subscribe() as subscription:
+        yield ": subscribed\n\n"
+        iterator = aiter(subscription)
+        while True:
+            try:
+                item = await asyncio.wait_for(anext(iterator), keepalive)
+            except TimeoutError:
+                yield ": keepalive\n\n"
+                continue
+            except StopAsyncIteration:
+                return
+            if user.may_see(item.organisation):
+                yield _sse(item)
+
+
+@router.get("/stream", response_class=StreamingResponse)
+async def stream(user: CurrentUser, service: Service) -> StreamingResponse:
+    """Server-sent events: one ``alert`` event per state change the user may see."""
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(
+        _events(service, user), media_type="text/event-stream", headers=headers
+    )
+
+
+@router.get("/silences", dependencies=[Depends(require_role(Role.ADMIN))])
+async def list_silences(service: Service) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": s.id,
+            "rule": s.rule,
+            "resident": s.resident,
+            "subject": s.subject,
+            "starts": s.starts.isoformat(),
+            "ends": s.ends.isoformat(),
+            "reason": s.reason,
+            "created_by": s.created_by,
+        }
+        for s in service.engine.store.silences(service.engine.clock.now())
+    ]
+
+
+@router.post("/silences", status_code=201)
+async def add_silence(user: Admin, service: Service, body: SilenceBody) -> dict[str, str]:
+    silence = service.engine.silence(
+        actor=user.username,
+        reason=body.reason,
+        ends=body.ends,
+        starts=body.starts,
+        rule=body.rule,
+        resident=body.resident,
+        subject=body.subject,
+    )
+    return {"id": silence.id}
+
+
+@router.get("/{alert_id}")
+async def get_alert(alert_id: str, user: CurrentUser, service: Service) -> AlertView:
+    return AlertView.of(_visible(service, user, alert_id))
+
+
+@router.post("/{alert_id}/ack")
+async def acknowledge(
+    alert_id: str, user: CurrentUser, service: Service, body: AckBody | None = None
+) -> AlertView:
+    _visible(service, user, alert_id)
+    service.engine.acknowledge(alert_id, user.username, body.note if body else None)
+    return AlertView.of(service.engine.store.get(alert_id))
+
+
+@router.post("/{alert_id}/resolve")
+async def resolve(
+    alert_id: str, user: CurrentUser, service: Service, body: ResolveBody
+) -> AlertView:
+    _visible(service, user, alert_id)
+    service.engine.resolve(alert_id, user.username, body.note)
+    return AlertView.of(service.engine.store.get(alert_id))
+
+
+@router.get("/{alert_id}/audit")
+async def audit(alert_id: str, user: CurrentUser, service: Service) -> list[AuditView]:
+    _visible(service, user, alert_id)
+    return [AuditView.of(e) for e in service.engine.audit(alert_id)]

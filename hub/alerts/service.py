@@ -12,13 +12,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 
 import aiomqtt
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from hub.alerts.engine import AlertEngine
 from hub.alerts.inputs import GatewayInput, ObservationInput
@@ -30,46 +27,12 @@ from hub.alerts.notify import (
     OutboxDispatcher,
     WebhookSender,
 )
+from hub.alerts.settings import AlertSettings, MqttTarget
 from schemas.models import AlertEvent
 
 __all__ = ["AlertService", "AlertSettings", "MqttTarget"]
 
 log = logging.getLogger(__name__)
-
-
-class AlertSettings(BaseModel):
-    """The ``[alerts]`` section of the hub settings (``HJEM_HUB_ALERTS__...``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    rules_file: Path | None = Field(default=None, description="TOML rules; none: no rules")
-    tick_seconds: float = Field(default=1.0, gt=0, le=60)
-    mqtt: bool = Field(default=True, description="publish retained AlertEvents on MQTT")
-    webhook_url: str | None = Field(default=None, pattern=r"^https?://")
-    webhook_secret: SecretStr | None = None
-    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
-    retry_base_seconds: float = Field(default=2.0, gt=0)
-    retry_max_seconds: float = Field(default=600.0, gt=0)
-    retry_max_attempts: int = Field(default=20, ge=1)
-
-    def channels(self, mqtt: MqttTarget | None) -> tuple[str, ...]:
-        out: list[str] = []
-        if self.mqtt and mqtt is not None:
-            out.append("mqtt")
-        if self.webhook_url:
-            out.append("webhook")
-        return tuple(out)
-
-
-@dataclass(frozen=True, slots=True)
-class MqttTarget:
-    """Where to publish alert events (taken from the hub's MQTT settings)."""
-
-    host: str
-    port: int
-    username: str | None = None
-    password: str | None = None
-    client_id: str = "hjem-hub-alerts"
 
 
 class AlertService:

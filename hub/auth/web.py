@@ -2,7 +2,8 @@
 
 A request is authenticated by ``Authorization: Bearer <API token>`` or by the session
 cookie ``hjem_session``. Install an :class:`Authenticator` on the app once
-(``install_auth(app, authenticator)``); the dependencies find it in ``app.state``.
+(``install_auth(app, authenticator)``) or let the hub carry it as ``hub.auth``; the
+dependencies look in ``app.state.hjem_auth``, then ``app.state.hub.auth``.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ def install_auth(app: FastAPI, authenticator: Authenticator) -> None:
 
 def _authenticator(request: Request) -> Authenticator:
     auth = getattr(request.app.state, "hjem_auth", None)
+    if auth is None:  # the running hub's authenticator (hub.alerts.wiring attaches it)
+        auth = getattr(getattr(request.app.state, "hub", None), "auth", None)
     if not isinstance(auth, Authenticator):
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "authentication is not set up")
     return auth

@@ -17,8 +17,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from hjem.mosquitto import free_port
-from hub.alerts.api import alerts_router
-from hub.alerts.service import AlertService, AlertSettings
+from hub.alerts.api import install_alerts, router
+from hub.alerts.service import AlertService
+from hub.alerts.settings import AlertSettings
 from hub.auth import Authenticator, LoginThrottle, Role, UserStore, fast_hasher, install_auth
 from schemas.models import AlertEvent, AlertState
 from tests.support.alerts import T0, Harness, item, obs
@@ -62,10 +63,12 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
     bo = users.create_user("bo", "correct horse 2", Role.CARE_STAFF, "org-b")
     root = users.create_user("root", "correct horse 3", Role.ADMIN, None)
     tokens = {u.username: users.issue_token(u.id, "test") for u in (anna, bo, root)}
-    async with AlertService(h.engine, AlertSettings(mqtt=False, tick_seconds=0.05)) as service:
+    settings = AlertSettings(mqtt=False, tick_seconds=0.05, stream_keepalive_seconds=0.2)
+    async with AlertService(h.engine, settings) as service:
         app = FastAPI()
         install_auth(app, Authenticator(users, LoginThrottle(h.clock)))
-        app.include_router(alerts_router(service, keepalive_seconds=0.2))
+        install_alerts(app, service)
+        app.include_router(router)
         yield Api(h, service, app, tokens)
 
 

@@ -25,7 +25,8 @@ from hub.alerts.notify import (
     WebhookSender,
     verify,
 )
-from hub.alerts.service import AlertService, AlertSettings, MqttTarget
+from hub.alerts.service import AlertService
+from hub.alerts.settings import AlertSettings, MqttTarget
 from schemas.models import AlertEvent, AlertState
 from schemas.topics import ALERTS_FILTER
 from tests.support.alerts import T0, Harness, item, obs
@@ -103,7 +104,7 @@ class _Receiver:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, format: str, *args: object) -> None:
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
