@@ -39,3 +39,6 @@ async def eventually(predicate: Callable[[], bool], timeout: float = 20.0, what:
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or predicate}")
+
+
+from tests.support.victoria import victoria  # noqa: E402, F401 - fixture for the InfluxDB tests
