@@ -183,7 +183,11 @@ class Emitter:
         tests check this); it is built from a validated per-device template because
         validating every field of every observation again costs more than the decoding.
         """
-        template, system, code, default_unit = _template(self.ctx.source, self._source_key, key)
+        template, system, code, default_unit, shared = _template(
+            self.ctx.source, self._source_key, key
+        )
+        if shared:  # e.g. spo2 and spo2_fast share MDC 150456: keep their ids apart
+            extra = f"{extra}/{key}"
         if instant is None:
             instant = when.device_time if when.device_time is not None else self._now_text
         update: dict[str, object] = {
@@ -219,7 +223,7 @@ def fast_observation_id(device_id: str, system: str, code: str, instant: str, ex
     return "".join([pairs[(number >> shift) & 0x3FF] for shift in _SHIFTS])
 
 
-_Template = tuple[Observation, str, str, str | None]
+_Template = tuple[Observation, str, str, str | None, bool]
 _TEMPLATES: dict[tuple[tuple[str | None, ...], str], _Template] = {}
 _MAX_TEMPLATES = 8192
 
@@ -256,7 +260,9 @@ def _template(source: Source, source_key: tuple[str | None, ...], key: str) -> _
         data_absent_reason=DataAbsentReason.UNKNOWN,
     )
     template = template.model_copy(update={"data_absent_reason": None})
-    found = (template, measure.primary.system, measure.primary.code, measure.unit)
+    system, code = measure.primary.system, measure.primary.code
+    shared = len(codes().by_primary(system, code)) > 1
+    found = (template, system, code, measure.unit, shared)
     _TEMPLATES[cache_key] = found
     return found
 
