@@ -24,6 +24,7 @@ __all__ = ["ROUTERS", "create_app", "get_hub"]
 
 ROUTERS: list[str] = [
     "hub.http_ingest:router",
+    "hub.alerts.api:router",
 ]
 """Routers included by :func:`create_app`, as ``"module:attribute"``; one line each."""
 

@@ -21,6 +21,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from hub.alerts.settings import AlertSettings
 from hub.errors import ConfigError
 
 __all__ = [
@@ -139,6 +140,7 @@ class HubSettings(BaseSettings):
     store: StoreSettings = StoreSettings()
     retention: RetentionSettings = RetentionSettings()
     ingest: IngestSettings = IngestSettings()
+    alerts: AlertSettings = AlertSettings()
 
     @classmethod
     def settings_customise_sources(

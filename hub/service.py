@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from hub.config import HubSettings
 from hub.db import open_db, transaction
@@ -34,6 +35,10 @@ from hub.store.base import StoredObservation, TimeSeriesStore
 from hub.store.ledger import Ledger
 from hub.store.sqlite import SqliteStore
 from schemas.models import encode
+
+if TYPE_CHECKING:
+    from hub.alerts.service import AlertService
+    from hub.auth import Authenticator
 
 __all__ = ["Hub", "HubEvent", "Listener", "StoredBatch"]
 
@@ -92,6 +97,10 @@ class Hub:
         self._mqtt: MqttConnection | None = None
         self._server: object = None
         self._http_port: int | None = None
+        self.alerts: AlertService | None = None
+        """The alert service (hub.alerts.wiring), running while the hub runs."""
+        self.auth: Authenticator | None = None
+        """Staff authentication for the HTTP API (attached with the alerts)."""
         self.stored_here = 0
         """Observations this process stored for the first time (for logs and tests)."""
         self.conn = open_db(settings.database, synchronous=settings.ingest.sqlite_synchronous)
@@ -153,6 +162,9 @@ class Hub:
                 await self._mqtt.start()
                 self._spawn(self._ingest_loop(self._mqtt), "ingest")
             self._spawn(self._status_loop(), "status")
+            from hub.alerts.wiring import start_alerts
+
+            self.alerts = await start_alerts(self)
             if self.settings.http.enabled:
                 await self._start_api()
         except BaseException as exc:
@@ -174,6 +186,8 @@ class Hub:
         for task in self._tasks.tasks:
             if task.get_name() != "api":
                 task.cancel()
+        if self.alerts is not None:
+            await self.alerts.__aexit__(None, None, None)
         try:
             await self._tasks.group.__aexit__(exc_type, exc, tb)
         finally:

@@ -34,9 +34,13 @@ class ObservationInput:
 
 @dataclass(frozen=True, slots=True)
 class GatewayInput:
+    """A gateway status. ``changes_only``: the source reports only online/offline changes
+    (the hub, which detects missed heartbeats itself), so the rule does not time out."""
+
     status: GatewayStatus
     home: str | None = None
     organisation: str | None = None
+    changes_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,6 +100,13 @@ class Broadcaster:
                 continue
             sub.queue.put_nowait(item)
 
+    def close(self) -> None:
+        """End every subscription (at shutdown, so that open streams finish)."""
+        for sub in list(self._subscribers):
+            self._subscribers.discard(sub)
+            with contextlib.suppress(asyncio.QueueFull):
+                sub.queue.put_nowait(None)
+
     @property
     def subscribers(self) -> int:
         return len(self._subscribers)

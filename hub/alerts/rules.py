@@ -206,6 +206,7 @@ class _Gateway:
     last_seen: datetime
     offline_since: datetime | None = None
     firing: bool = False
+    watch_heartbeat: bool = True
 
 
 @dataclass
@@ -227,6 +228,7 @@ class GatewayOfflineEvaluator(Evaluator):
         subject = Subject(f"gateway:{publisher}", None, item.home, item.organisation)
         gw = self.gateways.setdefault(publisher, _Gateway(subject, now))
         gw.subject, gw.last_seen = subject, now
+        gw.watch_heartbeat = not item.changes_only
         if not item.status.online:
             gw.offline_since = gw.offline_since or now
             return self._check(gw, now)
@@ -248,7 +250,7 @@ class GatewayOfflineEvaluator(Evaluator):
         if gw.offline_since is not None and now - gw.offline_since >= self._grace:
             gw.firing = True
             return [self._signal(gw, firing=True, why="went offline (last will)")]
-        if gw.offline_since is None and now - gw.last_seen > self._timeout:
+        if gw.watch_heartbeat and gw.offline_since is None and now - gw.last_seen > self._timeout:
             gw.firing = True
             return [self._signal(gw, firing=True, why="missed its heartbeats")]
         return []

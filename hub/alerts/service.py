@@ -35,6 +35,16 @@ __all__ = ["AlertService", "AlertSettings", "MqttTarget"]
 log = logging.getLogger(__name__)
 
 
+def _tls(target: MqttTarget) -> aiomqtt.TLSParameters | None:
+    if not target.tls:
+        return None
+    return aiomqtt.TLSParameters(
+        ca_certs=str(target.ca_file) if target.ca_file else None,
+        certfile=str(target.cert_file) if target.cert_file else None,
+        keyfile=str(target.key_file) if target.key_file else None,
+    )
+
+
 class AlertService:
     """Run an :class:`AlertEngine` with its notifiers. Use ``async with``."""
 
@@ -98,6 +108,7 @@ class AlertService:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self.broadcaster.close()
         for task in self._tasks:
             task.cancel()
         await self._stack.__aexit__(exc_type, exc, tb)
@@ -119,6 +130,7 @@ class AlertService:
                     username=target.username,
                     password=target.password,
                     identifier=target.client_id,
+                    tls_params=_tls(target),
                 ) as client:
                     delay = 1.0
                     dispatcher = OutboxDispatcher(

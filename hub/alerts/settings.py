@@ -19,6 +19,10 @@ class MqttTarget:
     username: str | None = None
     password: str | None = None
     client_id: str = "hjem-hub-alerts"
+    tls: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
 
 
 class AlertSettings(BaseModel):

@@ -1,0 +1,164 @@
+"""Wiring the alert engine into the running hub (:class:`hub.service.Hub`).
+
+``start_alerts(hub)`` loads the rules file of ``[alerts]``, builds the engine on the hub's
+SQLite connection and clock, registers a post-commit listener (stored observations with
+their resident, gateway online/offline changes), attaches the staff authenticator as
+``hub.auth`` and enters the :class:`AlertService` (stop it with ``await service.__aexit__``).
+
+Home, organisation and room come from the registry tables: resident -> home -> team ->
+organisation; a gateway's home from its publisher entry; a device's room is its registry
+description (e.g. ``kitchen``), which inactivity rules with ``room`` match.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from hub.alerts.config import RulesConfig, load_rules
+from hub.alerts.engine import AlertEngine
+from hub.alerts.errors import AlertsError
+from hub.alerts.inputs import GatewayInput, ObservationInput, Subject
+from hub.alerts.service import AlertService
+from hub.alerts.settings import AlertSettings, MqttTarget
+from hub.alerts.store import AlertStore
+from hub.auth import Authenticator, LoginThrottle, UserStore
+from schemas.models import GatewayStatus, StatusKind
+
+if TYPE_CHECKING:
+    from hub.service import Hub, HubEvent, StoredBatch
+
+__all__ = ["Directory", "FunctionClock", "start_alerts"]
+
+log = logging.getLogger(__name__)
+
+Place = tuple[str | None, str | None]  # (home, organisation)
+
+
+class FunctionClock:
+    """Adapt the hub's ``clock()`` callable to the alert engine's ``Clock``."""
+
+    def __init__(self, func: Callable[[], datetime]) -> None:
+        self._func = func
+
+    def now(self) -> datetime:
+        return self._func()
+
+
+@dataclass
+class Directory:
+    """Read-only look-ups over the registry tables, rebuilt when the registry changes."""
+
+    conn: sqlite3.Connection
+    residents: dict[str, Place] = field(default_factory=dict)
+    publishers: dict[str, Place] = field(default_factory=dict)
+    rooms: dict[str, str] = field(default_factory=dict)
+    _version: int = -1
+
+    def refresh(self) -> None:
+        version = int(self.conn.execute("SELECT version FROM registry_meta").fetchone()[0])
+        if version == self._version:
+            return
+        org_of_home = dict(
+            self.conn.execute(
+                "SELECT h.id, t.organisation_id FROM home h LEFT JOIN team t ON t.id = h.team_id"
+            ).fetchall()
+        )
+        self.residents = {
+            rid: (home, org_of_home.get(home))
+            for rid, home in self.conn.execute("SELECT id, home_id FROM resident")
+        }
+        self.publishers = {
+            pid: (home, org_of_home.get(home))
+            for pid, home in self.conn.execute("SELECT id, home_id FROM publisher")
+        }
+        self.rooms = {
+            did: str(desc).strip().lower()
+            for did, desc in self.conn.execute("SELECT id, description FROM device")
+            if desc
+        }
+        self._version = version
+
+    def subjects(self) -> list[Subject]:
+        self.refresh()
+        return [Subject(f"resident:{r}", r, h, o) for r, (h, o) in self.residents.items()]
+
+    def observations(self, stored: StoredBatch) -> list[ObservationInput]:
+        self.refresh()
+        out = []
+        for item in stored.observations:
+            resident = item.resident_id
+            home, org = self.residents.get(resident, (None, None)) if resident else (None, None)
+            room = self.rooms.get(item.device_id)
+            out.append(ObservationInput(item.observation, resident, home, org, room))
+        return out
+
+    def gateway(self, publisher: str, status: GatewayStatus) -> GatewayInput:
+        self.refresh()
+        home, org = self.publishers.get(publisher, (None, None))
+        return GatewayInput(status, home, org, changes_only=True)
+
+
+def _mqtt_target(hub: Hub) -> MqttTarget | None:
+    if not getattr(hub, "_use_mqtt", True):
+        return None
+    mqtt = hub.settings.mqtt
+    password = mqtt.password.get_secret_value() if mqtt.password else None
+    tls = mqtt.tls
+    return MqttTarget(
+        mqtt.host,
+        mqtt.port,
+        mqtt.username,
+        password,
+        client_id=f"{mqtt.client_id}-alerts"[:64],
+        tls=mqtt.uses_tls,
+        ca_file=tls.ca_file if tls else None,
+        cert_file=tls.cert_file if tls else None,
+        key_file=tls.key_file if tls else None,
+    )
+
+
+def _listener(service: AlertService, directory: Directory) -> Callable[[HubEvent], object]:
+    from hub.gateways import GatewayChange
+    from hub.service import StoredBatch
+
+    async def on_event(event: HubEvent) -> None:
+        try:
+            if isinstance(event, StoredBatch):
+                service.observe(directory.observations(event))
+            elif isinstance(event, GatewayChange):
+                status = event.status
+                if status is None or status.online != event.online:
+                    kind = StatusKind.HEARTBEAT if event.online else StatusKind.DEATH
+                    status = GatewayStatus(
+                        publisher=event.publisher, kind=kind, online=event.online, time=event.time
+                    )
+                service.gateway(directory.gateway(event.publisher, status))
+        except AlertsError:
+            log.exception("alert evaluation failed; the observations are stored regardless")
+
+    return on_event
+
+
+async def start_alerts(hub: Hub) -> AlertService:
+    """Build, attach and start the alert service of ``hub``."""
+    settings: AlertSettings = getattr(hub.settings, "alerts", AlertSettings())
+    config = load_rules(settings.rules_file) if settings.rules_file else RulesConfig(rules=[])
+    clock = FunctionClock(hub.clock)
+    mqtt = _mqtt_target(hub)
+    engine = AlertEngine(config, AlertStore(hub.conn), clock, channels=settings.channels(mqtt))
+    directory = Directory(hub.conn)
+    engine.track(directory.subjects())
+    service = AlertService(engine, settings, mqtt)
+    hub.add_listener(_listener(service, directory))  # type: ignore[arg-type]
+    hub.auth = Authenticator(
+        UserStore(hub.conn, clock),
+        LoginThrottle(clock),
+        session_ttl=timedelta(hours=settings.session_hours),
+    )
+    await service.__aenter__()
+    return service
