@@ -1,0 +1,179 @@
+"""Staff authentication: Argon2 passwords, roles and organisations, API tokens, sessions,
+sign-in throttling (injected clock) and the FastAPI dependencies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import pytest
+from fastapi import Depends, FastAPI
+
+from hub.alerts.clock import ManualClock
+from hub.auth import (
+    SESSION_COOKIE,
+    Authenticator,
+    InvalidCredentialsError,
+    LoginThrottle,
+    Role,
+    ThrottleLimits,
+    TooManyAttemptsError,
+    User,
+    UserExistsError,
+    UserStore,
+    current_user,
+    fast_hasher,
+    install_auth,
+    require_role,
+)
+from hub.db import open_db
+
+T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+
+
+class Env:
+    def __init__(self, path: Path) -> None:
+        self.clock = ManualClock(T0)
+        self.conn = open_db(path)
+        self.users = UserStore(self.conn, self.clock, fast_hasher())
+        self.throttle = LoginThrottle(self.clock, ThrottleLimits(per_user=3, per_address=5))
+        self.auth = Authenticator(self.users, self.throttle, session_ttl=timedelta(hours=8))
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    made = Env(tmp_path / "hub.db")
+    yield made
+    made.conn.close()
+
+
+def test_passwords_are_argon2_hashes_and_checked(env: Env) -> None:
+    user = env.users.create_user("Anna", "correct horse battery", Role.CARE_STAFF, "org-a")
+    [stored] = env.conn.execute("SELECT password_hash FROM auth_user").fetchone()
+    assert stored.startswith("$argon2id$")
+    assert "correct horse" not in stored
+    assert env.users.check_password("anna", "correct horse battery") == user  # name: any case
+    assert env.users.check_password("anna", "wrong horse battery") is None
+    assert env.users.check_password("nobody", "correct horse battery") is None
+    with pytest.raises(UserExistsError):
+        env.users.create_user("ANNA", "another password", Role.CARE_STAFF, "org-a")
+    with pytest.raises(ValueError, match="at least 10"):
+        env.users.create_user("bo", "short", Role.CARE_STAFF, "org-a")
+    with pytest.raises(ValueError, match="organisation"):
+        env.users.create_user("carl", "long enough pw", Role.CARE_STAFF, None)
+
+
+def test_organisation_visibility(env: Env) -> None:
+    staff = env.users.create_user(
+        "anna", "long enough pw", Role.CARE_STAFF, "org-a", teams=("n", "d")
+    )
+    org_admin = env.users.create_user("olga", "long enough pw", Role.ADMIN, "org-a")
+    root = env.users.create_user("root", "long enough pw", Role.ADMIN, None)
+    assert staff.teams == ("d", "n")
+    assert staff.organisations() == frozenset({"org-a"})
+    assert staff.may_see("org-a")
+    assert not staff.may_see("org-b")
+    assert not staff.may_see(None)
+    assert org_admin.organisations() == frozenset({"org-a"})
+    assert root.organisations() is None
+    assert root.may_see("org-b")
+    assert env.users.user(staff.id) == staff
+
+
+def test_api_tokens_are_hashed_expire_and_can_be_revoked(env: Env) -> None:
+    user = env.users.create_user("integration", "long enough pw", Role.CARE_STAFF, "org-a")
+    token = env.users.issue_token(user.id, "careline", ttl=timedelta(days=1))
+    assert token.startswith("hjt_")
+    assert (
+        env.conn.execute(
+            "SELECT COUNT(*) FROM auth_token WHERE token_sha256 = ?", (token,)
+        ).fetchone()[0]
+        == 0
+    )
+    assert env.users.user_for_token(token) == user
+    assert env.users.user_for_token(token + "x") is None
+    env.clock.advance(hours=24)
+    assert env.users.user_for_token(token) is None  # expired
+    other = env.users.issue_token(user.id, "other")
+    env.users.revoke_token(other)
+    assert env.users.user_for_token(other) is None
+
+
+def test_sessions_expire_end_and_die_with_the_user(env: Env) -> None:
+    user = env.users.create_user("anna", "long enough pw", Role.CARE_STAFF, "org-a")
+    _, session = env.auth.sign_in("anna", "long enough pw", "10.0.0.5")
+    assert len(session) >= 40
+    assert env.users.user_for_session(session) == user
+    env.clock.advance(hours=8)
+    assert env.users.user_for_session(session) is None
+    _, second = env.auth.sign_in("anna", "long enough pw", "10.0.0.5")
+    env.auth.sign_out(second)
+    assert env.users.user_for_session(second) is None
+    _, third = env.auth.sign_in("anna", "long enough pw", "10.0.0.5")
+    env.users.deactivate(user.id)
+    assert env.users.user_for_session(third) is None
+    assert env.users.expire_sessions(env.clock.now()) == 3
+
+
+def test_failed_sign_ins_are_throttled_per_user_and_per_address(env: Env) -> None:
+    env.users.create_user("anna", "long enough pw", Role.CARE_STAFF, "org-a")
+    for _ in range(3):
+        with pytest.raises(InvalidCredentialsError):
+            env.auth.sign_in("anna", "guess", "10.0.0.9")
+    with pytest.raises(TooManyAttemptsError) as info:
+        env.auth.sign_in("anna", "long enough pw", "10.0.0.1")  # right password, still refused
+    assert (info.value.scope, info.value.retry_after_s) == ("user", 900)
+    env.clock.advance(600)
+    with pytest.raises(TooManyAttemptsError) as later:
+        env.auth.sign_in("anna", "long enough pw", "10.0.0.1")
+    assert later.value.retry_after_s == 300
+    env.clock.advance(300)
+    user, _ = env.auth.sign_in("anna", "long enough pw", "10.0.0.1")
+    assert user.username == "anna"
+    # one address guessing many user names
+    for name in ("a1", "a2", "a3", "a4", "a5"):
+        with pytest.raises(InvalidCredentialsError):
+            env.auth.sign_in(name, "guess", "10.6.6.6")
+    with pytest.raises(TooManyAttemptsError) as by_address:
+        env.auth.sign_in("anna", "long enough pw", "10.6.6.6")
+    assert by_address.value.scope == "address"
+
+
+def _app(env: Env) -> FastAPI:
+    app = FastAPI()
+    install_auth(app, env.auth)
+
+    @app.get("/me")
+    async def me(user: Annotated[User, Depends(current_user)]) -> dict[str, str]:
+        return {"username": user.username, "role": user.role.value}
+
+    @app.get("/admin")
+    async def admin(user: Annotated[User, Depends(require_role(Role.ADMIN))]) -> dict[str, str]:
+        return {"username": user.username}
+
+    return app
+
+
+@pytest.mark.asyncio
+async def test_fastapi_dependencies(env: Env) -> None:
+    staff = env.users.create_user("anna", "long enough pw", Role.CARE_STAFF, "org-a")
+    env.users.create_user("root", "long enough pw", Role.ADMIN, None)
+    token = env.users.issue_token(staff.id, "test")
+    _, root_session = env.auth.sign_in("root", "long enough pw", None)
+    transport = httpx.ASGITransport(app=_app(env))
+    async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
+        anonymous = await client.get("/me")
+        by_token = await client.get("/me", headers={"Authorization": f"Bearer {token}"})
+        wrong_scheme = await client.get("/me", headers={"Authorization": f"Basic {token}"})
+        staff_admin = await client.get("/admin", headers={"Authorization": f"Bearer {token}"})
+        client.cookies.set(SESSION_COOKIE, root_session)
+        by_cookie = await client.get("/admin")
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"] == "Bearer"
+    assert by_token.json() == {"username": "anna", "role": "care_staff"}
+    assert wrong_scheme.status_code == 401
+    assert staff_admin.status_code == 403
+    assert by_cookie.json() == {"username": "root"}
