@@ -1,0 +1,207 @@
+/* Hjem dashboard: live alert board (server-sent events), audible cue, countdowns, and
+   fetch-based form actions carrying the CSRF token. Plain JavaScript, no build step. */
+(function () {
+  "use strict";
+
+  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  var csrfToken = csrfMeta ? csrfMeta.getAttribute("content") : "";
+
+  /* ---- audible cue ------------------------------------------------------------------ */
+  var audio = null;
+  var MUTE_KEY = "hjem.muted";
+
+  function muted() {
+    try { return window.localStorage.getItem(MUTE_KEY) === "1"; } catch (e) { return false; }
+  }
+
+  function unlockAudio() {
+    if (audio || !(window.AudioContext || window.webkitAudioContext)) { return; }
+    audio = new (window.AudioContext || window.webkitAudioContext)();
+  }
+  document.addEventListener("pointerdown", unlockAudio, { once: true });
+  document.addEventListener("keydown", unlockAudio, { once: true });
+
+  function beep() {
+    document.body.setAttribute("data-last-cue", String(Date.now()));
+    if (muted()) { return; }
+    unlockAudio();
+    if (!audio) { return; }
+    var start = audio.currentTime + 0.01;
+    [0, 0.25].forEach(function (offset) {
+      var osc = audio.createOscillator();
+      var gain = audio.createGain();
+      osc.type = "sine";
+      osc.frequency.value = 880;
+      gain.gain.setValueAtTime(0.0001, start + offset);
+      gain.gain.exponentialRampToValueAtTime(0.25, start + offset + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, start + offset + 0.18);
+      osc.connect(gain).connect(audio.destination);
+      osc.start(start + offset);
+      osc.stop(start + offset + 0.2);
+    });
+  }
+
+  function setupMute() {
+    var button = document.getElementById("mute-toggle");
+    if (!button) { return; }
+    function render() {
+      var on = muted();
+      button.setAttribute("aria-pressed", on ? "true" : "false");
+      button.textContent = on ? button.getAttribute("data-label-muted")
+                              : button.getAttribute("data-label-sound");
+    }
+    button.addEventListener("click", function () {
+      try { window.localStorage.setItem(MUTE_KEY, muted() ? "0" : "1"); } catch (e) { /* private mode */ }
+      unlockAudio();
+      render();
+    });
+    render();
+  }
+
+  /* ---- countdowns ------------------------------------------------------------------- */
+  function pad(n) { return n < 10 ? "0" + n : String(n); }
+
+  /* Deadlines come from the server's clock; correct for a browser clock that is off. */
+  var serverNow = Date.parse(document.body.getAttribute("data-server-now") || "");
+  var skew = isNaN(serverNow) ? 0 : serverNow - Date.now();
+
+  function tickCountdowns() {
+    var now = Date.now() + skew;
+    document.querySelectorAll(".countdown[data-deadline]").forEach(function (el) {
+      var left = Math.round((Date.parse(el.getAttribute("data-deadline")) - now) / 1000);
+      if (left <= 0) {
+        el.classList.add("overdue");
+        el.textContent = el.getAttribute("data-overdue") || "0:00";
+        return;
+      }
+      var h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), s = left % 60;
+      el.textContent = (h > 0 ? h + ":" + pad(m) : String(m)) + ":" + pad(s);
+    });
+  }
+
+  /* ---- live board ------------------------------------------------------------------- */
+  function alertIds(root) {
+    var ids = {};
+    root.querySelectorAll("[data-alert-id]").forEach(function (el) {
+      ids[el.getAttribute("data-alert-id") + "@" + el.getAttribute("data-state")] = true;
+    });
+    return ids;
+  }
+
+  function setupBoard() {
+    var board = document.getElementById("board");
+    if (!board) { return; }
+    var list = document.getElementById("board-list");
+    var live = document.getElementById("live-status");
+    var announce = document.getElementById("board-announce");
+    var fragmentUrl = board.getAttribute("data-fragment");
+    var refreshing = false, again = false;
+
+    function refresh(cue) {
+      if (refreshing) { again = true; return; }
+      refreshing = true;
+      var before = alertIds(list);
+      fetch(fragmentUrl, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+        .then(function (r) {
+          if (r.status === 401 || r.redirected) { window.location.reload(); return null; }
+          return r.ok ? r.text() : null;
+        })
+        .then(function (html) {
+          if (html === null) { return; }
+          list.innerHTML = html;
+          var fresh = [];
+          list.querySelectorAll("[data-alert-id]").forEach(function (el) {
+            var key = el.getAttribute("data-alert-id") + "@" + el.getAttribute("data-state");
+            if (!before[key] && el.getAttribute("data-state") === "active_unack") {
+              el.classList.add("is-new");
+              fresh.push(el);
+            }
+          });
+          if (fresh.length && cue) {
+            beep();
+            var title = fresh[0].querySelector(".alert-title");
+            if (announce && title) { announce.textContent = title.textContent; }
+          }
+          var count = list.querySelectorAll("[data-alert-id]").length;
+          document.querySelectorAll("[data-open-count]").forEach(function (el) {
+            el.textContent = String(count);
+          });
+          bindForms(list);
+          tickCountdowns();
+        })
+        .catch(function () { /* the next event or timer retries */ })
+        .finally(function () {
+          refreshing = false;
+          if (again) { again = false; refresh(cue); }
+        });
+    }
+
+    var streamUrl = board.getAttribute("data-stream");
+    if (window.EventSource && streamUrl) {
+      var source = new EventSource(streamUrl, { withCredentials: true });
+      var onEvent = function () { refresh(true); };
+      source.onmessage = onEvent;
+      ["alert", "alert_event", "alert.changed", "change"].forEach(function (name) {
+        source.addEventListener(name, onEvent);
+      });
+      source.onopen = function () {
+        live.setAttribute("data-state", "open");
+        live.querySelector(".text").textContent = live.getAttribute("data-label-open");
+        refresh(false);
+      };
+      source.onerror = function () {
+        live.setAttribute("data-state", "error");
+        live.querySelector(".text").textContent = live.getAttribute("data-label-error");
+      };
+    }
+    board.addEventListener("hjem:refresh", function () { refresh(false); });
+    window.setInterval(function () { refresh(false); }, 60000);
+  }
+
+  /* ---- fetch form actions with CSRF --------------------------------------------------- */
+  function bindForms(root) {
+    root.querySelectorAll("form[data-fetch]").forEach(function (form) {
+      if (form.getAttribute("data-bound")) { return; }
+      form.setAttribute("data-bound", "1");
+      form.addEventListener("submit", function (event) {
+        event.preventDefault();
+        var submitter = event.submitter;
+        var action = (submitter && submitter.getAttribute("formaction")) || form.getAttribute("action");
+        var error = form.querySelector(".form-error");
+        var buttons = form.querySelectorAll("button");
+        buttons.forEach(function (b) { b.disabled = true; });
+        fetch(action, {
+          method: "POST",
+          credentials: "same-origin",
+          headers: {
+            "X-CSRF-Token": csrfToken,
+            "Accept": "application/json",
+            "Content-Type": "application/x-www-form-urlencoded"
+          },
+          body: new URLSearchParams(new FormData(form))
+        }).then(function (r) {
+          return r.json().catch(function () { return {}; }).then(function (body) {
+            if (!r.ok) { throw new Error(body.message || body.detail || String(r.status)); }
+            var item = form.closest("[data-alert-id]");
+            if (item) { item.setAttribute("data-state", body.state || "done"); }
+            if (form.hasAttribute("data-reload")) { window.location.reload(); return; }
+            var board = document.getElementById("board");
+            if (board) { board.dispatchEvent(new CustomEvent("hjem:refresh")); }
+          });
+        }).catch(function (e) {
+          if (error) { error.textContent = e.message; error.hidden = false; }
+        }).finally(function () {
+          buttons.forEach(function (b) { b.disabled = false; });
+        });
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    setupMute();
+    setupBoard();
+    bindForms(document);
+    tickCountdowns();
+    window.setInterval(tickCountdowns, 1000);
+  });
+})();

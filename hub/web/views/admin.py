@@ -1,0 +1,198 @@
+"""The audit view (everyone, own organisation) and administration (administrators):
+users, residents, devices and their assignment to residents over time, API tokens.
+Every administrative change is written to the append-only ``web_admin_audit`` table."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from hub.auth import Role, UserExistsError
+from hub.errors import RegistryError
+from hub.web import queries
+from hub.web.site import AdminPage, CurrentPage, Page, PageRoute, authenticator_of, render
+
+__all__ = ["router"]
+
+router = APIRouter(route_class=PageRoute)
+
+
+@router.get("/audit", response_class=HTMLResponse)
+async def audit(current: CurrentPage) -> HTMLResponse:
+    try:
+        entries = queries.alert_audit(current.conn, current.orgs)
+    except sqlite3.OperationalError:  # the alert tables do not exist (alerts not set up)
+        entries = []
+    return render(
+        current,
+        "audit.html",
+        entries=entries,
+        actions=queries.admin_actions(current.conn, current.orgs),
+        actor_names=queries.display_names(current.conn),
+    )
+
+
+def _own_org(current: Page) -> str | None:
+    return current.user.organisation if current.user else None
+
+
+def _log(current: Page, action: str, target: str, **detail: object) -> None:
+    queries.record_admin_action(
+        current.conn,
+        time=current.now,
+        actor=current.signed_in().username,
+        organisation=_own_org(current),
+        action=action,
+        target=target,
+        detail=detail,
+    )
+
+
+def _admin_page(
+    current: Page,
+    *,
+    message: str = "",
+    kind: str = "ok",
+    new_token: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    conn, orgs = current.conn, current.orgs
+    return render(
+        current,
+        "admin.html",
+        status_code=status_code,
+        devices=queries.devices(conn, orgs),
+        residents=queries.residents(conn, orgs),
+        homes=queries.homes(conn, orgs),
+        users=queries.users(conn, orgs),
+        message=message,
+        message_kind=kind,
+        new_token=new_token,
+    )
+
+
+@router.get("/admin", response_class=HTMLResponse)
+async def admin(current: AdminPage) -> HTMLResponse:
+    return _admin_page(current)
+
+
+@router.post("/admin/devices", response_class=HTMLResponse)
+async def add_device(
+    current: AdminPage,
+    device_id: Annotated[str, Form(min_length=1, max_length=128)],
+    description: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    current.hub.registry.add_device(device_id.strip(), description.strip())
+    _log(current, "device_saved", device_id, description=description.strip())
+    return RedirectResponse(f"/admin/devices/{device_id.strip()}", status_code=303)
+
+
+@router.post("/admin/residents", response_class=HTMLResponse)
+async def add_resident(
+    current: AdminPage,
+    name: Annotated[str, Form(min_length=1, max_length=200)],
+    home_id: Annotated[str, Form(min_length=1)],
+) -> Response:
+    if home_id not in {h.id for h in queries.homes(current.conn, current.orgs)}:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, current.t("errors.no_home"))
+    made = current.hub.registry.add_resident(name.strip(), home_id)
+    _log(current, "resident_added", made.id, name=made.name, home=home_id)
+    return _admin_page(current, message=current.t("admin.saved"))
+
+
+@router.post("/admin/users", response_class=HTMLResponse)
+async def add_user(
+    current: AdminPage,
+    username: Annotated[str, Form(min_length=1, max_length=64)],
+    password: Annotated[str, Form(max_length=1024)],
+    role: Annotated[Role, Form()],
+    display_name: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    users = authenticator_of(current.request).users
+    try:
+        made = users.create_user(
+            username.strip(),
+            password,
+            role,
+            _own_org(current),
+            display_name=display_name.strip() or None,
+        )
+    except (ValueError, UserExistsError) as exc:
+        return _admin_page(current, message=str(exc), kind="error", status_code=400)
+    _log(current, "user_added", made.username, role=role.value)
+    return _admin_page(current, message=current.t("admin.saved"))
+
+
+@router.post("/admin/tokens", response_class=HTMLResponse)
+async def issue_token(
+    current: AdminPage, name: Annotated[str, Form(min_length=1, max_length=100)]
+) -> Response:
+    user = current.signed_in()
+    token = authenticator_of(current.request).users.issue_token(user.id, name.strip())
+    _log(current, "token_issued", name.strip())
+    return _admin_page(current, new_token=token)
+
+
+def _device_or_404(current: Page, device_id: str) -> queries.DeviceView:
+    found = next(
+        (d for d in queries.devices(current.conn, current.orgs) if d.id == device_id), None
+    )
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, current.t("errors.no_device"))
+    return found
+
+
+def _device_page(
+    current: Page, device_id: str, message: str = "", kind: str = "ok", status_code: int = 200
+) -> HTMLResponse:
+    device = _device_or_404(current, device_id)
+    local_now = current.now.astimezone(current.settings.zone)
+    return render(
+        current,
+        "device.html",
+        status_code=status_code,
+        device=device,
+        residents=queries.residents(current.conn, current.orgs),
+        history=queries.assignments_of_device(current.conn, device_id),
+        default_start=local_now.strftime("%Y-%m-%dT%H:%M"),
+        message=message,
+        message_kind=kind,
+    )
+
+
+@router.get("/admin/devices/{device_id}", response_class=HTMLResponse)
+async def device(device_id: str, current: AdminPage) -> HTMLResponse:
+    return _device_page(current, device_id)
+
+
+@router.post("/admin/devices/{device_id}/assign", response_class=HTMLResponse)
+async def assign(
+    device_id: str,
+    current: AdminPage,
+    resident_id: Annotated[str, Form(min_length=1)],
+    start: Annotated[str, Form(min_length=1, max_length=32)],
+) -> Response:
+    if queries.resident(current.conn, resident_id, current.orgs) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, current.t("errors.no_resident"))
+    try:
+        begins = datetime.fromisoformat(start).replace(tzinfo=current.settings.zone)
+    except ValueError:
+        return _device_page(current, device_id, current.t("devices.bad_time"), "error", 400)
+    try:
+        current.hub.registry.assign(device_id, resident_id, begins)
+    except RegistryError as exc:
+        return _device_page(current, device_id, exc.problem, "error", 409)
+    _log(current, "device_assigned", device_id, resident=resident_id, start=begins.isoformat())
+    return _device_page(current, device_id, current.t("admin.saved"))
+
+
+@router.post("/admin/devices/{device_id}/unassign", response_class=HTMLResponse)
+async def unassign(device_id: str, current: AdminPage) -> Response:
+    _device_or_404(current, device_id)
+    current.hub.registry.unassign(device_id, current.now)
+    _log(current, "device_unassigned", device_id)
+    return _device_page(current, device_id, current.t("admin.saved"))

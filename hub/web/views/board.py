@@ -1,0 +1,173 @@
+"""The alert board (live), alert details with their audit trail, history, and the
+acknowledge/resolve actions (plain form posts, or fetch with ``Accept: application/json``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from hub.alerts.engine import SEVERITY_RANK
+from hub.alerts.errors import AlertNotFoundError, InvalidTransitionError
+from hub.alerts.service import AlertService
+from hub.alerts.store import AlertRow
+from hub.web import queries
+from hub.web.site import CurrentPage, Page, PageRoute, alerts_of, render
+from schemas.models import AlertState
+
+__all__ = ["AlertCard", "alert_cards", "router"]
+
+router = APIRouter(route_class=PageRoute)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertCard:
+    id: str
+    severity: str
+    state: str
+    summary: str
+    resident_id: str | None
+    resident_name: str | None
+    home_label: str | None
+    opened: datetime
+    updated: datetime
+    assignee: str | None
+    escalation_level: int
+    deadline: datetime | None
+
+
+def alert_cards(
+    rows: Iterable[AlertRow], residents: Mapping[str, queries.ResidentView]
+) -> list[AlertCard]:
+    """Board order: most severe first, then the longest waiting."""
+    ordered = sorted(rows, key=lambda r: (-SEVERITY_RANK[r.severity], r.opened, r.id))
+    cards = []
+    for row in ordered:
+        who = residents.get(row.resident) if row.resident else None
+        deadline = row.next_notify if row.state is AlertState.ACTIVE_UNACK else None
+        cards.append(
+            AlertCard(
+                row.id,
+                row.severity.value,
+                row.state.value.lower(),
+                row.summary,
+                row.resident,
+                who.name if who else None,
+                who.home_label if who else None,
+                row.opened,
+                row.updated,
+                row.assignee,
+                row.escalation_level,
+                deadline,
+            )
+        )
+    return cards
+
+
+def service_of(current: Page) -> AlertService:
+    service = alerts_of(current.request)
+    if service is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, current.t("errors.no_alerts"))
+    return service
+
+
+def open_cards(current: Page) -> list[AlertCard]:
+    service = alerts_of(current.request)
+    if service is None:
+        return []
+    states = [s for s in AlertState if s is not AlertState.CLEARED_ACK]
+    rows = service.engine.store.find(organisations=current.orgs, states=states, limit=500)
+    residents = {r.id: r for r in queries.residents(current.conn, current.orgs)}
+    return alert_cards(rows, residents)
+
+
+def visible_alert(current: Page, alert_id: str) -> AlertRow:
+    """The alert if the user's organisation may see it, else 404 (never 403)."""
+    service = service_of(current)
+    try:
+        row = service.engine.store.get(alert_id)
+    except AlertNotFoundError:
+        row = None
+    if row is None or current.user is None or not current.user.may_see(row.organisation):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, current.t("errors.no_alert"))
+    return row
+
+
+@router.get("/board", response_class=HTMLResponse)
+async def board(current: CurrentPage) -> HTMLResponse:
+    cards = open_cards(current)
+    return render(current, "board.html", alerts=cards, open_count=len(cards))
+
+
+@router.get("/board/fragment", response_class=HTMLResponse)
+async def board_fragment(current: CurrentPage) -> HTMLResponse:
+    return render(current, "_alerts.html", alerts=open_cards(current))
+
+
+@router.get("/alerts/history", response_class=HTMLResponse)
+async def history(current: CurrentPage) -> HTMLResponse:
+    service = service_of(current)
+    rows = service.engine.store.find(
+        organisations=current.orgs, states=[AlertState.CLEARED_ACK], limit=300
+    )
+    residents = {r.id: r for r in queries.residents(current.conn, current.orgs)}
+    cards = sorted(alert_cards(rows, residents), key=lambda c: c.updated, reverse=True)
+    return render(current, "history.html", alerts=cards)
+
+
+@router.get("/alerts/{alert_id}", response_class=HTMLResponse)
+async def alert_detail(alert_id: str, current: CurrentPage) -> HTMLResponse:
+    row = visible_alert(current, alert_id)
+    residents = {r.id: r for r in queries.residents(current.conn, current.orgs)}
+    card = alert_cards([row], residents)[0]
+    entries = service_of(current).engine.audit(alert_id)
+    names = queries.display_names(current.conn)
+    return render(current, "alert.html", alert=card, entries=entries, actor_names=names)
+
+
+def _done(request: Request, alert_id: str, state: AlertState) -> Response:
+    if "application/json" in request.headers.get("accept", ""):
+        return JSONResponse({"id": alert_id, "state": state.value})
+    return RedirectResponse("/board", status_code=303)
+
+
+def _act(current: Page, alert_id: str, action: str, note: str) -> Response:
+    user = current.signed_in()
+    visible_alert(current, alert_id)
+    engine = service_of(current).engine
+    note = note.strip()
+    try:
+        if action == "ack":
+            event = engine.acknowledge(alert_id, user.username, note or None)
+        else:
+            if not note:
+                return _refuse(current, status.HTTP_422_UNPROCESSABLE_ENTITY, "board.note_needed")
+            event = engine.resolve(alert_id, user.username, note)
+    except InvalidTransitionError:
+        return _refuse(current, status.HTTP_409_CONFLICT, "board.already_handled")
+    return _done(current.request, alert_id, event.state)
+
+
+def _refuse(current: Page, code: int, key: str) -> Response:
+    message = current.t(key)
+    if "application/json" in current.request.headers.get("accept", ""):
+        return JSONResponse({"message": message}, status_code=code)
+    return render(current, "error.html", status_code=code, code=code, detail=message)
+
+
+@router.post("/alerts/{alert_id}/ack")
+async def acknowledge(
+    alert_id: str, current: CurrentPage, note: Annotated[str, Form(max_length=512)] = ""
+) -> Response:
+    return _act(current, alert_id, "ack", note)
+
+
+@router.post("/alerts/{alert_id}/resolve")
+async def resolve(
+    alert_id: str, current: CurrentPage, note: Annotated[str, Form(max_length=512)] = ""
+) -> Response:
+    return _act(current, alert_id, "resolve", note)
