@@ -18,8 +18,10 @@ PUBLISHER = "gw-test"
 VECTORS = Path(__file__).resolve().parents[2] / "vectors"
 
 
-def source(mac: str | None = MAC) -> Source:
-    return Source(publisher=PUBLISHER, gateway="gw-test", device=DeviceInfo(id="dev-1", address=mac))
+def source(mac: str | None = MAC, device_id: str = "dev-1") -> Source:
+    return Source(
+        publisher=PUBLISHER, gateway="gw-test", device=DeviceInfo(id=device_id, address=mac)
+    )
 
 
 def context(
@@ -30,9 +32,10 @@ def context(
     now: datetime = NOW,
     clock_offset: timedelta | None = None,
     demo: bool = False,
+    device_id: str = "dev-1",
 ) -> DecodeContext:
     return DecodeContext(
-        source=source(mac),
+        source=source(mac, device_id),
         now=now,
         state=state if state is not None else DeviceState(),
         bthome_key=key,
@@ -49,7 +52,7 @@ def load(name: str) -> list[dict[str, Any]]:
     return vectors
 
 
-def vector_context(vector: dict[str, Any]) -> DecodeContext:
+def vector_context(vector: dict[str, Any], device_id: str = "dev-1") -> DecodeContext:
     ctx_opts = vector.get("context", {})
     state = DeviceState()
     if "cgm_session_start" in ctx_opts:
@@ -60,11 +63,12 @@ def vector_context(vector: dict[str, Any]) -> DecodeContext:
         mac=vector.get("mac", MAC),
         key=bytes.fromhex(vector["key"]) if "key" in vector else None,
         clock_offset=timedelta(seconds=offset) if offset is not None else None,
+        device_id=device_id,
     )
 
 
-def run_vector(vector: dict[str, Any]) -> list[Observation]:
-    ctx = vector_context(vector)
+def run_vector(vector: dict[str, Any], device_id: str = "dev-1") -> list[Observation]:
+    ctx = vector_context(vector, device_id)
     if "gatt" in vector:
         return decode_gatt(int(vector["gatt"], 16), bytes.fromhex(vector["hex"]), ctx)
     return decode_advertisement(
@@ -107,7 +111,7 @@ def check(obs: Observation, exp: dict[str, Any], where: str) -> None:
     assert obs.demo == exp.get("demo", False), where
     if "sequence" in exp:
         assert obs.sequence == exp["sequence"], where
-    assert obs.source == source(obs.source.device.address), where
+    assert obs.source == source(obs.source.device.address, obs.source.device.id), where
 
 
 def assert_valid(observations: list[Observation], now: datetime = NOW) -> None:
