@@ -278,8 +278,18 @@ def _common(parser: argparse.ArgumentParser, *, broker: bool, registry: bool) ->
         parser.add_argument("--no-registry", action="store_true", help="skip the hub database")
     if broker:
         defaults = BrokerFiles()
-        parser.add_argument("--password-file", type=Path, default=defaults.password_file)
-        parser.add_argument("--broker-pid-file", type=Path, default=defaults.pid_file)
+        parser.add_argument(
+            "--password-file",
+            type=Path,
+            default=defaults.password_file,
+            help=f"Mosquitto password file (default {defaults.password_file})",
+        )
+        parser.add_argument(
+            "--broker-pid-file",
+            type=Path,
+            default=defaults.pid_file,
+            help=f"for --reload (default {defaults.pid_file})",
+        )
         parser.add_argument("--reload", action="store_true", help="SIGHUP the broker after")
         parser.add_argument("--no-broker", action="store_true", help="skip the password file")
 

@@ -179,6 +179,7 @@ def test_assign_device(hub_toml: Path, capsys: pytest.CaptureFixture[str]) -> No
     code, out, _ = admin(capsys, "list", "--config", str(hub_toml), "--no-broker")
     assert code == 0
     assert f"resident  {resident.group(1)}" in out
+    assert f"device    ble:AA:BB:CC:DD:EE:FF  resident={resident.group(1)}" in out
 
     code, _, err = admin(
         capsys, "assign-device", "d1", "--resident", "r-nobody", "--config", str(hub_toml)
@@ -239,3 +240,22 @@ def test_broker_password_for_the_hub_user(
     code, _, err = admin(capsys, "broker-password", "Not Valid", *broker_args(admin_broker))
     assert code == 2
     assert "Not Valid" in err
+
+
+def test_list_flags_broker_users_missing_from_the_registry(
+    tmp_path: Path, hub_toml: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    passwd = tmp_path / "hjem.passwd"
+    admin(
+        capsys, "add-gateway", "gw-known", "--config", str(hub_toml), "--password-file", str(passwd)
+    )
+    admin(capsys, "add-gateway", "gw-stray", "--no-registry", "--password-file", str(passwd))
+    admin(capsys, "broker-password", "hub", "--password-file", str(passwd))
+    code, out, _ = admin(capsys, "list", "--config", str(hub_toml), "--password-file", str(passwd))
+    assert code == 0
+    broker_lines = [line for line in out.splitlines() if line.startswith("broker")]
+    assert broker_lines == [
+        "broker    gw-known  gateway",
+        "broker    gw-stray  NOT IN REGISTRY",
+        "broker    hub  hub",
+    ]
