@@ -25,6 +25,7 @@ __all__ = ["ROUTERS", "create_app", "get_hub"]
 ROUTERS: list[str] = [
     "hub.http_ingest:router",
     "hub.alerts.api:router",
+    "hub.web.routes:router",
 ]
 """Routers included by :func:`create_app`, as ``"module:attribute"``; one line each."""
 
@@ -69,4 +70,7 @@ def create_app(hub_or_settings: Hub | HubSettings) -> FastAPI:
     for target in ROUTERS:
         module_name, attribute = target.split(":")
         app.include_router(getattr(importlib.import_module(module_name), attribute))
+    from hub.web.csrf import CsrfMiddleware  # CSRF check for every cookie-authenticated change
+
+    app.add_middleware(CsrfMiddleware)
     return app

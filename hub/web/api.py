@@ -18,7 +18,7 @@ from hub.auth import User, current_user
 from hub.web import queries
 from hub.web.site import Page, hub_of, language_of, public_page
 from hub.web.views.homes import home_cards
-from hub.web.views.residents import RANGES, chart_points, resident_row
+from hub.web.views.residents import HEADROOM, RANGES, chart_points, resident_row
 from hub.web.vitals import VITALS
 
 __all__ = ["router"]
@@ -170,7 +170,7 @@ async def get_series(
     _resident_or_404(current, resident_id)
     vital = next(v for v in VITALS if v.key == measure)
     assert range in RANGES
-    points = chart_points(hub_of(request).store, resident_id, vital, current.now, range)
+    points = chart_points(hub_of(request).store, resident_id, vital, current.now + HEADROOM, range)
     return Series(
         resident=resident_id,
         measure=measure,

@@ -241,15 +241,21 @@ def install_dashboard(
     *,
     alerts: AlertService | None = None,
     settings: WebSettings | None = None,
-    include_router: bool = True,
 ) -> None:
-    """Add the dashboard to ``app``: the CSRF middleware, settings, and (unless the app
-    already includes ``hub.web:router`` via ``hub.app.ROUTERS``) the pages and JSON API."""
+    """Make ``app`` serve the dashboard. ``hub.app.create_app`` already includes the router
+    and the CSRF middleware; for any other app they are added here (once). ``alerts``
+    overrides the running hub's alert service, ``settings`` the defaults."""
     if alerts is not None:
         setattr(app.state, ALERTS_STATE, alerts)
     setattr(app.state, WEB_STATE, settings or WebSettings())
-    app.add_middleware(CsrfMiddleware)
-    if include_router:
-        from hub.web.routes import router
+    if not any(getattr(m, "cls", None) is CsrfMiddleware for m in app.user_middleware):
+        app.add_middleware(CsrfMiddleware)
+    from hub.web.routes import router
 
+    def is_ours(route: object) -> bool:  # nested (FastAPI >= 0.16x) or flattened routes
+        return getattr(route, "original_router", None) is router or (
+            getattr(route, "path", None) == "/board"
+        )
+
+    if not any(is_ours(r) for r in app.routes):
         app.include_router(router)

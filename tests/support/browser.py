@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # a Monday, 09:00 in Copenhagen
-PASSWORD = "korrekt-hest-batteri"  # noqa: S105 - test users only
+PASSWORD = "korrekt-hest-batteri"
 EVIL_NAME = '<script>document.title="pwned"</script> Termometer'
 CHROMIUM_ARGS = [
     "--headless=new",
@@ -191,12 +191,11 @@ class FastWorld:
 
 
 def build_app(hub: Hub, auth: Authenticator, alerts: AlertService) -> FastAPI:
-    from hub.app import ROUTERS, create_app
+    from hub.app import create_app
 
     app = create_app(hub)
     install_auth(app, auth)
-    included = any(target.startswith("hub.web") for target in ROUTERS)
-    install_dashboard(app, alerts=alerts, include_router=not included)
+    install_dashboard(app, alerts=alerts)
     return app
 
 

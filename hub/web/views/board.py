@@ -145,7 +145,7 @@ def _act(current: Page, alert_id: str, action: str, note: str) -> Response:
             event = engine.acknowledge(alert_id, user.username, note or None)
         else:
             if not note:
-                return _refuse(current, status.HTTP_422_UNPROCESSABLE_ENTITY, "board.note_needed")
+                return _refuse(current, status.HTTP_422_UNPROCESSABLE_CONTENT, "board.note_needed")
             event = engine.resolve(alert_id, user.username, note)
     except InvalidTransitionError:
         return _refuse(current, status.HTTP_409_CONFLICT, "board.already_handled")

@@ -27,7 +27,7 @@ from hub.web.vitals import (
 )
 from schemas.models import AlertState
 
-__all__ = ["RANGES", "ResidentRow", "chart_points", "resident_row", "router"]
+__all__ = ["HEADROOM", "RANGES", "ResidentRow", "chart_points", "resident_row", "router"]
 
 router = APIRouter(route_class=PageRoute)
 
@@ -37,6 +37,8 @@ RANGES: dict[str, tuple[timedelta, timedelta | None]] = {
     "7d": (timedelta(days=7), ROLLUP_WIDTHS[1]),
 }
 """Range -> (span, roll-up width; None: raw samples)."""
+HEADROOM = timedelta(minutes=1)
+"""Charts end a little after now, so that a reading taken this instant is included."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +125,7 @@ def _charts(
     service = alerts_of(current.request)
     rules = service.engine.config if service else None
     t, zone = current.t, current.settings.zone
-    end = current.now
+    end = current.now + HEADROOM
     start = end - RANGES[range_key][0]
 
     def label(moment: datetime) -> str:

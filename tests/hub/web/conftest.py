@@ -1,13 +1,15 @@
-"""Fixtures for the dashboard tests: a seeded world and signed-in TestClients."""
+"""Fixtures for the dashboard tests: a seeded world and signed-in HTTP clients (httpx over
+ASGI, so the whole app stack runs: middleware, routes, templates, SQLite)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-from fastapi.testclient import TestClient
+import pytest_asyncio
 
 from tests.support.browser import PASSWORD, FastWorld
 
@@ -27,30 +29,37 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
-def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> str:
+def new_client(world: FastWorld, base_url: str = "http://testserver") -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=world.app), base_url=base_url)
+
+
+async def sign_in(client: httpx.AsyncClient, username: str, password: str = PASSWORD) -> str:
     """Sign in through the form; return the session's CSRF token."""
-    page = client.get("/sign-in")
+    page = await client.get("/sign-in")
     assert page.status_code == 200
-    reply = client.post(
+    reply = await client.post(
         "/sign-in",
         data={"username": username, "password": password, "csrf_token": csrf_of(page.text)},
-        follow_redirects=False,
     )
     assert reply.status_code == 303, reply.text
-    board = client.get("/board")
+    board = await client.get("/board")
     assert board.status_code == 200
     return csrf_of(board.text)
 
 
-@pytest.fixture
-def client_for(world: FastWorld) -> Iterator[Callable[[str], tuple[TestClient, str]]]:
-    clients: list[TestClient] = []
+SignedIn = Callable[[str], Awaitable[tuple[httpx.AsyncClient, str]]]
 
-    def make(username: str) -> tuple[TestClient, str]:
-        client = TestClient(world.app, base_url="http://testserver")
+
+@pytest_asyncio.fixture
+async def signed_in(world: FastWorld) -> AsyncIterator[SignedIn]:
+    """``await signed_in("sara")`` -> (client with Sara's session, her CSRF token)."""
+    clients: list[httpx.AsyncClient] = []
+
+    async def make(username: str) -> tuple[httpx.AsyncClient, str]:
+        client = new_client(world)
         clients.append(client)
-        return client, sign_in(client, username)
+        return client, await sign_in(client, username)
 
     yield make
     for client in clients:
-        client.close()
+        await client.aclose()
