@@ -197,6 +197,8 @@ class GattConfig(_Section):
     reconnect_min_s: Annotated[float, Field(gt=0, le=3600)] = 2.0
     reconnect_max_s: Annotated[float, Field(gt=0, le=86_400)] = 300.0
     set_clock: bool = True
+    idle_disconnect_s: Annotated[float, Field(gt=0, le=86_400)] = 10.0
+    """Disconnect after this long without a value, to free the slot for other devices."""
 
 
 class IncidentConfig(_Section):

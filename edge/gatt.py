@@ -36,7 +36,6 @@ log = logging.getLogger("hjem.edge.gatt")
 
 HEALTH_CHARACTERISTICS = (0x2A37, 0x2A1C, 0x2A35, 0x2A9D, 0x2A5E, 0x2A5F, 0x2A18, 0x2A19)
 RACP, CURRENT_TIME = 0x2A52, 0x2A2B
-IDLE_DISCONNECT_S = 10.0
 
 
 def uuid16(value: int) -> str:
@@ -151,10 +150,10 @@ class GattManager:
                 await self._fetch_records(client, device)
             while not gone.is_set():
                 idle = time.monotonic() - last_value[0]
-                if idle >= IDLE_DISCONNECT_S:
+                if idle >= self.config.idle_disconnect_s:
                     break
                 try:
-                    await asyncio.wait_for(gone.wait(), IDLE_DISCONNECT_S - idle)
+                    await asyncio.wait_for(gone.wait(), self.config.idle_disconnect_s - idle)
                 except TimeoutError:
                     continue
         finally:

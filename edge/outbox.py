@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     body BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_nonvital ON outbox (vital, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS outbox_obs_id ON outbox (obs_id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -131,7 +132,11 @@ class Outbox:
     # -- writing ----------------------------------------------------------------------------
 
     def put(self, items: Iterable[StoredItem]) -> int:
-        """Store observations in one committed transaction; return how many were stored."""
+        """Store observations in one committed transaction; return how many were new.
+
+        An observation whose id is already waiting in the outbox is not stored twice (a device
+        that sends a stored reading again gives the same id).
+        """
         rows = [(i.obs_id, int(i.vital), i.body) for i in items]
         if not rows:
             return 0
@@ -140,15 +145,18 @@ class Outbox:
             with self._transaction():
                 if self._stored_bytes + added > self.quota_bytes:
                     self._enforce_quota(added)
-                self.db.executemany(
-                    "INSERT INTO outbox (obs_id, vital, body) VALUES (?, ?, ?)", rows
-                )
+                inserted = self.db.executemany(
+                    "INSERT OR IGNORE INTO outbox (obs_id, vital, body) VALUES (?, ?, ?)", rows
+                ).rowcount
         except sqlite3.Error as exc:
             self._reload_counters()
             raise OutboxError(str(self.path), f"cannot store {len(rows)} rows: {exc}") from exc
         except OutboxError:
             self._reload_counters()
             raise
+        if inserted != len(rows):  # some were already waiting (a re-sent reading)
+            self._reload_counters()
+            return inserted
         self._stored_bytes += added
         self._depth += len(rows)
         return len(rows)

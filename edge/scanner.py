@@ -131,7 +131,6 @@ class Scanner:
                 await self._scanner.start()
             except BleakError as exc2:
                 raise RadioError(self.adapter, f"cannot start scanning: {exc2}") from exc2
-        self.last_advert = time.monotonic()
         log.info("%s: scanning (%s)", self.adapter, self.mode)
 
     async def stop(self) -> None:

@@ -365,7 +365,7 @@ class GattDevice(VirtualDevice):
             self._sequence += 1
             record = enc.glucose_measurement(self._sequence, stamp, vitals.glucose_mmol_per_l)
             self.records = [*self.records[-499:], (self._sequence, record)]
-            self.pending.append(record)
+            # stored only: the gateway fetches records through the RACP
         self.pending = self.pending[-50:]  # a device's memory is small
 
     async def _deliver(self) -> None:

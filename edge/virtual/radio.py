@@ -123,6 +123,7 @@ class VirtualRadio:
             )
         self.stats = RadioStats()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def adapter(self, name: str) -> VirtualAdapter:
         try:
@@ -143,6 +144,7 @@ class VirtualRadio:
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._stopping = True  # bumble may swallow a cancellation inside a tick
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -153,7 +155,7 @@ class VirtualRadio:
         measure_every = max(1, round(self.config.measurement_interval_s / interval))
         loop = asyncio.get_running_loop()
         next_at = loop.time()
-        while True:
+        while not self._stopping:
             now = self.clock()
             measure = self.stats.ticks % measure_every == 0
             self.stats.ticks += 1

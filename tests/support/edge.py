@@ -78,3 +78,91 @@ async def wait_until(predicate: object, timeout: float = 20.0, what: str = "") -
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+ALL_KINDS = (
+    "bthome",  # the first BTHome device is the pendant (button)
+    "bthome",
+    "ruuvi",
+    "xiaomi",  # even last digit: ATC1441
+    "xiaomi",  # odd: pvvx
+    "heart_rate",
+    "thermometer",
+    "blood_pressure",
+    "weight_scale",
+    "pulse_oximeter",
+    "glucose",
+)
+
+
+def device_list(kinds: tuple[str, ...] = ALL_KINDS, start: int = 0x10) -> list[dict[str, object]]:
+    return [
+        {"address": f"C0:00:00:00:00:{start + n:02X}", "kind": kind} for n, kind in enumerate(kinds)
+    ]
+
+
+def agent_config_dict(tmp: object, port: int, **overrides: object) -> dict[str, object]:
+    """A virtual-radio gateway config with fast intervals, for tests."""
+    from pathlib import Path
+
+    assert isinstance(tmp, Path)
+    base: dict[str, object] = {
+        "gateway_id": "gw1",
+        "radio": "virtual",
+        "heartbeat_interval_s": 0.5,
+        "mqtt": {
+            "url": f"mqtt://127.0.0.1:{port}",
+            "reconnect_min_s": 0.05,
+            "reconnect_max_s": 0.5,
+            "batch_linger_s": 0.05,
+        },
+        "outbox": {"path": str(tmp / "outbox.sqlite")},
+        "virtual": {"advert_interval_s": 0.2, "measurement_interval_s": 1.0},
+        "gatt": {"max_connections": 6, "reconnect_min_s": 0.2, "idle_disconnect_s": 2.0},
+        "watchdog": {"timeout_s": 30, "check_interval_s": 0.1},
+        "devices": device_list(),
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = {**base[key], **value}  # type: ignore[dict-item]
+        else:
+            base[key] = value
+    return base
+
+
+def toml_of(data: dict[str, object]) -> str:
+    """A small TOML writer for the configs above (tables, arrays of tables, scalars)."""
+    lines: list[str] = []
+    tables: list[tuple[str, dict[str, object]]] = []
+    arrays: list[tuple[str, list[dict[str, object]]]] = []
+
+    def scalar(value: object) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int | float):
+            return repr(value)
+        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    for key, value in data.items():
+        if isinstance(value, dict):
+            tables.append((key, value))
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            arrays.append((key, value))
+        elif isinstance(value, list):
+            lines.append(f"{key} = [{', '.join(scalar(v) for v in value)}]")
+        else:
+            lines.append(f"{key} = {scalar(value)}")
+    for key, table in tables:
+        lines.append(f"\n[{key}]")
+        for k, v in table.items():
+            if isinstance(v, list) and v and isinstance(v[0], dict):
+                arrays.append((f"{key}.{k}", v))
+            elif isinstance(v, list):
+                lines.append(f"{k} = [{', '.join(scalar(x) for x in v)}]")
+            else:
+                lines.append(f"{k} = {scalar(v)}")
+    for key, items in arrays:
+        for item in items:
+            lines.append(f"\n[[{key}]]")
+            lines += [f"{k} = {scalar(v)}" for k, v in item.items()]
+    return "\n".join(lines) + "\n"
