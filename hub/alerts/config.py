@@ -89,6 +89,13 @@ class MeasureRef(_Strict):
     def label(self) -> str:
         return self.measure or f"{self.system}|{self.code}"
 
+    def keys(self) -> frozenset[tuple[str, str]]:
+        return frozenset((c.system, c.code) for c in self.codings())
+
+    def unit(self) -> str | None:
+        """The unit readings are converted to (the measure's preferred unit)."""
+        return codes()[self.measure].unit if self.measure is not None else None
+
 
 class _RuleBase(_Strict):
     id: RuleId

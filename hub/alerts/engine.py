@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from hub.alerts.clock import Clock
 from hub.alerts.config import EscalationPolicy, RulesConfig
 from hub.alerts.errors import InvalidTransitionError
-from hub.alerts.inputs import GatewayInput, ObservationInput, Signal, Subject
+from hub.alerts.inputs import GatewayInput, ObservationInput, Signal, Subject, observation_keys
 from hub.alerts.rules import Evaluator, build_evaluator
 from hub.alerts.store import AlertRow, AlertStore, AuditEntry, Silence
 from schemas.models import AlertEvent, AlertState, Severity
@@ -60,6 +60,8 @@ class AlertEngine:
         self._evaluators: dict[str, Evaluator] = {
             r.id: build_evaluator(r) for r in config.rules if r.enabled
         }
+        self._general = [e for e in self._evaluators.values() if e.interest is None]
+        self._specific = [e for e in self._evaluators.values() if e.interest is not None]
         self._open: dict[tuple[str, str], AlertRow] = {
             (a.rule, a.subject): a for a in store.open_alerts()
         }
@@ -73,9 +75,14 @@ class AlertEngine:
 
     def observe(self, items: Iterable[ObservationInput]) -> list[AlertEvent]:
         now = self.clock.now()
-        signals = [
-            s for i in items for e in self._evaluators.values() for s in e.on_observation(i, now)
-        ]
+        signals: list[Signal] = []
+        for item in items:
+            keys = observation_keys(item.observation)
+            for evaluator in self._general:
+                signals.extend(evaluator.on_observation(item, now))
+            for evaluator in self._specific:
+                if evaluator.interest is not None and not evaluator.interest.isdisjoint(keys):
+                    signals.extend(evaluator.on_observation(item, now))
         return self._apply_all(signals, now)
 
     def gateway(self, item: GatewayInput) -> list[AlertEvent]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hub.errors import HubError
 from schemas.models import AlertState
 
 __all__ = [
@@ -13,8 +14,9 @@ __all__ = [
 ]
 
 
-class AlertsError(Exception):
-    """Root of every error raised by :mod:`hub.alerts`."""
+class AlertsError(HubError):
+    """Root of every error raised by :mod:`hub.alerts` (a :class:`HubError`, so that
+    ``hjem hub run`` reports a wrong rules file as one line)."""
 
 
 class RulesConfigError(AlertsError):

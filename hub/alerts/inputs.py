@@ -7,16 +7,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from schemas.codes import codes
 from schemas.models import Coding, GatewayStatus, Observation, Severity
 
 __all__ = [
     "GatewayInput",
+    "Key",
     "ObservationInput",
     "Signal",
     "Subject",
     "convert",
     "has_code",
+    "keys_of",
+    "observation_keys",
     "readings",
 ]
 
@@ -107,8 +109,24 @@ def convert(value: Decimal, unit: str | None, target: str | None) -> Decimal | N
     return value * factor + offset
 
 
-def _matches(codings: list[Coding], wanted: tuple[Coding, ...]) -> bool:
-    return any(c.system == w.system and c.code == w.code for c in codings for w in wanted)
+Key = tuple[str, str]
+"""(system, code) of a coding."""
+
+
+def keys_of(codings: tuple[Coding, ...] | list[Coding]) -> frozenset[Key]:
+    return frozenset((c.system, c.code) for c in codings)
+
+
+def observation_keys(observation: Observation) -> frozenset[Key]:
+    """Every (system, code) of an observation and of its components."""
+    keys = {(c.system, c.code) for c in observation.code}
+    for comp in observation.components:
+        keys.update((c.system, c.code) for c in comp.code)
+    return frozenset(keys)
+
+
+def _matches(codings: list[Coding], wanted: frozenset[Key]) -> bool:
+    return any((c.system, c.code) in wanted for c in codings)
 
 
 def _decimal(text: str) -> Decimal | None:
@@ -119,11 +137,10 @@ def _decimal(text: str) -> Decimal | None:
 
 
 def readings(
-    observation: Observation, wanted: tuple[Coding, ...], measure_key: str | None
+    observation: Observation, wanted: frozenset[Key], target_unit: str | None
 ) -> Iterator[Decimal]:
     """Numeric values of ``wanted`` in ``observation`` (itself or a component), converted to
-    the measure's preferred unit when a measure key is given."""
-    target = codes()[measure_key].unit if measure_key is not None else None
+    ``target_unit`` when one is given (readings in other, unconvertible units are skipped)."""
     candidates: list[tuple[str | None, str | None]] = []
     if _matches(observation.code, wanted):
         candidates.append((observation.value, observation.unit))
@@ -134,10 +151,10 @@ def readings(
         if text is None:
             continue
         value = _decimal(text)
-        converted = convert(value, unit, target) if value is not None else None
+        converted = convert(value, unit, target_unit) if value is not None else None
         if converted is not None:
             yield converted
 
 
-def has_code(observation: Observation, wanted: tuple[Coding, ...]) -> bool:
+def has_code(observation: Observation, wanted: frozenset[Key]) -> bool:
     return _matches(observation.code, wanted)

@@ -21,7 +21,14 @@ from hub.alerts.config import (
     Rule,
     ThresholdRule,
 )
-from hub.alerts.inputs import GatewayInput, ObservationInput, Signal, Subject, readings
+from hub.alerts.inputs import (
+    GatewayInput,
+    ObservationInput,
+    Signal,
+    Subject,
+    has_code,
+    readings,
+)
 
 __all__ = [
     "Evaluator",
@@ -44,6 +51,8 @@ class Evaluator:
     """Base: no signals. Subclasses override what they react to."""
 
     rule_id: str
+    interest: frozenset[tuple[str, str]] | None = None
+    """The (system, code) pairs this evaluator reads; None: every observation."""
 
     def on_observation(self, item: ObservationInput, now: datetime) -> list[Signal]:  # noqa: ARG002
         return []
@@ -85,6 +94,8 @@ class ThresholdEvaluator(Evaluator):
         clear = self.rule.clear_value if self.rule.clear_value is not None else self.rule.value
         self._clear = Decimal(str(clear))
         self._pending = timedelta(seconds=self.rule.pending_seconds)
+        self.interest = self.rule.watch.keys()
+        self._unit = self.rule.watch.unit()
 
     def _subject(self, item: ObservationInput) -> Subject | None:
         if self.rule.per == "device":
@@ -104,7 +115,7 @@ class ThresholdEvaluator(Evaluator):
         if subject is None:
             return []
         out: list[Signal] = []
-        for value in readings(item.observation, self.rule.watch.codings(), self.rule.watch.measure):
+        for value in readings(item.observation, self.interest or frozenset(), self._unit):
             track = self.tracks.setdefault(subject.key, _Track(subject))
             track.subject, track.last_value = subject, value
             out.extend(self._step(track, value, now))
@@ -180,14 +191,12 @@ class EventEvaluator(Evaluator):
 
     def __post_init__(self) -> None:
         self.rule_id = self.rule.id
-        self._codings = self.rule.watch.codings()
+        self.interest = self.rule.watch.keys()
 
     def on_observation(self, item: ObservationInput, now: datetime) -> list[Signal]:  # noqa: ARG002
         obs = item.observation
         code = obs.value_code
-        if code is None or not any(
-            c.system == w.system and c.code == w.code for c in obs.code for w in self._codings
-        ):
+        if code is None or not has_code(obs, self.interest or frozenset()):
             return []
         subject = Subject.of_resident(item) or Subject.of_device(item)
         label = self.rule.watch.label()

@@ -10,7 +10,14 @@ from zoneinfo import ZoneInfo
 
 from hub.alerts.baseline import RollingHistory, robust_score
 from hub.alerts.config import BaselineRule, InactivityRule, News2Rule, NoDataRule, Rule
-from hub.alerts.inputs import ObservationInput, Signal, Subject, has_code, readings
+from hub.alerts.inputs import (
+    ObservationInput,
+    Signal,
+    Subject,
+    has_code,
+    observation_keys,
+    readings,
+)
 from hub.alerts.news2 import News2Parameter, news2
 from hub.alerts.rules import Evaluator
 from schemas.codes import codes
@@ -46,7 +53,7 @@ class InactivityEvaluator(Evaluator):
     def __post_init__(self) -> None:
         self.rule_id = self.rule.id
         self._zone = ZoneInfo(self.rule.timezone)
-        self._codings = self.rule.watch.codings()
+        self._keys = self.rule.watch.keys()
 
     def track(self, subject: Subject, now: datetime) -> None:
         known = self.residents.get(subject.key)
@@ -57,20 +64,24 @@ class InactivityEvaluator(Evaluator):
 
     def _counts(self, item: ObservationInput) -> bool:
         obs = item.observation
-        if not has_code(obs, self._codings):
+        if not has_code(obs, self._keys):
             return False
         if self.rule.room is not None and item.room != self.rule.room:
             return False
         return not (self.rule.require_true and obs.value_boolean is False)
 
     def on_observation(self, item: ObservationInput, now: datetime) -> list[Signal]:
-        subject = Subject.of_resident(item)
-        if subject is None:
+        if item.resident is None:
             return []
-        self.track(subject, now)
-        resident = self.residents[subject.key]
+        resident = self.residents.get(f"resident:{item.resident}")
+        if resident is None:
+            subject = Subject.of_resident(item)
+            assert subject is not None
+            self.track(subject, now)
+            resident = self.residents[subject.key]
         if not self._counts(item):
             return []
+        subject = resident.subject
         seen = item.observation.effective
         if resident.last_match is None or seen > resident.last_match:
             resident.last_match = seen
@@ -121,14 +132,18 @@ class NoDataEvaluator(Evaluator):
     def __post_init__(self) -> None:
         self.rule_id = self.rule.id
         self._silence = timedelta(seconds=self.rule.max_silence_seconds)
+        self._keys = self.rule.watch.keys() if self.rule.watch is not None else None
 
     def on_observation(self, item: ObservationInput, now: datetime) -> list[Signal]:
-        watch = self.rule.watch
-        if watch is not None and not has_code(item.observation, watch.codings()):
+        if self._keys is not None and not has_code(item.observation, self._keys):
             return []
-        subject = Subject.of_device(item)
-        device = self.devices.setdefault(subject.key, _Device(subject, now))
-        device.subject, device.last_seen = subject, now
+        device = self.devices.get(f"device:{item.observation.source.device.id}")
+        if device is None or device.subject.resident != item.resident:
+            subject = Subject.of_device(item)
+            device = self.devices.setdefault(subject.key, _Device(subject, now))
+            device.subject = subject
+        device.last_seen = now
+        subject = device.subject
         if device.firing:
             device.firing = False
             return [Signal.clear(self.rule.id, subject, self.rule.severity, "data again")]
@@ -167,6 +182,11 @@ class News2Evaluator(Evaluator):
     def __post_init__(self) -> None:
         self.rule_id = self.rule.id
         self._max_age = timedelta(seconds=self.rule.max_age_seconds)
+        self._sources = [
+            (frozenset({(codes()[k].primary.system, codes()[k].primary.code)}), codes()[k].unit, p)
+            for k, p in _NEWS2_SOURCES.items()
+        ]
+        self.interest = frozenset().union(*(keys for keys, _, _ in self._sources))
 
     def on_observation(self, item: ObservationInput, now: datetime) -> list[Signal]:
         subject = Subject.of_resident(item)
@@ -175,8 +195,11 @@ class News2Evaluator(Evaluator):
         obs = item.observation
         changed = False
         latest = self.latest.setdefault(subject.key, {})
-        for key, parameter in _NEWS2_SOURCES.items():
-            for value in readings(obs, (codes()[key].primary,), key):
+        present = observation_keys(obs)
+        for keys, unit, parameter in self._sources:
+            if keys.isdisjoint(present):
+                continue
+            for value in readings(obs, keys, unit):
                 known = latest.get(parameter)
                 if known is None or obs.effective >= known[0]:
                     latest[parameter] = (obs.effective, value)
@@ -221,14 +244,15 @@ class BaselineEvaluator(Evaluator):
     def __post_init__(self) -> None:
         self.rule_id = self.rule.id
         self._window = timedelta(days=self.rule.window_days)
+        self.interest = self.rule.watch.keys()
+        self._unit = self.rule.watch.unit()
 
     def on_observation(self, item: ObservationInput, now: datetime) -> list[Signal]:  # noqa: ARG002
         subject = Subject.of_resident(item)
         if subject is None:
             return []
         out: list[Signal] = []
-        watch = self.rule.watch
-        for value in readings(item.observation, watch.codings(), watch.measure):
+        for value in readings(item.observation, self.interest or frozenset(), self._unit):
             history = self.histories.setdefault(
                 subject.key, RollingHistory(self._window, self.rule.max_samples)
             )

@@ -1,0 +1,241 @@
+"""``hjem bench alerts``: latency from an observation published on MQTT to its alert event on
+the hub's live stream (SSE), with 1,000 observations/s of background traffic.
+
+A real Mosquitto and the hub (``hjem hub run``, a child process with the alert rules of
+``deploy/alerts.example.toml``) run on this machine. A probe resident's SpO2 alternates
+between 85 % and 97 %, so every probe makes one alert state change (fire, clear, fire, ...).
+Side by side, the peer floor measured in the same run: the same probe message relayed by
+Mosquitto to a plain MQTT subscriber (what any MQTT-based alerting pays at least).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+__all__ = ["latency"]
+
+ROOT = Path(__file__).resolve().parents[1]
+RULES = ROOT / "deploy" / "alerts.example.toml"
+GATEWAYS = 20
+BATCHES_PER_SECOND = 5
+OBSERVATIONS_PER_BATCH = 10  # 20 gateways x 5 batches/s x 10 = 1,000 observations/s
+PROBES = 200
+RESIDENTS = 40
+
+
+def _prepare(workdir: Path, broker_url: str, port: int) -> tuple[Path, str, list[str]]:
+    from hub.alerts.clock import SystemClock
+    from hub.auth import Role, UserStore
+    from hub.db import open_db
+    from hub.registry import Registry
+
+    rules = workdir / "alerts.toml"
+    rules.write_text(RULES.read_text().replace("pending_seconds = 300", "pending_seconds = 0"))
+    database = workdir / "hub.sqlite3"
+    conn = open_db(database)
+    registry = Registry(conn)
+    registry.add_organisation("org-bench", "Bench")
+    registry.add_team("team-bench", "org-bench", "Bench team")
+    start = datetime.now(UTC) - timedelta(days=1)
+    residents = []
+    for index in range(RESIDENTS + 1):
+        registry.add_home(f"h-{index}", f"Home {index}", team_id="team-bench")
+        resident = registry.add_resident(f"Resident {index}", f"h-{index}")
+        residents.append(resident.id)
+        for kind in ("ox", "th"):
+            registry.add_device(f"{kind}-{index}", "living room")
+            registry.assign(f"{kind}-{index}", resident.id, start)
+    users = UserStore(conn, SystemClock())
+    user = users.create_user("bench", "bench password", Role.ADMIN, None)
+    token = users.issue_token(user.id, "bench")
+    conn.close()
+    config = workdir / "hub.toml"
+    config.write_text(
+        f'database = "{database}"\n[mqtt]\nurl = "{broker_url}"\nclient_id = "hub-bench"\n'
+        f'[http]\nport = {port}\n[ingest]\nsqlite_synchronous = "normal"\n'
+        f'[alerts]\nrules_file = "{rules}"\n',
+        encoding="utf-8",
+    )
+    return config, token, residents
+
+
+def _batches(seconds: float) -> list[tuple[str, bytes]]:
+    """Pre-encoded background batches (normal readings, so no alerts)."""
+    from schemas.builders import make_observation
+    from schemas.models import Batch, DeviceInfo, Source, encode
+
+    now = datetime.now(UTC)
+    out = []
+    count = int(seconds * BATCHES_PER_SECOND) * GATEWAYS
+    for n in range(count):
+        publisher = f"gw-{n % GATEWAYS}"
+        observations = []
+        for k in range(OBSERVATIONS_PER_BATCH):
+            index = 1 + (n * OBSERVATIONS_PER_BATCH + k) % RESIDENTS
+            key, device, value = (
+                ("spo2", f"ox-{index}", "97")
+                if k % 2
+                else ("room_temperature", f"th-{index}", "21.5")
+            )
+            source = Source(publisher=publisher, device=DeviceInfo(id=device))
+            observations.append(
+                make_observation(
+                    key, source=source, effective=now, instant=f"b{n}.{k}", value=value
+                )
+            )
+        batch = Batch(
+            message_id=f"bg-{n}", publisher=publisher, sent=now, observations=observations
+        )
+        out.append((f"hjem/v1/{publisher}/obs", encode(batch)))
+    return out
+
+
+def _probe(index: int) -> bytes:
+    from schemas.builders import make_observation
+    from schemas.models import Batch, DeviceInfo, Source, encode
+
+    now = datetime.now(UTC)
+    source = Source(publisher="probe-gw", device=DeviceInfo(id="ox-0"))
+    value = "85" if index % 2 == 0 else "97"
+    obs = make_observation("spo2", source=source, effective=now, instant=f"p{index}", value=value)
+    return encode(
+        Batch(message_id=f"probe-{index}", publisher="probe-gw", sent=now, observations=[obs])
+    )
+
+
+async def _background(
+    port: int, batches: list[tuple[str, bytes]], stop: asyncio.Event
+) -> tuple[int, float]:
+    import aiomqtt
+
+    sent = 0
+    interval = 1.0 / (BATCHES_PER_SECOND * GATEWAYS)
+    async with aiomqtt.Client("127.0.0.1", port, identifier="bench-background") as client:
+        started = time.perf_counter()
+        for topic, payload in batches:
+            if stop.is_set():
+                break
+            await client.publish(topic, payload, qos=1)
+            sent += 1
+            delay = started + sent * interval - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        elapsed = time.perf_counter() - started
+    return sent * OBSERVATIONS_PER_BATCH, elapsed
+
+
+async def _measure(
+    mqtt_port: int, http_port: int, token: str
+) -> tuple[list[float], list[float], tuple[int, float]]:
+    import aiomqtt
+    import httpx
+
+    hub_ms: list[float] = []
+    floor_ms: list[float] = []
+    stop = asyncio.Event()
+    batches = _batches(PROBES * 0.2 + 30)
+    floor_seen: dict[int, float] = {}
+    url = f"http://127.0.0.1:{http_port}"
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        httpx.AsyncClient(base_url=url, trust_env=False, timeout=30) as http,
+        http.stream("GET", "/api/v1/alerts/stream", headers=headers) as stream,
+        aiomqtt.Client("127.0.0.1", mqtt_port, identifier="bench-probe") as probe,
+        aiomqtt.Client("127.0.0.1", mqtt_port, identifier="bench-floor") as floor,
+        asyncio.TaskGroup() as tg,
+    ):
+        await floor.subscribe("hjem/v1/probe-gw/obs", qos=1)
+
+        async def read_floor() -> None:
+            async for message in floor.messages:
+                payload = message.payload
+                if isinstance(payload, bytes):
+                    floor_seen[int(payload.split(b'"probe-', 1)[1].split(b'"', 1)[0])] = (
+                        time.perf_counter()
+                    )
+
+        floor_task = tg.create_task(read_floor(), name="bench-floor")
+        load = tg.create_task(_background(mqtt_port, batches, stop), name="bench-background")
+        lines = stream.aiter_lines()
+        await asyncio.sleep(2.0)  # let the background load settle
+        for index in range(PROBES):
+            sent = time.perf_counter()
+            await probe.publish("hjem/v1/probe-gw/obs", _probe(index), qos=1)
+            async for line in lines:
+                if line.startswith("data: ") and '"rule":"spo2-low"' in line:
+                    break
+            hub_ms.append((time.perf_counter() - sent) * 1000)
+            if index in floor_seen:
+                floor_ms.append((floor_seen[index] - sent) * 1000)
+            await asyncio.sleep(0.05 + (index % 7) * 0.02)
+        stop.set()
+        background_obs = await load
+        floor_task.cancel()
+    return hub_ms, floor_ms, background_obs
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def latency() -> None:
+    from hjem.mosquitto import Mosquitto, free_port
+
+    with (
+        tempfile.TemporaryDirectory(prefix="hjem-bench-alerts-") as tmp,
+        Mosquitto(workdir=Path(tmp) / "mqtt") as broker,
+    ):
+        http_port = free_port()
+        config, token, _ = _prepare(Path(tmp), broker.url, http_port)
+        log = Path(tmp) / "hub.log"
+        hjem = Path(sys.executable).parent / "hjem"
+        with log.open("ab") as out:
+            proc = subprocess.Popen(  # noqa: S603 - our own console script
+                [str(hjem), "hub", "run", "--config", str(config)], stdout=out, stderr=out, cwd=ROOT
+            )
+        try:
+            deadline = time.monotonic() + 60
+            while "hub running" not in log.read_text(errors="replace"):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"hub did not start: {log.read_text()[-1500:]}")
+                time.sleep(0.05)
+            hub_ms, floor_ms, (background, elapsed) = asyncio.run(
+                _measure(broker.port, http_port, token)
+            )
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                print("hub did not stop in 30 s after SIGTERM; killed it. Log tail:")
+                print(log.read_text(errors="replace")[-3000:])
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+    rate = background / elapsed
+    print(
+        f"background: {background} observations in {elapsed:.1f} s ({rate:.0f}/s), "
+        f"{GATEWAYS} gateways"
+    )
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"{'path':<44} {'n':>4} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    for name, values in (
+        ("hub: MQTT obs -> ingest -> rule -> SSE event", hub_ms),
+        ("peer floor: MQTT obs -> plain subscriber", floor_ms),
+    ):
+        print(
+            f"{name:<44} {len(values):>4} {statistics.median(values):>8.1f} "
+            f"{_pct(values, 0.99):>8.1f} {max(values):>8.1f}"
+        )
+    print("target: hub p99 <= 250 ms")
