@@ -16,9 +16,17 @@ from collections.abc import Callable
 __all__ = ["BENCHMARKS", "register", "run"]
 
 BENCHMARKS: dict[str, tuple[str, str]] = {
+    "ingest": (
+        "hub.bench_ingest:ingest_throughput",
+        "hub MQTT ingest end to end (validated, committed, acked) vs a raw paho QoS 1 subscriber",
+    ),
     "schema-validate": (
         "schemas.bench:validate_throughput",
         "batch validation, observations/s, vs jsonschema on the same payloads",
+    ),
+    "decode": (
+        "edge.bench_decode:decode_throughput",
+        "edge decoders, decodes/s on a mixed corpus, vs bthome-ble on the same BTHome payloads",
     ),
     "alerts": (
         "hub.bench_alerts:latency",

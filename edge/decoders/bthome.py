@@ -100,13 +100,9 @@ def _decrypt(data: bytes, pos: int, mac: bytes, ctx: DecodeContext) -> tuple[byt
     return plain, counter
 
 
-def _mac(data: bytes, info: int, ctx: DecodeContext) -> tuple[bytes | None, int]:
-    if info & 0x02:
-        if len(data) < 7:
-            raise TooShortError(FORMAT, 7, len(data), "the included MAC address")
-        return data[1:7][::-1], 7
+def _device_mac(ctx: DecodeContext) -> bytes | None:
     address = ctx.source.device.address
-    return (bytes.fromhex(address.replace(":", "")) if address else None), 1
+    return bytes.fromhex(address.replace(":", "")) if address else None
 
 
 def _payload(data: bytes, ctx: DecodeContext) -> tuple[bytes, int, int | None] | None:
@@ -116,13 +112,18 @@ def _payload(data: bytes, ctx: DecodeContext) -> tuple[bytes, int, int | None] |
         raise UnknownFormatError(FORMAT, f"BTHome version {info >> 5}; only version 2 is decoded")
     if info & 0x18:
         raise ReservedFlagError(FORMAT, "device information", info, 0x18)
-    mac, pos = _mac(data, info, ctx)
+    pos = 1
+    if info & 0x02:  # MAC included (reversed)
+        if len(data) < 7:
+            raise TooShortError(FORMAT, 7, len(data), "the included MAC address")
+        pos = 7
     if not info & 0x01:
         if ctx.bthome_key is not None:
             raise DecryptionError(
                 FORMAT, "unencrypted advertisement from a device with a key: refused as a downgrade"
             )
         return data[pos:], pos, None
+    mac = data[1:7][::-1] if pos == 7 else _device_mac(ctx)
     if mac is None:
         raise DecryptionError(FORMAT, "decryption needs the device's MAC address")
     decrypted = _decrypt(data, pos, mac, ctx)
@@ -140,7 +141,11 @@ def decode_bthome(data: bytes, ctx: DecodeContext) -> list[Observation]:
         return []
     payload, pos, counter = plain
     objects = parse_objects(payload, pos)
-    packet_id = next((chunk[0] for spec, chunk in objects if spec.kind is Kind.PACKET_ID), None)
+    packet_id = None
+    for spec, chunk in objects:
+        if spec.kind is Kind.PACKET_ID:
+            packet_id = chunk[0]
+            break
     if packet_id is not None and packet_id == ctx.state.bthome_packet_id:
         return []
     out = _observations(objects, Emitter(ctx, FORMAT, data), packet_id)
@@ -165,57 +170,13 @@ def _observations(
     repeated = len(set(ids)) != len(ids)
     out: list[Observation] = []
     for index, (spec, chunk) in enumerate(objects):
-        if spec.kind in _SILENT:
+        if spec.silent:
             continue
         flags: tuple[str, ...] = ()
         if repeated and ids.count(spec.object_id) > 1:
             flags = (f"instance-{ids[: index + 1].count(spec.object_id)}",)
-        out += _object(spec, chunk, _Builder(emit, when, packet_id, f"o{index}", flags))
+        out += _object(spec, chunk, emit, when, extra=f"o{index}", flags=flags, packet_id=packet_id)
     return out
-
-
-_SILENT = frozenset((Kind.PACKET_ID, Kind.TEXT, Kind.RAW, Kind.DEVICE_TYPE, Kind.FIRMWARE))
-"""Objects that are parsed and checked but give no observation."""
-
-
-class _Builder:
-    """The observations of one object: shared time, id parts, flags and packet id."""
-
-    __slots__ = ("emit", "extra", "flags", "packet_id", "when")
-
-    def __init__(
-        self,
-        emit: Emitter,
-        when: TimeInfo,
-        packet_id: int | None,
-        extra: str,
-        flags: tuple[str, ...],
-    ) -> None:
-        self.emit, self.when, self.packet_id = emit, when, packet_id
-        self.extra, self.flags = extra, flags
-
-    def __call__(
-        self,
-        key: str,
-        *,
-        value: str | None = None,
-        unit: str | None = None,
-        boolean: bool | None = None,
-        code: str | None = None,
-        suffix: str = "",
-    ) -> Observation:
-        return self.emit.observation(
-            key,
-            self.when,
-            value=value,
-            unit=unit,
-            instant=self.emit.now_text,
-            extra=self.extra + suffix,
-            flags=self.flags,
-            sequence=self.packet_id,
-            value_boolean=boolean,
-            value_code=code,
-        )
 
 
 def _event(table: dict[int, str], spec: ObjectSpec, code: int) -> str:
@@ -226,22 +187,57 @@ def _event(table: dict[int, str], spec: ObjectSpec, code: int) -> str:
     return event
 
 
-def _object(spec: ObjectSpec, chunk: bytes, obs: _Builder) -> list[Observation]:
+def _object(
+    spec: ObjectSpec,
+    chunk: bytes,
+    emit: Emitter,
+    when: TimeInfo,
+    *,
+    extra: str,
+    flags: tuple[str, ...],
+    packet_id: int | None,
+) -> list[Observation]:
+    instant = emit.now_text
     kind = spec.kind
     if kind is Kind.QUANTITY:
         raw = int.from_bytes(chunk, "little", signed=spec.signed)
-        return [obs(spec.key, value=scaled(raw, spec.multiplier, spec.places), unit=spec.unit)]
+        value = scaled(raw, spec.multiplier, spec.places)
+        return [
+            emit.observation(
+                spec.key, when, value=value, unit=spec.unit, instant=instant, extra=extra,
+                flags=flags, sequence=packet_id,
+            )
+        ]  # fmt: skip
     if kind is Kind.BOOLEAN:
         if chunk[0] > 1:
             what = f"{spec.key} (object 0x{spec.object_id:02x})"
             raise InvalidValueError(FORMAT, what, chunk[0], "a binary sensor sends 0 or 1")
-        return [obs(spec.key, boolean=bool(chunk[0]))]
-    if kind is Kind.BUTTON:
-        return [obs("button", code=_event(BUTTON_EVENTS, spec, chunk[0]))]
-    if kind is Kind.COMMAND:
-        return [obs("command", code=_event(COMMAND_EVENTS, spec, chunk[0]))]
-    event = _event(DIMMER_EVENTS, spec, chunk[0])  # Kind.DIMMER
-    out = [obs("dimmer", code=event)]
-    if event != "none":
-        out.append(obs("dimmer_steps", value=str(chunk[1]), unit="1", suffix="steps"))
+        return [
+            emit.observation(
+                spec.key, when, instant=instant, extra=extra, flags=flags, sequence=packet_id,
+                value_boolean=bool(chunk[0]),
+            )
+        ]  # fmt: skip
+    table = _EVENT_TABLES[kind]
+    event = _event(table, spec, chunk[0])
+    out = [
+        emit.observation(
+            spec.key, when, instant=instant, extra=extra, flags=flags, sequence=packet_id,
+            value_code=event,
+        )
+    ]  # fmt: skip
+    if kind is Kind.DIMMER and event != "none":
+        out.append(
+            emit.observation(
+                "dimmer_steps", when, value=str(chunk[1]), unit="1", instant=instant,
+                extra=extra + "steps", flags=flags, sequence=packet_id,
+            )
+        )  # fmt: skip
     return out
+
+
+_EVENT_TABLES = {
+    Kind.BUTTON: BUTTON_EVENTS,
+    Kind.COMMAND: COMMAND_EVENTS,
+    Kind.DIMMER: DIMMER_EVENTS,
+}

@@ -8,7 +8,7 @@ temperature 0x02 is ``sint16 * 1 / 10**2`` Cel, so ``0x09CA`` -> ``"25.06"``.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["BUTTON_EVENTS", "COMMAND_EVENTS", "DIMMER_EVENTS", "OBJECTS", "Kind", "ObjectSpec"]
 
@@ -36,6 +36,14 @@ class ObjectSpec:
     multiplier: int = 1
     places: int = 0
     unit: str | None = None
+    silent: bool = field(init=False, default=False)
+    """Parsed and checked, but no observation (packet id, text, raw, device information)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "silent", self.kind in _SILENT_KINDS)
+
+
+_SILENT_KINDS = frozenset((Kind.PACKET_ID, Kind.TEXT, Kind.RAW, Kind.DEVICE_TYPE, Kind.FIRMWARE))
 
 
 def _q(oid: int, key: str, length: int, unit: str, places: int = 0, **kw: int | bool) -> ObjectSpec:

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from edge.decoders.errors import TooShortError, TrailingBytesError
@@ -25,6 +26,8 @@ from schemas.models import (
     Source,
 )
 from schemas.validation import EARLIEST_EFFECTIVE, MAX_CLOCK_SKEW
+
+_M = TypeVar("_M", Observation, RawData)
 
 __all__ = [
     "DecodeContext",
@@ -114,10 +117,10 @@ class Emitter:
     def __init__(self, ctx: DecodeContext, fmt: str, data: bytes) -> None:
         self.ctx = ctx
         self.fmt = fmt
-        self._raw = RawData.model_construct(format=fmt, data=data.hex())
+        self._raw = _construct(RawData, {"format": fmt, "data": data.hex()}, _RAW_FIELDS)
         self._device_id = ctx.source.device.id
         self._source_key = _source_key(ctx.source)
-        self._now = ctx.now.astimezone(UTC)
+        self._now = ctx.now if ctx.now.tzinfo is UTC else ctx.now.astimezone(UTC)
         self._now_text = ctx.now.isoformat()
 
     @property
@@ -183,55 +186,99 @@ class Emitter:
         tests check this); it is built from a validated per-device template because
         validating every field of every observation again costs more than the decoding.
         """
-        template, system, code, default_unit, shared = _template(
-            self.ctx.source, self._source_key, key
-        )
+        entry = _TEMPLATES.get((self._source_key, key))
+        if entry is None:
+            entry = _template(self.ctx.source, self._source_key, key)
+        template, system, code, default_unit, shared = entry
         if shared:  # e.g. spo2 and spo2_fast share MDC 150456: keep their ids apart
             extra = f"{extra}/{key}"
+        device_time = when.device_time
         if instant is None:
-            instant = when.device_time if when.device_time is not None else self._now_text
-        update: dict[str, object] = {
-            "id": fast_observation_id(self._device_id, system, code, instant, extra),
-            "effective": when.effective,
-            "flags": [*when.flags, *flags],
-            "raw": self._raw,
-        }
-        if isinstance(value, DataAbsentReason):
-            update["data_absent_reason"] = value
-        elif value is not None:
-            update["value"] = value
-            update["unit"] = unit or default_unit
-        if when.device_time is not None:
-            update["device_time"] = when.device_time
-            update["clock_corrected"] = when.clock_corrected
-        if self.ctx.demo or fields.pop("demo", False):
-            update["demo"] = True
-        update.update(fields)
-        return template.model_copy(update=update)
+            instant = device_time if device_time is not None else self._now_text
+        values = template.copy()
+        values["id"] = fast_observation_id(self._device_id, system, code, instant, extra)
+        values["effective"] = when.effective
+        values["flags"] = [*when.flags, *flags]
+        values["raw"] = self._raw
+        if value is not None:
+            if isinstance(value, DataAbsentReason):
+                values["data_absent_reason"] = value
+            else:
+                values["value"] = value
+                values["unit"] = unit or default_unit
+        if device_time is not None:
+            values["device_time"] = device_time
+            values["clock_corrected"] = when.clock_corrected
+        if fields:
+            if fields.pop("demo", False):
+                values["demo"] = True
+            values.update(fields)
+        if self.ctx.demo:
+            values["demo"] = True
+        return _construct(Observation, values, _OBSERVATION_FIELDS)
+
+
+_OBSERVATION_FIELDS = set(Observation.model_fields)
+_RAW_FIELDS = set(RawData.model_fields)
+_new = object.__new__
+_setattr = object.__setattr__
+
+
+def _construct(cls: type[_M], values: dict[str, object], fields: set[str]) -> _M:
+    """What ``cls.model_construct(**values)`` does, for values already complete and checked.
+
+    Only for the frozen, extra-forbidding schema models built here from validated templates
+    (``Observation``, ``RawData``); the tests check the result equals ``make_observation``.
+    """
+    obj = _new(cls)
+    _setattr(obj, "__dict__", values)
+    _setattr(obj, "__pydantic_fields_set__", fields)
+    _setattr(obj, "__pydantic_extra__", None)
+    _setattr(obj, "__pydantic_private__", None)
+    return obj
 
 
 _B32 = "abcdefghijklmnopqrstuvwxyz234567"
 _B32_PAIRS = tuple(a + b for a in _B32 for b in _B32)
-_SHIFTS = tuple(range(120, -1, -10))
 
 
 def fast_observation_id(device_id: str, system: str, code: str, instant: str, extra: str) -> str:
-    """The same id as :func:`schemas.identity.observation_id`, without base64's Python loop."""
+    """The same id as :func:`schemas.identity.observation_id`, without base64's Python loop.
+
+    Base32 of the first 16 digest bytes (130 bits after padding) as 13 pairs of characters.
+    """
     key = "\x1f".join((device_id, system, code, instant, extra)).encode()
-    number = int.from_bytes(hashlib.sha256(key).digest()[:16], "big") << 2
-    pairs = _B32_PAIRS
-    return "".join([pairs[(number >> shift) & 0x3FF] for shift in _SHIFTS])
+    n = int.from_bytes(hashlib.sha256(key).digest()[:16], "big") << 2
+    p = _B32_PAIRS
+    return (
+        p[n >> 120] + p[(n >> 110) & 1023] + p[(n >> 100) & 1023] + p[(n >> 90) & 1023]
+        + p[(n >> 80) & 1023] + p[(n >> 70) & 1023] + p[(n >> 60) & 1023]
+        + p[(n >> 50) & 1023] + p[(n >> 40) & 1023] + p[(n >> 30) & 1023]
+        + p[(n >> 20) & 1023] + p[(n >> 10) & 1023] + p[n & 1023]
+    )  # fmt: skip
 
 
-_Template = tuple[Observation, str, str, str | None, bool]
+_Template = tuple[dict[str, object], str, str, str | None, bool]
 _TEMPLATES: dict[tuple[tuple[str | None, ...], str], _Template] = {}
 _MAX_TEMPLATES = 8192
 
 
+_SOURCE_KEYS: dict[int, tuple[Source, tuple[str | None, ...]]] = {}
+
+
 def _source_key(source: Source) -> tuple[str | None, ...]:
-    """Every field of a source as a plain tuple (hashing and comparing models is slow)."""
+    """Every field of a source as a plain tuple (hashing and comparing models is slow).
+
+    Cached by object identity; the cache holds the source itself, so an id is never reused
+    while its entry exists.
+    """
+    cached = _SOURCE_KEYS.get(id(source))
+    if cached is not None and cached[0] is source:
+        return cached[1]
+    if len(_SOURCE_KEYS) >= _MAX_TEMPLATES:
+        _SOURCE_KEYS.clear()
     device = source.device
-    return (
+    key = (
         source.publisher,
         source.gateway,
         device.id,
@@ -241,6 +288,8 @@ def _source_key(source: Source) -> tuple[str | None, ...]:
         device.model,
         device.firmware,
     )
+    _SOURCE_KEYS[id(source)] = (source, key)
+    return key
 
 
 def _template(source: Source, source_key: tuple[str | None, ...], key: str) -> _Template:
@@ -259,10 +308,11 @@ def _template(source: Source, source_key: tuple[str | None, ...], key: str) -> _
         instant="template",
         data_absent_reason=DataAbsentReason.UNKNOWN,
     )
-    template = template.model_copy(update={"data_absent_reason": None})
+    values = dict(template.__dict__)
+    values["data_absent_reason"] = None
     system, code = measure.primary.system, measure.primary.code
     shared = len(codes().by_primary(system, code)) > 1
-    found = (template, system, code, measure.unit, shared)
+    found = (values, system, code, measure.unit, shared)
     _TEMPLATES[cache_key] = found
     return found
 

@@ -67,6 +67,8 @@ def decimal_string(mantissa: int, exponent: int) -> str | None:
 
 def scaled(raw: int, multiplier: int, places: int) -> str:
     """A fixed-point value ``raw * multiplier / 10**places`` with ``places`` fraction digits."""
+    if places == 0:
+        return str(raw * multiplier)
     text = decimal_string(raw * multiplier, -places)
     if text is None:  # pragma: no cover - callers pass field widths that always fit
         raise ValueError(f"{raw} * {multiplier} / 10**{places} does not fit a decimal string")

@@ -66,11 +66,26 @@ MANUFACTURER_DECODERS: dict[int, Decoder] = {
 _BASE_SUFFIX = "-0000-1000-8000-00805f9b34fb"
 
 
+_SHORT_CACHE: dict[str, int | None] = {}
+
+
 def short_uuid(uuid: str) -> int | None:
     """The 16-bit form of a SIG UUID (``"fcd2"``, ``"0xFCD2"`` or the full 128-bit string).
 
     None for a vendor's own 128-bit UUID or anything unreadable.
     """
+    try:
+        return _SHORT_CACHE[uuid]
+    except KeyError:
+        pass
+    if len(_SHORT_CACHE) >= 4096:
+        _SHORT_CACHE.clear()
+    short = _parse_uuid(uuid)
+    _SHORT_CACHE[uuid] = short
+    return short
+
+
+def _parse_uuid(uuid: str) -> int | None:
     text = uuid.strip().lower().removeprefix("0x")
     if len(text) == 36 and text.endswith(_BASE_SUFFIX) and text.startswith("0000"):
         text = text[4:8]
@@ -82,9 +97,8 @@ def short_uuid(uuid: str) -> int | None:
         return None
 
 
-def _check_size(fmt: str, data: bytes) -> None:
-    if len(data) > MAX_VALUE_BYTES:
-        raise LengthError(fmt, f"{len(data)} bytes; at most {MAX_VALUE_BYTES} are accepted")
+def _too_long(fmt: str, data: bytes) -> LengthError:
+    return LengthError(fmt, f"{len(data)} bytes; at most {MAX_VALUE_BYTES} are accepted")
 
 
 def decode_gatt(characteristic: int, data: bytes, ctx: DecodeContext) -> list[Observation]:
@@ -94,7 +108,8 @@ def decode_gatt(characteristic: int, data: bytes, ctx: DecodeContext) -> list[Ob
     if decoder is None:
         hint = "; use parse_racp for the RACP" if characteristic == 0x2A52 else ""
         raise UnknownFormatError(fmt, f"no decoder for characteristic 0x{characteristic:04X}{hint}")
-    _check_size(fmt, data)
+    if len(data) > MAX_VALUE_BYTES:
+        raise _too_long(fmt, data)
     return decoder(bytes(data), ctx)
 
 
@@ -110,11 +125,13 @@ def decode_advertisement(
         short = short_uuid(uuid)
         decoder = SERVICE_DATA_DECODERS.get(short) if short is not None else None
         if decoder is not None:
-            _check_size(f"adv:{short:04x}", data)
-            out += decoder(bytes(data), ctx)
+            if len(data) > MAX_VALUE_BYTES:
+                raise _too_long(f"adv:{short:04x}", data)
+            out += decoder(data if type(data) is bytes else bytes(data), ctx)
     for company, data in (manufacturer_data or {}).items():
         decoder = MANUFACTURER_DECODERS.get(company)
         if decoder is not None:
-            _check_size(f"adv:{company:04x}", data)
-            out += decoder(bytes(data), ctx)
+            if len(data) > MAX_VALUE_BYTES:
+                raise _too_long(f"adv:{company:04x}", data)
+            out += decoder(data if type(data) is bytes else bytes(data), ctx)
     return out
