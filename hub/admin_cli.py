@@ -1,5 +1,5 @@
-"""``hjem admin add-gateway | add-vendor | add-user | assign-device | list | broker-password |
-render-acl``.
+"""``hjem admin add-organisation | add-team | add-gateway | add-vendor | add-user |
+assign-device | list | broker-password | render-acl``.
 
 Provisioning writes three places: the broker's password file (``mosquitto_passwd``; the ACL
 is a fixed set of patterns keyed on the username, see :mod:`hub.provision`), the registry
@@ -23,24 +23,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from pydantic import BaseModel, ConfigDict
-
 if TYPE_CHECKING:
     from hub.registry import PublisherKind, Registry
 
-__all__ = ["BrokerFiles", "register"]
+__all__ = ["BROKER_PID_FILE", "PASSWORD_FILE", "register"]
 
 Handler = Callable[[argparse.Namespace], int]
 T = TypeVar("T")
 
 
-class BrokerFiles(BaseModel):
-    """Where the broker's files are (from the command line; defaults are Debian's paths)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    password_file: Path = Path("/etc/mosquitto/hjem.passwd")
-    pid_file: Path = Path("/run/mosquitto/mosquitto.pid")
+PASSWORD_FILE = Path("/etc/mosquitto/hjem.passwd")
+"""The broker's password file (Debian paths; ``--password-file`` changes it)."""
+BROKER_PID_FILE = Path("/run/mosquitto/mosquitto.pid")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +47,6 @@ def _fail(message: str) -> Exception:
     from hjem.cli import CliError
 
     return CliError(message)
-
-
-def _broker_files(args: argparse.Namespace) -> BrokerFiles:
-    return BrokerFiles(password_file=args.password_file, pid_file=args.broker_pid_file)
 
 
 @contextmanager
@@ -109,14 +99,14 @@ def _broker_password(args: argparse.Namespace, username: str) -> None:
     """Write a new broker password for ``username``, print it once, reload if asked."""
     from hub.provision import add_broker_user, generate_secret, reload_broker
 
-    files = _broker_files(args)
+    password_file: Path = args.password_file
     password = generate_secret()
-    _call(lambda: add_broker_user(files.password_file, username, password))
+    _call(lambda: add_broker_user(password_file, username, password))
     print(f"MQTT username: {username}")
     print(f"MQTT password: {password}")
-    print(f"  (shown only now; {files.password_file} keeps a hash)")
+    print(f"  (shown only now; {password_file} keeps a hash)")
     if args.reload:
-        pid = _call(lambda: reload_broker(files.pid_file))
+        pid = _call(lambda: reload_broker(args.broker_pid_file))
         print(f"broker reloaded (SIGHUP to PID {pid})")
     else:
         print("reload the broker to apply: systemctl reload mosquitto (or pass --reload)")
@@ -133,10 +123,24 @@ def _register_publisher(
         print(f"{kind} {args.id} is already registered: keeping it, rotating its credentials")
         return
     if home and home not in {h.id for h in registry.homes()}:
-        _call(lambda: registry.add_home(home, args.home_label or ""))
-        print(f"home {home} added")
+        _call(lambda: registry.add_home(home, args.home_label or "", args.team))
+        print(f"home {home} added" + (f" (team {args.team})" if args.team else ""))
     _call(lambda: registry.add_publisher(args.id, kind, home))
     print(f"{kind} {args.id} registered" + (f" (home {home})" if home else ""))
+
+
+def _add_organisation(args: argparse.Namespace) -> int:
+    with _registry(args) as registry:
+        _call(lambda: registry.add_organisation(args.id, args.name or args.id))
+    print(f"organisation {args.id} added")
+    return 0
+
+
+def _add_team(args: argparse.Namespace) -> int:
+    with _registry(args) as registry:
+        _call(lambda: registry.add_team(args.id, args.organisation, args.name or args.id))
+    print(f"team {args.id} added to organisation {args.organisation}")
+    return 0
 
 
 def _add_gateway(args: argparse.Namespace) -> int:
@@ -233,8 +237,7 @@ def _assign_device(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from hub.provision import HUB_USERNAME, broker_users
 
-    files = _broker_files(args)
-    on_broker = [] if args.no_broker else broker_users(files.password_file)
+    on_broker = [] if args.no_broker else _call(lambda: broker_users(args.password_file))
     registered: dict[str, str] = {}
     with _registry(args) as registry:
         for name in on_broker:
@@ -277,73 +280,129 @@ def _common(parser: argparse.ArgumentParser, *, broker: bool, registry: bool) ->
         parser.add_argument("--config", metavar="HUB_TOML", help="the hub's configuration file")
         parser.add_argument("--no-registry", action="store_true", help="skip the hub database")
     if broker:
-        defaults = BrokerFiles()
         parser.add_argument(
             "--password-file",
             type=Path,
-            default=defaults.password_file,
-            help=f"Mosquitto password file (default {defaults.password_file})",
+            default=PASSWORD_FILE,
+            help=f"Mosquitto password file (default {PASSWORD_FILE})",
         )
         parser.add_argument(
             "--broker-pid-file",
             type=Path,
-            default=defaults.pid_file,
-            help=f"for --reload (default {defaults.pid_file})",
+            default=BROKER_PID_FILE,
+            help=f"for --reload (default {BROKER_PID_FILE})",
         )
         parser.add_argument("--reload", action="store_true", help="SIGHUP the broker after")
         parser.add_argument("--no-broker", action="store_true", help="skip the password file")
 
 
-def register(parser: argparse.ArgumentParser) -> Handler:
-    sub = parser.add_subparsers(dest="admin_command", metavar="ACTION", required=True)
-    gw = sub.add_parser("add-gateway", help="broker credentials and registry row for a gateway")
-    gw.add_argument("id", help="gateway id = MQTT username (a-z 0-9 _ -)")
-    gw.add_argument("--home", help="the home it serves (created if new)")
-    gw.add_argument("--home-label", help="label of a new home")
-    _common(gw, broker=True, registry=True)
-    gw.set_defaults(admin=_add_gateway)
+def _organisation_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id")
+    parser.add_argument("--name")
 
-    vendor = sub.add_parser("add-vendor", help="broker credentials and HTTP token for a vendor")
-    vendor.add_argument("id", help="vendor id = MQTT username (a-z 0-9 _ -)")
-    vendor.add_argument("--no-token", action="store_true", help="no HTTP bearer token")
-    _common(vendor, broker=True, registry=True)
-    vendor.set_defaults(admin=_add_vendor)
 
-    user = sub.add_parser("add-user", help="a dashboard user (care_staff or admin)")
-    user.add_argument("username")
-    user.add_argument("--role", choices=["care_staff", "admin"], default="care_staff")
-    user.add_argument("--organisation", help="organisation id (omit for a system admin)")
-    user.add_argument("--team", action="append", help="team id (repeatable)")
-    user.add_argument("--display-name")
-    _common(user, broker=False, registry=True)
-    user.set_defaults(admin=_add_user)
+def _team_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id")
+    parser.add_argument("--organisation", required=True)
+    parser.add_argument("--name")
 
-    assign = sub.add_parser("assign-device", help="assign a device to a resident from a time")
-    assign.add_argument("device", help="device id as the edge reports it")
-    who = assign.add_mutually_exclusive_group(required=True)
+
+def _user_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("username")
+    parser.add_argument("--role", choices=["care_staff", "admin"], default="care_staff")
+    parser.add_argument("--organisation", help="organisation id (omit for a system admin)")
+    parser.add_argument("--team", action="append", help="team id (repeatable)")
+    parser.add_argument("--display-name")
+
+
+def _assign_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("device", help="device id as the edge reports it")
+    who = parser.add_mutually_exclusive_group(required=True)
     who.add_argument("--resident", help="pseudonymous resident id (r-...)")
     who.add_argument("--new-resident", metavar="NAME", help="create a resident with this name")
-    assign.add_argument("--home", help="home of a new resident")
-    assign.add_argument("--start", help="ISO 8601 with offset (default: now)")
-    assign.add_argument("--end", help="ISO 8601 with offset (default: open-ended)")
-    _common(assign, broker=False, registry=True)
-    assign.set_defaults(admin=_assign_device)
+    parser.add_argument("--home", help="home of a new resident")
+    parser.add_argument("--start", help="ISO 8601 with offset (default: now)")
+    parser.add_argument("--end", help="ISO 8601 with offset (default: open-ended)")
 
-    listing = sub.add_parser("list", help="homes, residents, devices and broker users")
-    _common(listing, broker=True, registry=True)
-    listing.set_defaults(admin=_list)
 
-    only = sub.add_parser(
-        "broker-password", help="set a broker password only (the hub user, alert readers)"
-    )
-    only.add_argument("username", help="e.g. hub")
-    _common(only, broker=True, registry=False)
-    only.set_defaults(admin=_broker_only)
+def _gateway_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id", help="gateway id = MQTT username (a-z 0-9 _ -)")
+    parser.add_argument("--home", help="the home it serves (created if new)")
+    parser.add_argument("--home-label", help="label of a new home")
+    parser.add_argument("--team", help="team that cares for a new home (see add-team)")
 
-    acl = sub.add_parser("render-acl", help="print the broker ACL (deploy/mosquitto/hjem.acl)")
-    acl.add_argument("--hub-user", default="hub")
-    acl.add_argument("--alert-reader", action="append", help="username that may read alerts")
-    acl.set_defaults(admin=_render_acl)
+
+def _vendor_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id", help="vendor id = MQTT username (a-z 0-9 _ -)")
+    parser.add_argument("--no-token", action="store_true", help="no HTTP bearer token")
+
+
+def _broker_user_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("username", help="e.g. hub")
+
+
+def _acl_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--hub-user", default="hub")
+    parser.add_argument("--alert-reader", action="append", help="username that may read alerts")
+
+
+def _no_args(parser: argparse.ArgumentParser) -> None:
+    del parser
+
+
+_Arguments = Callable[[argparse.ArgumentParser], None]
+
+# name, handler, arguments, help, (writes the broker's password file, uses the hub database)
+_ACTIONS: list[tuple[str, Handler, _Arguments, str, tuple[bool, bool]]] = [
+    (
+        "add-gateway",
+        _add_gateway,
+        _gateway_args,
+        "broker login and registry row for a gateway",
+        (True, True),
+    ),
+    (
+        "add-vendor",
+        _add_vendor,
+        _vendor_args,
+        "broker login and HTTP token for a vendor",
+        (True, True),
+    ),
+    ("add-organisation", _add_organisation, _organisation_args, "an organisation", (False, True)),
+    ("add-team", _add_team, _team_args, "a care team of an organisation", (False, True)),
+    ("add-user", _add_user, _user_args, "a dashboard user (care_staff or admin)", (False, True)),
+    (
+        "assign-device",
+        _assign_device,
+        _assign_args,
+        "assign a device to a resident from a time",
+        (False, True),
+    ),
+    ("list", _list, _no_args, "homes, residents, devices and broker users", (True, True)),
+    (
+        "broker-password",
+        _broker_only,
+        _broker_user_args,
+        "set a broker password only (the hub user, alert readers)",
+        (True, False),
+    ),
+    (
+        "render-acl",
+        _render_acl,
+        _acl_args,
+        "print the broker ACL (deploy/mosquitto/hjem.acl)",
+        (False, False),
+    ),
+]
+
+
+def register(parser: argparse.ArgumentParser) -> Handler:
+    sub = parser.add_subparsers(dest="admin_command", metavar="ACTION", required=True)
+    for name, run, arguments, help_text, (broker, registry) in _ACTIONS:
+        action = sub.add_parser(name, help=help_text, description=help_text)
+        arguments(action)
+        _common(action, broker=broker, registry=registry)
+        action.set_defaults(admin=run)
 
     def handler(args: argparse.Namespace) -> int:
         return int(args.admin(args))

@@ -259,3 +259,44 @@ def test_list_flags_broker_users_missing_from_the_registry(
         "broker    gw-stray  NOT IN REGISTRY",
         "broker    hub  hub",
     ]
+
+
+def test_organisation_team_and_a_home_in_the_team(
+    tmp_path: Path, hub_toml: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = ["--config", str(hub_toml)]
+    assert admin(capsys, "add-organisation", "org-aarhus", "--name", "Aarhus", *cfg)[0] == 0
+    assert admin(capsys, "add-team", "team-nord", "--organisation", "org-aarhus", *cfg)[0] == 0
+    code, out, _ = admin(
+        capsys,
+        "add-gateway",
+        "gw-nord-1",
+        "--home",
+        "home-1",
+        "--team",
+        "team-nord",
+        *cfg,
+        "--no-broker",
+    )
+    assert code == 0
+    assert "home home-1 added (team team-nord)" in out
+    registry = Registry(open_db(hub_toml.parent / "hub.sqlite3"))
+    assert [(h.id, h.team_id) for h in registry.homes()] == [("home-1", "team-nord")]
+    # a team of an unknown organisation, a home of an unknown team: one-line errors
+    code, _, err = admin(capsys, "add-team", "team-x", "--organisation", "org-none", *cfg)
+    assert code == 2
+    assert "team 'team-x'" in err
+    code, _, err = admin(
+        capsys,
+        "add-gateway",
+        "gw-x",
+        "--home",
+        "home-x",
+        "--team",
+        "team-none",
+        *cfg,
+        "--no-broker",
+    )
+    assert code == 2
+    assert "home 'home-x'" in err
+    assert registry.publisher("gw-x") is None
