@@ -26,6 +26,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from hub.auth import Authenticator, Role, User
 from hub.auth.errors import NotAuthenticatedError
+from hub.web import queries
 from hub.web.csrf import (
     SESSION_COOKIE,
     CsrfMiddleware,
@@ -137,6 +138,10 @@ class Page:
     @property
     def orgs(self) -> frozenset[str] | None:
         return self.user.organisations() if self.user else frozenset()
+
+    def actor_names(self) -> dict[str, str]:
+        """Username -> display name for audit trails (the rule engine is "system")."""
+        return {"system": self.t("audit.system"), **queries.display_names(self.conn)}
 
     @property
     def is_admin(self) -> bool:

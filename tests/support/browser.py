@@ -210,3 +210,23 @@ def launch_chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+def batch_of(publisher: str, observations: list[Observation], tag: str) -> bytes:
+    """One MQTT message with these observations, as a gateway sends it."""
+    from schemas.models import Batch, encode
+
+    return encode(
+        Batch(
+            message_id=f"m-{tag}",
+            publisher=publisher,
+            sent=datetime.now(UTC),
+            observations=observations,
+        )
+    )
+
+
+def status_payload(publisher: str, at: datetime) -> bytes:
+    from schemas.models import encode
+
+    return encode(gateway_status(publisher, at))

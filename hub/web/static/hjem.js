@@ -125,6 +125,7 @@
           var count = list.querySelectorAll("[data-alert-id]").length;
           document.querySelectorAll("[data-open-count]").forEach(function (el) {
             el.textContent = String(count);
+            el.hidden = count === 0;
           });
           bindForms(list);
           tickCountdowns();

@@ -32,7 +32,7 @@ async def audit(current: CurrentPage) -> HTMLResponse:
         "audit.html",
         entries=entries,
         actions=queries.admin_actions(current.conn, current.orgs),
-        actor_names=queries.display_names(current.conn),
+        actor_names=current.actor_names(),
     )
 
 

@@ -125,7 +125,7 @@ async def alert_detail(alert_id: str, current: CurrentPage) -> HTMLResponse:
     residents = {r.id: r for r in queries.residents(current.conn, current.orgs)}
     card = alert_cards([row], residents)[0]
     entries = service_of(current).engine.audit(alert_id)
-    names = queries.display_names(current.conn)
+    names = current.actor_names()
     return render(current, "alert.html", alert=card, entries=entries, actor_names=names)
 
 
