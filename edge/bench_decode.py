@@ -24,7 +24,7 @@ _MAC = "54:48:E6:8F:80:A5"
 _UUID = "0000fcd2-0000-1000-8000-00805f9b34fb"
 _KEY = bytes.fromhex("231d39c1d7cc1ab1aee224cd096db932")
 _PACKETS_PER_DEVICE = 200
-_ROUNDS = 5
+_ROUNDS = 9
 
 # BTHome payload bodies (objects after the packet id), one "device" each
 _BTHOME_BODIES = [
@@ -100,20 +100,13 @@ def _theirs_bthome(devices: list[tuple[bytes | None, list[bytes]]]) -> tuple[int
     for key, packets in devices:
         parser = BTHomeBluetoothDeviceData(bindkey=key)
         for i, data in enumerate(packets):
-            info = BluetoothServiceInfoBleak(
-                "Bench",
-                _MAC,
-                -60,
-                {},
-                {_UUID: data},
-                [],
-                "local",
-                None,
-                None,
-                False,
-                float(i),
-                None,
-            )
+            fields: dict[str, Any] = {
+                "name": "Bench", "address": _MAC, "rssi": -60, "manufacturer_data": {},
+                "service_data": {_UUID: data}, "service_uuids": [], "source": "local",
+                "device": None, "advertisement": None, "connectable": False,
+                "time": float(i), "tx_power": None,
+            }  # fmt: skip
+            info = BluetoothServiceInfoBleak(**fields)
             update = parser.update(info)
             values += len(update.entity_values) + len(update.binary_entity_values)
             decodes += 1
@@ -137,10 +130,10 @@ def _ours_mixed(devices: list[tuple[bytes | None, list[bytes]]]) -> tuple[int, i
         ruuvi[16:18] = round_.to_bytes(2, "big")  # a new measurement sequence each round
         ctx = DecodeContext(source, now, DeviceState())
         observations += len(decode_advertisement(ctx, manufacturer_data={0x0499: bytes(ruuvi)}))
-        for data in xiaomi:
-            data[-2 if len(data) == 15 else -1] = round_ % 256
+        for frame in xiaomi:
+            frame[-2 if len(frame) == 15 else -1] = round_ % 256  # frame counter
             ctx = DecodeContext(source, now, DeviceState())
-            observations += len(decode_advertisement(ctx, service_data={"181a": bytes(data)}))
+            observations += len(decode_advertisement(ctx, service_data={"181a": bytes(frame)}))
         decodes += len(gatt) + 1 + len(xiaomi)
     bthome_decodes, bthome_obs = _ours_bthome(devices)
     return decodes + bthome_decodes, observations + bthome_obs

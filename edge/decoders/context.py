@@ -61,6 +61,9 @@ class DeviceState:
     """From the CGM Feature characteristic: True requires, False forbids the E2E-CRC."""
 
 
+_KNOWN_ZONES: set[str] = set()
+
+
 @cache
 def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
@@ -83,10 +86,12 @@ class DecodeContext:
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:
             raise ValueError("DecodeContext.now must carry a UTC offset")
-        try:
-            _zone(self.device_timezone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown device_timezone {self.device_timezone!r}") from exc
+        if self.device_timezone not in _KNOWN_ZONES:
+            try:
+                _zone(self.device_timezone)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"unknown device_timezone {self.device_timezone!r}") from exc
+            _KNOWN_ZONES.add(self.device_timezone)
         if self.bthome_key is not None and len(self.bthome_key) != 16:
             raise ValueError(f"a BTHome key has 16 bytes, got {len(self.bthome_key)}")
 
