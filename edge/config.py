@@ -257,14 +257,15 @@ class EdgeConfig(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}, e.g. Europe/Copenhagen") from None
         return value
 
-    @model_validator(mode="after")
-    def _unique_devices(self) -> EdgeConfig:
+    @field_validator("devices")
+    @classmethod
+    def _unique_devices(cls, value: list[DeviceConfig]) -> list[DeviceConfig]:
         seen: set[str] = set()
-        for device in self.devices:
+        for device in value:
             if device.address in seen:
                 raise ValueError(f"device {device.address} is listed twice")
             seen.add(device.address)
-        return self
+        return value
 
     @property
     def mqtt_username(self) -> str:

@@ -1,0 +1,1 @@
+"""Tests of the edge agent (the decoders have their own package below)."""
