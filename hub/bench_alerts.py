@@ -21,6 +21,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 __all__ = ["latency"]
 
@@ -238,4 +239,98 @@ def latency() -> None:
             f"{name:<44} {len(values):>4} {statistics.median(values):>8.1f} "
             f"{_pct(values, 0.99):>8.1f} {max(values):>8.1f}"
         )
+    with tempfile.TemporaryDirectory(prefix="hjem-bench-alerts-engine-") as tmp:
+        engine_ms = asyncio.run(_engine_only(Path(tmp)))
+    print(
+        f"{'alerts only: engine input -> SSE event':<44} {len(engine_ms):>4} "
+        f"{statistics.median(engine_ms):>8.1f} {_pct(engine_ms, 0.99):>8.1f} "
+        f"{max(engine_ms):>8.1f}"
+    )
     print("target: hub p99 <= 250 ms")
+
+
+def _engine_app(workdir: Path) -> tuple[Any, Any, Any, str, Any]:
+    """An engine, its (not yet started) service and an app with the alerts API."""
+    from fastapi import FastAPI
+
+    from hub.alerts.api import install_alerts, router
+    from hub.alerts.clock import SystemClock
+    from hub.alerts.config import parse_rules
+    from hub.alerts.engine import AlertEngine
+    from hub.alerts.service import AlertService
+    from hub.alerts.settings import AlertSettings
+    from hub.alerts.store import AlertStore
+    from hub.auth import Authenticator, LoginThrottle, Role, UserStore, fast_hasher, install_auth
+    from hub.db import open_db
+
+    conn = open_db(workdir / "engine.sqlite3", synchronous="normal")
+    clock = SystemClock()
+    rules = parse_rules(RULES.read_text().replace("pending_seconds = 300", "pending_seconds = 0"))
+    engine = AlertEngine(rules, AlertStore(conn), clock)
+    users = UserStore(conn, clock, fast_hasher())
+    token = users.issue_token(users.create_user("b", "bench password", Role.ADMIN, None).id, "b")
+    service = AlertService(engine, AlertSettings(mqtt=False))
+    app = FastAPI()
+    install_auth(app, Authenticator(users, LoginThrottle(clock)))
+    install_alerts(app, service)
+    app.include_router(router)
+    return engine, service, app, token, conn
+
+
+async def _engine_only(workdir: Path) -> list[float]:
+    """Engine input -> SSE event over a real uvicorn server, same rules, same background."""
+    import httpx
+    import uvicorn
+
+    from hjem.mosquitto import free_port
+    from hub.alerts.inputs import ObservationInput
+    from schemas.models import Batch
+
+    engine, service, app, token, conn = _engine_app(workdir)
+    background = [
+        [ObservationInput(o, f"r-{o.source.device.id.split('-')[1]}", None, "org") for o in
+         Batch.model_validate_json(p).observations]
+        for _, p in _batches(PROBES * 0.15 + 10)
+    ]  # fmt: skip
+    latencies: list[float] = []
+    async with service:
+        port = free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        server = uvicorn.Server(config)
+        serving = asyncio.create_task(server.serve(), name="bench-uvicorn")
+        while not server.started:  # noqa: ASYNC110 - uvicorn offers no started event
+            await asyncio.sleep(0.01)
+        stop = asyncio.Event()
+
+        async def load() -> None:
+            interval = 1.0 / (BATCHES_PER_SECOND * GATEWAYS)
+            started = time.perf_counter()
+            for n, items in enumerate(background):
+                if stop.is_set():
+                    return
+                engine.observe(items)
+                delay = started + (n + 1) * interval - time.perf_counter()
+                await asyncio.sleep(max(0.0, delay))
+
+        headers = {"Authorization": f"Bearer {token}"}
+        async with (
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", trust_env=False) as http,
+            http.stream("GET", "/api/v1/alerts/stream", headers=headers) as stream,
+        ):
+            loader = asyncio.create_task(load(), name="bench-load")
+            lines = stream.aiter_lines()
+            for index in range(PROBES):
+                probe = Batch.model_validate_json(_probe(index)).observations[0]
+                sent = time.perf_counter()
+                engine.observe([ObservationInput(probe, "r-0", None, "org")])
+                async for line in lines:
+                    if line.startswith("data: ") and '"rule":"spo2-low"' in line:
+                        break
+                latencies.append((time.perf_counter() - sent) * 1000)
+                await asyncio.sleep(0.05)
+            stop.set()
+            await loader
+        server.should_exit = True
+        await serving
+    conn.close()
+    return latencies

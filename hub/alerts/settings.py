@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 __all__ = ["AlertSettings", "MqttTarget"]
 
@@ -41,6 +41,14 @@ class AlertSettings(BaseModel):
     retry_max_attempts: int = Field(default=20, ge=1)
     stream_keepalive_seconds: float = Field(default=15.0, gt=0)
     session_hours: float = Field(default=12.0, gt=0, description="staff session lifetime")
+
+    @model_validator(mode="after")
+    def _secret_with_url(self) -> AlertSettings:
+        if self.webhook_url and not (
+            self.webhook_secret and self.webhook_secret.get_secret_value()
+        ):
+            raise ValueError("webhook_url needs webhook_secret (the HMAC key receivers verify)")
+        return self
 
     def channels(self, mqtt: MqttTarget | None) -> tuple[str, ...]:
         out: list[str] = []

@@ -18,12 +18,11 @@ from hub.alerts.clock import SystemClock
 from hub.alerts.settings import AlertSettings
 from hub.auth import Role, UserStore
 from hub.config import HttpSettings, HubSettings, IngestSettings, MqttSettings
+from hub.errors import HubError
 from hub.service import Hub
 from schemas.builders import make_observation
 from schemas.models import AlertEvent, AlertState, Batch, DeviceInfo, Source, encode
 from schemas.topics import ALERTS_FILTER
-
-pytestmark = [pytest.mark.asyncio, pytest.mark.mosquitto]
 
 RULES = """
 [[rule]]
@@ -58,6 +57,8 @@ async def _block(lines: object) -> list[str]:
     return block
 
 
+@pytest.mark.asyncio
+@pytest.mark.mosquitto
 async def test_mqtt_observation_to_sse_alert_and_retained_event(
     tmp_path: Path, broker: Mosquitto
 ) -> None:
@@ -108,3 +109,22 @@ async def test_mqtt_observation_to_sse_alert_and_retained_event(
         assert isinstance(message.payload, bytes)
         assert json.loads(message.payload)["alert_id"] == event.alert_id
         assert message.retain
+
+
+@pytest.mark.asyncio
+async def test_a_wrong_rules_file_stops_the_hub_with_its_name(tmp_path: Path) -> None:
+    rules = tmp_path / "alerts.toml"
+    rules.write_text('[[rule]]\nid = "x"\nkind = "threshold"\nmeasure = "spo2"\n')
+    settings = HubSettings(
+        database=tmp_path / "hub.sqlite3",
+        http=HttpSettings(enabled=False),
+        alerts=AlertSettings(rules_file=rules),
+    )
+    with pytest.raises(HubError, match=r"alerts\.toml: rule\[0\] 'x': operator: Field required"):
+        async with Hub(settings, mqtt=False):
+            pass
+
+
+def test_webhook_needs_a_secret() -> None:
+    with pytest.raises(ValueError, match="webhook_url needs webhook_secret"):
+        AlertSettings(webhook_url="https://care.example/hook")
