@@ -116,6 +116,9 @@ class Hub:
             gateways=self.gateways,
             clock=clock,
         )
+        from hub.alerts.wiring import build_alerts
+
+        self.alerts = build_alerts(self)
 
     # -- listeners -------------------------------------------------------------------------
 
@@ -162,9 +165,8 @@ class Hub:
                 await self._mqtt.start()
                 self._spawn(self._ingest_loop(self._mqtt), "ingest")
             self._spawn(self._status_loop(), "status")
-            from hub.alerts.wiring import start_alerts
-
-            self.alerts = await start_alerts(self)
+            if self.alerts is not None:
+                await self.alerts.__aenter__()
             if self.settings.http.enabled:
                 await self._start_api()
         except BaseException as exc:

@@ -1,9 +1,10 @@
 """Wiring the alert engine into the running hub (:class:`hub.service.Hub`).
 
-``start_alerts(hub)`` loads the rules file of ``[alerts]``, builds the engine on the hub's
-SQLite connection and clock, registers a post-commit listener (stored observations with
-their resident, gateway online/offline changes), attaches the staff authenticator as
-``hub.auth`` and enters the :class:`AlertService` (stop it with ``await service.__aexit__``).
+``build_alerts(hub)`` (called by ``Hub.__init__``) loads the rules file of ``[alerts]``,
+builds the engine on the hub's SQLite connection and clock, registers a post-commit listener
+(stored observations with their resident, gateway online/offline changes) and attaches the
+staff authenticator as ``hub.auth``; the hub enters the :class:`AlertService` when it starts
+and leaves it when it stops.
 
 Home, organisation and room come from the registry tables: resident -> home -> team ->
 organisation; a gateway's home from its publisher entry; a device's room is its registry
@@ -32,7 +33,7 @@ from schemas.models import GatewayStatus, StatusKind
 if TYPE_CHECKING:
     from hub.service import Hub, HubEvent, StoredBatch
 
-__all__ = ["Directory", "FunctionClock", "start_alerts"]
+__all__ = ["Directory", "FunctionClock", "build_alerts"]
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +145,12 @@ def _listener(service: AlertService, directory: Directory) -> Callable[[HubEvent
     return on_event
 
 
-async def start_alerts(hub: Hub) -> AlertService:
-    """Build, attach and start the alert service of ``hub``."""
+def build_alerts(hub: Hub) -> AlertService:
+    """Build the alert service of ``hub`` and attach its listener and ``hub.auth``.
+
+    Raises :class:`RulesConfigError` (a ``HubError``) for a wrong rules file. Start the
+    service with ``await service.__aenter__()``.
+    """
     settings: AlertSettings = getattr(hub.settings, "alerts", AlertSettings())
     config = load_rules(settings.rules_file) if settings.rules_file else RulesConfig(rules=[])
     clock = FunctionClock(hub.clock)
@@ -160,5 +165,4 @@ async def start_alerts(hub: Hub) -> AlertService:
         LoginThrottle(clock),
         session_ttl=timedelta(hours=settings.session_hours),
     )
-    await service.__aenter__()
     return service
