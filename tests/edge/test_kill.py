@@ -84,7 +84,8 @@ async def test_sigkill_mid_stream_loses_nothing(tmp_path: Path, broker: Mosquitt
             agent.send_signal(signal.SIGTERM)
             assert agent.wait(20) == 0
             await wait_until(lambda: after.statuses[-1].kind == StatusKind.DEATH, what="death")
-        assert before.errors == [] and after.errors == []
+        assert before.errors == []
+        assert after.errors == []
         assert backlog.isdisjoint(before.unique()), "these were never acknowledged before"
     finally:
         if agent.poll() is None:
