@@ -26,7 +26,7 @@ from edge.decoders.bthome_objects import (
     Kind,
     ObjectSpec,
 )
-from edge.decoders.context import DecodeContext, Emitter, TimeInfo
+from edge.decoders.context import DecodeContext, Emitter
 from edge.decoders.errors import (
     DecryptionError,
     InvalidValueError,
@@ -165,17 +165,49 @@ def decode_bthome(data: bytes, ctx: DecodeContext) -> list[Observation]:
 def _observations(
     objects: list[tuple[ObjectSpec, bytes]], emit: Emitter, packet_id: int | None
 ) -> list[Observation]:
-    when = emit.receive_time()
     ids = [spec.object_id for spec, _ in objects]
     repeated = len(set(ids)) != len(ids)
     out: list[Observation] = []
     for index, (spec, chunk) in enumerate(objects):
         if spec.silent:
             continue
-        flags: tuple[str, ...] = ()
+        flags = []
         if repeated and ids.count(spec.object_id) > 1:
-            flags = (f"instance-{ids[: index + 1].count(spec.object_id)}",)
-        out += _object(spec, chunk, emit, when, extra=f"o{index}", flags=flags, packet_id=packet_id)
+            flags.append(f"instance-{ids[: index + 1].count(spec.object_id)}")
+        extra = f"o{index}"
+        kind = spec.kind
+        if kind is Kind.QUANTITY:
+            raw = int.from_bytes(chunk, "little", signed=spec.signed)
+            value = scaled(raw, spec.multiplier, spec.places)
+            out.append(
+                emit.received(
+                    spec.key,
+                    extra,
+                    flags,
+                    sequence=packet_id,
+                    field="value",
+                    value=value,
+                    unit=spec.unit,
+                )
+            )
+        elif kind is Kind.BOOLEAN:
+            if chunk[0] > 1:
+                what = f"{spec.key} (object 0x{spec.object_id:02x})"
+                raise InvalidValueError(FORMAT, what, chunk[0], "a binary sensor sends 0 or 1")
+            out.append(
+                emit.received(
+                    spec.key,
+                    extra,
+                    flags,
+                    sequence=packet_id,
+                    field="value_boolean",
+                    value=bool(chunk[0]),
+                )
+            )
+        else:
+            out += _event_observations(
+                spec, chunk, emit, extra=extra, flags=flags, packet_id=packet_id
+            )
     return out
 
 
@@ -187,52 +219,32 @@ def _event(table: dict[int, str], spec: ObjectSpec, code: int) -> str:
     return event
 
 
-def _object(
+def _event_observations(
     spec: ObjectSpec,
     chunk: bytes,
     emit: Emitter,
-    when: TimeInfo,
     *,
     extra: str,
-    flags: tuple[str, ...],
+    flags: list[str],
     packet_id: int | None,
 ) -> list[Observation]:
-    instant = emit.now_text
-    kind = spec.kind
-    if kind is Kind.QUANTITY:
-        raw = int.from_bytes(chunk, "little", signed=spec.signed)
-        value = scaled(raw, spec.multiplier, spec.places)
-        return [
-            emit.observation(
-                spec.key, when, value=value, unit=spec.unit, instant=instant, extra=extra,
-                flags=flags, sequence=packet_id,
-            )
-        ]  # fmt: skip
-    if kind is Kind.BOOLEAN:
-        if chunk[0] > 1:
-            what = f"{spec.key} (object 0x{spec.object_id:02x})"
-            raise InvalidValueError(FORMAT, what, chunk[0], "a binary sensor sends 0 or 1")
-        return [
-            emit.observation(
-                spec.key, when, instant=instant, extra=extra, flags=flags, sequence=packet_id,
-                value_boolean=bool(chunk[0]),
-            )
-        ]  # fmt: skip
-    table = _EVENT_TABLES[kind]
-    event = _event(table, spec, chunk[0])
+    event = _event(_EVENT_TABLES[spec.kind], spec, chunk[0])
     out = [
-        emit.observation(
-            spec.key, when, instant=instant, extra=extra, flags=flags, sequence=packet_id,
-            value_code=event,
-        )
-    ]  # fmt: skip
-    if kind is Kind.DIMMER and event != "none":
+        emit.received(spec.key, extra, flags, sequence=packet_id, field="value_code", value=event)
+    ]
+    if spec.kind is Kind.DIMMER and event != "none":
+        steps = str(chunk[1])
         out.append(
-            emit.observation(
-                "dimmer_steps", when, value=str(chunk[1]), unit="1", instant=instant,
-                extra=extra + "steps", flags=flags, sequence=packet_id,
+            emit.received(
+                "dimmer_steps",
+                extra + "steps",
+                list(flags),
+                sequence=packet_id,
+                field="value",
+                value=steps,
+                unit="1",
             )
-        )  # fmt: skip
+        )
     return out
 
 

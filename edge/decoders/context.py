@@ -172,6 +172,43 @@ class Emitter:
             return TimeInfo(self._now, text, flags=("device-time-implausible",))
         return TimeInfo(effective, text, clock_corrected=self.ctx.clock_offset is not None)
 
+    def received(
+        self,
+        key: str,
+        extra: str,
+        flags: list[str],
+        *,
+        sequence: int | None,
+        field: str,
+        value: object,
+        unit: str | None = None,
+    ) -> Observation:
+        """An undated reading (advertisements): receive time, instant = receive time.
+
+        The hot path of the advertisement decoders; ``field`` is ``"value"`` (then ``unit``),
+        ``"value_boolean"``, ``"value_code"`` or ``"data_absent_reason"``. Equal to
+        :meth:`observation` with the same arguments (tested).
+        """
+        entry = _TEMPLATES.get((self._source_key, key))
+        if entry is None:
+            entry = _template(self.ctx.source, self._source_key, key)
+        values = entry[0].copy()
+        if entry[4]:
+            extra = f"{extra}/{key}"
+        values["id"] = fast_observation_id(
+            self._device_id, entry[1], entry[2], self._now_text, extra
+        )
+        values["effective"] = self._now
+        values["flags"] = flags
+        values["raw"] = self._raw
+        values["sequence"] = sequence
+        values[field] = value
+        if field == "value":
+            values["unit"] = unit or entry[3]
+        if self.ctx.demo:
+            values["demo"] = True
+        return _construct(Observation, values, _OBSERVATION_FIELDS)
+
     def observation(
         self,
         key: str,

@@ -170,3 +170,36 @@ def test_emitter_equals_make_observation(key: str, fields: dict[str, object]) ->
     )
     assert fast == slow
     assert Observation.model_validate(fast.model_dump()) == fast
+
+
+@pytest.mark.parametrize(
+    ("key", "field", "value", "unit"),
+    [
+        ("room_temperature", "value", "21.50", "Cel"),
+        ("room_temperature", "value", "21.50", None),
+        ("motion", "value_boolean", True, None),
+        ("button", "value_code", "hold_release", None),
+        ("spo2_fast", "value", "97", "%"),
+        ("room_temperature", "data_absent_reason", DataAbsentReason.UNKNOWN, None),
+    ],
+)
+def test_received_equals_observation(key: str, field: str, value: object, unit: str | None) -> None:
+    """The advertisement hot path builds the same observation as the general one."""
+    emit = Emitter(context(demo=True), "adv:bthome-v2", b"\x40\x02")
+    fast = emit.received(key, "o3", ["instance-2"], sequence=9, field=field, value=value, unit=unit)
+    kwargs: dict[str, object] = (
+        {field: value} if field not in ("value", "data_absent_reason") else {}
+    )
+    general = emit.observation(
+        key,
+        emit.receive_time(),
+        value=value if field in ("value", "data_absent_reason") else None,  # type: ignore[arg-type]
+        unit=unit,
+        extra="o3",
+        flags=["instance-2"],
+        sequence=9,
+        **kwargs,
+    )
+    assert fast == general
+    assert fast.demo is True
+    assert Observation.model_validate(fast.model_dump()) == fast
