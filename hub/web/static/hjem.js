@@ -44,11 +44,8 @@
   function setupMute() {
     var button = document.getElementById("mute-toggle");
     if (!button) { return; }
-    function render() {
-      var on = muted();
-      button.setAttribute("aria-pressed", on ? "true" : "false");
-      button.textContent = on ? button.getAttribute("data-label-muted")
-                              : button.getAttribute("data-label-sound");
+    function render() {  /* a toggle: constant label, state in aria-pressed */
+      button.setAttribute("aria-pressed", muted() ? "true" : "false");
     }
     button.addEventListener("click", function () {
       try { window.localStorage.setItem(MUTE_KEY, muted() ? "0" : "1"); } catch (e) { /* private mode */ }
