@@ -185,6 +185,15 @@ async def _measure(
     return hub_ms, floor_ms, background_obs
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), 0 where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -211,9 +220,11 @@ def latency() -> None:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"hub did not start: {log.read_text()[-1500:]}")
                 time.sleep(0.05)
+            cpu_before = _cpu_seconds(proc.pid)
             hub_ms, floor_ms, (background, elapsed) = asyncio.run(
                 _measure(broker.port, http_port, token)
             )
+            hub_cpu = _cpu_seconds(proc.pid) - cpu_before
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(proc.pid, signal.SIGTERM)
@@ -228,6 +239,10 @@ def latency() -> None:
     print(
         f"background: {background} observations in {elapsed:.1f} s ({rate:.0f}/s), "
         f"{GATEWAYS} gateways"
+    )
+    print(
+        f"hub process CPU: {hub_cpu:.1f} s, {hub_cpu / max(background, 1) * 1e6:.0f} µs per "
+        f"observation (ingest + alerts + API), {hub_cpu / elapsed:.0%} of one core"
     )
     print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"{'path':<44} {'n':>4} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")

@@ -67,6 +67,18 @@ class AlertEngine:
         }
         self._silences = store.silences(clock.now())
         self._listeners: list[Listener] = []
+        self._restore(clock.now())
+
+    def _restore(self, now: datetime) -> None:
+        """Tell the evaluators which conditions hold according to the stored active alerts."""
+        for row in self._open.values():
+            evaluator = self._evaluators.get(row.rule)
+            if evaluator is not None and row.state in (
+                AlertState.ACTIVE_UNACK,
+                AlertState.ACTIVE_ACK,
+            ):
+                subject = Subject(row.subject, row.resident, row.home, row.organisation)
+                evaluator.restore(subject, now)
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)

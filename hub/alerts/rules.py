@@ -69,6 +69,10 @@ class Evaluator:
     def track(self, subject: Subject, now: datetime) -> None:
         """Learn a resident (e.g. from the registry at start) before data arrives."""
 
+    def restore(self, subject: Subject, now: datetime) -> None:
+        """At start: ``subject`` has an active alert of this rule, so its condition holds
+        (a later reading past the clear condition must clear it)."""
+
 
 @dataclass
 class _Track:
@@ -149,6 +153,9 @@ class ThresholdEvaluator(Evaluator):
 
     def reset(self, subject_key: str) -> None:
         self.tracks.pop(subject_key, None)
+
+    def restore(self, subject: Subject, now: datetime) -> None:
+        self.tracks[subject.key] = _Track(subject, pending_since=now, firing=True)
 
 
 def battery_rule(rule: BatteryLowRule) -> ThresholdRule:
@@ -269,6 +276,10 @@ class GatewayOfflineEvaluator(Evaluator):
 
     # reset: a resolved offline alert stays resolved until the gateway is back online
     # (``firing`` stays true), so the base class no-op is right here.
+
+    def restore(self, subject: Subject, now: datetime) -> None:
+        publisher = subject.key.removeprefix("gateway:")
+        self.gateways[publisher] = _Gateway(subject, now, offline_since=now, firing=True)
 
 
 def build_evaluator(rule: Rule) -> Evaluator:

@@ -62,6 +62,10 @@ class InactivityEvaluator(Evaluator):
         else:
             known.subject = subject
 
+    def restore(self, subject: Subject, now: datetime) -> None:
+        self.track(subject, now)
+        self.residents[subject.key].firing = True
+
     def _counts(self, item: ObservationInput) -> bool:
         obs = item.observation
         if not has_code(obs, self._keys):
@@ -117,6 +121,14 @@ class InactivityEvaluator(Evaluator):
         return out
 
 
+def _span(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.3g} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds:.3g} s"
+
+
 @dataclass
 class _Device:
     subject: Subject
@@ -149,15 +161,18 @@ class NoDataEvaluator(Evaluator):
             return [Signal.clear(self.rule.id, subject, self.rule.severity, "data again")]
         return []
 
+    def restore(self, subject: Subject, now: datetime) -> None:
+        self.devices[subject.key] = _Device(subject, now, firing=True)
+
     def on_tick(self, now: datetime) -> list[Signal]:
         out: list[Signal] = []
         for device in self.devices.values():
             if device.firing or now - device.last_seen <= self._silence:
                 continue
             device.firing = True
-            hours = self.rule.max_silence_seconds / 3600
             name = device.subject.key.removeprefix("device:")
-            text = self.rule.summary or f"no data from device {name} for {hours:g} h"
+            span = _span(self.rule.max_silence_seconds)
+            text = self.rule.summary or f"no data from device {name} for {span}"
             out.append(Signal.fire(self.rule.id, device.subject, self.rule.severity, text))
         return out
 
@@ -234,6 +249,9 @@ class News2Evaluator(Evaluator):
     def reset(self, subject_key: str) -> None:
         self.firing.discard(subject_key)
 
+    def restore(self, subject: Subject, now: datetime) -> None:  # noqa: ARG002
+        self.firing.add(subject.key)
+
 
 @dataclass
 class BaselineEvaluator(Evaluator):
@@ -278,6 +296,9 @@ class BaselineEvaluator(Evaluator):
 
     def reset(self, subject_key: str) -> None:
         self.firing.discard(subject_key)
+
+    def restore(self, subject: Subject, now: datetime) -> None:  # noqa: ARG002
+        self.firing.add(subject.key)
 
 
 def build(rule: Rule) -> Evaluator:

@@ -251,3 +251,20 @@ def test_one_open_alert_per_rule_and_subject_is_enforced_by_the_database(tmp_pat
             " severity, summary, assignee, sequence, is_open, opened_us, updated_us,"
             " escalation_level, next_notify_us FROM alert"
         )
+
+
+def test_after_a_restart_active_conditions_still_clear(tmp_path: Path) -> None:
+    rules = RULES.replace("pending_seconds = 120", "pending_seconds = 0") + (
+        '[[rule]]\nid = "silent"\nkind = "no_data"\nmax_silence_seconds = 600\n'
+    )
+    h = Harness(tmp_path / "hub.db", rules)
+    [low] = h.feed(obs("spo2", "90", at=T0, device="ox-1"))
+    h.feed(obs("room_temperature", "21", at=T0, device="th-1"))
+    [silent] = [e for e in h.advance(601) if e.rule == "silent" and "th-1" in e.summary]
+    h.restart()
+    held = h.feed(obs("spo2", "93", at=h.clock.now(), device="ox-1"))
+    assert [e.rule for e in held] == ["silent"]  # ox-1 sends again; SpO2 93 keeps its alert
+    [cleared] = h.feed(obs("spo2", "95", at=h.clock.now(), device="ox-1"))
+    assert (cleared.alert_id, cleared.state) == (low.alert_id, AlertState.CLEARED_UNACK)
+    [back] = h.feed(obs("room_temperature", "21", at=h.clock.now(), device="th-1"))
+    assert (back.alert_id, back.state) == (silent.alert_id, AlertState.CLEARED_UNACK)
