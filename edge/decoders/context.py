@@ -201,6 +201,7 @@ class Emitter:
         values["effective"] = self._now
         values["flags"] = flags
         values["raw"] = self._raw
+        values["components"] = []
         values["sequence"] = sequence
         values[field] = value
         if field == "value":
@@ -242,6 +243,7 @@ class Emitter:
         values["effective"] = when.effective
         values["flags"] = [*when.flags, *flags]
         values["raw"] = self._raw
+        values["components"] = []
         if value is not None:
             if isinstance(value, DataAbsentReason):
                 values["data_absent_reason"] = value

@@ -203,3 +203,14 @@ def test_received_equals_observation(key: str, field: str, value: object, unit: 
     assert fast == general
     assert fast.demo is True
     assert Observation.model_validate(fast.model_dump()) == fast
+
+
+def test_observations_share_no_mutable_lists() -> None:
+    """Built from one template, yet each observation owns its lists."""
+    from edge.decoders import decode_advertisement
+
+    first, second = decode_advertisement(
+        context(), service_data={"fcd2": bytes.fromhex("4002ca0902cb09")}
+    )
+    assert first.flags is not second.flags
+    assert first.components is not second.components
