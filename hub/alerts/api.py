@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
@@ -63,6 +64,12 @@ class _ProblemRoute(APIRoute):
                 )
                 response.headers.update(exc.headers or {})
                 return response
+            except RequestValidationError as exc:
+                errors = [
+                    {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))}
+                    for e in exc.errors()
+                ]
+                return problem(422, "Invalid request", "the request is not valid", errors=errors)
             except AlertNotFoundError as exc:
                 return problem(404, "Not found", f"no alert {exc.alert_id!r}")
             except InvalidTransitionError as exc:

@@ -127,6 +127,8 @@ async def test_ack_resolve_audit_and_state_filter(api: Api) -> None:
     assert again.status_code == 409
     assert again.json()["state"] == "ACTIVE_ACK"
     assert no_note.status_code == 422
+    assert no_note.headers["content-type"] == "application/problem+json"
+    assert no_note.json()["errors"][0]["loc"] == ["body", "note"]
     assert resolved.json()["state"] == "CLEARED_ACK"
     assert [(e["action"], e["actor"], e["note"]) for e in audit] == [
         ("fire", "system", None),
