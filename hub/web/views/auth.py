@@ -65,7 +65,10 @@ async def home() -> Response:
 
 
 @router.get("/sign-in", response_class=HTMLResponse)
-async def sign_in_form(request: Request, next: str = "/board") -> HTMLResponse:  # noqa: A002
+async def sign_in_form(request: Request, next: str = "/board") -> Response:  # noqa: A002
+    session = request.cookies.get(SESSION_COOKIE)
+    if session and authenticator_of(request).users.user_for_session(session) is not None:
+        return RedirectResponse(safe_next(next), status_code=303)
     signed_out = request.query_params.get("signed_out") == "1"
     notice = public_page(request).t("auth.signed_out") if signed_out else ""
     return _sign_in_page(request, next_url=next, notice=notice)
@@ -99,6 +102,9 @@ async def sign_in(
         return _sign_in_page(
             request, error=t("auth.wrong"), username=username, next_url=next, status_code=401
         )
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:  # a new session id on every sign-in; the old one ends (no fixation)
+        auth.sign_out(previous)
     done = RedirectResponse(safe_next(next), status_code=303)
     done.set_cookie(
         SESSION_COOKIE,

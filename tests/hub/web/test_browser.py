@@ -56,7 +56,8 @@ class Live:
             await client.publish(topic, payload, qos=1)
 
     async def page(self, username: str | None = None, **context: Any) -> Page:
-        ctx = await self.browser.new_context(viewport=VIEWPORT, **context)
+        options = {"locale": "da-DK", "timezone_id": "Europe/Copenhagen", **context}
+        ctx = await self.browser.new_context(viewport=VIEWPORT, **options)
         page = await ctx.new_page()
         if username:
             await sign_in(page, self.url, username)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hub.web.csrf import csrf_token
-from tests.hub.web.conftest import SignedIn, csrf_of, new_client
+from tests.hub.web.conftest import SignedIn, csrf_of, new_client, sign_in
 from tests.support.browser import EVIL_NAME, T0, FastWorld
 
 pytestmark = pytest.mark.asyncio
@@ -212,3 +212,33 @@ async def test_next_after_sign_in_stays_on_this_site(world: FastWorld) -> None:
             },
         )
         assert reply.headers["location"] == "/board"
+
+
+async def test_signing_in_again_replaces_the_session(world: FastWorld) -> None:
+    async with new_client(world) as client:
+        await sign_in(client, "sara")
+        first = client.cookies.get("hjem_session")
+        assert first is not None
+        again = await client.get("/sign-in?next=/homes")
+        assert again.status_code == 303  # already signed in
+        assert again.headers["location"] == "/homes"
+        client.cookies.set("hjem_csrf", "pre-session-value")
+        page = await client.get("/sign-in")
+        assert page.status_code == 303
+        # a second sign-in from the same browser (e.g. another user at a shared PC)
+        reply = await client.post(
+            "/sign-in",
+            data={
+                "username": "ida",
+                "password": "korrekt-hest-batteri",
+                "csrf_token": csrf_token(first),
+            },
+        )
+        assert reply.status_code == 303
+        assert world.users.user_for_session(first) is None
+        second = client.cookies.get("hjem_session")
+        assert second is not None
+        assert second != first
+        user = world.users.user_for_session(second)
+        assert user is not None
+        assert user.username == "ida"
