@@ -117,14 +117,13 @@ def check_length(fmt: str, data: bytes, expected: int, what: str = "") -> None:
 class Emitter:
     """Builds the observations of one decoded value (one characteristic value or advert)."""
 
-    __slots__ = ("_device_id", "_now", "_now_text", "_raw", "_source_key", "ctx", "fmt")
+    __slots__ = ("_now", "_now_text", "_raw", "_templates", "ctx", "fmt")
 
     def __init__(self, ctx: DecodeContext, fmt: str, data: bytes) -> None:
         self.ctx = ctx
         self.fmt = fmt
         self._raw = _construct(RawData, {"format": fmt, "data": data.hex()}, _RAW_FIELDS)
-        self._device_id = ctx.source.device.id
-        self._source_key = _source_key(ctx.source)
+        self._templates = _templates_of(_source_key(ctx.source))
         self._now = ctx.now if ctx.now.tzinfo is UTC else ctx.now.astimezone(UTC)
         self._now_text = ctx.now.isoformat()
 
@@ -189,15 +188,13 @@ class Emitter:
         ``"value_boolean"``, ``"value_code"`` or ``"data_absent_reason"``. Equal to
         :meth:`observation` with the same arguments (tested).
         """
-        entry = _TEMPLATES.get((self._source_key, key))
+        entry = self._templates.get(key)
         if entry is None:
-            entry = _template(self.ctx.source, self._source_key, key)
+            entry = _template(self.ctx.source, self._templates, key)
         values = entry[0].copy()
         if entry[4]:
             extra = f"{extra}/{key}"
-        values["id"] = fast_observation_id(
-            self._device_id, entry[1], entry[2], self._now_text, extra
-        )
+        values["id"] = _b32_id(entry[5] + f"{self._now_text}\x1f{extra}".encode())
         values["effective"] = self._now
         values["flags"] = flags
         values["raw"] = self._raw
@@ -229,17 +226,17 @@ class Emitter:
         tests check this); it is built from a validated per-device template because
         validating every field of every observation again costs more than the decoding.
         """
-        entry = _TEMPLATES.get((self._source_key, key))
+        entry = self._templates.get(key)
         if entry is None:
-            entry = _template(self.ctx.source, self._source_key, key)
-        template, system, code, default_unit, shared = entry
+            entry = _template(self.ctx.source, self._templates, key)
+        template, _, _, default_unit, shared, prefix = entry
         if shared:  # e.g. spo2 and spo2_fast share MDC 150456: keep their ids apart
             extra = f"{extra}/{key}"
         device_time = when.device_time
         if instant is None:
             instant = device_time if device_time is not None else self._now_text
         values = template.copy()
-        values["id"] = fast_observation_id(self._device_id, system, code, instant, extra)
+        values["id"] = _b32_id(prefix + f"{instant}\x1f{extra}".encode())
         values["effective"] = when.effective
         values["flags"] = [*when.flags, *flags]
         values["raw"] = self._raw
@@ -291,7 +288,10 @@ def fast_observation_id(device_id: str, system: str, code: str, instant: str, ex
 
     Base32 of the first 16 digest bytes (130 bits after padding) as 13 pairs of characters.
     """
-    key = "\x1f".join((device_id, system, code, instant, extra)).encode()
+    return _b32_id("\x1f".join((device_id, system, code, instant, extra)).encode())
+
+
+def _b32_id(key: bytes) -> str:
     n = int.from_bytes(hashlib.sha256(key).digest()[:16], "big") << 2
     p = _B32_PAIRS
     return (
@@ -302,8 +302,9 @@ def fast_observation_id(device_id: str, system: str, code: str, instant: str, ex
     )  # fmt: skip
 
 
-_Template = tuple[dict[str, object], str, str, str | None, bool]
-_TEMPLATES: dict[tuple[tuple[str | None, ...], str], _Template] = {}
+_Template = tuple[dict[str, object], str, str, str | None, bool, bytes]
+"""(field values, primary system, primary code, default unit, code shared, id key prefix)"""
+_TEMPLATES: dict[tuple[str | None, ...], dict[str, _Template]] = {}
 _MAX_TEMPLATES = 8192
 
 
@@ -336,14 +337,18 @@ def _source_key(source: Source) -> tuple[str | None, ...]:
     return key
 
 
-def _template(source: Source, source_key: tuple[str | None, ...], key: str) -> _Template:
+def _templates_of(source_key: tuple[str | None, ...]) -> dict[str, _Template]:
+    """The templates of one source (by measure key), created on first use."""
+    found = _TEMPLATES.get(source_key)
+    if found is None:
+        if len(_TEMPLATES) >= _MAX_TEMPLATES:
+            _TEMPLATES.clear()
+        found = _TEMPLATES[source_key] = {}
+    return found
+
+
+def _template(source: Source, templates: dict[str, _Template], key: str) -> _Template:
     """A validated observation of ``key`` from ``source`` (codes, source) to copy from."""
-    cache_key = (source_key, key)
-    found = _TEMPLATES.get(cache_key)
-    if found is not None:
-        return found
-    if len(_TEMPLATES) >= _MAX_TEMPLATES:
-        _TEMPLATES.clear()
     measure = codes()[key]
     template = make_observation(
         key,
@@ -356,8 +361,9 @@ def _template(source: Source, source_key: tuple[str | None, ...], key: str) -> _
     values["data_absent_reason"] = None
     system, code = measure.primary.system, measure.primary.code
     shared = len(codes().by_primary(system, code)) > 1
-    found = (values, system, code, measure.unit, shared)
-    _TEMPLATES[cache_key] = found
+    prefix = "\x1f".join((source.device.id, system, code, "")).encode()
+    found = (values, system, code, measure.unit, shared, prefix)
+    templates[key] = found
     return found
 
 
