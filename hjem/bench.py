@@ -16,6 +16,14 @@ from collections.abc import Callable
 __all__ = ["BENCHMARKS", "register", "run"]
 
 BENCHMARKS: dict[str, tuple[str, str]] = {
+    "agent": (
+        "edge.bench_agent:agent",
+        "edge agent CPU and peak RSS, 50 virtual devices at 1 advert/s, vs the virtual radio alone",
+    ),
+    "outbox": (
+        "edge.bench_agent:outbox",
+        "outbox drain of 100,000 observations into Mosquitto, vs plain paho QoS 1",
+    ),
     "ingest": (
         "hub.bench_ingest:ingest_throughput",
         "hub MQTT ingest end to end (validated, committed, acked) vs a raw paho QoS 1 subscriber",

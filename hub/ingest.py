@@ -122,13 +122,20 @@ def judge(inbound: Inbound, *, now: datetime, resolve: Resolver) -> Judgement:
         return judgement
     result = validate_batch(inbound.payload, now=now, expected_publisher=topic.publisher)
     judgement = Judgement(inbound, "obs", topic.publisher, result.message_id)
+    rejected = result.rejected_count
+    positions = _positions(result.errors, len(result.accepted), rejected)
+    payload = inbound.payload if positions is not None else None
     judgement.items = [
         StoredObservation(
-            obs, topic.publisher, resolve(obs.source.device.id, to_micros(obs.effective)), now
+            obs,
+            topic.publisher,
+            resolve(obs.source.device.id, to_micros(obs.effective)),
+            now,
+            payload,
+            positions[i] if positions is not None else -1,
         )
-        for obs in result.accepted
+        for i, obs in enumerate(result.accepted)
     ]
-    rejected = result.rejected_count
     judgement.offered = len(result.accepted) + rejected
     if result.errors:
         judgement.rejection, judgement.dead_letter = _problem(
@@ -141,6 +148,19 @@ def judge(inbound: Inbound, *, now: datetime, resolve: Resolver) -> Judgement:
             now,
         )
     return judgement
+
+
+def _positions(errors: list[RejectionError], accepted: int, rejected: int) -> list[int] | None:
+    """Indices of the accepted observations in the message (None if they cannot be told)."""
+    if not errors:
+        return list(range(accepted))
+    refused = {
+        int(e.path[len("$.observations[") :].split("]")[0])
+        for e in errors
+        if e.path.startswith("$.observations[")
+    }
+    positions = [i for i in range(accepted + rejected) if i not in refused]
+    return positions if len(positions) == accepted else None
 
 
 def _judge_status(inbound: Inbound, publisher: str, now: datetime) -> Judgement:

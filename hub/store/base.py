@@ -34,6 +34,10 @@ class StoredObservation:
     publisher: str
     resident_id: str | None
     received: datetime
+    payload: bytes | None = None
+    """The whole message as received (shared by the observations of one message), if any."""
+    position: int = -1
+    """Index of this observation in the message's ``observations`` array."""
 
     @property
     def id(self) -> str:

@@ -14,7 +14,7 @@ Retention deletes raw observations and samples after ``raw_days`` and roll-ups a
 
 from __future__ import annotations
 
-import secrets
+import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -36,10 +36,14 @@ __all__ = ["SqliteStore"]
 
 MIGRATIONS = [
     (
+        "CREATE TABLE message (id INTEGER PRIMARY KEY, publisher TEXT NOT NULL,"
+        " received_us INTEGER NOT NULL, payload BLOB NOT NULL)"
+    ),
+    (
         "CREATE TABLE observation (id TEXT NOT NULL UNIQUE, publisher TEXT NOT NULL,"
         " device_id TEXT NOT NULL, resident_id TEXT, system TEXT NOT NULL, code TEXT NOT NULL,"
-        " effective_us INTEGER NOT NULL, received_us INTEGER NOT NULL,"
-        " write_key INTEGER NOT NULL, json TEXT NOT NULL)"
+        " effective_us INTEGER NOT NULL, received_us INTEGER NOT NULL, message INTEGER,"
+        " position INTEGER, json TEXT, CHECK (message IS NOT NULL OR json IS NOT NULL))"
     ),
     "CREATE INDEX observation_resident ON observation (resident_id, code, effective_us)",
     "CREATE INDEX observation_device ON observation (device_id, effective_us)",
@@ -59,8 +63,39 @@ MIGRATIONS = [
     "CREATE INDEX rollup_device ON rollup (width_s, device_id, code, bucket_us)",
 ]
 
-_ID_CHUNK = 500
 _NO_RESIDENT = ""
+
+
+def _row(item: StoredObservation, message: int | None, text: str | None) -> tuple[object, ...]:
+    obs = item.observation
+    return (
+        item.id,
+        item.publisher,
+        obs.source.device.id,
+        item.resident_id,
+        obs.code[0].system,
+        obs.code[0].code,
+        to_micros(obs.effective),
+        to_micros(item.received),
+        message,
+        item.position if message is not None else None,
+        text,
+    )
+
+
+def _sample_rows(
+    item: StoredObservation,
+) -> list[tuple[str, str, str, int, float, str | None, str]]:
+    resident = item.resident_id or _NO_RESIDENT
+    obs = item.observation
+    if obs.value is not None and not obs.components:  # the common case, without detours
+        t_us = to_micros(obs.effective)
+        device = obs.source.device.id
+        return [(resident, device, obs.code[0].code, t_us, float(obs.value), obs.unit, obs.id)]
+    return [
+        (resident, s.device_id, s.code, to_micros(s.time), s.value, s.unit, s.observation_id)
+        for s in samples_of(item)
+    ]
 
 
 def _subject(resident_id: str | None, device_id: str | None) -> tuple[str, str]:
@@ -87,85 +122,79 @@ class SqliteStore(TimeSeriesStore):
         unique = list({item.id: item for item in reversed(items)}.values())[::-1]
         if not unique:
             return []
-        key = secrets.randbits(62)
-        rows = [
-            (
-                item.id,
-                item.publisher,
-                item.device_id,
-                item.resident_id,
-                item.observation.code[0].system,
-                item.code,
-                to_micros(item.observation.effective),
-                to_micros(item.received),
-                key,
-                item.observation.model_dump_json(by_alias=True, exclude_none=True),
-            )
-            for item in unique
-        ]
         try:
             with transaction(self._conn):
-                cur = self._conn.executemany(
-                    "INSERT OR IGNORE INTO observation (id, publisher, device_id, resident_id,"
-                    " system, code, effective_us, received_us, write_key, json)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-                new = unique if cur.rowcount == len(unique) else self._mine(unique, key)
-                self._write_samples(new)
+                return self._insert(unique)
         except sqlite3.Error as exc:
             raise StoreError("sqlite", "write", str(exc)) from exc
+
+    def _max_rowid(self, table: str) -> int:
+        row = self._conn.execute(f"SELECT COALESCE(MAX(rowid), 0) FROM {table}").fetchone()  # noqa: S608
+        return int(row[0])
+
+    def _insert(self, unique: list[StoredObservation]) -> list[StoredObservation]:
+        first_message = self._max_rowid("message")
+        before = self._max_rowid("observation")
+        messages: dict[int, int] = {}
+        rows: list[tuple[object, ...]] = []
+        samples: list[tuple[str, str, str, int, float, str | None, str]] = []
+        for item in unique:
+            message_row, text = None, None
+            if item.payload is not None:
+                message_row = messages.get(id(item.payload))
+                if message_row is None:
+                    message_row = self._conn.execute(
+                        "INSERT INTO message (publisher, received_us, payload) VALUES (?, ?, ?)",
+                        (item.publisher, to_micros(item.received), item.payload),
+                    ).lastrowid
+                    messages[id(item.payload)] = int(message_row or 0)
+            else:
+                text = item.observation.model_dump_json(by_alias=True, exclude_none=True)
+            rows.append(_row(item, message_row, text))
+            samples.extend(_sample_rows(item))
+        cur = self._conn.executemany(
+            "INSERT OR IGNORE INTO observation (id, publisher, device_id, resident_id, system,"
+            " code, effective_us, received_us, message, position, json)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        new = unique
+        if cur.rowcount != len(unique):
+            mine = {
+                str(r[0])
+                for r in self._conn.execute("SELECT id FROM observation WHERE rowid > ?", (before,))
+            }
+            new = [item for item in unique if item.id in mine]
+            samples = [s for s in samples if s[6] in mine]
+            self._conn.execute(
+                "DELETE FROM message WHERE id > ? AND id NOT IN"
+                " (SELECT message FROM observation WHERE rowid > ? AND message IS NOT NULL)",
+                (first_message, before),
+            )
+        self._write_samples(samples)
         return new
 
-    def _mine(self, items: list[StoredObservation], key: int) -> list[StoredObservation]:
-        mine: set[str] = set()
-        for offset in range(0, len(items), _ID_CHUNK):
-            chunk = [item.id for item in items[offset : offset + _ID_CHUNK]]
-            marks = ",".join("?" * len(chunk))
-            mine.update(
-                str(row[0])
-                for row in self._conn.execute(
-                    f"SELECT id FROM observation WHERE id IN ({marks}) AND write_key = ?",  # noqa: S608
-                    (*chunk, key),
-                )
-            )
-        return [item for item in items if item.id in mine]
-
-    def _write_samples(self, items: Sequence[StoredObservation]) -> None:
-        rows = []
-        buckets: dict[tuple[int, str, str, int, str], list[float]] = {}
-        widths_us = [int(w.total_seconds()) * 1_000_000 for w in ROLLUP_WIDTHS]
-        for item in items:
-            for s in samples_of(item):
-                t_us = to_micros(s.time)
-                resident = s.resident_id or _NO_RESIDENT
-                rows.append(
-                    (resident, s.device_id, s.code, t_us, s.value, s.unit, s.observation_id)
-                )
-                for w_us in widths_us:
-                    k = (w_us // 1_000_000, resident, s.code, t_us - t_us % w_us, s.device_id)
-                    agg = buckets.get(k)
-                    if agg is None:
-                        buckets[k] = [1, s.value, s.value, s.value]
-                    else:
-                        agg[0] += 1
-                        agg[1] += s.value
-                        agg[2] = min(agg[2], s.value)
-                        agg[3] = max(agg[3], s.value)
+    def _write_samples(self, rows: list[tuple[str, str, str, int, float, str | None, str]]) -> None:
         if not rows:
             return
+        first = self._max_rowid("sample")
         self._conn.executemany(
             "INSERT INTO sample (resident_id, device_id, code, t_us, value, unit, observation_id)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
-        self._conn.executemany(
-            "INSERT INTO rollup (width_s, resident_id, code, bucket_us, device_id, n, total,"
-            " minimum, maximum) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT DO UPDATE SET n = n + excluded.n, total = total + excluded.total,"
-            " minimum = min(minimum, excluded.minimum), maximum = max(maximum, excluded.maximum)",
-            [(*k, *agg) for k, agg in buckets.items()],
-        )
+        for width in ROLLUP_WIDTHS:
+            w_us = int(width.total_seconds()) * 1_000_000
+            self._conn.execute(
+                "INSERT INTO rollup (width_s, resident_id, code, bucket_us, device_id, n, total,"
+                " minimum, maximum) SELECT ?, resident_id, code, t_us - (t_us % ?), device_id,"
+                " COUNT(*), SUM(value), MIN(value), MAX(value) FROM sample WHERE rowid > ?"
+                " GROUP BY resident_id, code, t_us - (t_us % ?), device_id"
+                " ON CONFLICT DO UPDATE SET n = n + excluded.n, total = total + excluded.total,"
+                " minimum = min(minimum, excluded.minimum),"
+                " maximum = max(maximum, excluded.maximum)",
+                (w_us // 1_000_000, w_us, first, w_us),
+            )
 
     def query(
         self,
@@ -238,15 +267,20 @@ class SqliteStore(TimeSeriesStore):
         """Full observations (as received) in ``[start, end)``, by effective time."""
         column, value = _subject(resident_id, device_id)
         rows = self._conn.execute(
-            "SELECT json, publisher, resident_id, received_us FROM observation"  # noqa: S608
-            f" WHERE {column} = ? AND (? IS NULL OR code = ?)"
-            " AND effective_us >= ? AND effective_us < ? ORDER BY effective_us",
+            "SELECT o.json, m.payload, o.position, o.publisher, o.resident_id, o.received_us"  # noqa: S608
+            " FROM observation o LEFT JOIN message m ON m.id = o.message"
+            f" WHERE o.{column} = ? AND (? IS NULL OR o.code = ?)"
+            " AND o.effective_us >= ? AND o.effective_us < ? ORDER BY o.effective_us",
             (value, code, code, to_micros(start), to_micros(end)),
         )
-        return [
-            StoredObservation(Observation.model_validate_json(j), p, r, from_micros(rec))
-            for j, p, r, rec in rows
-        ]
+        out = []
+        for text, payload, position, publisher, resident, received in rows:
+            if text is not None:
+                obs = Observation.model_validate_json(text)
+            else:
+                obs = Observation.model_validate(json.loads(payload)["observations"][position])
+            out.append(StoredObservation(obs, publisher, resident, from_micros(received)))
+        return out
 
     def count(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM observation").fetchone()[0])
@@ -266,4 +300,8 @@ class SqliteStore(TimeSeriesStore):
             deleted += self._conn.execute(
                 "DELETE FROM rollup WHERE bucket_us < ?", (roll_cut,)
             ).rowcount
+            self._conn.execute(
+                "DELETE FROM message WHERE id NOT IN"
+                " (SELECT message FROM observation WHERE message IS NOT NULL)"
+            )
         return int(deleted)

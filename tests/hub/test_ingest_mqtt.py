@@ -33,7 +33,7 @@ async def test_bad_messages_are_rejected_with_reasons_while_valid_ones_are_store
     pub = Client(broker, "publisher")
     mixed = json.loads(batch("gw-1", 100, 3))
     mixed["message_id"] = "mixed"
-    mixed["observations"][1]["source"]["publisher"] = "gw-2"  # identity mismatch inside
+    mixed["observations"][0]["source"]["publisher"] = "gw-2"  # identity mismatch inside
     mixed["observations"][2]["value"] = 36.6  # a JSON number: precision lost
     wrong_envelope = batch("gw-2", 200, 2, message_id="impostor")
     too_big = json.loads(batch("gw-1", 300, 1, message_id="too-big"))
@@ -66,15 +66,21 @@ async def test_bad_messages_are_rejected_with_reasons_while_valid_ones_are_store
     mixed_errors = {e["path"]: e["reason"] for e in rejections["mixed"]["errors"]}
     assert rejections["mixed"]["accepted"] == 1
     assert rejections["mixed"]["rejected"] == 2
-    assert "is not the sender 'gw-1'" in mixed_errors["$.observations[1].source.publisher"]
+    assert "is not the sender 'gw-1'" in mixed_errors["$.observations[0].source.publisher"]
     assert "decimal string" in mixed_errors["$.observations[2].value"]
     for rejection in received:
         assert rejection["publisher"] == "gw-1"
         assert rejection["topic"] == "hjem/v1/gw-1/obs"
 
     stored = set(hub.store.ids())  # type: ignore[attr-defined]
-    want = expected_ids("gw-1", 0, 5) | expected_ids("gw-1", 10, 5) | {observation("gw-1", 100).id}
+    want = expected_ids("gw-1", 0, 5) | expected_ids("gw-1", 10, 5) | {observation("gw-1", 101).id}
     assert stored == want
+    # Read back as received: the partly valid message's accepted observation is the second
+    # of its array, found by its position in the stored message.
+    [kept] = hub.store.observations(  # type: ignore[attr-defined]
+        device_id="dev-1", start=T0 + timedelta(seconds=100), end=T0 + timedelta(seconds=103)
+    )
+    assert kept.observation == observation("gw-1", 101)
     letters = hub.ledger.dead_letters()
     assert len(letters) == 5
     assert {d.message_id for d in letters} == {None, "mixed", "impostor", "no-obs"}
@@ -100,6 +106,8 @@ async def test_redelivered_and_repeated_messages_are_stored_once(
     hub = running.hub
     await eventually(lambda: hub.ledger.counters().get("obs_messages_received", 0) == 3)
     assert hub.ledger.counters()["observations_duplicate"] == 40
+    # The repeats stored nothing, not even their message.
+    assert hub.conn.execute("SELECT COUNT(*) FROM message").fetchone()[0] == 1
     assert set(hub.store.ids()) == expected_ids("gw-1", 0, 20)  # type: ignore[attr-defined]
     stored_events = [e for e in running.events if isinstance(e, StoredBatch)]
     assert sum(len(e.observations) for e in stored_events) == 20

@@ -1,0 +1,155 @@
+"""``hjem bench ingest``: end-to-end hub ingest vs a raw paho QoS 1 subscriber, same broker.
+
+For each shape (1 and 100 observations per message) a backlog of messages is published to
+a real Mosquitto on 127.0.0.1 while the subscriber is offline (persistent session); then the
+subscriber connects and the time until the last message is measured:
+
+* raw: a paho-mqtt 2.x QoS 1 subscriber that does nothing with the message (auto-ack);
+* hub: the Hub (MQTT -> validate -> resolve -> SQLite commit with synchronous=FULL -> ack),
+  timed until the post-commit listener has seen every observation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+__all__ = ["ingest_throughput"]
+
+SHAPES = ((1, 20_000), (100, 1_000))  # (observations per message, messages)
+
+
+def _payloads(prefix: str, per_message: int, messages: int) -> list[bytes]:
+    from schemas.builders import make_observation
+    from schemas.models import Batch, DeviceInfo, Source, encode
+
+    source = Source(publisher="gw-bench", device=DeviceInfo(id=f"dev-{prefix}"))
+    t0 = datetime.now(UTC) - timedelta(days=1)
+    template = make_observation("body_temperature", source=source, effective=t0, value="36.6")
+    out = []
+    for m in range(messages):
+        obs = [
+            template.model_copy(
+                update={
+                    "id": f"{prefix}-{m}-{i}",
+                    "effective": t0 + timedelta(milliseconds=m * per_message + i),
+                }
+            )
+            for i in range(per_message)
+        ]
+        batch = Batch(message_id=f"{prefix}-{m}", publisher="gw-bench", sent=t0, observations=obs)
+        out.append(encode(batch))
+    return out
+
+
+def _publish(port: int, payloads: list[bytes]) -> None:
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-publisher")
+    client.max_inflight_messages_set(1000)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    infos = [client.publish("hjem/v1/gw-bench/obs", p, qos=1) for p in payloads]
+    for info in infos:
+        info.wait_for_publish(120)
+    client.disconnect()
+    client.loop_stop()
+
+
+def _raw_subscriber(port: int, messages: int, payloads: list[bytes]) -> float:
+    """Seconds a do-nothing paho QoS 1 subscriber takes to drain ``messages``."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    done = threading.Event()
+    count = [0]
+
+    def on_message(client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
+        del client, userdata, msg
+        count[0] += 1
+        if count[0] >= messages:
+            done.set()
+
+    def connect(client: paho.Client) -> None:
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = 3600
+        client.connect("127.0.0.1", port, clean_start=False, properties=props)
+
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="raw", protocol=paho.MQTTv5)
+    client.on_message = on_message
+    connect(client)
+    client.subscribe("hjem/v1/+/obs", qos=1)
+    client.loop_start()
+    time.sleep(0.3)
+    client.disconnect()
+    client.loop_stop()
+    _publish(port, payloads)
+    started = time.perf_counter()
+    connect(client)
+    client.loop_start()
+    done.wait(300)
+    elapsed = time.perf_counter() - started
+    client.disconnect()
+    client.loop_stop()
+    return elapsed
+
+
+async def _hub(port: int, workdir: Path, observations: int, payloads: list[bytes]) -> float:
+    from hub.config import HttpSettings, HubSettings, MqttSettings
+    from hub.service import Hub, HubEvent, StoredBatch
+
+    settings = HubSettings(
+        database=workdir / "hub.sqlite3",
+        mqtt=MqttSettings(url=f"mqtt://127.0.0.1:{port}", client_id="hub-bench"),
+        http=HttpSettings(enabled=False),
+    )
+    async with Hub(settings):
+        pass  # creates the persistent session
+    await asyncio.to_thread(_publish, port, payloads)
+    done = asyncio.Event()
+    seen = [0]
+
+    async def listener(event: HubEvent) -> None:
+        if isinstance(event, StoredBatch):
+            seen[0] += len(event.observations)
+            if seen[0] >= observations:
+                done.set()
+
+    started = time.perf_counter()
+    hub = Hub(settings)
+    hub.add_listener(listener)
+    async with hub:
+        await asyncio.wait_for(done.wait(), 600)
+        return time.perf_counter() - started
+
+
+def ingest_throughput() -> None:
+    from hjem.mosquitto import Mosquitto
+
+    print("backlog drained by each subscriber; Mosquitto on 127.0.0.1, same broker, same run")
+    print(f"{'obs/msg':>8} {'messages':>9} {'subscriber':<12} {'msgs/s':>10} {'obs/s':>10}")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        extra = ["max_inflight_messages 1000"]
+        with Mosquitto(workdir=root / "mosquitto", extra=extra) as broker:
+            for per_message, messages in SHAPES:
+                raw_s = _raw_subscriber(
+                    broker.port, messages, _payloads(f"raw{per_message}", per_message, messages)
+                )
+                work = root / f"hub-{per_message}"
+                work.mkdir()
+                payloads = _payloads(f"hub{per_message}", per_message, messages)
+                hub_s = asyncio.run(_hub(broker.port, work, per_message * messages, payloads))
+                for name, seconds in (("raw paho", raw_s), ("hjem hub", hub_s)):
+                    print(
+                        f"{per_message:>8} {messages:>9} {name:<12} "
+                        f"{messages / seconds:>10,.0f} {per_message * messages / seconds:>10,.0f}"
+                    )
+                print(f"{'':>8} {'':>9} {'hub / raw':<12} {raw_s / hub_s:>10.2f}")
