@@ -27,7 +27,15 @@ from hub.web.vitals import (
 )
 from schemas.models import AlertState
 
-__all__ = ["HEADROOM", "RANGES", "ResidentRow", "chart_points", "resident_row", "router"]
+__all__ = [
+    "HEADROOM",
+    "MAX_RAW_POINTS",
+    "RANGES",
+    "ResidentRow",
+    "chart_points",
+    "resident_row",
+    "router",
+]
 
 router = APIRouter(route_class=PageRoute)
 
@@ -37,6 +45,8 @@ RANGES: dict[str, tuple[timedelta, timedelta | None]] = {
     "7d": (timedelta(days=7), ROLLUP_WIDTHS[1]),
 }
 """Range -> (span, roll-up width; None: raw samples)."""
+MAX_RAW_POINTS = 400
+"""Above this many samples in 24 h the chart shows 5-minute min/mean/max buckets instead."""
 HEADROOM = timedelta(minutes=1)
 """Charts end a little after now, so that a reading taken this instant is included."""
 
@@ -112,7 +122,9 @@ def chart_points(
     start = end - span
     if width is None:
         samples = store.query(code=vital.code, start=start, end=end, resident_id=resident_id)
-        return [ChartPoint(s.time, s.value) for s in samples]
+        if len(samples) <= MAX_RAW_POINTS:
+            return [ChartPoint(s.time, s.value) for s in samples]
+        width = ROLLUP_WIDTHS[0]  # dense data (e.g. a wearable every minute): 5-min buckets
     buckets = store.rollup(
         code=vital.code, start=start, end=end, width=width, resident_id=resident_id
     )
@@ -150,7 +162,8 @@ def _charts(
             time_label=label,
             empty_text=t("resident.no_data"),
         )
-        caption = t("resident.caption_" + range_key, n=len(points))
+        rolled = range_key == "24h" and any(p.low is not None for p in points)
+        caption = t("resident.caption_" + ("24h_buckets" if rolled else range_key), n=len(points))
         charts.append({"title": title, "caption": caption, "svg": Markup(svg)})  # noqa: S704
     return charts
 

@@ -4,14 +4,20 @@ resident charts, homes, administration (device assignment over time), OpenAPI.""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
+from hub.store.base import StoredObservation
 from tests.hub.web.conftest import SignedIn
-from tests.support.browser import T0, FastWorld
+from tests.support.browser import T0, FastWorld, observation
 
 pytestmark = pytest.mark.asyncio
+
+
+def stored(at: datetime, value: str) -> StoredObservation:
+    obs = observation("body_temperature", value, at, "dev-thermo", "gw-a")
+    return StoredObservation(obs, "gw-a", "r-anna", at)
 
 
 def ids_in_order(html: str) -> list[str]:
@@ -102,6 +108,22 @@ async def test_resident_page_draws_charts_with_points_and_thresholds(
     assert 'class="band"' in svg7.group(0)
     bad = await client.get("/residents/r-anna?range=1y")
     assert bad.status_code == 422
+
+
+async def test_dense_data_is_drawn_as_five_minute_buckets(
+    world: FastWorld, signed_in: SignedIn
+) -> None:
+    start = T0 - timedelta(hours=20)
+    world.hub.store.write(  # every two minutes for 20 hours
+        [stored(start + timedelta(minutes=2 * i), f"{36.5 + (i % 7) / 10:.1f}") for i in range(600)]
+    )
+    client, _ = await signed_in("sara")
+    page = await client.get("/residents/r-anna")
+    svg = re.search(r"<svg[^>]*aria-label=\"Temperatur\".*?</svg>", page.text, re.S)
+    assert svg is not None
+    assert svg.group(0).count('class="pt"') == 240  # 20 h of 5-minute buckets
+    assert 'class="band"' in svg.group(0)
+    assert "240 intervaller à 5 min" in page.text
 
 
 async def test_residents_overview_shows_latest_and_news2(
