@@ -294,12 +294,12 @@ def fast_observation_id(device_id: str, system: str, code: str, instant: str, ex
 def _b32_id(key: bytes) -> str:
     n = int.from_bytes(hashlib.sha256(key).digest()[:16], "big") << 2
     p = _B32_PAIRS
-    return (
-        p[n >> 120] + p[(n >> 110) & 1023] + p[(n >> 100) & 1023] + p[(n >> 90) & 1023]
-        + p[(n >> 80) & 1023] + p[(n >> 70) & 1023] + p[(n >> 60) & 1023]
-        + p[(n >> 50) & 1023] + p[(n >> 40) & 1023] + p[(n >> 30) & 1023]
-        + p[(n >> 20) & 1023] + p[(n >> 10) & 1023] + p[n & 1023]
-    )  # fmt: skip
+    return "".join((
+        p[n >> 120], p[(n >> 110) & 1023], p[(n >> 100) & 1023], p[(n >> 90) & 1023],
+        p[(n >> 80) & 1023], p[(n >> 70) & 1023], p[(n >> 60) & 1023], p[(n >> 50) & 1023],
+        p[(n >> 40) & 1023], p[(n >> 30) & 1023], p[(n >> 20) & 1023], p[(n >> 10) & 1023],
+        p[n & 1023],
+    ))  # fmt: skip
 
 
 _Template = tuple[dict[str, object], str, str, str | None, bool, bytes]
