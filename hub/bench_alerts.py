@@ -235,6 +235,11 @@ def latency() -> None:
                 print(log.read_text(errors="replace")[-3000:])
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait(10)
+        hub_log = log.read_text(errors="replace")
+    lags = [line for line in hub_log.splitlines() if "alert input lags" in line]
+    print(f"hub log: {len(lags)} warnings of observations reaching the rules > 1 s after arrival")
+    for line in lags[:5]:
+        print(f"  {line[:160]}")
     rate = background / elapsed
     print(
         f"background: {background} observations in {elapsed:.1f} s ({rate:.0f}/s), "

@@ -123,6 +123,22 @@ def _mqtt_target(hub: Hub) -> MqttTarget | None:
     )
 
 
+LAG_WARNING = timedelta(seconds=1)
+
+
+def _note_lag(batch: StoredBatch, service: AlertService) -> None:
+    """Log when observations reach the alert engine late (MQTT arrival to listener)."""
+    if not batch.observations:
+        return
+    lag = service.engine.clock.now() - min(item.received for item in batch.observations)
+    if lag > LAG_WARNING:
+        log.warning(
+            "alert input lags: %d observations arrived %.2f s before they reached the rules",
+            len(batch.observations),
+            lag.total_seconds(),
+        )
+
+
 def _listener(service: AlertService, directory: Directory) -> Callable[[HubEvent], object]:
     from hub.gateways import GatewayChange
     from hub.service import StoredBatch
@@ -130,6 +146,7 @@ def _listener(service: AlertService, directory: Directory) -> Callable[[HubEvent
     async def on_event(event: HubEvent) -> None:
         try:
             if isinstance(event, StoredBatch):
+                _note_lag(event, service)
                 service.observe(directory.observations(event))
             elif isinstance(event, GatewayChange):
                 status = event.status
