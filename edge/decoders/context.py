@@ -69,7 +69,7 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DecodeContext:
     """The device and the moment a packet was received; decoders never read the clock."""
 
