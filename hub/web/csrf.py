@@ -20,7 +20,7 @@ import hmac
 import json
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
-from http.cookies import SimpleCookie
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -69,7 +69,7 @@ def cookies_of(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
         if name == b"cookie":
             try:
                 jar.load(value.decode("latin-1"))
-            except Exception:  # noqa: BLE001 - a malformed Cookie header means "no cookies"
+            except CookieError:  # a malformed Cookie header means "no cookies"
                 return {}
     return {key: morsel.value for key, morsel in jar.items()}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,8 @@ class Live:
     browser: Browser
     broker: Mosquitto
     artifacts: Path
+    errors: list[str] = field(default_factory=list)
+    """Script errors and Content-Security-Policy violations seen in any page."""
 
     async def publish(self, topic: str, payload: bytes) -> None:
         async with aiomqtt.Client("127.0.0.1", self.broker.port, identifier="gw-sim") as client:
@@ -59,6 +61,15 @@ class Live:
         options = {"locale": "da-DK", "timezone_id": "Europe/Copenhagen", **context}
         ctx = await self.browser.new_context(viewport=VIEWPORT, **options)
         page = await ctx.new_page()
+        page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
+        page.on(
+            "console",
+            lambda msg: (
+                self.errors.append(msg.text)
+                if msg.type == "error" and "Failed to load resource" not in msg.text
+                else None
+            ),
+        )
         if username:
             await sign_in(page, self.url, username)
         return page
@@ -95,10 +106,12 @@ async def live(tmp_path: Path, broker: Mosquitto, artifacts_dir: Path) -> AsyncI
             browser = await p.chromium.launch(
                 executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
             )
+            running = Live(hub, f"http://127.0.0.1:{hub.http_port}", browser, broker, artifacts_dir)
             try:
-                yield Live(hub, f"http://127.0.0.1:{hub.http_port}", browser, broker, artifacts_dir)
+                yield running
             finally:
                 await browser.close()
+            assert running.errors == []  # no script errors, nothing blocked by the CSP
 
 
 async def test_live_alert_acknowledged_and_audited(live: Live) -> None:

@@ -242,3 +242,15 @@ async def test_signing_in_again_replaces_the_session(world: FastWorld) -> None:
         user = world.users.user_for_session(second)
         assert user is not None
         assert user.username == "ida"
+
+
+async def test_pages_send_a_strict_content_security_policy(signed_in: SignedIn) -> None:
+    client, _ = await signed_in("sara")
+    for path in ("/board", "/residents/r-anna", "/homes", "/audit"):
+        reply = await client.get(path)
+        policy = reply.headers["content-security-policy"]
+        assert "script-src 'self'" in policy
+        assert "frame-ancestors 'none'" in policy
+        assert reply.headers["cache-control"] == "no-store"
+        assert reply.headers["x-content-type-options"] == "nosniff"
+        assert "<script>" not in reply.text  # no inline script for the policy to allow
