@@ -28,7 +28,7 @@ from schemas.models import AlertState, Severity, encode
 
 __all__ = ["ALERTS_STATE", "AlertView", "alert_service", "install_alerts", "problem", "router"]
 
-PROBLEM_TYPE = "https://hjem.example/problems/"
+PROBLEM_TYPE = "urn:hjem:problem:"
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
