@@ -12,6 +12,7 @@ subscriber connects and the time until the last message is measured:
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 import threading
 import time
@@ -20,7 +21,13 @@ from pathlib import Path
 
 __all__ = ["ingest_throughput"]
 
-SHAPES = ((1, 20_000), (100, 1_000))  # (observations per message, messages)
+SHAPES = tuple(
+    (int(p), int(m))
+    for p, m in (
+        s.split("x") for s in os.environ.get("HJEM_BENCH_INGEST", "1x20000,100x1000").split(",")
+    )
+)
+"""(observations per message, messages); override with HJEM_BENCH_INGEST=1x20000,100x1000."""
 
 
 def _payloads(prefix: str, per_message: int, messages: int) -> list[bytes]:
@@ -61,7 +68,20 @@ def _publish(port: int, payloads: list[bytes]) -> None:
     client.loop_stop()
 
 
-def _raw_subscriber(port: int, messages: int, payloads: list[bytes]) -> float:
+def _forget_session(port: int, client_id: str) -> None:
+    """End a persistent session, so that it queues nothing for the next measurement."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
+    client.connect("127.0.0.1", port, clean_start=True)
+    client.loop_start()
+    time.sleep(0.2)
+    client.disconnect()
+    client.loop_stop()
+
+
+def _raw_subscriber(port: int, messages: int, payloads: list[bytes], client_id: str) -> float:
     """Seconds a do-nothing paho QoS 1 subscriber takes to drain ``messages``."""
     import paho.mqtt.client as paho
     from paho.mqtt.enums import CallbackAPIVersion
@@ -82,7 +102,7 @@ def _raw_subscriber(port: int, messages: int, payloads: list[bytes]) -> float:
         props.SessionExpiryInterval = 3600
         client.connect("127.0.0.1", port, clean_start=False, properties=props)
 
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="raw", protocol=paho.MQTTv5)
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
     client.on_message = on_message
     connect(client)
     client.subscribe("hjem/v1/+/obs", qos=1)
@@ -98,19 +118,22 @@ def _raw_subscriber(port: int, messages: int, payloads: list[bytes]) -> float:
     elapsed = time.perf_counter() - started
     client.disconnect()
     client.loop_stop()
+    _forget_session(port, client_id)
     return elapsed
 
 
-async def _hub(port: int, workdir: Path, observations: int, payloads: list[bytes]) -> float:
+async def _hub(
+    port: int, workdir: Path, observations: int, payloads: list[bytes], client_id: str
+) -> float:
     from hub.config import HttpSettings, HubSettings, MqttSettings
     from hub.service import Hub, HubEvent, StoredBatch
 
     settings = HubSettings(
         database=workdir / "hub.sqlite3",
-        mqtt=MqttSettings(url=f"mqtt://127.0.0.1:{port}", client_id="hub-bench"),
+        mqtt=MqttSettings(url=f"mqtt://127.0.0.1:{port}", client_id=client_id),
         http=HttpSettings(enabled=False),
     )
-    async with Hub(settings):
+    async with Hub(settings, alerts=False):
         pass  # creates the persistent session
     await asyncio.to_thread(_publish, port, payloads)
     done = asyncio.Event()
@@ -123,31 +146,51 @@ async def _hub(port: int, workdir: Path, observations: int, payloads: list[bytes
                 done.set()
 
     started = time.perf_counter()
-    hub = Hub(settings)
+    hub = Hub(settings, alerts=False)
     hub.add_listener(listener)
     async with hub:
         await asyncio.wait_for(done.wait(), 600)
-        return time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+    await asyncio.to_thread(_forget_session, port, client_id)
+    return elapsed
+
+
+def _validate_only(payloads: list[bytes]) -> float:
+    """Seconds validate_batch alone takes for the payloads (no MQTT, no storage): a ceiling."""
+    from schemas.validation import validate_batch
+
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    for payload in payloads:
+        validate_batch(payload, now=now, expected_publisher="gw-bench")
+    return time.perf_counter() - started
 
 
 def ingest_throughput() -> None:
     from hjem.mosquitto import Mosquitto
 
     print("backlog drained by each subscriber; Mosquitto on 127.0.0.1, same broker, same run")
+    print("(validate: schemas.validation.validate_batch alone on the hub's payloads, in-process)")
     print(f"{'obs/msg':>8} {'messages':>9} {'subscriber':<12} {'msgs/s':>10} {'obs/s':>10}")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         extra = ["max_inflight_messages 1000"]
         with Mosquitto(workdir=root / "mosquitto", extra=extra) as broker:
             for per_message, messages in SHAPES:
-                raw_s = _raw_subscriber(
-                    broker.port, messages, _payloads(f"raw{per_message}", per_message, messages)
-                )
+                raw_payloads = _payloads(f"raw{per_message}", per_message, messages)
+                raw_s = _raw_subscriber(broker.port, messages, raw_payloads, f"raw-{per_message}")
                 work = root / f"hub-{per_message}"
                 work.mkdir()
                 payloads = _payloads(f"hub{per_message}", per_message, messages)
-                hub_s = asyncio.run(_hub(broker.port, work, per_message * messages, payloads))
-                for name, seconds in (("raw paho", raw_s), ("hjem hub", hub_s)):
+                hub_s = asyncio.run(
+                    _hub(broker.port, work, per_message * messages, payloads, f"hub-{per_message}")
+                )
+                validate_s = _validate_only(payloads)
+                for name, seconds in (
+                    ("raw paho", raw_s),
+                    ("hjem hub", hub_s),
+                    ("validate", validate_s),
+                ):
                     print(
                         f"{per_message:>8} {messages:>9} {name:<12} "
                         f"{messages / seconds:>10,.0f} {per_message * messages / seconds:>10,.0f}"

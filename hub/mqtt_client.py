@@ -2,7 +2,8 @@
 
 Threading (see docs/hub.md): paho's network loop runs in its own thread (``loop_start``).
 ``on_message`` hands each message to the asyncio loop with ``loop.call_soon_threadsafe`` into
-an ``asyncio.Queue``; a semaphore of the queue's size makes the hand-off bounded (the paho
+an ``asyncio.Queue`` (one wake-up per burst: messages arriving while a wake-up is pending
+join it); a semaphore of the queue's size makes the hand-off bounded (the paho
 thread waits when the hub falls behind, which stops reading the socket, which is TCP back
 pressure). The asyncio side acknowledges with ``client.ack(mid, qos)``, which only queues the
 PUBACK under paho's own lock and wakes paho's loop: no event loop runs in a second thread.
@@ -15,6 +16,7 @@ observation id makes that harmless).
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import ssl
 import threading
@@ -55,6 +57,9 @@ class MqttConnection:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[Inbound] = asyncio.Queue()
         self._slots = threading.Semaphore(ingest.queue_size)
+        self._pending: collections.deque[Inbound] = collections.deque()
+        self._pending_lock = threading.Lock()
+        self._wake_scheduled = False
         self._stopping = threading.Event()
         self._generation = 0
         self._connected = asyncio.Event()
@@ -180,8 +185,21 @@ class MqttConnection:
             retained=bool(msg.retain),
             handle=AckHandle(msg.mid, msg.qos, self._generation),
         )
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, inbound)
+        with self._pending_lock:
+            self._pending.append(inbound)
+            wake = not self._wake_scheduled
+            self._wake_scheduled = True
+        if wake:  # one loop wake-up (a self-pipe write) per burst, not per message
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self._move_pending)
+
+    def _move_pending(self) -> None:
+        with self._pending_lock:
+            items = list(self._pending)
+            self._pending.clear()
+            self._wake_scheduled = False
+        for item in items:
+            self._queue.put_nowait(item)
 
     # -- asyncio side ----------------------------------------------------------------------
 

@@ -88,6 +88,7 @@ class Hub:
         *,
         clock: Callable[[], datetime] = _utcnow,
         mqtt: bool = True,
+        alerts: bool = True,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -116,9 +117,10 @@ class Hub:
             gateways=self.gateways,
             clock=clock,
         )
-        from hub.alerts.wiring import build_alerts
+        if alerts:  # False: ingest and storage only (the ingest benchmark)
+            from hub.alerts.wiring import build_alerts
 
-        self.alerts = build_alerts(self)
+            self.alerts = build_alerts(self)
 
     # -- listeners -------------------------------------------------------------------------
 
