@@ -305,7 +305,8 @@ def _b32_id(key: bytes) -> str:
 _Template = tuple[dict[str, object], str, str, str | None, bool, bytes]
 """(field values, primary system, primary code, default unit, code shared, id key prefix)"""
 _TEMPLATES: dict[tuple[str | None, ...], dict[str, _Template]] = {}
-_MAX_TEMPLATES = 8192
+_MAX_TEMPLATES = 2048
+"""Devices (sources) whose templates are kept; beyond that the caches start again."""
 
 
 _SOURCE_KEYS: dict[int, tuple[Source, tuple[str | None, ...]]] = {}
