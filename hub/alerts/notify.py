@@ -23,6 +23,7 @@ from schemas.models import AlertEvent
 from schemas.topics import alert_topic
 
 __all__ = [
+    "ASSIGNEE_HEADER",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "Backoff",
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 
 TIMESTAMP_HEADER = "X-Hjem-Timestamp"
 SIGNATURE_HEADER = "X-Hjem-Signature"
+ASSIGNEE_HEADER = "X-Hjem-Assignee"
+"""The responder to notify (the current escalation step, or the acknowledging user)."""
 
 
 class DeliveryError(AlertsError):
@@ -188,6 +191,8 @@ class WebhookSender:
             SIGNATURE_HEADER: sign(self._secret, stamp, item.payload),
             "X-Hjem-Event-Id": f"{item.alert_id}:{item.sequence}",
         }
+        if item.assignee:
+            headers[ASSIGNEE_HEADER] = item.assignee
         try:
             response = await self._client.post(self._url, content=item.payload, headers=headers)
         except httpx.HTTPError as exc:

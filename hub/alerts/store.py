@@ -66,6 +66,7 @@ MIGRATIONS = [
         " reason TEXT NOT NULL, created_by TEXT NOT NULL, created_us INTEGER NOT NULL,"
         " CHECK (ends_us > starts_us))"
     ),
+    "ALTER TABLE alert_outbox ADD COLUMN assignee TEXT",
 ]
 
 # Constant column list; every value goes through "?" parameters.
@@ -168,6 +169,8 @@ class OutboxItem:
     sequence: int
     payload: bytes
     attempts: int
+    assignee: str | None = None
+    """Who the alert is assigned to (the escalation step's responder) at this change."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,9 +280,9 @@ class AlertStore:
             payload = encode(event)
             due = to_micros(event.time)
             self._conn.executemany(
-                "INSERT INTO alert_outbox (channel, alert_id, sequence, payload, next_attempt_us)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [(c, row.id, event.sequence, payload, due) for c in channels],
+                "INSERT INTO alert_outbox (channel, alert_id, sequence, payload, next_attempt_us,"
+                " assignee) VALUES (?, ?, ?, ?, ?, ?)",
+                [(c, row.id, event.sequence, payload, due, row.assignee) for c in channels],
             )
 
     def audit(self, alert_id: str) -> list[AuditEntry]:
@@ -309,12 +312,13 @@ class AlertStore:
     def due(self, channel: str, now: datetime, limit: int = 100) -> list[OutboxItem]:
         with self._errors("outbox due"):
             rows = self._conn.execute(
-                "SELECT id, channel, alert_id, sequence, payload, attempts FROM alert_outbox"
+                "SELECT id, channel, alert_id, sequence, payload, attempts, assignee"
+                " FROM alert_outbox"
                 " WHERE channel = ? AND delivered_us IS NULL AND failed = 0"
                 " AND next_attempt_us <= ? ORDER BY id LIMIT ?",
                 (channel, to_micros(now), limit),
             ).fetchall()
-        return [OutboxItem(i, c, a, s, bytes(p), n) for i, c, a, s, p, n in rows]
+        return [OutboxItem(i, c, a, s, bytes(p), n, who) for i, c, a, s, p, n, who in rows]
 
     def next_due(self, channel: str) -> datetime | None:
         with self._errors("outbox next"):

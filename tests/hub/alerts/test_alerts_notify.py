@@ -18,6 +18,7 @@ import pytest
 
 from hjem.mosquitto import Mosquitto
 from hub.alerts.notify import (
+    ASSIGNEE_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     Backoff,
@@ -32,6 +33,10 @@ from schemas.topics import ALERTS_FILTER
 from tests.support.alerts import T0, Harness, item, obs
 
 RULES = '[[rule]]\nid = "fall"\nkind = "event"\nmeasure = "fall"\n'
+ESCALATING = RULES + (
+    'escalation = "night"\n[escalation.night]\n'
+    'steps = [{ responder = "team:night", ack_deadline_seconds = 300 }]\n'
+)
 SECRET = b"test-webhook-secret"
 pytestmark = pytest.mark.asyncio
 
@@ -177,7 +182,7 @@ async def test_webhook_outbox_survives_a_restart_and_gives_up_eventually(
 
 async def test_webhook_delivery_through_the_service(tmp_path: Path, receiver: _Receiver) -> None:
     receiver.failures = 0
-    h = Harness(tmp_path / "hub.db", RULES)
+    h = Harness(tmp_path / "hub.db", ESCALATING)
     h.engine.channels = ("webhook",)
     settings = AlertSettings(
         tick_seconds=0.05, mqtt=False, webhook_url=receiver.url, webhook_secret=SECRET.decode()
@@ -191,3 +196,6 @@ async def test_webhook_delivery_through_the_service(tmp_path: Path, receiver: _R
         (0, "ACTIVE_UNACK"),
         (1, "CLEARED_ACK"),
     ]
+    # the receiver learns whom to page (the escalation step's responder); the actor is in the body
+    assert [h[ASSIGNEE_HEADER] for h, _, _ in receiver.requests] == ["team:night", "team:night"]
+    assert bodies[1]["actor"] == "nurse"
