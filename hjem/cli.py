@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("schemas.cli", "validate, export and convert messages of the open schema"),
     "edge": ("edge.cli", "run the BLE gateway agent (hjem edge run --config FILE)"),
     "bench": ("hjem.bench", "run the benchmarks and print their figures"),
+    "alerts": ("hub.alerts.cli", "check alert rules files"),
     "admin": ("hub.admin_cli", "provision gateways, vendors, users and device assignments"),
     "decode": ("edge.cli_decode", "decode a BLE characteristic value or advertisement"),
     "hub": ("hub.cli", "run the hub: MQTT/HTTP ingest, storage, API"),

@@ -84,3 +84,18 @@ def test_syntax_error_and_unknown_table() -> None:
 def test_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(RulesConfigError, match=r"missing\.toml"):
         load_rules(tmp_path / "missing.toml")
+
+
+def test_cli_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hjem.cli import main
+
+    assert main(["alerts", "check", str(EXAMPLE)]) == 0
+    out = capsys.readouterr().out
+    assert "11 rules, 2 escalation policies" in out
+    assert "  spo2-low: threshold, high, escalation home-care" in out
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text('[[rule]]\nid = "z"\nkind = "battery_low"\nbelow_percent = 50\n')
+    assert main(["alerts", "check", str(wrong)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("hjem alerts: ")
+    assert "rule[0] 'z': clear_percent must be at least below_percent" in err
