@@ -16,7 +16,7 @@ from html import escape
 
 from hub.web.errors import ChartError
 
-__all__ = ["ChartPoint", "Threshold", "nice_ticks", "render_chart"]
+__all__ = ["ChartPoint", "Threshold", "nice_ticks", "render_chart", "segments"]
 
 WIDTH = 720
 HEIGHT = 240
@@ -108,8 +108,10 @@ def render_chart(
     zone: tzinfo,
     time_label: Callable[[datetime], str],
     empty_text: str = "",
+    gap: timedelta | None = None,
 ) -> str:
-    """An accessible SVG line chart of ``points`` in ``[start, end)``."""
+    """An accessible SVG line chart of ``points`` in ``[start, end)``; the line breaks where
+    readings are more than ``gap`` apart."""
     if end <= start:
         raise ChartError(f"end {end.isoformat()} is not after start {start.isoformat()}")
     ticks = _value_range(points, thresholds)
@@ -146,7 +148,7 @@ def render_chart(
             f"{escape(time_label(moment))}</text>"
         )
     parts.extend(_threshold_lines(thresholds, y_of))
-    parts.extend(_series(points, x_of, y_of, unit, time_label))
+    parts.extend(_series(points, x_of, y_of, unit=unit, time_label=time_label, gap=gap))
     if not points and empty_text:
         parts.append(
             f'<text class="empty" x="{PAD_LEFT + plot_w / 2:.1f}" y="{PAD_TOP + plot_h / 2:.1f}"'
@@ -169,25 +171,39 @@ def _threshold_lines(thresholds: Sequence[Threshold], y_of: Callable[[float], fl
     return out
 
 
+def segments(points: Sequence[ChartPoint], gap: timedelta | None) -> list[list[ChartPoint]]:
+    """Split the series where consecutive points lie more than ``gap`` apart (no line is
+    drawn across a period without readings)."""
+    out: list[list[ChartPoint]] = []
+    for point in points:
+        if out and (gap is None or point.time - out[-1][-1].time <= gap):
+            out[-1].append(point)
+        else:
+            out.append([point])
+    return out
+
+
 def _series(
     points: Sequence[ChartPoint],
     x_of: Callable[[datetime], float],
     y_of: Callable[[float], float],
+    *,
     unit: str,
     time_label: Callable[[datetime], str],
+    gap: timedelta | None,
 ) -> list[str]:
-    if not points:
-        return []
     out = []
-    ranged = [p for p in points if p.low is not None and p.high is not None]
-    if ranged:
-        upper = " ".join(f"{x_of(p.time):.1f},{y_of(float(p.high or 0)):.1f}" for p in ranged)
-        lower = " ".join(
-            f"{x_of(p.time):.1f},{y_of(float(p.low or 0)):.1f}" for p in reversed(ranged)
-        )
-        out.append(f'<polygon class="band" points="{upper} {lower}"/>')
-    line = " ".join(f"{x_of(p.time):.1f},{y_of(p.value):.1f}" for p in points)
-    out.append(f'<polyline class="line" points="{line}"/>')
+    for part in segments(points, gap):
+        ranged = [p for p in part if p.low is not None and p.high is not None]
+        if len(ranged) > 1:
+            upper = " ".join(f"{x_of(p.time):.1f},{y_of(float(p.high or 0)):.1f}" for p in ranged)
+            lower = " ".join(
+                f"{x_of(p.time):.1f},{y_of(float(p.low or 0)):.1f}" for p in reversed(ranged)
+            )
+            out.append(f'<polygon class="band" points="{upper} {lower}"/>')
+        if len(part) > 1:
+            line = " ".join(f"{x_of(p.time):.1f},{y_of(p.value):.1f}" for p in part)
+            out.append(f'<polyline class="line" points="{line}"/>')
     suffix = f" {escape(unit)}" if unit else ""
     out.extend(
         f'<circle class="pt" cx="{x_of(p.time):.1f}" cy="{y_of(p.value):.1f}" r="2.5">'

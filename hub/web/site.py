@@ -33,6 +33,7 @@ from hub.web.csrf import (
     csrf_secret,
     csrf_token,
 )
+from hub.web.errors import WebError
 from hub.web.formatting import format_age, format_duration, format_time
 from hub.web.i18n import LANG_COOKIE, Translator, pick_language, translator
 
@@ -80,7 +81,7 @@ class WebSettings:
     stream_url: str = "/api/v1/alerts/stream"
 
 
-class SignInRequiredError(Exception):
+class SignInRequiredError(WebError):
     """An HTML page was asked for without a valid session; redirect to sign-in."""
 
     def __init__(self, next_url: str) -> None:

@@ -45,6 +45,8 @@ RANGES: dict[str, tuple[timedelta, timedelta | None]] = {
     "7d": (timedelta(days=7), ROLLUP_WIDTHS[1]),
 }
 """Range -> (span, roll-up width; None: raw samples)."""
+GAPS = {"24h": timedelta(hours=2), "7d": timedelta(hours=3)}
+"""Readings further apart than this are not joined by a line."""
 MAX_RAW_POINTS = 400
 """Above this many samples in 24 h the chart shows 5-minute min/mean/max buckets instead."""
 HEADROOM = timedelta(minutes=1)
@@ -157,6 +159,7 @@ def _charts(
             end=end,
             thresholds=thresholds_for(vital, rules),
             title=title,
+            gap=GAPS[range_key],
             unit=unit,
             zone=zone,
             time_label=label,

@@ -202,6 +202,9 @@ async def test_pages_charts_isolation_and_escaping(live: Live) -> None:
     await live.shot(page, "resident")
     await page.get_by_role("link", name="7 dage").click()
     await expect(page.locator('svg[aria-label="Temperatur"] polygon.band')).to_have_count(1)
+    await live.shot(page, "resident-7d")
+    await page.goto(f"{live.url}/alerts/history")
+    await live.shot(page, "history")
 
     await page.goto(f"{live.url}/homes")
     name = page.locator(".device-name", has_text="Termometer")

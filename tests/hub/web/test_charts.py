@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hub.web.charts import ChartPoint, Threshold, nice_ticks, render_chart
+from hub.web.charts import ChartPoint, Threshold, nice_ticks, render_chart, segments
 from hub.web.errors import ChartError
 
 START = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)
@@ -94,3 +94,26 @@ def test_nice_ticks_and_bad_ranges() -> None:
         nice_ticks(float("nan"), 1)
     with pytest.raises(ChartError, match="not after start"):
         render_chart([], start=END, end=START, title="x", zone=ZONE, time_label=lambda m: "")
+
+
+def test_line_breaks_across_gaps_without_readings() -> None:
+    hours = [0, 1, 2, 8, 9, 20]
+    points = [ChartPoint(START + timedelta(hours=h), 37.0) for h in hours]
+    parts = segments(points, timedelta(hours=2))
+    assert [[int((p.time - START).total_seconds() // 3600) for p in part] for part in parts] == [
+        [0, 1, 2],
+        [8, 9],
+        [20],
+    ]
+    svg = render_chart(
+        points,
+        start=START,
+        end=END,
+        title="t",
+        zone=ZONE,
+        time_label=str,
+        gap=timedelta(hours=2),
+    )
+    assert svg.count("<polyline") == 2  # a single point gets a dot, no line
+    assert svg.count('class="pt"') == 6
+    assert len(segments(points, None)) == 1
