@@ -73,7 +73,7 @@ _ROWS: tuple[ObjectSpec, ...] = (
     _b(0x0F, "generic_state"),
     _b(0x10, "power_on"),
     _b(0x11, "opening"),
-    _q(0x12, "co2", 2, "ppm"),
+    _q(0x12, "co2", 2, "[ppm]"),
     _q(0x13, "tvoc", 2, "ug/m3"),
     _q(0x14, "moisture", 2, "%", 2),
     _b(0x15, "battery_low"),

@@ -79,3 +79,18 @@ def test_codes_table_is_consistent() -> None:
     assert table["spo2"].npu == "NPU03011"
     assert table["blood_pressure_systolic"].loinc == "8480-6"
     assert table["body_temperature"].unit == "Cel"
+
+
+# UCUM units ucumvert's grammar does not know, though they are valid UCUM: "B[mW]" (bel
+# milliwatt, here with the prefix d) is in UCUM's table of levels.
+UCUM_BEYOND_UCUMVERT = {"dB[mW]"}
+
+
+def test_every_unit_in_the_codes_table_is_ucum() -> None:
+    from ucumvert import get_ucum_parser
+
+    parser = get_ucum_parser()
+    units = {u for m in codes() for u in m.units}
+    assert "mm[Hg]" in units
+    for unit in sorted(units - UCUM_BEYOND_UCUMVERT):
+        parser.parse(unit)  # raises on anything that is not UCUM
