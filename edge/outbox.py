@@ -15,7 +15,7 @@ row is counted (persistently) and reported in the gateway status as ``outbox_dro
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -172,23 +172,33 @@ class Outbox:
         except sqlite3.Error as exc:
             raise OutboxError(str(self.path), f"cannot read: {exc}") from exc
 
-    def remove(self, first_seq: int, last_seq: int) -> int:
-        """Delete the rows ``first_seq..last_seq`` (one acknowledged message); return count."""
+    def remove(self, first_seq: int, last_seq: int, rows: Sequence[OutboxRow] = ()) -> int:
+        """Delete the rows ``first_seq..last_seq`` (one acknowledged message); return count.
+
+        ``rows``, when given, are the rows of that range as taken, so their size need not be
+        read back; if some of them went meanwhile (quota), the counters are recounted.
+        """
         try:
             with self._transaction():
-                count, size = self.db.execute(
-                    "SELECT COUNT(*), COALESCE(SUM(length(body)), 0) FROM outbox "
-                    "WHERE seq BETWEEN ? AND ?",
-                    (first_seq, last_seq),
-                ).fetchone()
-                self.db.execute(
+                if not rows:
+                    count, size = self.db.execute(
+                        "SELECT COUNT(*), COALESCE(SUM(length(body)), 0) FROM outbox "
+                        "WHERE seq BETWEEN ? AND ?",
+                        (first_seq, last_seq),
+                    ).fetchone()
+                deleted = self.db.execute(
                     "DELETE FROM outbox WHERE seq BETWEEN ? AND ?", (first_seq, last_seq)
-                )
+                ).rowcount
         except sqlite3.Error as exc:
             raise OutboxError(str(self.path), f"cannot delete acknowledged rows: {exc}") from exc
+        if rows:
+            if deleted != len(rows):
+                self._reload_counters()
+                return int(deleted)
+            count, size = deleted, sum(len(r.body) for r in rows)
         self._depth -= int(count)
         self._stored_bytes -= int(size) + ROW_OVERHEAD_BYTES * int(count)
-        return int(count)
+        return int(deleted)
 
     # -- small persistent state (e.g. the last glucose record number per device) -------------
 

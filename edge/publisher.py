@@ -121,6 +121,7 @@ class Publisher:
             try:
                 async with self._client() as client:
                     self._current = client
+                    client.pending_calls_threshold = self.config.mqtt.max_inflight * 2 + 10
                     attempt = 0
                     self.stats.connects += 1
                     log.info(
@@ -215,7 +216,7 @@ class Publisher:
                 self.config.gateway_id, message_id, self.clock(), [r.body for r in batch]
             )
             await client.publish(self._obs_topic, payload, qos=1)
-            self.outbox.remove(batch[0].seq, batch[-1].seq)
+            self.outbox.remove(batch[0].seq, batch[-1].seq, batch)
             self.stats.published_messages += 1
             self.stats.published_observations += len(batch)
         finally:

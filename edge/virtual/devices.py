@@ -116,9 +116,12 @@ class VirtualDevice:
     async def disappear(self) -> None:
         """Fault: the device goes away (out of range, battery out)."""
         self.present = False
+        adv_set = self.device.legacy_advertising_set
+        if adv_set is not None:
+            adv_set.auto_restart = False  # gone means gone: no advertising after the link drops
+        await self.device.stop_advertising()
         for connection in list(self.device.connections.values()):
             await connection.disconnect()
-        await self.device.stop_advertising()
 
     async def reappear(self) -> None:
         self.present = True

@@ -47,8 +47,8 @@ class VirtualAdapter:
         self.device.on("advertisement", self._on_advertisement)
 
     def _on_advertisement(self, advertisement: Advertisement) -> None:
-        if self.silenced or not self.scanning:
-            return
+        if self.silenced or not self.scanning or advertisement.is_scan_response:
+            return  # bumble echoes the advertising data as a scan response: one report each
         for listener in self.listeners:
             listener(advertisement)
 
