@@ -243,3 +243,8 @@ async def test_keyboard_language_and_mute(live: Live) -> None:
     mute_en = page.get_by_role("button", name="Mute")
     await expect(mute_en).to_have_attribute("aria-pressed", "true")  # remembered
     await live.shot(page, "board-english")
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.goto(f"{live.url}/residents")
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390  # no sideways scrolling of the page on a phone
+    await live.shot(page, "residents-phone")

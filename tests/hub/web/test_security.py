@@ -158,8 +158,14 @@ async def test_staff_cannot_see_another_organisations_resident(
     world.store("body_temperature", "39.4", T0)
     world.store("body_temperature", "36.9", T0, device="dev-bent")
     [alert] = world.alerts.engine.store.open_alerts()
-    bo, _ = await signed_in("bo")
+    bo, bo_csrf = await signed_in("bo")
     assert (await bo.get("/residents/r-anna")).status_code == 404
+    ack = await bo.post(f"/alerts/{alert.id}/ack", data={"csrf_token": bo_csrf})
+    api_ack = await bo.post(
+        f"/api/v1/alerts/{alert.id}/ack", json={}, headers={"X-CSRF-Token": bo_csrf}
+    )
+    assert (ack.status_code, api_ack.status_code) == (404, 404)
+    assert world.alerts.engine.store.get(alert.id).state.value == "ACTIVE_UNACK"
     assert (await bo.get("/residents/r-bent")).status_code == 200
     assert (await bo.get(f"/alerts/{alert.id}")).status_code == 404
     assert (await bo.get("/api/v1/residents/r-anna")).status_code == 404
