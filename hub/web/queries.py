@@ -24,6 +24,7 @@ __all__ = [
     "DeviceView",
     "HomeView",
     "ResidentView",
+    "Resolution",
     "UserView",
     "admin_actions",
     "alert_audit",
@@ -38,6 +39,7 @@ __all__ = [
     "resident",
     "resident_names",
     "residents",
+    "resolutions",
     "users",
 ]
 
@@ -339,3 +341,24 @@ def display_names(conn: sqlite3.Connection) -> dict[str, str]:
     except sqlite3.OperationalError:
         return {}
     return {str(u): str(d) for u, d in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    actor: str
+    note: str | None
+    time: datetime
+
+
+def resolutions(conn: sqlite3.Connection, alert_ids: Iterable[str]) -> dict[str, Resolution]:
+    """Who closed each alert, when and with which note (the last closing audit entry)."""
+    wanted = sorted(set(alert_ids))
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        "SELECT alert_id, actor, note, time_us FROM alert_audit"  # noqa: S608 - placeholders only
+        f" WHERE to_state = 'CLEARED_ACK' AND alert_id IN ({','.join('?' * len(wanted))})"
+        " ORDER BY seq",
+        wanted,
+    )
+    return {str(a): Resolution(str(actor), note, from_micros(t)) for a, actor, note, t in rows}

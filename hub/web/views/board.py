@@ -116,7 +116,14 @@ async def history(current: CurrentPage) -> HTMLResponse:
     )
     residents = {r.id: r for r in queries.residents(current.conn, current.orgs)}
     cards = sorted(alert_cards(rows, residents), key=lambda c: c.updated, reverse=True)
-    return render(current, "history.html", alerts=cards)
+    closed = queries.resolutions(current.conn, (c.id for c in cards))
+    return render(
+        current,
+        "history.html",
+        alerts=cards,
+        closed=closed,
+        actor_names=current.actor_names(),
+    )
 
 
 @router.get("/alerts/{alert_id}", response_class=HTMLResponse)

@@ -76,6 +76,8 @@ async def test_acknowledge_then_resolve_with_note_and_audit(
     assert alert.id not in board.text
     history = await client.get("/alerts/history")
     assert alert.id in history.text
+    assert re.findall(r'<td class="actor">([^<]+)</td>', history.text) == ["Sara Nielsen"]
+    assert "Feber faldet" in history.text
     detail = await client.get(f"/alerts/{alert.id}")
     assert "Sara Nielsen" in detail.text
     assert "Ringer til borgeren" in detail.text
