@@ -198,10 +198,16 @@ def edge_children(plan: DemoPlan) -> list[Child]:
 async def run_stack(plan: DemoPlan, children: ChildProcesses) -> None:
     """Start hub and agents (the broker is up), report progress, then run until stopped."""
     from hjem.demo_home import HOMES
+    from hjem.demo_stack import ChildExitedError, PortInUseError
 
     hub = await children.start(hub_child(plan))
     edges = [await children.start(child) for child in edge_children(plan)]
-    await children.wait_for_http(hub, plan.http_port, "/healthz", _START_TIMEOUT_S)
+    try:
+        await children.wait_for_http(hub, plan.http_port, "/healthz", _START_TIMEOUT_S)
+    except ChildExitedError as exc:  # e.g. the port was taken after the check
+        if "address already in use" in str(exc).lower():
+            raise PortInUseError(plan.http_port, "dashboard", "--http-port") from exc
+        raise
     say(f"hub up (PID {hub.pid}): SQLite store {plan.database}, alert rules hub/alerts.toml")
     say(f"dashboard at {plan.url}")
     say(f"sign in at {plan.url} as {CARE_USER} / {plan.passwords[CARE_USER]} (care staff)")
