@@ -136,22 +136,27 @@ class SqliteStore(TimeSeriesStore):
         first_message = self._max_rowid("message")
         before = self._max_rowid("observation")
         messages: dict[int, int] = {}
+        message_rows: list[tuple[int, str, int, bytes]] = []
         rows: list[tuple[object, ...]] = []
         samples: list[tuple[str, str, str, int, float, str | None, str]] = []
         for item in unique:
             message_row, text = None, None
             if item.payload is not None:
                 message_row = messages.get(id(item.payload))
-                if message_row is None:
-                    message_row = self._conn.execute(
-                        "INSERT INTO message (publisher, received_us, payload) VALUES (?, ?, ?)",
-                        (item.publisher, to_micros(item.received), item.payload),
-                    ).lastrowid
-                    messages[id(item.payload)] = int(message_row or 0)
+                if message_row is None:  # explicit ids: this transaction is the only writer
+                    message_row = first_message + len(message_rows) + 1
+                    messages[id(item.payload)] = message_row
+                    message_rows.append(
+                        (message_row, item.publisher, to_micros(item.received), item.payload)
+                    )
             else:
                 text = item.observation.model_dump_json(by_alias=True, exclude_none=True)
             rows.append(_row(item, message_row, text))
             samples.extend(_sample_rows(item))
+        self._conn.executemany(
+            "INSERT INTO message (id, publisher, received_us, payload) VALUES (?, ?, ?, ?)",
+            message_rows,
+        )
         cur = self._conn.executemany(
             "INSERT OR IGNORE INTO observation (id, publisher, device_id, resident_id, system,"
             " code, effective_us, received_us, message, position, json)"
