@@ -1,0 +1,1 @@
+"""The Hjem hub: MQTT and HTTP ingest, registry, storage, alerts, dashboard (docs/hub.md)."""

@@ -80,3 +80,17 @@ def test_syntax_error_and_missing_file(tmp_path: Path) -> None:
         load_settings(bad)
     with pytest.raises(ConfigError, match="cannot read"):
         load_settings(tmp_path / "missing.toml")
+
+
+def test_hjem_hub_run_reports_a_wrong_config_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hjem.cli import main
+
+    conf = tmp_path / "hub.toml"
+    conf.write_text("[ingest]\nqueue_size = 0\n")
+    assert main(["hub", "run", "--config", str(conf)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith(f"hjem hub: {conf}: ingest.queue_size: ")
+    assert "greater than or equal to 1" in err[0]
