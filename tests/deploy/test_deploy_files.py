@@ -133,7 +133,7 @@ def test_hub_unit_verifies_with_systemd(tmp_path: Path) -> None:
     # verify the unit with the ExecStart binary pointed at this checkout's hjem script
     local = Path(sys.executable).parent / "hjem"
     copy = tmp_path / "hjem-hub.service"
-    copy.write_text(unit.replace("/opt/hjem/venv/bin/hjem", str(local)), encoding="utf-8")
+    copy.write_text(unit.replace("/opt/hjem/bin/hjem", str(local)), encoding="utf-8")
     done = subprocess.run(
         [analyze, "verify", str(copy)], capture_output=True, text=True, check=False, timeout=60
     )
