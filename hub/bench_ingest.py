@@ -6,7 +6,8 @@ subscriber connects and the time until the last message is measured:
 
 * raw: a paho-mqtt 2.x QoS 1 subscriber that does nothing with the message (auto-ack);
 * hub: the Hub (MQTT -> validate -> resolve -> SQLite commit with synchronous=FULL -> ack),
-  timed until the post-commit listener has seen every observation.
+  timed until the post-commit listener has seen every observation, with the garbage
+  collector tuned as ``hjem hub run`` tunes it (:func:`hub.service.tune_gc`).
 """
 
 from __future__ import annotations
@@ -168,6 +169,9 @@ def _validate_only(payloads: list[bytes]) -> float:
 
 def ingest_throughput() -> None:
     from hjem.mosquitto import Mosquitto
+    from hub.service import tune_gc
+
+    tune_gc()  # as `hjem hub run` does
 
     print("backlog drained by each subscriber; Mosquitto on 127.0.0.1, same broker, same run")
     print("(validate: schemas.validation.validate_batch alone on the hub's payloads, in-process)")

@@ -17,12 +17,13 @@ async def _run(config: Path | None) -> int:
     from hjem.cli import CliError
     from hub.config import load_settings
     from hub.errors import ConfigError, HubError
-    from hub.service import Hub
+    from hub.service import Hub, tune_gc
 
     try:
         settings = load_settings(config)
     except ConfigError as exc:
         raise CliError(str(exc)) from exc
+    tune_gc()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -117,7 +117,9 @@ class RetentionSettings(_Section):
 
 class IngestSettings(_Section):
     max_batch_messages: int = Field(default=1000, ge=1, le=65535)
-    max_batch_observations: int = Field(default=50_000, ge=1)
+    max_batch_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1, description="payload bytes per group commit (at least one)"
+    )
     queue_size: int = Field(default=5000, ge=1)
     sqlite_synchronous: Literal["full", "normal"] = Field(
         default="full", description="full: a commit survives power loss, not only a crash"

@@ -206,11 +206,12 @@ class MqttConnection:
     async def batches(self) -> AsyncIterator[list[Inbound]]:
         """Groups of waiting messages (at least one; at most the configured limits)."""
         limit_msgs = self._ingest.max_batch_messages
+        limit_bytes = self._ingest.max_batch_bytes
         while True:
             first = await self._queue.get()
             group = [first]
             size = len(first.payload)
-            while len(group) < limit_msgs and size < 16 * 1024 * 1024:
+            while len(group) < limit_msgs and size < limit_bytes:
                 try:
                     item = self._queue.get_nowait()
                 except asyncio.QueueEmpty:
