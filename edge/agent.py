@@ -287,19 +287,19 @@ class Agent:
                     time.monotonic() - scanner.last_advert,
                     action.replace("_", " "),
                 )
-                if action == "power_cycle":
-                    try:
+                try:
+                    if action == "power_cycle":
                         await self.power.power_cycle(name)
-                    except RadioError as exc:  # reported; the next round tries again
-                        log.error("%s: power cycle failed: %s", name, exc)  # noqa: TRY400
-                await scanner.restart()
+                    await scanner.restart()
+                except RadioError as exc:  # reported in the status; the next round tries again
+                    log.error("%s: recovery failed: %s", name, exc)  # noqa: TRY400
 
     def status(self, kind: StatusKind) -> GatewayStatus:
         uptime = time.monotonic() - self.started
         adapters = [
             HealthBook.adapter(
                 name,
-                self.watch[name].health,
+                self.watch[name].health if scanner.running else "down",
                 scanner.adverts * 60 / max(uptime, 1.0),
                 self.watch[name].recoveries,
             )

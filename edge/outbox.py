@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     body BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_nonvital ON outbox (vital, seq);
-CREATE UNIQUE INDEX IF NOT EXISTS outbox_obs_id ON outbox (obs_id);
+
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -54,6 +54,7 @@ class StoredItem:
 class OutboxRow:
     seq: int
     body: bytes
+    obs_id: str = ""
 
 
 class Outbox:
@@ -132,11 +133,7 @@ class Outbox:
     # -- writing ----------------------------------------------------------------------------
 
     def put(self, items: Iterable[StoredItem]) -> int:
-        """Store observations in one committed transaction; return how many were new.
-
-        An observation whose id is already waiting in the outbox is not stored twice (a device
-        that sends a stored reading again gives the same id).
-        """
+        """Store observations in one committed transaction; return how many were stored."""
         rows = [(i.obs_id, int(i.vital), i.body) for i in items]
         if not rows:
             return 0
@@ -145,18 +142,15 @@ class Outbox:
             with self._transaction():
                 if self._stored_bytes + added > self.quota_bytes:
                     self._enforce_quota(added)
-                inserted = self.db.executemany(
-                    "INSERT OR IGNORE INTO outbox (obs_id, vital, body) VALUES (?, ?, ?)", rows
-                ).rowcount
+                self.db.executemany(
+                    "INSERT INTO outbox (obs_id, vital, body) VALUES (?, ?, ?)", rows
+                )
         except sqlite3.Error as exc:
             self._reload_counters()
             raise OutboxError(str(self.path), f"cannot store {len(rows)} rows: {exc}") from exc
         except OutboxError:
             self._reload_counters()
             raise
-        if inserted != len(rows):  # some were already waiting (a re-sent reading)
-            self._reload_counters()
-            return inserted
         self._stored_bytes += added
         self._depth += len(rows)
         return len(rows)
@@ -165,40 +159,35 @@ class Outbox:
         """The oldest ``limit`` rows with ``seq > after_seq``, in order (they stay stored)."""
         try:
             cur = self.db.execute(
-                "SELECT seq, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                "SELECT seq, body, obs_id FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
                 (after_seq, limit),
             )
-            return [OutboxRow(seq, bytes(body)) for seq, body in cur.fetchall()]
+            return [OutboxRow(seq, body, obs_id) for seq, body, obs_id in cur.fetchall()]
         except sqlite3.Error as exc:
             raise OutboxError(str(self.path), f"cannot read: {exc}") from exc
 
-    def remove(self, first_seq: int, last_seq: int, rows: Sequence[OutboxRow] = ()) -> int:
-        """Delete the rows ``first_seq..last_seq`` (one acknowledged message); return count.
+    def remove(self, first_seq: int, last_seq: int) -> int:
+        """Delete the rows ``first_seq..last_seq`` (one acknowledged message); return count."""
+        return self.remove_ranges([(first_seq, last_seq)])
 
-        ``rows``, when given, are the rows of that range as taken, so their size need not be
-        read back; if some of them went meanwhile (quota), the counters are recounted.
-        """
+    def remove_ranges(self, ranges: Sequence[tuple[int, int]]) -> int:
+        """Delete several acknowledged ranges in one transaction; return how many rows went."""
+        count = size = 0
         try:
             with self._transaction():
-                if not rows:
-                    count, size = self.db.execute(
+                for first, last in ranges:
+                    n, b = self.db.execute(
                         "SELECT COUNT(*), COALESCE(SUM(length(body)), 0) FROM outbox "
                         "WHERE seq BETWEEN ? AND ?",
-                        (first_seq, last_seq),
+                        (first, last),
                     ).fetchone()
-                deleted = self.db.execute(
-                    "DELETE FROM outbox WHERE seq BETWEEN ? AND ?", (first_seq, last_seq)
-                ).rowcount
+                    count, size = count + int(n), size + int(b)
+                self.db.executemany("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", ranges)
         except sqlite3.Error as exc:
             raise OutboxError(str(self.path), f"cannot delete acknowledged rows: {exc}") from exc
-        if rows:
-            if deleted != len(rows):
-                self._reload_counters()
-                return int(deleted)
-            count, size = deleted, sum(len(r.body) for r in rows)
-        self._depth -= int(count)
-        self._stored_bytes -= int(size) + ROW_OVERHEAD_BYTES * int(count)
-        return int(deleted)
+        self._depth -= count
+        self._stored_bytes -= size + ROW_OVERHEAD_BYTES * count
+        return count
 
     # -- small persistent state (e.g. the last glucose record number per device) -------------
 

@@ -40,14 +40,23 @@ StatusSource = Callable[[StatusKind], GatewayStatus]
 def split_batches(
     rows: Sequence[OutboxRow], max_observations: int, max_bytes: int = _PAYLOAD_BUDGET
 ) -> list[list[OutboxRow]]:
-    """Cut rows (in order) into batches of at most ``max_observations`` and ``max_bytes``."""
+    """Cut rows (in order) into batches of at most ``max_observations`` and ``max_bytes``.
+
+    A row whose observation id is already in the batch is left out (it is the same reading,
+    e.g. a device that sent a stored measurement again; a Batch must not repeat an id), but
+    it stays inside the batch's sequence range, so it is deleted with the batch.
+    """
     batches: list[list[OutboxRow]] = []
     current: list[OutboxRow] = []
+    ids: set[str] = set()
     size = 0
     for row in rows:
+        if row.obs_id and row.obs_id in ids:
+            continue
         if current and (len(current) >= max_observations or size + len(row.body) > max_bytes):
             batches.append(current)
-            current, size = [], 0
+            current, size, ids = [], 0, set()
+        ids.add(row.obs_id)
         current.append(row)
         size += len(row.body) + 1
     if current:
@@ -109,6 +118,8 @@ class Publisher:
         self._obs_topic = observations_topic(config.gateway_id)
         self._status_topic = status_topic(config.gateway_id)
         self._current: aiomqtt.Client | None = None
+        self._acked: list[tuple[int, int]] = []
+        self._acked_event = asyncio.Event()
 
     def wake(self) -> None:
         """Tell the publisher that new rows are in the outbox."""
@@ -181,6 +192,7 @@ class Publisher:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._drain(client), name="mqtt-drain")
             tg.create_task(self._heartbeat(client), name="mqtt-heartbeat")
+            tg.create_task(self._reap(), name="mqtt-reap")
 
     async def _heartbeat(self, client: aiomqtt.Client) -> None:
         while True:
@@ -189,9 +201,26 @@ class Publisher:
                 self._status_topic, encode(self.status(StatusKind.HEARTBEAT)), qos=1, retain=True
             )
 
+    def _delete_acknowledged(self) -> None:
+        acked, self._acked = self._acked, []
+        if acked:
+            self.outbox.remove_ranges(acked)
+
+    async def _reap(self) -> None:
+        """Delete acknowledged rows, several messages per transaction."""
+        try:
+            while True:
+                await self._acked_event.wait()
+                self._acked_event.clear()
+                self._delete_acknowledged()
+                await asyncio.sleep(0.005)  # let more PUBACKs gather
+        finally:
+            self._delete_acknowledged()
+
     async def _drain(self, client: aiomqtt.Client) -> None:
         cfg = self.config.mqtt
         slots = asyncio.Semaphore(cfg.max_inflight)
+        self._delete_acknowledged()
         cursor = 0  # everything after a reconnect is sent again: rows leave only on PUBACK
         async with asyncio.TaskGroup() as tg:
             while True:
@@ -216,7 +245,8 @@ class Publisher:
                 self.config.gateway_id, message_id, self.clock(), [r.body for r in batch]
             )
             await client.publish(self._obs_topic, payload, qos=1)
-            self.outbox.remove(batch[0].seq, batch[-1].seq, batch)
+            self._acked.append((batch[0].seq, batch[-1].seq))
+            self._acked_event.set()
             self.stats.published_messages += 1
             self.stats.published_observations += len(batch)
         finally:

@@ -84,6 +84,7 @@ class Scanner:
         self.dropped = 0
         self.restarts = 0
         self._scanner: BleakScanner | None = None
+        self.running = False
 
     def _on_advert(self, device: BLEDevice, adv: AdvertisementData) -> None:
         self.last_advert = time.monotonic()
@@ -113,9 +114,15 @@ class Scanner:
         )
 
     async def start(self) -> None:
+        """Start scanning, or raise RadioError saying why (BlueZ missing, adapter absent...)."""
         try:
             self._scanner = self._make(self.mode)
             await self._scanner.start()
+        except OSError as exc:
+            self._scanner = None
+            raise RadioError(
+                self.adapter, f"cannot reach BlueZ (is bluetoothd running?): {exc}"
+            ) from exc
         except BleakError as exc:
             if self.mode != "passive":
                 raise RadioError(self.adapter, f"cannot start scanning: {exc}") from exc
@@ -129,11 +136,14 @@ class Scanner:
             try:
                 self._scanner = self._make("active")
                 await self._scanner.start()
-            except BleakError as exc2:
+            except (BleakError, OSError) as exc2:
+                self._scanner = None
                 raise RadioError(self.adapter, f"cannot start scanning: {exc2}") from exc2
         log.info("%s: scanning (%s)", self.adapter, self.mode)
+        self.running = True
 
     async def stop(self) -> None:
+        self.running = False
         scanner, self._scanner = self._scanner, None
         if scanner is not None:
             try:
@@ -147,7 +157,11 @@ class Scanner:
         await self.start()
 
     async def __aenter__(self) -> Scanner:
-        await self.start()
+        """Start scanning; a failure is logged and left to the watchdog to retry."""
+        try:
+            await self.start()
+        except RadioError as exc:
+            log.error("%s; the watchdog will retry", exc)  # noqa: TRY400 - one clear line
         return self
 
     async def __aexit__(

@@ -104,11 +104,3 @@ def test_sigkill_mid_write_loses_nothing_acknowledged(tmp_path: Path) -> None:
         bodies = [r.body for r in box.take(10**6)]
     assert len(bodies) >= last + 1, "every put that returned is on disk"
     assert bodies[: last + 1] == [b'{"n":%d}' % i for i in range(last + 1)]
-
-
-def test_an_id_already_waiting_is_not_stored_twice(tmp_path: Path) -> None:
-    with Outbox(tmp_path / "o.sqlite", 10_000_000) as box:
-        assert box.put([item(1), item(2)]) == 2
-        assert box.put([item(2), item(3)]) == 1
-        assert box.depth == 3
-        assert len(box.take(10)) == 3

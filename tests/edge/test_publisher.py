@@ -60,9 +60,13 @@ def test_envelope_is_the_batch_wire_form() -> None:
 def test_batches_respect_count_and_bytes() -> None:
     from edge.outbox import OutboxRow
 
-    rows = [OutboxRow(i, b"x" * 100) for i in range(10)]
+    rows = [OutboxRow(i, b"x" * 100, f"id{i}") for i in range(10)]
     assert [len(b) for b in split_batches(rows, 4)] == [4, 4, 2]
     assert [len(b) for b in split_batches(rows, 100, max_bytes=350)] == [3, 3, 3, 1]
+    # the same observation twice (a re-sent reading): once per batch, range kept whole
+    dup = [OutboxRow(1, b"a", "x"), OutboxRow(2, b"b", "y"), OutboxRow(3, b"a", "x")]
+    (batch,) = split_batches([*dup, OutboxRow(4, b"c", "z")], 10)
+    assert [r.seq for r in batch] == [1, 2, 4]
 
 
 def test_backoff_grows_with_jitter_and_is_capped() -> None:
