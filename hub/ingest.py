@@ -23,6 +23,7 @@ from typing import Literal
 from pydantic import ValidationError
 
 from hub.db import to_micros, transaction
+from hub.errors import StoreError
 from hub.gateways import GatewayChange, Gateways
 from hub.registry import Registry
 from hub.store.base import StoredObservation, TimeSeriesStore
@@ -221,6 +222,8 @@ class Ingestor:
 
     def process(self, inbounds: Sequence[Inbound]) -> Processed:
         """Judge and commit; raises StoreError (nothing committed) when storage fails."""
+        if self._conn.in_transaction:  # joining it would acknowledge uncommitted data
+            raise StoreError("sqlite", "commit", "a transaction is already open on the connection")
         now = self._clock()
         resolver = self.registry.resolver()
         judgements = [judge(i, now=now, resolve=resolver) for i in inbounds]

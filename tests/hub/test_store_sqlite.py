@@ -136,3 +136,31 @@ def test_retention_keeps_rollups_longer_than_raw(store: SqliteStore) -> None:
 def test_subject_must_be_one_of_resident_or_device(store: SqliteStore) -> None:
     with pytest.raises(ValueError, match="exactly one"):
         store.query(code="x", start=T0, end=T0)
+
+
+def test_ingest_refuses_to_join_an_open_transaction(tmp_path: Path) -> None:
+    from hub.errors import StoreError
+    from hub.gateways import Gateways
+    from hub.ingest import Inbound, Ingestor
+    from hub.registry import Registry
+    from hub.store.ledger import Ledger
+    from tests.hub.helpers import batch
+
+    conn = open_db(tmp_path / "hub.sqlite3")
+    store = SqliteStore(conn)
+    ingestor = Ingestor(
+        conn,
+        registry=Registry(conn),
+        store=store,
+        ledger=Ledger(conn),
+        gateways=Gateways(conn),
+        clock=lambda: T0 + timedelta(days=30),
+    )
+    inbound = Inbound("hjem/v1/gw-1/obs", batch("gw-1", 0, 2), T0)
+    conn.execute("BEGIN")
+    with pytest.raises(StoreError, match="already open"):
+        ingestor.process([inbound])
+    conn.execute("ROLLBACK")
+    processed = ingestor.process([inbound])
+    assert len(processed.stored) == 2
+    assert store.count() == 2
