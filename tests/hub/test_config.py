@@ -94,3 +94,11 @@ def test_hjem_hub_run_reports_a_wrong_config_in_one_line(
     assert len(err) == 1
     assert err[0].startswith(f"hjem hub: {conf}: ingest.queue_size: ")
     assert "greater than or equal to 1" in err[0]
+
+
+def test_shipped_example_config_is_valid() -> None:
+    example = Path(__file__).resolve().parents[2] / "deploy" / "hub.example.toml"
+    settings = load_settings(example)
+    assert settings.mqtt.protocol == "5"
+    assert settings.mqtt.shared_group == "hjem-hub"
+    assert settings.mqtt.receive_maximum <= 1000  # the shipped broker's max_inflight_messages
