@@ -250,7 +250,7 @@ class Agent:
     def _maybe_connect(self, report: AdvertReport) -> None:
         device = self.devices.get(report.address)
         if device is not None and device.wants_connection and self.gatt and self._tg:
-            self.gatt.seen(device, report.device, self._tg)
+            self.gatt.seen(device, report.device, self._tg, report.adapter)
 
     async def _consume(self) -> None:
         while True:
@@ -313,7 +313,7 @@ class Agent:
             time=self.clock(),
             software=f"hjem-edge {__version__}",
             uptime_s=round(uptime, 1),
-            outbox_depth=self.outbox.depth if self.outbox._db else None,
+            outbox_depth=self.outbox.depth if self.outbox.is_open else None,
             outbox_dropped=self.outbox.dropped,
             adapters=adapters if kind != StatusKind.DEATH else [],
             devices=self.health.device_health(connected) if kind != StatusKind.DEATH else [],

@@ -89,24 +89,35 @@ class GattManager:
         session = self.sessions.get(address)
         return bool(session and session.connected)
 
-    def seen(self, device: DeviceConfig, ble_device: BLEDevice, tg: asyncio.TaskGroup) -> None:
-        """A connectable device advertised: start a session unless one runs or it backs off."""
+    def seen(
+        self,
+        device: DeviceConfig,
+        ble_device: BLEDevice,
+        tg: asyncio.TaskGroup,
+        adapter: str = "hci0",
+    ) -> None:
+        """A connectable device advertised: start a session unless one runs or it backs off.
+
+        The session connects through the adapter that heard the advertisement.
+        """
         session = self.sessions.setdefault(device.address, _Session())
         if session.task is not None and not session.task.done():
             return
         if time.monotonic() < session.not_before:
             return
         session.task = tg.create_task(
-            self._supervise(device, ble_device, session), name=f"gatt-{device.address}"
+            self._supervise(device, ble_device, session, adapter), name=f"gatt-{device.address}"
         )
 
-    async def _supervise(self, device: DeviceConfig, ble: BLEDevice, session: _Session) -> None:
+    async def _supervise(
+        self, device: DeviceConfig, ble: BLEDevice, session: _Session, adapter: str
+    ) -> None:
         try:
             async with self.slots:
                 self.active += 1
                 self.peak_active = max(self.peak_active, self.active)
                 try:
-                    await self._session(device, ble, session)
+                    await self._session(device, ble, session, adapter)
                 finally:
                     self.active -= 1
                     session.connected = False
@@ -123,7 +134,9 @@ class GattManager:
                 "%s: GATT session failed (%s); next try in %.0f s", device.address, exc, delay
             )
 
-    async def _session(self, device: DeviceConfig, ble: BLEDevice, session: _Session) -> None:
+    async def _session(
+        self, device: DeviceConfig, ble: BLEDevice, session: _Session, adapter: str
+    ) -> None:
         gone = asyncio.Event()
         try:
             client = await establish_connection(
@@ -132,6 +145,7 @@ class GattManager:
                 device.device_id,
                 disconnected_callback=lambda _c: gone.set(),
                 max_attempts=2,
+                bluez={"adapter": adapter},
                 **self.client_kwargs,
             )
         except BleakError as exc:

@@ -109,6 +109,10 @@ class Outbox:
         self.close()
 
     @property
+    def is_open(self) -> bool:
+        return self._db is not None
+
+    @property
     def db(self) -> sqlite3.Connection:
         if self._db is None:
             raise OutboxError(str(self.path), "is not open")

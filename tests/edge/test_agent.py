@@ -180,3 +180,46 @@ async def test_broker_outage_loses_no_observation(tmp_path: Path, broker: Mosqui
             ids = {o.id for o in stored}
             await wait_until(lambda: ids <= first.unique() | second.unique(), what="every id")
     assert ids <= first.unique() | second.unique()
+
+
+async def test_without_bluez_the_agent_keeps_running_and_reports_the_adapter_down(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
+    if Path("/run/dbus/system_bus_socket").exists():
+        pytest.skip("this machine has a system D-Bus (BlueZ may really be there)")
+    config = parse_config(
+        agent_config_dict(
+            tmp_path,
+            broker.port,
+            radio="bluez",
+            devices=[],
+            watchdog={"timeout_s": 0.3, "check_interval_s": 0.1},
+        )
+    )
+    async with collector(broker.port) as got, Agent(config) as agent:
+        await wait_until(
+            lambda: any(s.kind == StatusKind.HEARTBEAT for s in got.statuses), what="a heartbeat"
+        )
+        await wait_until(lambda: agent.watch["hci0"].recoveries >= 2, what="recovery attempts")
+        status = agent.status(StatusKind.HEARTBEAT)
+    assert status.adapters[0].state == "down"
+    assert not agent.scanners["hci0"].running
+
+
+async def test_two_adapters_both_scan_and_connect(tmp_path: Path, broker: Mosquitto) -> None:
+    devices = device_list(("ruuvi", "xiaomi", "heart_rate"))
+    config = parse_config(
+        agent_config_dict(
+            tmp_path, broker.port, devices=devices, scan={"adapters": ["hci0", "hci1"]}
+        )
+    )
+    async with Agent(config) as agent:
+        assert agent.gatt is not None
+        heart = str(devices[2]["address"])
+        await wait_until(
+            lambda: all(s.adverts > 3 for s in agent.scanners.values()), what="both adapters"
+        )
+        await wait_until(lambda: agent.gatt.connected(heart), what="a GATT connection")
+        status = agent.status(StatusKind.HEARTBEAT)
+    assert [a.name for a in status.adapters] == ["hci0", "hci1"]
+    assert all(a.adverts_per_minute > 0 for a in status.adapters)
