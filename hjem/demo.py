@@ -21,7 +21,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,6 +46,7 @@ class DemoPlan:
     mqtt_port: int
     http_port: int
     passwords: dict[str, str] = field(default_factory=dict)  # broker and dashboard users
+    history: bool = True
 
     @property
     def url(self) -> str:
@@ -120,7 +121,8 @@ def seed_database(plan: DemoPlan) -> bool:
     plan.database.parent.mkdir(parents=True, exist_ok=True)
     conn = open_db(plan.database, synchronous="normal")
     try:
-        fresh = seed_registry(Registry(conn), datetime.now(UTC))
+        # installed a month ago: the day of history sent at start belongs to the residents
+        fresh = seed_registry(Registry(conn), datetime.now(UTC) - timedelta(days=30))
         users = UserStore(conn, _Clock())
         existing = {
             str(name): str(uid)
@@ -195,8 +197,25 @@ def edge_children(plan: DemoPlan) -> list[Child]:
     return out
 
 
+def send_history(plan: DemoPlan) -> int:
+    """Publish a day of readings per home as its gateway (``hjem.demo_history``)."""
+    from hjem.demo_history import batches, history, publish_history
+    from hjem.demo_home import HOMES
+
+    now = datetime.now(UTC)
+    total = 0
+    for home in HOMES:
+        observations = history(home, now)
+        payloads = batches(home.gateway_id, observations, now)
+        publish_history(plan.mqtt_port, home.gateway_id, plan.passwords[home.gateway_id], payloads)
+        total += len(observations)
+    return total
+
+
 async def run_stack(plan: DemoPlan, children: ChildProcesses) -> None:
     """Start hub and agents (the broker is up), report progress, then run until stopped."""
+    import asyncio
+
     from hjem.demo_home import HOMES
     from hjem.demo_stack import ChildExitedError, PortInUseError
 
@@ -212,6 +231,11 @@ async def run_stack(plan: DemoPlan, children: ChildProcesses) -> None:
     say(f"dashboard at {plan.url}")
     say(f"sign in at {plan.url} as {CARE_USER} / {plan.passwords[CARE_USER]} (care staff)")
     say(f"   or as {ADMIN_USER} / {plan.passwords[ADMIN_USER]} (administrator)")
+    if plan.history:
+        readings = await asyncio.to_thread(send_history, plan)
+        say(
+            f"sent {readings} readings of the last 24 h from the health devices, as a day's history"
+        )
     for home, edge in zip(HOMES, edges, strict=True):
         await children.wait_for_log(edge, f"gateway {home.gateway_id} running", _START_TIMEOUT_S)
         say(
@@ -277,6 +301,7 @@ def _run(args: argparse.Namespace) -> int:
     import asyncio
 
     from hjem.cli import CliError
+    from hjem.demo_history import HistoryError
     from hjem.demo_stack import DemoError, check_port_free
     from hjem.mosquitto import BrokerError
     from hub.errors import HubError
@@ -291,13 +316,13 @@ def _run(args: argparse.Namespace) -> int:
     own_dir = args.workdir is None
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="hjem-demo-")).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    plan = DemoPlan(workdir, args.mqtt_port, args.http_port, _passwords())
+    plan = DemoPlan(workdir, args.mqtt_port, args.http_port, _passwords(), not args.no_history)
     say(f"working directory {workdir}")
     try:
         if seed_database(plan):
             say(f"registry seeded: {_world()}")
         asyncio.run(_main(plan))
-    except (DemoError, BrokerError, HubError) as exc:
+    except (DemoError, BrokerError, HubError, HistoryError) as exc:
         raise CliError(str(exc), code=1) from exc
     finally:
         if own_dir and not args.keep:
@@ -311,6 +336,9 @@ def register(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], 
         "--workdir", help="keep state here, e.g. ./var/demo (default: a new temporary directory)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--no-history", action="store_true", help="do not send a day of earlier readings"
+    )
     parser.add_argument("--mqtt-port", type=int, default=1883, help="broker port on 127.0.0.1")
     parser.add_argument("--http-port", type=int, default=8080, help="dashboard port")
     return _run

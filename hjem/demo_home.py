@@ -257,7 +257,10 @@ RULES_TOML = """\
 
 [escalation.demo]
 repeat_seconds = 600
-steps = [{ responder = "team:team-demo", ack_deadline_seconds = 300 }]
+steps = [
+  { responder = "Hjemmeplejen Demo, vagttelefon", ack_deadline_seconds = 300 },
+  { responder = "Sygeplejerske i vagt", ack_deadline_seconds = 600 },
+]
 
 [[rule]]
 id = "pendant-alarm"

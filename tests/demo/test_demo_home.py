@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import tomllib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -216,3 +216,43 @@ async def test_children_are_stopped_in_reverse_order_and_slow_ones_killed(tmp_pa
     assert second.process is not None
     assert first.process.returncode == -15  # SIGTERM
     assert second.process.returncode == -9  # ignored SIGTERM: killed
+
+
+@pytest.mark.parametrize("home", HOMES, ids=lambda h: h.gateway_id)
+def test_history_is_a_valid_quiet_day_from_the_health_devices(home: object) -> None:
+    """A day of readings per health device, accepted by the hub's validation, raising no alert
+    (the scripted incidents happen live, not in the history)."""
+    from hjem.demo_history import batches, history
+    from hjem.demo_home import DemoHome
+    from schemas.codes import codes
+    from schemas.models import MAX_PAYLOAD_BYTES
+    from schemas.validation import validate_batch
+
+    assert isinstance(home, DemoHome)
+    until = datetime(2026, 11, 28, 12, 7, tzinfo=UTC)
+    observations = history(home, until)
+    health = {d.device_id for d in home.devices if d.kind in GATT_KINDS}
+    assert {o.source.device.id for o in observations} == health
+    assert all(o.demo for o in observations)
+    assert all(until - timedelta(hours=24) <= o.effective < until for o in observations)
+    assert len({o.id for o in observations}) == len(observations)
+    spo2 = codes()["spo2"].primary
+    temperature = codes()["body_temperature"].primary
+    checked = {"spo2": 0, "temperature": 0}
+    for obs in observations:
+        if obs.code[0] == spo2:
+            assert float(obs.value or 0) >= 92
+            checked["spo2"] += 1
+        if obs.code[0] == temperature:
+            assert float(obs.value or 0) < 38
+            checked["temperature"] += 1
+    assert checked["spo2"] >= 90  # every 15 min
+    assert checked["temperature"] >= 40 or "thermometer" not in {d.kind for d in home.devices}
+    payloads = batches(home.gateway_id, observations, until)
+    accepted = 0
+    for payload in payloads:
+        assert len(payload) < MAX_PAYLOAD_BYTES
+        result = validate_batch(payload, now=until, expected_publisher=home.gateway_id)
+        assert result.errors == []
+        accepted += len(result.accepted)
+    assert accepted == len(observations)

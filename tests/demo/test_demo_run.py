@@ -175,6 +175,19 @@ def stored_kinds(database: Path) -> tuple[set[str], int, bool]:
     return {kind_of[d] for d in devices if d in kind_of}, int(unassigned), demo_flag
 
 
+def history_residents(database: Path) -> set[str]:
+    """Residents with samples older than 20 hours (the history sent at start)."""
+    before_us = int((time.time() - 20 * 3600) * 1_000_000)
+    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10)
+    try:
+        rows = conn.execute(
+            "SELECT DISTINCT resident_id FROM sample WHERE t_us < ?", (before_us,)
+        ).fetchall()
+    finally:
+        conn.close()
+    return {str(r[0]) for r in rows}
+
+
 def test_demo_starts_raises_alerts_and_stops_cleanly(
     running_demo: DemoProcess, demo_ports: tuple[int, int], tmp_path: Path
 ) -> None:
@@ -190,6 +203,7 @@ def test_demo_starts_raises_alerts_and_stops_cleanly(
         demo.read_until(
             rf"\[demo\] edge agent {home.gateway_id} running with {len(home.devices)} virtual", 90
         )
+    demo.read_until(r"\[demo\] sent \d+ readings of the last 24 h", 5)
     demo.read_until(r"press Ctrl-C to stop", 10)
     pids = {int(p) for line in demo.seen for p in re.findall(r"PID (\d+)", line)}
     assert len(pids) == 1 + 1 + len(HOMES)  # broker, hub, one agent per home
@@ -204,10 +218,12 @@ def test_demo_starts_raises_alerts_and_stops_cleanly(
         assert board.status_code == 200
         assert any(h.resident_name in board.text for h in HOMES)
 
-    kinds, unassigned, demo_flag = stored_kinds(tmp_path / "demo" / "hub" / "hub.sqlite3")
+    database = tmp_path / "demo" / "hub" / "hub.sqlite3"
+    kinds, unassigned, demo_flag = stored_kinds(database)
     assert kinds == {d.kind for home in HOMES for d in home.devices}  # all nine kinds
     assert unassigned == 0  # every device is assigned to its resident
     assert demo_flag
+    assert history_residents(database) == {h.resident_id for h in HOMES}  # a day of history
 
     demo.process.send_signal(signal.SIGINT)
     assert demo.process.wait(45) == 0
