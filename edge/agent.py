@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from types import TracebackType
 from typing import Any
@@ -168,7 +168,7 @@ class Agent:
         value = self.outbox.get_state(f"glucose-seq:{address}")
         return int(value) if value is not None else None
 
-    def _context(self, address: str) -> DecodeContext | None:
+    def _context(self, address: str, clock_offset: timedelta | None = None) -> DecodeContext | None:
         device = self.devices.get(address)
         if device is None and not self.config.scan.accept_unlisted:
             return None
@@ -183,13 +183,14 @@ class Agent:
             now=self.clock(),
             state=self.states.setdefault(address, DeviceState()),
             bthome_key=device.key_bytes if device else None,
-            clock_offset=None,
+            clock_offset=clock_offset,
             device_timezone=self.config.device_timezone,
             demo=self.config.radio == "virtual",
         )
 
     def _decode(self, report: Report) -> list[Observation]:
-        ctx = self._context(report.address)
+        offset = report.clock_offset if isinstance(report, GattReport) else None
+        ctx = self._context(report.address, offset)
         if ctx is None:
             self.unlisted += 1
             return []

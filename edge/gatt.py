@@ -1,10 +1,10 @@
 """GATT sessions with connectable health devices.
 
 When a listed health device advertises, :class:`GattManager` opens a session (if none runs and
-its backoff has passed): connect with bleak-retry-connector, set the device clock through
-Current Time (0x2A2B) where offered, subscribe to the health characteristics, fetch stored
-glucose records through the RACP since the last sequence number seen, then stay connected
-until the device goes quiet for ``idle_disconnect_s`` or drops the link. At most
+its backoff has passed): connect with bleak-retry-connector, read the device clock (Current
+Time, 0x2A2B) where offered, subscribe to the health characteristics, fetch stored glucose
+records through the RACP since the last sequence number seen, then set the device clock, and
+stay connected until the device goes quiet for ``idle_disconnect_s`` or drops the link. At most
 ``max_connections`` sessions hold a connection at once (a semaphore). Values are handed to
 the agent as :class:`GattReport` through its bounded queue; nothing is decoded here.
 """
@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -49,7 +50,18 @@ class GattReport:
     address: str
     characteristic: int
     data: bytes
+    clock_offset: timedelta | None = None
+    """Device clock minus true time when the value's timestamp was made (None: correct)."""
     received: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _Link:
+    """One connection's running state."""
+
+    address: str
+    last_value: float = field(default_factory=time.monotonic)
+    clock_offset: timedelta | None = None
 
 
 @dataclass
@@ -152,18 +164,11 @@ class GattManager:
             raise GattSessionError(device.address, f"cannot connect: {exc}") from exc
         session.connected = True
         log.info("%s: connected (%s)", device.address, device.kind)
-        last_value = [time.monotonic()]
+        link = _Link(device.address)
         try:
-            available = {int(c.uuid[4:8], 16) for c in client.services.characteristics.values()}
-            if self.config.set_clock and CURRENT_TIME in available:
-                await self._set_clock(client, device)
-            for char in HEALTH_CHARACTERISTICS:
-                if char in available:
-                    await self._subscribe(client, device, char, last_value)
-            if RACP in available:
-                await self._fetch_records(client, device)
+            await self._conduct(client, device, link)
             while not gone.is_set():
-                idle = time.monotonic() - last_value[0]
+                idle = time.monotonic() - link.last_value
                 if idle >= self.config.idle_disconnect_s:
                     break
                 try:
@@ -174,19 +179,49 @@ class GattManager:
             await client.disconnect()
             log.info("%s: disconnected", device.address)
 
-    async def _subscribe(
-        self, client: BleakClient, device: DeviceConfig, char: int, last: list[float]
-    ) -> None:
-        address = device.address
+    async def _conduct(self, client: BleakClient, device: DeviceConfig, link: _Link) -> None:
+        """Read the device clock, subscribe, fetch stored records, then set the clock.
 
+        Values that arrive before the clock is set carry the offset measured at the start
+        (their timestamps come from the old clock); later ones carry none.
+        """
+        available = {int(c.uuid[4:8], 16) for c in client.services.characteristics.values()}
+        if CURRENT_TIME in available:
+            link.clock_offset = await self._read_offset(client, device)
+        for char in HEALTH_CHARACTERISTICS:
+            if char in available:
+                await self._subscribe(client, char, link)
+        if RACP in available:
+            await self._fetch_records(client, device)
+        if self.config.set_clock and CURRENT_TIME in available:
+            await self._set_clock(client, device)
+            link.clock_offset = None
+
+    async def _subscribe(self, client: BleakClient, char: int, link: _Link) -> None:
         def on_value(_c: object, data: bytearray) -> None:
-            last[0] = time.monotonic()
-            self.put(GattReport(address, char, bytes(data)))
+            link.last_value = time.monotonic()
+            self.put(GattReport(link.address, char, bytes(data), link.clock_offset))
 
         if char == 0x2A19:  # battery: read once; notifications are optional
-            self.put(GattReport(address, char, bytes(await client.read_gatt_char(uuid16(char)))))
+            value = bytes(await client.read_gatt_char(uuid16(char)))
+            self.put(GattReport(link.address, char, value))
             return
         await client.start_notify(uuid16(char), on_value)
+
+    async def _read_offset(self, client: BleakClient, device: DeviceConfig) -> timedelta | None:
+        """Device clock minus true time, from Current Time (None if it says nothing usable)."""
+        data = bytes(await client.read_gatt_char(uuid16(CURRENT_TIME)))
+        try:
+            year, month, day, hour, minute, second = struct.unpack_from("<HBBBBB", data)
+            shown = datetime(year, month, day, hour, minute, second, tzinfo=self.zone)
+        except (struct.error, ValueError):
+            log.info("%s: device clock unreadable or unset (%s)", device.address, data.hex())
+            return None
+        offset = shown - self.clock()
+        if abs(offset) < timedelta(seconds=2):
+            return None
+        log.info("%s: device clock is off by %s", device.address, offset)
+        return offset
 
     async def _set_clock(self, client: BleakClient, device: DeviceConfig) -> None:
         local = self.clock().astimezone(self.zone).replace(tzinfo=None)

@@ -57,6 +57,15 @@ async def test_virtual_devices_reach_the_broker_and_validate(
         glucose = next(d["address"] for d in device_list() if d["kind"] == "glucose")
         assert agent._last_sequence(str(glucose)) is not None, "last RACP sequence persisted"
     assert got.errors == [], got.errors[:5]
+    records = [o for o in stored if o.raw and o.raw.format == "gatt:2a18"]
+    first = records[0]
+    assert first.clock_corrected, "stamped by the unset clock, corrected by the measured offset"
+    assert first.device_time is not None
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    shown = datetime.fromisoformat(first.device_time).replace(tzinfo=ZoneInfo("Europe/Copenhagen"))
+    assert abs((shown - first.effective).total_seconds() - 433) < 2, "7 min 13 s taken off"
     formats = {o.raw.format for o in stored if o.raw}
     assert {"adv:bthome-v2", "adv:ruuvi-5", "adv:atc1441", "adv:pvvx"} <= formats
     heartbeat = next(s for s in reversed(got.statuses) if s.kind == StatusKind.HEARTBEAT)

@@ -198,4 +198,7 @@ async def test_glucose_records_are_fetched_since_the_last_sequence(tmp_path: Pat
         int.from_bytes(r.data[1:3], "little") for r in reports if r.characteristic == 0x2A18
     ]
     assert sequences == [s for s in stored if s >= 5], "only the records after #4"
+    drift = timedelta(minutes=7, seconds=13)  # the virtual meter's clock before it was set
+    offsets = [r.clock_offset for r in reports if r.characteristic == 0x2A18]
+    assert all(o is not None and abs(o - drift) < timedelta(seconds=2) for o in offsets)
     assert len(sequences) >= 2
