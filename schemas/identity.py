@@ -9,19 +9,17 @@ record) gets the same id, so the hub stores it once.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 
 __all__ = ["observation_id"]
 
 
 def observation_id(device_id: str, system: str, code: str, instant: str, extra: str = "") -> str:
-    """Return a 26-character id from the device, the type and the device's own instant.
+    """Return a 32-character id (hex of 128 bits of SHA-256) from device, type and instant.
 
     ``instant`` is the device's timestamp (as sent, or as corrected when the device sent none)
     or its sequence number; ``extra`` distinguishes readings of the same type at one instant
     (e.g. the index of an RR interval).
     """
     key = "\x1f".join((device_id, system, code, instant, extra)).encode()
-    digest = hashlib.sha256(key).digest()[:16]
-    return base64.b32encode(digest).decode().rstrip("=").lower()
+    return hashlib.sha256(key).hexdigest()[:32]

@@ -194,7 +194,7 @@ class Emitter:
         values = entry[0].copy()
         if entry[4]:
             extra = f"{extra}/{key}"
-        values["id"] = _b32_id(entry[5] + f"{self._now_text}\x1f{extra}".encode())
+        values["id"] = _hex_id(entry[5] + f"{self._now_text}\x1f{extra}".encode())
         values["effective"] = self._now
         values["flags"] = flags
         values["raw"] = self._raw
@@ -236,7 +236,7 @@ class Emitter:
         if instant is None:
             instant = device_time if device_time is not None else self._now_text
         values = template.copy()
-        values["id"] = _b32_id(prefix + f"{instant}\x1f{extra}".encode())
+        values["id"] = _hex_id(prefix + f"{instant}\x1f{extra}".encode())
         values["effective"] = when.effective
         values["flags"] = [*when.flags, *flags]
         values["raw"] = self._raw
@@ -262,6 +262,7 @@ class Emitter:
 _OBSERVATION_FIELDS = set(Observation.model_fields)
 _RAW_FIELDS = set(RawData.model_fields)
 _new = object.__new__
+_sha256 = hashlib.sha256
 _setattr = object.__setattr__
 
 
@@ -279,27 +280,14 @@ def _construct(cls: type[_M], values: dict[str, object], fields: set[str]) -> _M
     return obj
 
 
-_B32 = "abcdefghijklmnopqrstuvwxyz234567"
-_B32_PAIRS = tuple(a + b for a in _B32 for b in _B32)
-
-
 def fast_observation_id(device_id: str, system: str, code: str, instant: str, extra: str) -> str:
-    """The same id as :func:`schemas.identity.observation_id`, without base64's Python loop.
-
-    Base32 of the first 16 digest bytes (130 bits after padding) as 13 pairs of characters.
-    """
-    return _b32_id("\x1f".join((device_id, system, code, instant, extra)).encode())
+    """The same id as :func:`schemas.identity.observation_id` (kept for the decoders' tests)."""
+    return _hex_id("\x1f".join((device_id, system, code, instant, extra)).encode())
 
 
-def _b32_id(key: bytes) -> str:
-    n = int.from_bytes(hashlib.sha256(key).digest()[:16], "big") << 2
-    p = _B32_PAIRS
-    return "".join((
-        p[n >> 120], p[(n >> 110) & 1023], p[(n >> 100) & 1023], p[(n >> 90) & 1023],
-        p[(n >> 80) & 1023], p[(n >> 70) & 1023], p[(n >> 60) & 1023], p[(n >> 50) & 1023],
-        p[(n >> 40) & 1023], p[(n >> 30) & 1023], p[(n >> 20) & 1023], p[(n >> 10) & 1023],
-        p[n & 1023],
-    ))  # fmt: skip
+def _hex_id(key: bytes) -> str:
+    """:func:`schemas.identity.observation_id` of an already joined key."""
+    return _sha256(key).hexdigest()[:32]
 
 
 _Template = tuple[dict[str, object], str, str, str | None, bool, bytes]

@@ -77,7 +77,8 @@ def test_observation_id_is_stable_and_distinguishes_inputs() -> None:
     assert a == observation_id("dev", "sys", "150456", "2026-11-28T09:00:00", "")
     assert a != observation_id("dev", "sys", "150456", "2026-11-28T09:00:01", "")
     assert a != observation_id("dev2", "sys", "150456", "2026-11-28T09:00:00", "")
-    assert len(a) == 26
+    assert len(a) == 32
+    assert int(a, 16) >= 0  # hexadecimal
 
 
 def test_builder_takes_codes_and_unit_from_the_table() -> None:
