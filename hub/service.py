@@ -45,6 +45,8 @@ __all__ = ["Hub", "HubEvent", "Listener", "StoredBatch", "tune_gc"]
 
 log = logging.getLogger(__name__)
 
+STOP_TIMEOUT_S = 5.0
+
 
 @dataclass(frozen=True, slots=True)
 class StoredBatch:
@@ -205,7 +207,7 @@ class Hub:
             if task.get_name() != "api":
                 task.cancel()
         if self.alerts is not None:
-            await self.alerts.__aexit__(None, None, None)
+            await self._stop_alerts()
         try:
             await self._tasks.group.__aexit__(exc_type, exc, tb)
         finally:
@@ -213,6 +215,19 @@ class Hub:
                 self._mqtt.stop()
             self.store.close()
             self.conn.close()
+
+    async def _stop_alerts(self) -> None:
+        """Stop the alert service, bounded: a stuck child task must not keep the hub alive.
+
+        A timeout cancels the waiting TaskGroup exit, which cancels its children a second
+        time; that ends an MQTT client whose first cancellation was lost.
+        """
+        assert self.alerts is not None
+        try:
+            async with asyncio.timeout(STOP_TIMEOUT_S):
+                await self.alerts.__aexit__(None, None, None)
+        except TimeoutError:
+            log.warning("the alert service did not stop within %.0f s; stopped it", STOP_TIMEOUT_S)
 
     async def _start_api(self) -> None:
         import uvicorn
