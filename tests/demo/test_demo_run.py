@@ -4,6 +4,7 @@ with SIGINT. Every process it started must be gone afterwards."""
 from __future__ import annotations
 
 import json
+import os
 import queue
 import re
 import signal
@@ -69,7 +70,7 @@ def _pump(stream: object, into: queue.Queue[str]) -> None:
         into.put(line.rstrip("\n"))
 
 
-def start_demo(workdir: Path, mqtt_port: int, http_port: int) -> DemoProcess:
+def start_demo(workdir: Path, mqtt_port: int, http_port: int, *extra: str) -> DemoProcess:
     process = subprocess.Popen(
         [
             sys.executable,
@@ -82,10 +83,12 @@ def start_demo(workdir: Path, mqtt_port: int, http_port: int) -> DemoProcess:
             str(mqtt_port),
             "--http-port",
             str(http_port),
+            *extra,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # its own process group, as in a terminal
     )
     demo = DemoProcess(process)
     demo.pump = threading.Thread(target=_pump, args=(process.stdout, demo.lines), daemon=True)
@@ -225,7 +228,8 @@ def test_demo_starts_raises_alerts_and_stops_cleanly(
     assert demo_flag
     assert history_residents(database) == {h.resident_id for h in HOMES}  # a day of history
 
-    demo.process.send_signal(signal.SIGINT)
+    # Ctrl-C in a terminal: SIGINT to the foreground process group (the demo's own group)
+    os.killpg(demo.process.pid, signal.SIGINT)
     assert demo.process.wait(45) == 0
     lines, stderr = demo.finish()
     assert lines[-1].startswith("[demo] stopped"), lines[-3:]
@@ -264,3 +268,28 @@ def test_a_taken_port_fails_at_once_naming_it(tmp_path: Path, which: str) -> Non
     assert not any("broker up" in line for line in lines)
     assert not (tmp_path / "demo").exists()  # nothing was started or written
     assert not children_of(demo.process.pid)
+
+
+def test_sigterm_while_starting_stops_everything(
+    tmp_path: Path, demo_ports: tuple[int, int]
+) -> None:
+    """SIGTERM as soon as the hub is up (the agents are still starting): a clean stop too."""
+    demo = start_demo(tmp_path / "demo", *demo_ports, "--no-history")
+    try:
+        demo.read_until(r"\[demo\] hub up", 90)
+        started = children_of(demo.process.pid)
+        assert len(started) == 1 + 1 + len(HOMES)  # broker, hub, agents: all started by now
+        demo.process.send_signal(signal.SIGTERM)
+        code = demo.process.wait(45)
+    finally:
+        if demo.process.poll() is None:
+            demo.process.kill()
+            demo.process.wait()
+    lines, stderr = demo.finish()
+    assert code == 0, stderr
+    assert "Traceback" not in stderr
+    assert lines[-1].startswith("[demo] stopped")
+    deadline = time.monotonic() + 5
+    while any(alive(p) for p in started) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in started if alive(p)]
