@@ -38,8 +38,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     ),
     "alerts": (
         "hub.bench_alerts:latency",
-        "MQTT observation -> alert event on the SSE stream, p50/p99 at 1,000 obs/s background, "
-        "vs the plain MQTT relay floor",
+        (
+            "MQTT observation -> alert event on the SSE stream, p50/p99 at 1,000 obs/s "
+            "background, vs the plain MQTT relay floor"
+        ),
     ),
 }
 

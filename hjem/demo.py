@@ -100,7 +100,9 @@ def start_broker(plan: DemoPlan) -> Mosquitto:
     for username in ("hub", *(h.gateway_id for h in HOMES)):
         add_broker_user(layout.password_file, username, plan.passwords[username])
     text = broker_config(SHIPPED_CONF.read_text(encoding="utf-8"), layout)
-    return Mosquitto(workdir=root, port=plan.mqtt_port, config_text=text).start()
+    return Mosquitto(
+        workdir=root, port=plan.mqtt_port, config_text=text, die_with_parent=True
+    ).start()
 
 
 # --- hub database seed ------------------------------------------------------------------------

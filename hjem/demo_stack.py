@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import signal
 import time
@@ -20,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+
+from hjem.mosquitto import die_with_parent
 
 __all__ = [
     "Child",
@@ -31,8 +32,6 @@ __all__ = [
     "check_port_free",
     "last_line",
 ]
-
-_PR_SET_PDEATHSIG = 1
 
 
 class DemoError(Exception):
@@ -88,12 +87,6 @@ def last_line(path: Path) -> str:
     except OSError:
         return ""
     return next((line.strip() for line in reversed(lines) if line.strip()), "")
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -156,7 +149,7 @@ class ChildProcesses:
                 stderr=log,
                 env=env,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,  # the demo runs no threads
+                preexec_fn=die_with_parent,  # the demo runs no threads
             )
         self.children.append(child)
         self._group.create_task(self._watch(child), name=f"watch-{child.name}")

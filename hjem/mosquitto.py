@@ -7,6 +7,7 @@ port, and is stopped by its own PID. Production brokers use ``deploy/mosquitto/`
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -17,11 +18,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["BrokerError", "Mosquitto", "free_port", "wait_for_port"]
+__all__ = ["BrokerError", "Mosquitto", "die_with_parent", "free_port", "wait_for_port"]
 
 DEFAULT_MAX_QUEUED = 1_000_000
 """Queue this many QoS 1 messages per offline persistent subscriber (Mosquitto's default is
 1000, beyond which it silently drops them)."""
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """``preexec_fn`` that makes Linux send the child SIGTERM when its parent dies.
+
+    Only for parents that start children from their main thread (the signal follows the
+    thread that forked, not the process).
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class BrokerError(RuntimeError):
@@ -64,6 +79,7 @@ class Mosquitto:
     persistence: bool = True
     extra: list[str] = field(default_factory=list)
     config_text: str | None = None  # a complete configuration, used as given
+    die_with_parent: bool = False  # SIGTERM the broker if this process dies (the demo)
     process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -109,6 +125,7 @@ class Mosquitto:
             stdout=log,
             stderr=log,
             start_new_session=True,
+            preexec_fn=die_with_parent if self.die_with_parent else None,  # noqa: PLW1509
         )
         log.close()
         try:
