@@ -300,7 +300,7 @@ class Agent:
         adapters = [
             HealthBook.adapter(
                 name,
-                self.watch[name].health if scanner.running else "down",
+                "down" if scanner.failed else self.watch[name].health,
                 scanner.adverts * 60 / max(uptime, 1.0),
                 self.watch[name].recoveries,
             )

@@ -176,7 +176,11 @@ class GattManager:
                 except TimeoutError:
                     continue
         finally:
-            await client.disconnect()
+            try:
+                async with asyncio.timeout(10):
+                    await client.disconnect()
+            except (BleakError, TimeoutError) as exc:
+                log.warning("%s: disconnect did not complete: %s", device.address, exc)
             log.info("%s: disconnected", device.address)
 
     async def _conduct(self, client: BleakClient, device: DeviceConfig, link: _Link) -> None:

@@ -84,7 +84,8 @@ class Scanner:
         self.dropped = 0
         self.restarts = 0
         self._scanner: BleakScanner | None = None
-        self.running = False
+        self.failed = False
+        """True when the last start failed (the adapter is reported down)."""
 
     def _on_advert(self, device: BLEDevice, adv: AdvertisementData) -> None:
         self.last_advert = time.monotonic()
@@ -115,6 +116,7 @@ class Scanner:
 
     async def start(self) -> None:
         """Start scanning, or raise RadioError saying why (BlueZ missing, adapter absent...)."""
+        self.failed = True  # until it worked
         try:
             self._scanner = self._make(self.mode)
             await self._scanner.start()
@@ -140,10 +142,9 @@ class Scanner:
                 self._scanner = None
                 raise RadioError(self.adapter, f"cannot start scanning: {exc2}") from exc2
         log.info("%s: scanning (%s)", self.adapter, self.mode)
-        self.running = True
+        self.failed = False
 
     async def stop(self) -> None:
-        self.running = False
         scanner, self._scanner = self._scanner, None
         if scanner is not None:
             try:

@@ -7,6 +7,7 @@ on BlueZ. Everything above them (the agent, bleak-retry-connector) is the real c
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid as uuidlib
 from typing import Any, Literal
@@ -201,8 +202,9 @@ class VirtualClient(BaseBleakClient):
             self._connection = None
             self._peer = None
             try:
-                await connection.disconnect()
-            except BaseBumbleError as exc:
+                async with asyncio.timeout(5):
+                    await connection.disconnect()
+            except (BaseBumbleError, TimeoutError) as exc:
                 log.debug("%s: disconnect: %s", self.address, exc)
 
     async def pair(self, *args: Any, **kwargs: Any) -> None:  # noqa: ARG002

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -22,7 +22,7 @@ from bumble.device import Advertisement, Device
 from bumble.link import LocalLink
 
 from edge.config import DeviceConfig, VirtualConfig
-from edge.errors import AdapterError
+from edge.errors import AdapterError, RadioError
 from edge.virtual.devices import VirtualDevice, _bumble_device, make_device
 from edge.virtual.resident import Incident, ResidentModel
 
@@ -58,13 +58,15 @@ class VirtualAdapter:
 
     async def start_scanning(self, active: bool) -> None:
         if not self.scanning:
-            await self.device.start_scanning(active=active, filter_duplicates=False)
+            async with _bounded(self.name, "start scanning"):
+                await self.device.start_scanning(active=active, filter_duplicates=False)
             self.scanning = True
 
     async def stop_scanning(self) -> None:
         if self.scanning:
             self.scanning = False
-            await self.device.stop_scanning()
+            async with _bounded(self.name, "stop scanning"):
+                await self.device.stop_scanning()
 
     async def power_cycle(self) -> None:
         """Power the adapter off and on: connections drop, a silenced adapter reports again."""
@@ -89,6 +91,16 @@ def _quiet_bumble_races(loop: asyncio.AbstractEventLoop, context: dict[str, Any]
         log.debug("bumble: a response arrived for an abandoned command")
         return
     loop.default_exception_handler(context)
+
+
+@contextlib.asynccontextmanager
+async def _bounded(adapter: str, what: str, seconds: float = 5.0) -> AsyncIterator[None]:
+    """A simulated controller that does not answer becomes a RadioError, not a hang."""
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError as exc:
+        raise RadioError(adapter, f"{what}: no answer from the virtual controller") from exc
 
 
 @dataclass
@@ -182,7 +194,8 @@ class VirtualRadio:
             self.stats.ticks += 1
             for device in self.devices.values():
                 try:
-                    await device.tick(now, measure)
+                    async with asyncio.timeout(5):
+                        await device.tick(now, measure)
                 except Exception:
                     self.stats.tick_errors += 1
                     log.exception("virtual device %s failed", device.address)
