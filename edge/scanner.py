@@ -116,7 +116,14 @@ class Scanner:
 
     async def start(self) -> None:
         """Start scanning, or raise RadioError saying why (BlueZ missing, adapter absent...)."""
-        self.failed = True  # until it worked
+        try:
+            await self._start()
+        except RadioError:
+            self.failed = True
+            raise
+        self.failed = False
+
+    async def _start(self) -> None:
         try:
             self._scanner = self._make(self.mode)
             await self._scanner.start()
@@ -142,7 +149,6 @@ class Scanner:
                 self._scanner = None
                 raise RadioError(self.adapter, f"cannot start scanning: {exc2}") from exc2
         log.info("%s: scanning (%s)", self.adapter, self.mode)
-        self.failed = False
 
     async def stop(self) -> None:
         scanner, self._scanner = self._scanner, None

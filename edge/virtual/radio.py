@@ -23,13 +23,39 @@ from bumble.link import LocalLink
 
 from edge.config import DeviceConfig, VirtualConfig
 from edge.errors import AdapterError, RadioError
-from edge.virtual.devices import VirtualDevice, _bumble_device, make_device
+from edge.virtual.devices import SensorDevice, VirtualDevice, bumble_device
+from edge.virtual.health import GattDevice
 from edge.virtual.resident import Incident, ResidentModel
 
-__all__ = ["VirtualAdapter", "VirtualRadio"]
+__all__ = ["VirtualAdapter", "VirtualRadio", "make_device"]
 
 log = logging.getLogger("hjem.edge.virtual")
 AdvertListener = Callable[[Advertisement], None]
+
+
+def make_device(
+    link: LocalLink,
+    address: str,
+    kind: str,
+    *,
+    index: int,
+    model: ResidentModel,
+    clock: Callable[[], datetime],
+    key: bytes | None = None,
+    garbage_every: int = 0,
+) -> VirtualDevice:
+    if kind in ("bthome", "ruuvi", "xiaomi"):
+        return SensorDevice(
+            link,
+            address,
+            kind,
+            index=index,
+            model=model,
+            clock=clock,
+            key=key,
+            garbage_every=garbage_every,
+        )
+    return GattDevice(link, address, kind, index=index, model=model, clock=clock, key=key)
 
 
 class VirtualAdapter:
@@ -39,7 +65,7 @@ class VirtualAdapter:
         self.name = name
         self.link = link
         self.address = f"F0:00:00:00:00:{index:02X}"
-        self.device: Device = _bumble_device(link, self.address, name)
+        self.device: Device = bumble_device(link, self.address, name)
         self.listeners: list[AdvertListener] = []
         self.silenced = False
         self.scanning = False
@@ -196,7 +222,7 @@ class VirtualRadio:
                 try:
                     async with asyncio.timeout(5):
                         await device.tick(now, measure)
-                except Exception:
+                except (BaseBumbleError, TimeoutError, ValueError):  # one broken device only
                     self.stats.tick_errors += 1
                     log.exception("virtual device %s failed", device.address)
             next_at += interval

@@ -12,7 +12,7 @@ from edge.config import parse_config
 from edge.decoders import DecodeContext, DeviceState, decode_advertisement, decode_gatt
 from edge.gatt import GattManager, GattReport
 from edge.virtual import encoders as enc
-from edge.virtual.devices import GattDevice
+from edge.virtual.health import GattDevice
 from edge.virtual.radio import VirtualRadio
 from edge.virtual.resident import Incident, ResidentModel
 from schemas.models import DeviceInfo, Observation, Source
