@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from hub.config import HttpSettings, HubSettings, IngestSettings, MqttSettings, TlsSettings
 from hub.service import Hub, HubEvent, StoredBatch
 from schemas.builders import make_observation
-from schemas.models import Batch, DeviceInfo, Source, encode
+from schemas.models import Batch, DeviceInfo, GatewayStatus, Source, StatusKind, encode
 from tests.support.deploy import (
     Client,
     Received,
@@ -49,6 +49,34 @@ def batch_bytes(publisher: str, message_id: str, device: str = "thermo-1") -> by
         value="36.8",
     )
     return encode(Batch(message_id=message_id, publisher=publisher, sent=now, observations=[obs]))
+
+
+def birth(publisher: str) -> bytes:
+    now = datetime.now(UTC)
+    return encode(GatewayStatus(publisher=publisher, kind=StatusKind.BIRTH, online=True, time=now))
+
+
+class Events:
+    """The hub's stored batches."""
+
+    def __init__(self) -> None:
+        self.stored: list[StoredBatch] = []
+
+    async def __call__(self, event: HubEvent) -> None:
+        if isinstance(event, StoredBatch):
+            self.stored.append(event)
+
+
+async def subscribed(hub: Hub, publisher: str) -> None:
+    """The hub confirms only its CONNACK, not its SUBACK. So the gateway has published a
+    retained birth status first: once the hub has it, the hub's subscriptions are in place
+    and nothing published after can race them."""
+
+    def online() -> bool:
+        state = hub.gateways.get(publisher)
+        return state is not None and state.online
+
+    await _until(online)
 
 
 def gateway(shipped: SecureBroker, username: str, *, tls: bool = False) -> Client:
@@ -98,7 +126,9 @@ async def test_hub_rejects_a_batch_naming_another_publisher(
     gw_a = gateway(shipped, "gw-a")
     try:
         assert [rc.value for rc in gw_a.subscribe("hjem/v1/gw-a/errors")] == [1]
-        async with Hub(hub_settings(shipped, tmp_path, tls=False)):
+        gw_a.publish("hjem/v1/gw-a/status", birth("gw-a"), retain=True)
+        async with Hub(hub_settings(shipped, tmp_path, tls=False)) as hub:
+            await subscribed(hub, "gw-a")
             # the ACL lets gw-a publish on its own topic; the payload claims to be gw-b
             gw_a.publish("hjem/v1/gw-a/obs", batch_bytes("gw-b", "forged-1"))
             got = await _next(gw_a)
@@ -114,18 +144,16 @@ async def test_hub_rejects_a_batch_naming_another_publisher(
 async def test_hub_over_mtls_stores_a_gateway_batch_sent_over_mtls(
     shipped: SecureBroker, tmp_path: Path
 ) -> None:
-    stored: list[StoredBatch] = []
-
-    async def record(event: HubEvent) -> None:
-        if isinstance(event, StoredBatch):
-            stored.append(event)
-
+    events = Events()
     gw_b = gateway(shipped, "gw-b", tls=True)
     try:
+        gw_b.publish("hjem/v1/gw-b/status", birth("gw-b"), retain=True)
         async with Hub(hub_settings(shipped, tmp_path, tls=True)) as hub:
-            hub.add_listener(record)
+            hub.add_listener(events)
+            await subscribed(hub, "gw-b")
             gw_b.publish("hjem/v1/gw-b/obs", batch_bytes("gw-b", "good-1", "thermo-b"))
-            await _until(lambda: bool(stored))
+            await _until(lambda: bool(events.stored))
+        stored = events.stored
         assert [(o.publisher, o.observation.source.device.id) for o in stored[0].observations] == [
             ("gw-b", "thermo-b")
         ]
