@@ -232,3 +232,28 @@ async def test_two_adapters_both_scan_and_connect(tmp_path: Path, broker: Mosqui
         status = agent.status(StatusKind.HEARTBEAT)
     assert [a.name for a in status.adapters] == ["hci0", "hci1"]
     assert all(a.adverts_per_minute > 0 for a in status.adapters)
+
+
+async def test_a_scripted_fall_reaches_the_broker_as_a_pendant_press(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
+    config = parse_config(
+        agent_config_dict(
+            tmp_path,
+            broker.port,
+            devices=device_list(("bthome", "bthome")),
+            virtual={"incidents": [{"kind": "fall", "at_s": 0.5, "duration_s": 60}]},
+        )
+    )
+    stored: list[Observation] = []
+    async with collector(broker.port) as got, Agent(config) as agent:
+        agent.taps.append(stored.extend)
+        await wait_until(
+            lambda: any(o.value_code == "press" for o in stored), what="the pendant's press"
+        )
+        press = next(o for o in stored if o.value_code == "press")
+        await wait_until(lambda: press.id in got.unique(), what="the press at the broker")
+    assert _key(press) == "button"
+    assert press.source.device.id == "ble-c00000000010", "the first BTHome device is the pendant"
+    assert press.demo
+    assert sum(o.value_code == "press" for o in stored) == 1, "repeats of the packet are dropped"
