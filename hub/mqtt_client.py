@@ -62,12 +62,17 @@ class MqttConnection:
         self._wake_scheduled = False
         self._stopping = threading.Event()
         self._generation = 0
-        self._connected = asyncio.Event()
+        self._connected = asyncio.Event()  # set on SUBACK, cleared on disconnect
         self._client = self._make_client()
 
     @property
     def connected(self) -> bool:
         return bool(self._client.is_connected())
+
+    @property
+    def subscribed(self) -> bool:
+        """True once the broker acknowledged the subscriptions of the current connection."""
+        return self._connected.is_set() and self.connected
 
     @property
     def subscriptions(self) -> list[str]:
@@ -101,12 +106,17 @@ class MqttConnection:
         client.max_inflight_messages_set(100)
         client.reconnect_delay_set(1, 30)
         client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         client.on_disconnect = self._on_disconnect
         return client
 
     async def start(self) -> None:
-        """Connect (persistent session) and wait for the first CONNACK."""
+        """Connect (persistent session) and wait until the broker acknowledged the subscriptions.
+
+        Waiting for the SUBACK, not only the CONNACK, matters on a hub's very first start:
+        before its subscription exists, the broker has no session to queue messages in.
+        """
         self._loop = asyncio.get_running_loop()
         s = self._settings
         props = None
@@ -130,7 +140,7 @@ class MqttConnection:
                 await self._connected.wait()
         except TimeoutError as exc:
             self.stop()
-            raise MqttError(s.url, "no CONNACK within 30 s") from exc
+            raise MqttError(s.url, "no CONNACK and SUBACK within 30 s") from exc
 
     def stop(self) -> None:
         self._stopping.set()
@@ -158,6 +168,20 @@ class MqttConnection:
             client.subscribe([(topic, opts) for topic in self.subscriptions])
         else:
             client.subscribe([(topic, 1) for topic in self.subscriptions])
+
+    def _on_subscribe(
+        self,
+        client: paho.Client,
+        userdata: object,
+        mid: int,
+        reasons: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        del client, userdata, mid, properties
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            log.error("MQTT subscription refused by the broker: %s", ", ".join(refused))
+            return
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._connected.set)
 
@@ -170,6 +194,8 @@ class MqttConnection:
         properties: Properties | None,
     ) -> None:
         del client, userdata, flags, properties
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._connected.clear)
         if not self._stopping.is_set():
             log.warning("MQTT disconnected (%s); reconnecting", reason)
 

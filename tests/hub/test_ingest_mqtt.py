@@ -200,3 +200,30 @@ async def test_silent_gateway_times_out_and_data_brings_it_back(
 async def test_batch_model_is_the_wire_form() -> None:
     payload = batch("gw-1", 0, 2)
     assert Batch.model_validate_json(payload).publisher == "gw-1"
+
+
+async def test_first_start_is_subscribed_when_the_hub_is_entered(
+    broker: Mosquitto, tmp_path
+) -> None:
+    """A message published right after the hub's first start is stored: start() waits for
+    the SUBACK, not only the CONNACK (before the subscription exists nothing is queued)."""
+    from hub.service import Hub
+    from tests.hub.helpers import settings_for
+
+    pub = Client(broker, "early-publisher")
+    for attempt in range(3):  # a fresh database and session each time
+        async with Hub(settings_for(broker, tmp_path / f"run-{attempt}")) as hub:
+            assert hub.mqtt is not None
+            assert hub.mqtt.subscribed  # SUBACK received before the hub counts as started
+            pub.publish_many(
+                [
+                    (
+                        "hjem/v1/gw-1/obs",
+                        batch("gw-1", attempt * 10, 2, message_id=f"early-{attempt}"),
+                    )
+                ]
+            )
+            await eventually(
+                lambda hub=hub: hub.ledger.counters().get("observations_accepted", 0) == 2,
+                what="the early message stored",
+            )
