@@ -45,7 +45,7 @@ from schemas.builders import make_observation
 from schemas.codes import codes
 from schemas.models import DeviceInfo, GatewayStatus, Observation, Source, StatusKind, encode
 
-__all__ = ["Agent", "is_vital"]
+__all__ = ["ARRIVAL_TOLERANCE", "Agent", "is_vital", "stamped_ahead"]
 
 log = logging.getLogger("hjem.edge")
 Report = AdvertReport | GattReport
@@ -61,6 +61,22 @@ def is_vital(obs: Observation) -> bool:
     """Vital signs and events (falls, alarms, buttons) are kept longest under the disk quota."""
     return _vital_code(obs.code[0].system, obs.code[0].code)
 
+
+
+ARRIVAL_TOLERANCE = timedelta(seconds=2)
+
+
+def stamped_ahead(observations: list[Observation], received: datetime) -> bool:
+    """True when a reading's own timestamp lies after its arrival (beyond a small tolerance).
+
+    A measurement cannot arrive before it was taken, so such a timestamp came from the
+    device's clock before this session set it, and the offset measured then applies.
+    """
+    limit = received + ARRIVAL_TOLERANCE
+    return any(
+        o.device_time is not None and not o.clock_corrected and o.effective > limit
+        for o in observations
+    )
 
 class Agent:
     """One gateway. ``async with Agent(config) as agent: await agent.wait()``."""
@@ -201,6 +217,10 @@ class Agent:
                 if report.characteristic == 0x2A19:
                     return _battery(ctx, report.data)
                 out = decode_gatt(report.characteristic, report.data, ctx)
+                if report.stale_offset is not None and stamped_ahead(out, ctx.now):
+                    stale = self._context(report.address, report.stale_offset)
+                    assert stale is not None
+                    out = decode_gatt(report.characteristic, report.data, stale)
             else:
                 self.health.saw(report.address, device_id, ctx.now, report.rssi)
                 out = decode_advertisement(

@@ -52,6 +52,9 @@ class GattReport:
     data: bytes
     clock_offset: timedelta | None = None
     """Device clock minus true time when the value's timestamp was made (None: correct)."""
+    stale_offset: timedelta | None = None
+    """The offset measured before this session set the device clock: a value delivered after
+    the clock was set but stamped ahead of its arrival was stamped by the old clock."""
     received: float = field(default_factory=time.monotonic)
 
 
@@ -62,6 +65,7 @@ class _Link:
     address: str
     last_value: float = field(default_factory=time.monotonic)
     clock_offset: timedelta | None = None
+    stale_offset: timedelta | None = None
 
 
 @dataclass
@@ -199,12 +203,14 @@ class GattManager:
             await self._fetch_records(client, device)
         if self.config.set_clock and CURRENT_TIME in available:
             await self._set_clock(client, device)
-            link.clock_offset = None
+            link.stale_offset, link.clock_offset = link.clock_offset, None
 
     async def _subscribe(self, client: BleakClient, char: int, link: _Link) -> None:
         def on_value(_c: object, data: bytearray) -> None:
             link.last_value = time.monotonic()
-            self.put(GattReport(link.address, char, bytes(data), link.clock_offset))
+            self.put(
+                GattReport(link.address, char, bytes(data), link.clock_offset, link.stale_offset)
+            )
 
         if char == 0x2A19:  # battery: read once; notifications are optional
             value = bytes(await client.read_gatt_char(uuid16(char)))

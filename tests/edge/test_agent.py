@@ -68,6 +68,10 @@ async def test_virtual_devices_reach_the_broker_and_validate(
     assert abs((shown - first.effective).total_seconds() - 433) < 2, "7 min 13 s taken off"
     formats = {o.raw.format for o in stored if o.raw}
     assert {"adv:bthome-v2", "adv:ruuvi-5", "adv:atc1441", "adv:pvvx"} <= formats
+    from datetime import UTC, timedelta
+
+    ahead = [o for o in stored if o.effective > datetime.now(UTC) + timedelta(seconds=2)]
+    assert ahead == [], "no reading dated after its arrival (old device clock not corrected)"
     heartbeat = next(s for s in reversed(got.statuses) if s.kind == StatusKind.HEARTBEAT)
     assert heartbeat.adapters[0].state == "scanning"
     assert heartbeat.outbox_depth is not None
@@ -257,3 +261,29 @@ async def test_a_scripted_fall_reaches_the_broker_as_a_pendant_press(
     assert press.source.device.id == "ble-c00000000010", "the first BTHome device is the pendant"
     assert press.demo
     assert sum(o.value_code == "press" for o in stored) == 1, "repeats of the packet are dropped"
+
+
+async def test_a_reading_stamped_after_its_arrival_is_recognised() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from edge.agent import stamped_ahead
+    from schemas.builders import make_observation
+    from schemas.models import DeviceInfo, Source
+
+    source = Source(publisher="gw1", device=DeviceInfo(id="ble-1"))
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+    def obs(ahead_s: float, device_time: str | None, corrected: bool = False) -> Observation:
+        return make_observation(
+            "spo2",
+            source=source,
+            value="97",
+            device_time=device_time,
+            clock_corrected=corrected,
+            effective=now + timedelta(seconds=ahead_s),
+        )
+
+    assert stamped_ahead([obs(433, "2026-11-28T13:07:13")], now)
+    assert not stamped_ahead([obs(1, "2026-11-28T13:00:01")], now)  # within tolerance
+    assert not stamped_ahead([obs(433, None)], now)  # no device timestamp: nothing to fix
+    assert not stamped_ahead([obs(433, "2026-11-28T13:07:13", corrected=True)], now)
