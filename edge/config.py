@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from edge.errors import ConfigError
+from hjem.mqtturl import broker_host, broker_port, is_tls_url
 
 __all__ = [
     "GATT_KINDS",
@@ -107,16 +108,15 @@ class MqttConfig(_Section):
 
     @property
     def host(self) -> str:
-        return urlsplit(self.url).hostname or "127.0.0.1"
+        return broker_host(self.url)
 
     @property
     def port(self) -> int:
-        parts = urlsplit(self.url)
-        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+        return broker_port(self.url)
 
     @property
     def tls(self) -> bool:
-        return urlsplit(self.url).scheme == "mqtts" or self.ca_file is not None
+        return is_tls_url(self.url) or self.ca_file is not None
 
 
 class DeviceConfig(_Section):

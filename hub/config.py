@@ -21,6 +21,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from hjem.mqtturl import broker_host, broker_port, is_tls_url
 from hub.alerts.settings import AlertSettings
 from hub.errors import ConfigError
 
@@ -75,16 +76,15 @@ class MqttSettings(_Section):
 
     @property
     def host(self) -> str:
-        return urlsplit(self.url).hostname or "127.0.0.1"
+        return broker_host(self.url)
 
     @property
     def port(self) -> int:
-        parts = urlsplit(self.url)
-        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+        return broker_port(self.url)
 
     @property
     def uses_tls(self) -> bool:
-        return urlsplit(self.url).scheme == "mqtts" or self.tls is not None
+        return is_tls_url(self.url) or self.tls is not None
 
 
 class HttpSettings(_Section):
