@@ -75,9 +75,10 @@ def _value_range(points: Sequence[ChartPoint], thresholds: Sequence[Threshold]) 
     return nice_ticks(low - margin, high + margin)
 
 
-def _fmt(value: float) -> str:
+def _fmt(value: float, comma: bool = False) -> str:
     text = f"{value:.2f}".rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
+    text = "0" if text == "-0" else text
+    return text.replace(".", ",") if comma else text
 
 
 def _time_ticks(start: datetime, end: datetime, zone: tzinfo) -> list[datetime]:
@@ -109,9 +110,10 @@ def render_chart(
     time_label: Callable[[datetime], str],
     empty_text: str = "",
     gap: timedelta | None = None,
+    decimal_comma: bool = False,
 ) -> str:
     """An accessible SVG line chart of ``points`` in ``[start, end)``; the line breaks where
-    readings are more than ``gap`` apart."""
+    readings are more than ``gap`` apart. ``decimal_comma`` writes 38,5 (Danish) for 38.5."""
     if end <= start:
         raise ChartError(f"end {end.isoformat()} is not after start {start.isoformat()}")
     ticks = _value_range(points, thresholds)
@@ -137,7 +139,7 @@ def render_chart(
         parts.append(
             f'<line class="grid" x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{y:.1f}"'
             f' y2="{y:.1f}"/><text class="axis" x="{PAD_LEFT - 6}" y="{y + 4:.1f}"'
-            f' text-anchor="end">{_fmt(tick)}</text>'
+            f' text-anchor="end">{_fmt(tick, decimal_comma)}</text>'
         )
     for moment in _time_ticks(start, end, zone):
         x = x_of(moment)
@@ -148,7 +150,9 @@ def render_chart(
             f"{escape(time_label(moment))}</text>"
         )
     parts.extend(_threshold_lines(thresholds, y_of))
-    parts.extend(_series(points, x_of, y_of, unit=unit, time_label=time_label, gap=gap))
+    parts.extend(
+        _series(points, x_of, y_of, unit=unit, time_label=time_label, gap=gap, comma=decimal_comma)
+    )
     if not points and empty_text:
         parts.append(
             f'<text class="empty" x="{PAD_LEFT + plot_w / 2:.1f}" y="{PAD_TOP + plot_h / 2:.1f}"'
@@ -191,6 +195,7 @@ def _series(
     unit: str,
     time_label: Callable[[datetime], str],
     gap: timedelta | None,
+    comma: bool = False,
 ) -> list[str]:
     out = []
     for part in segments(points, gap):
@@ -207,7 +212,7 @@ def _series(
     suffix = f" {escape(unit)}" if unit else ""
     out.extend(
         f'<circle class="pt" cx="{x_of(p.time):.1f}" cy="{y_of(p.value):.1f}" r="2.5">'
-        f"<title>{escape(time_label(p.time))}: {_fmt(p.value)}{suffix}</title></circle>"
+        f"<title>{escape(time_label(p.time))}: {_fmt(p.value, comma)}{suffix}</title></circle>"
         for p in points
     )
     return out

@@ -113,8 +113,10 @@ def score(values: Sequence[LatestValue]) -> News2Result | None:
     return news2(inputs) if inputs else None
 
 
-def thresholds_for(vital: Vital, rules: RulesConfig | None) -> list[Threshold]:
-    """The enabled threshold rules watching this vital, as chart lines."""
+def thresholds_for(
+    vital: Vital, rules: RulesConfig | None, language: str = "en"
+) -> list[Threshold]:
+    """The enabled threshold rules watching this vital, as chart lines (labels localised)."""
     if rules is None:
         return []
     wanted = codes()[vital.key].primary
@@ -123,6 +125,7 @@ def thresholds_for(vital: Vital, rules: RulesConfig | None) -> list[Threshold]:
         if not isinstance(rule, ThresholdRule) or not rule.enabled:
             continue
         if any(c.system == wanted.system and c.code == wanted.code for c in rule.watch.codings()):
-            label = f"{rule.operator} {rule.value:g}"
+            number = f"{rule.value:g}"
+            label = f"{rule.operator} {number.replace('.', ',') if language == 'da' else number}"
             out.append(Threshold(float(rule.value), label, rule.severity.value))
     return out

@@ -157,13 +157,14 @@ def _charts(
             points,
             start=start,
             end=end,
-            thresholds=thresholds_for(vital, rules),
+            thresholds=thresholds_for(vital, rules, current.t.language),
             title=title,
             gap=GAPS[range_key],
             unit=unit,
             zone=zone,
             time_label=label,
             empty_text=t("resident.no_data"),
+            decimal_comma=current.t.language == "da",
         )
         rolled = range_key == "24h" and any(p.low is not None for p in points)
         caption = t("resident.caption_" + ("24h_buckets" if rolled else range_key), n=len(points))

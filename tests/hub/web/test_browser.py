@@ -198,7 +198,7 @@ async def test_pages_charts_isolation_and_escaping(live: Live) -> None:
     await page.get_by_role("link", name="Anna Jensen").click()
     chart = page.locator('svg[aria-label="Temperatur"]')
     await expect(chart.locator("circle.pt")).to_have_count(46)
-    await expect(chart.locator(".threshold text")).to_have_text("> 38.5")
+    await expect(chart.locator(".threshold text")).to_have_text("> 38,5")  # Danish comma
     await live.shot(page, "resident")
     await page.get_by_role("link", name="7 dage").click()
     await expect(page.locator('svg[aria-label="Temperatur"] polygon.band')).to_have_count(1)

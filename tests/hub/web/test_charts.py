@@ -29,6 +29,7 @@ def draw(points: list[ChartPoint], thresholds: list[Threshold] | None = None, **
         zone=ZONE,
         time_label=lambda m: m.astimezone(ZONE).strftime("%H:%M"),
         empty_text="Ingen målinger",
+        decimal_comma=bool(kw.get("decimal_comma", False)),
     )
 
 
@@ -62,6 +63,17 @@ def test_threshold_line_sits_at_its_value_between_the_ticks() -> None:
     # 38.5 lies 5/8 of the way from 36 to 40
     assert y == pytest.approx(low_y + (high_y - low_y) * 2.5 / 4, abs=0.2)
     assert "&gt; 38.5" in svg
+
+
+def test_danish_charts_write_a_decimal_comma() -> None:
+    points = [
+        ChartPoint(START + timedelta(hours=1), 36.5),
+        ChartPoint(START + timedelta(hours=2), 37.25),
+    ]
+    svg = draw(points, decimal_comma=True)
+    assert ": 36,5 °C</title>" in svg
+    assert ": 37,25 °C</title>" in svg
+    assert "36.5" not in svg.split("</title>", 1)[1]  # no decimal point in the drawn text
 
 
 def test_rolled_up_points_draw_a_min_max_band() -> None:

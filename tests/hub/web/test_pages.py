@@ -102,7 +102,7 @@ async def test_resident_page_draws_charts_with_points_and_thresholds(
     svg = re.search(r"<svg[^>]*aria-label=\"Temperatur\".*?</svg>", day.text, re.S)
     assert svg is not None
     assert svg.group(0).count('class="pt"') == 12
-    assert "&gt; 38.5" in svg.group(0)  # the fever threshold line
+    assert "&gt; 38,5" in svg.group(0)  # the fever threshold line, Danish decimal comma
     week = await client.get("/residents/r-anna?range=7d")
     svg7 = re.search(r"<svg[^>]*aria-label=\"Temperatur\".*?</svg>", week.text, re.S)
     assert svg7 is not None

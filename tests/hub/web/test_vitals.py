@@ -78,6 +78,8 @@ def test_threshold_rules_become_chart_lines() -> None:
     weight = next(v for v in VITALS if v.key == "body_weight")
     [fever] = thresholds_for(temperature, rules)
     assert (fever.value, fever.label, fever.severity) == (38.5, "> 38.5", "high")
+    [fever_da] = thresholds_for(temperature, rules, "da")
+    assert fever_da.label == "> 38,5"
     [low] = thresholds_for(spo2, rules)
     assert (low.value, low.severity) == (92.0, "critical")
     assert thresholds_for(weight, rules) == []
