@@ -23,6 +23,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from hub.admin_args import (
+    BROKER_PID_FILE,
+    PASSWORD_FILE,
+    acl_args,
+    assign_args,
+    broker_user_args,
+    common,
+    gateway_args,
+    no_args,
+    organisation_args,
+    team_args,
+    user_args,
+    vendor_args,
+)
+
 if TYPE_CHECKING:
     from hub.registry import PublisherKind, Registry
 
@@ -30,11 +45,6 @@ __all__ = ["BROKER_PID_FILE", "PASSWORD_FILE", "register"]
 
 Handler = Callable[[argparse.Namespace], int]
 T = TypeVar("T")
-
-
-PASSWORD_FILE = Path("/etc/mosquitto/hjem.passwd")
-"""The broker's password file (Debian paths; ``--password-file`` changes it)."""
-BROKER_PID_FILE = Path("/run/mosquitto/mosquitto.pid")
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,81 +285,6 @@ def _render_acl(args: argparse.Namespace) -> int:
     return 0
 
 
-def _common(parser: argparse.ArgumentParser, *, broker: bool, registry: bool) -> None:
-    if registry:
-        parser.add_argument("--config", metavar="HUB_TOML", help="the hub's configuration file")
-        parser.add_argument("--no-registry", action="store_true", help="skip the hub database")
-    if broker:
-        parser.add_argument(
-            "--password-file",
-            type=Path,
-            default=PASSWORD_FILE,
-            help=f"Mosquitto password file (default {PASSWORD_FILE})",
-        )
-        parser.add_argument(
-            "--broker-pid-file",
-            type=Path,
-            default=BROKER_PID_FILE,
-            help=f"for --reload (default {BROKER_PID_FILE})",
-        )
-        parser.add_argument("--reload", action="store_true", help="SIGHUP the broker after")
-        parser.add_argument("--no-broker", action="store_true", help="skip the password file")
-
-
-def _organisation_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("id")
-    parser.add_argument("--name")
-
-
-def _team_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("id")
-    parser.add_argument("--organisation", required=True)
-    parser.add_argument("--name")
-
-
-def _user_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("username")
-    parser.add_argument("--role", choices=["care_staff", "admin"], default="care_staff")
-    parser.add_argument("--organisation", help="organisation id (omit for a system admin)")
-    parser.add_argument("--team", action="append", help="team id (repeatable)")
-    parser.add_argument("--display-name")
-
-
-def _assign_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("device", help="device id as the edge reports it")
-    who = parser.add_mutually_exclusive_group(required=True)
-    who.add_argument("--resident", help="pseudonymous resident id (r-...)")
-    who.add_argument("--new-resident", metavar="NAME", help="create a resident with this name")
-    parser.add_argument("--home", help="home of a new resident")
-    parser.add_argument("--start", help="ISO 8601 with offset (default: now)")
-    parser.add_argument("--end", help="ISO 8601 with offset (default: open-ended)")
-
-
-def _gateway_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("id", help="gateway id = MQTT username (a-z 0-9 _ -)")
-    parser.add_argument("--home", help="the home it serves (created if new)")
-    parser.add_argument("--home-label", help="label of a new home")
-    parser.add_argument("--team", help="team that cares for a new home (see add-team)")
-
-
-def _vendor_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("id", help="vendor id = MQTT username (a-z 0-9 _ -)")
-    parser.add_argument("--no-token", action="store_true", help="no HTTP bearer token")
-
-
-def _broker_user_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("username", help="e.g. hub")
-
-
-def _acl_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--hub-user", default="hub")
-    parser.add_argument("--alert-reader", action="append", help="username that may read alerts")
-
-
-def _no_args(parser: argparse.ArgumentParser) -> None:
-    del parser
-
-
 _Arguments = Callable[[argparse.ArgumentParser], None]
 
 # name, handler, arguments, help, (writes the broker's password file, uses the hub database)
@@ -357,39 +292,39 @@ _ACTIONS: list[tuple[str, Handler, _Arguments, str, tuple[bool, bool]]] = [
     (
         "add-gateway",
         _add_gateway,
-        _gateway_args,
+        gateway_args,
         "broker login and registry row for a gateway",
         (True, True),
     ),
     (
         "add-vendor",
         _add_vendor,
-        _vendor_args,
+        vendor_args,
         "broker login and HTTP token for a vendor",
         (True, True),
     ),
-    ("add-organisation", _add_organisation, _organisation_args, "an organisation", (False, True)),
-    ("add-team", _add_team, _team_args, "a care team of an organisation", (False, True)),
-    ("add-user", _add_user, _user_args, "a dashboard user (care_staff or admin)", (False, True)),
+    ("add-organisation", _add_organisation, organisation_args, "an organisation", (False, True)),
+    ("add-team", _add_team, team_args, "a care team of an organisation", (False, True)),
+    ("add-user", _add_user, user_args, "a dashboard user (care_staff or admin)", (False, True)),
     (
         "assign-device",
         _assign_device,
-        _assign_args,
+        assign_args,
         "assign a device to a resident from a time",
         (False, True),
     ),
-    ("list", _list, _no_args, "homes, residents, devices and broker users", (True, True)),
+    ("list", _list, no_args, "homes, residents, devices and broker users", (True, True)),
     (
         "broker-password",
         _broker_only,
-        _broker_user_args,
+        broker_user_args,
         "set a broker password only (the hub user, alert readers)",
         (True, False),
     ),
     (
         "render-acl",
         _render_acl,
-        _acl_args,
+        acl_args,
         "print the broker ACL (deploy/mosquitto/hjem.acl)",
         (False, False),
     ),
@@ -401,7 +336,7 @@ def register(parser: argparse.ArgumentParser) -> Handler:
     for name, run, arguments, help_text, (broker, registry) in _ACTIONS:
         action = sub.add_parser(name, help=help_text, description=help_text)
         arguments(action)
-        _common(action, broker=broker, registry=registry)
+        common(action, broker=broker, registry=registry)
         action.set_defaults(admin=run)
 
     def handler(args: argparse.Namespace) -> int:

@@ -1,0 +1,100 @@
+"""The arguments of the ``hjem admin`` actions (the actions are in :mod:`hub.admin_cli`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = [
+    "BROKER_PID_FILE",
+    "PASSWORD_FILE",
+    "acl_args",
+    "assign_args",
+    "broker_user_args",
+    "common",
+    "gateway_args",
+    "no_args",
+    "organisation_args",
+    "team_args",
+    "user_args",
+    "vendor_args",
+]
+
+PASSWORD_FILE = Path("/etc/mosquitto/hjem.passwd")
+"""The broker's password file (Debian paths; ``--password-file`` changes it)."""
+BROKER_PID_FILE = Path("/run/mosquitto/mosquitto.pid")
+
+
+def common(parser: argparse.ArgumentParser, *, broker: bool, registry: bool) -> None:
+    if registry:
+        parser.add_argument("--config", metavar="HUB_TOML", help="the hub's configuration file")
+        parser.add_argument("--no-registry", action="store_true", help="skip the hub database")
+    if broker:
+        parser.add_argument(
+            "--password-file",
+            type=Path,
+            default=PASSWORD_FILE,
+            help=f"Mosquitto password file (default {PASSWORD_FILE})",
+        )
+        parser.add_argument(
+            "--broker-pid-file",
+            type=Path,
+            default=BROKER_PID_FILE,
+            help=f"for --reload (default {BROKER_PID_FILE})",
+        )
+        parser.add_argument("--reload", action="store_true", help="SIGHUP the broker after")
+        parser.add_argument("--no-broker", action="store_true", help="skip the password file")
+
+
+def organisation_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id")
+    parser.add_argument("--name")
+
+
+def team_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id")
+    parser.add_argument("--organisation", required=True)
+    parser.add_argument("--name")
+
+
+def user_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("username")
+    parser.add_argument("--role", choices=["care_staff", "admin"], default="care_staff")
+    parser.add_argument("--organisation", help="organisation id (omit for a system admin)")
+    parser.add_argument("--team", action="append", help="team id (repeatable)")
+    parser.add_argument("--display-name")
+
+
+def assign_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("device", help="device id as the edge reports it")
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--resident", help="pseudonymous resident id (r-...)")
+    who.add_argument("--new-resident", metavar="NAME", help="create a resident with this name")
+    parser.add_argument("--home", help="home of a new resident")
+    parser.add_argument("--start", help="ISO 8601 with offset (default: now)")
+    parser.add_argument("--end", help="ISO 8601 with offset (default: open-ended)")
+
+
+def gateway_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id", help="gateway id = MQTT username (a-z 0-9 _ -)")
+    parser.add_argument("--home", help="the home it serves (created if new)")
+    parser.add_argument("--home-label", help="label of a new home")
+    parser.add_argument("--team", help="team that cares for a new home (see add-team)")
+
+
+def vendor_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id", help="vendor id = MQTT username (a-z 0-9 _ -)")
+    parser.add_argument("--no-token", action="store_true", help="no HTTP bearer token")
+
+
+def broker_user_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("username", help="e.g. hub")
+
+
+def acl_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--hub-user", default="hub")
+    parser.add_argument("--alert-reader", action="append", help="username that may read alerts")
+
+
+def no_args(parser: argparse.ArgumentParser) -> None:
+    del parser
