@@ -1,16 +1,27 @@
 """The hub's MQTT connection: paho-mqtt 2.x, persistent session, QoS 1, manual acknowledgement.
 
-Threading (see docs/hub.md): paho's network loop runs in its own thread (``loop_start``).
-``on_message`` hands each message to the asyncio loop with ``loop.call_soon_threadsafe`` into
-an ``asyncio.Queue`` (one wake-up per burst: messages arriving while a wake-up is pending
-join it); a semaphore of the queue's size makes the hand-off bounded (the paho
-thread waits when the hub falls behind, which stops reading the socket, which is TCP back
-pressure). The asyncio side acknowledges with ``client.ack(mid, qos)``, which only queues the
-PUBACK under paho's own lock and wakes paho's loop: no event loop runs in a second thread.
+Processes (see docs/hub.md): the paho client runs in a child process, the *relay*
+(:mod:`hub.mqtt_relay`), so that paho's per-message Python work and the hub's validation and
+storage use two interpreters and two cores instead of sharing one GIL. :meth:`start` starts
+it (``python -m hub.mqtt_relay``) over a private ``socket.socketpair()``, sends the settings
+as the first frame, and returns once the broker acknowledged the subscriptions (SUBACK).
 
-Acknowledgements carry the connection generation: a message received on an earlier
-connection is never acknowledged on a later one (the broker redelivers it; dedup by
-observation id makes that harmless).
+The asyncio side reads the socket only from the event loop (``loop.sock_recv`` and
+non-blocking reads; no thread): every complete frame in a chunk is parsed at once, messages
+go into a queue, and the socket is not read while the queue holds ``ingest.queue_size``
+messages, so the relay's send blocks, paho stops reading, and TCP pushes back on the broker.
+MQTT 5 Receive Maximum (``min(receive_maximum, queue_size)``) bounds the unacknowledged
+messages as before.
+
+Acknowledgements (:meth:`ack`, after the commit) and rejections (:meth:`publish`, QoS 1) are
+frames to the relay. Acknowledgements carry the connection generation: a message received on
+an earlier connection is never acknowledged on a later one (checked here and in the relay;
+the broker redelivers it and dedup by observation id makes that harmless).
+
+The relay never outlives the hub: it gets SIGTERM when the hub process dies (Linux parent-
+death signal) and exits when its socket reaches EOF. If it dies, :meth:`batches` raises
+:class:`~hub.errors.MqttError` naming its exit status. :meth:`stop` asks it to disconnect,
+waits a bounded time, then kills it by its PID and reaps it.
 """
 
 from __future__ import annotations
@@ -18,27 +29,30 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import ssl
-import threading
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
-from paho.mqtt.subscribeoptions import SubscribeOptions
-
+from hjem.mosquitto import die_with_parent
 from hub.config import IngestSettings, MqttSettings
 from hub.errors import MqttError
 from hub.ingest import Inbound
+from hub.mqtt_relay import READ_CHUNK, FrameBuffer, RelayConfig, encode_frame
 from schemas.topics import OBSERVATIONS_FILTER, STATUS_FILTER, shared
 
 __all__ = ["AckHandle", "MqttConnection"]
 
 log = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 3.0
+EXIT_WAIT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +62,36 @@ class AckHandle:
     generation: int
 
 
+def _exit_text(code: int | None) -> str:
+    if code is None:
+        return "is still running"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def _spawn_relay(url: str) -> tuple[subprocess.Popen[bytes], socket.socket]:
+    """Start ``python -m hub.mqtt_relay`` on one end of a new socketpair; return the other."""
+    ours, theirs = socket.socketpair()
+    try:
+        proc = subprocess.Popen(  # noqa: S603 - this interpreter, our own module
+            [sys.executable, "-m", "hub.mqtt_relay", "--fd", str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+            stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - called from the event loop's thread
+        )
+    except OSError as exc:
+        ours.close()
+        raise MqttError(url, f"cannot start the MQTT relay process: {exc}") from exc
+    finally:
+        theirs.close()
+    ours.setblocking(False)  # noqa: FBT003 - read from the event loop
+    return proc, ours
+
+
 class MqttConnection:
     """Subscribe to observations and status; yield batches; ack after commit; publish."""
 
@@ -55,24 +99,27 @@ class MqttConnection:
         self._settings = settings
         self._ingest = ingest
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[Inbound] = asyncio.Queue()
-        self._slots = threading.Semaphore(ingest.queue_size)
-        self._pending: collections.deque[Inbound] = collections.deque()
-        self._pending_lock = threading.Lock()
-        self._wake_scheduled = False
-        self._stopping = threading.Event()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+        self._frames = FrameBuffer()
+        self._queue: collections.deque[Inbound] = collections.deque()
+        self._out = bytearray()  # frames the relay's socket did not take yet
+        self._writing = False
+        self._eof = False
         self._generation = 0
-        self._connected = asyncio.Event()  # set on SUBACK, cleared on disconnect
-        self._client = self._make_client()
+        self._connected = False
+        self._subscribed = False
+        self._refused: str | None = None
+        self._fatal: str | None = None
 
     @property
     def connected(self) -> bool:
-        return bool(self._client.is_connected())
+        return self._connected and self._proc is not None and not self._eof
 
     @property
     def subscribed(self) -> bool:
         """True once the broker acknowledged the subscriptions of the current connection."""
-        return self._connected.is_set() and self.connected
+        return self._subscribed and self.connected
 
     @property
     def subscriptions(self) -> list[str]:
@@ -81,151 +128,164 @@ class MqttConnection:
             obs = shared(self._settings.shared_group, obs)
         return [obs, STATUS_FILTER]
 
-    def _make_client(self) -> paho.Client:
+    @property
+    def relay_pid(self) -> int | None:
+        """The relay process's PID while it runs (for logs and tests)."""
+        return self._proc.pid if self._proc is not None else None
+
+    def _relay_config(self) -> RelayConfig:
         s = self._settings
-        v5 = s.protocol == "5"
-        client = paho.Client(
-            CallbackAPIVersion.VERSION2,
+        tls = s.tls
+        return RelayConfig(
+            host=s.host,
+            port=s.port,
             client_id=s.client_id,
-            protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
-            clean_session=None if v5 else False,
-            manual_ack=True,
+            protocol=s.protocol,
+            username=s.username,
+            password=s.password.get_secret_value() if s.password else None,
+            tls=s.uses_tls,
+            ca_file=str(tls.ca_file) if tls and tls.ca_file else None,
+            cert_file=str(tls.cert_file) if tls and tls.cert_file else None,
+            key_file=str(tls.key_file) if tls and tls.key_file else None,
+            keepalive_s=s.keepalive_s,
+            session_expiry_s=s.session_expiry_s,
+            receive_maximum=min(s.receive_maximum, self._ingest.queue_size),
+            subscriptions=self.subscriptions,
+            log_level=logging.getLogger("hub.mqtt_relay").getEffectiveLevel(),
         )
-        if s.username:
-            client.username_pw_set(
-                s.username, s.password.get_secret_value() if s.password else None
-            )
-        if s.uses_tls:
-            tls = s.tls
-            client.tls_set(
-                ca_certs=str(tls.ca_file) if tls and tls.ca_file else None,
-                certfile=str(tls.cert_file) if tls and tls.cert_file else None,
-                keyfile=str(tls.key_file) if tls and tls.key_file else None,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
-        client.max_inflight_messages_set(100)
-        client.reconnect_delay_set(1, 30)
-        client.on_connect = self._on_connect
-        client.on_subscribe = self._on_subscribe
-        client.on_message = self._on_message
-        client.on_disconnect = self._on_disconnect
-        return client
 
     async def start(self) -> None:
-        """Connect (persistent session) and wait until the broker acknowledged the subscriptions.
+        """Start the relay, connect (persistent session), wait for the subscriptions' SUBACK.
 
         Waiting for the SUBACK, not only the CONNACK, matters on a hub's very first start:
         before its subscription exists, the broker has no session to queue messages in.
         """
         self._loop = asyncio.get_running_loop()
-        s = self._settings
-        props = None
-        if s.protocol == "5":
-            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = s.session_expiry_s
-            props.ReceiveMaximum = min(s.receive_maximum, self._ingest.queue_size)
+        url = self._settings.url
+        self._proc, self._sock = _spawn_relay(url)
+        self._send(encode_frame(self._relay_config()))
         try:
-            self._client.connect_async(
-                s.host,
-                s.port,
-                keepalive=s.keepalive_s,
-                clean_start=False if s.protocol == "5" else paho.MQTT_CLEAN_START_FIRST_ONLY,
-                properties=props,
-            )
-        except (OSError, ValueError) as exc:
-            raise MqttError(s.url, str(exc)) from exc
-        self._client.loop_start()
-        try:
-            async with asyncio.timeout(30):
-                await self._connected.wait()
+            async with asyncio.timeout(START_TIMEOUT_S):
+                await self._until_subscribed()
         except TimeoutError as exc:
             self.stop()
-            raise MqttError(s.url, "no CONNACK and SUBACK within 30 s") from exc
+            raise MqttError(url, f"no CONNACK and SUBACK within {START_TIMEOUT_S:.0f} s") from exc
+        except BaseException:
+            self.stop()
+            raise
+
+    async def _until_subscribed(self) -> None:
+        while not self._subscribed:
+            if self._refused is not None:
+                raise MqttError(self._settings.url, self._refused)
+            await self._read()
 
     def stop(self) -> None:
-        self._stopping.set()
-        self._client.disconnect()
-        self._client.loop_stop()
+        """Ask the relay to disconnect; after STOP_TIMEOUT_S kill it by its PID; reap it."""
+        proc, sock = self._proc, self._sock
+        self._proc = self._sock = None
+        if sock is not None:
+            if self._writing and self._loop is not None:
+                self._loop.remove_writer(sock.fileno())
+                self._writing = False
+            deadline = time.monotonic() + STOP_TIMEOUT_S
+            try:
+                sock.settimeout(STOP_TIMEOUT_S)
+                sock.sendall(bytes(self._out) + encode_frame(("stop",)))
+                while (left := deadline - time.monotonic()) > 0:  # let a blocked relay finish
+                    sock.settimeout(left)
+                    if not sock.recv(READ_CHUNK):
+                        break
+            except OSError:
+                pass  # gone already, or timed out: killed below
+            finally:
+                self._out.clear()
+                sock.close()
+        if proc is not None:
+            try:
+                proc.wait(timeout=max(0.1, STOP_TIMEOUT_S / 3))
+            except subprocess.TimeoutExpired:
+                log.warning("the MQTT relay (pid %d) did not stop; killing it", proc.pid)
+                proc.kill()
+                proc.wait()
+        self._connected = self._subscribed = False
 
-    # -- paho thread -----------------------------------------------------------------------
+    # -- reading the relay (event loop) ----------------------------------------------------
 
-    def _on_connect(
-        self,
-        client: paho.Client,
-        userdata: object,
-        flags: paho.ConnectFlags,
-        reason: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        del userdata, properties
-        if reason.is_failure:
-            log.error("MQTT connection refused: %s", reason)
-            return
-        self._generation += 1
-        log.info("MQTT connected (session present: %s)", flags.session_present)
-        if self._settings.protocol == "5":
-            opts = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_ON_SUBSCRIBE)
-            client.subscribe([(topic, opts) for topic in self.subscriptions])
-        else:
-            client.subscribe([(topic, 1) for topic in self.subscriptions])
-
-    def _on_subscribe(
-        self,
-        client: paho.Client,
-        userdata: object,
-        mid: int,
-        reasons: list[ReasonCode],
-        properties: Properties | None,
-    ) -> None:
-        del client, userdata, mid, properties
-        refused = [str(r) for r in reasons if r.is_failure]
-        if refused:
-            log.error("MQTT subscription refused by the broker: %s", ", ".join(refused))
-            return
+    async def _read(self) -> None:
+        """Wait for bytes from the relay and take them in; raise MqttError if it is gone."""
+        sock = self._sock
+        if sock is None:
+            raise MqttError(self._settings.url, "the MQTT connection is stopped")
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._connected.set)
+        data = b"" if self._eof else await self._loop.sock_recv(sock, READ_CHUNK)
+        if not data:
+            self._eof = True
+            await self._relay_gone()
+        self._take(data)
 
-    def _on_disconnect(
-        self,
-        client: paho.Client,
-        userdata: object,
-        flags: paho.DisconnectFlags,
-        reason: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        del client, userdata, flags, properties
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._connected.clear)
-        if not self._stopping.is_set():
-            log.warning("MQTT disconnected (%s); reconnecting", reason)
-
-    def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
-        del client, userdata
-        while not self._slots.acquire(timeout=0.5):
-            if self._stopping.is_set():
+    def _read_ready(self) -> None:
+        """Take what the relay already sent, without waiting, while the queue has room."""
+        sock = self._sock
+        limit = self._ingest.queue_size
+        while sock is not None and not self._eof and len(self._queue) < limit:
+            try:
+                data = sock.recv(READ_CHUNK)
+            except (BlockingIOError, InterruptedError):
                 return
-        inbound = Inbound(
-            topic=msg.topic,
-            payload=msg.payload if isinstance(msg.payload, bytes) else bytes(msg.payload),
-            received=datetime.now(UTC),
-            retained=bool(msg.retain),
-            handle=AckHandle(msg.mid, msg.qos, self._generation),
-        )
-        with self._pending_lock:
-            self._pending.append(inbound)
-            wake = not self._wake_scheduled
-            self._wake_scheduled = True
-        if wake:  # one loop wake-up (a self-pipe write) per burst, not per message
-            assert self._loop is not None
-            self._loop.call_soon_threadsafe(self._move_pending)
+            except OSError:
+                data = b""
+            if not data:
+                self._eof = True  # raised by _read() once the queue is empty
+                return
+            self._take(data)
 
-    def _move_pending(self) -> None:
-        with self._pending_lock:
-            items = list(self._pending)
-            self._pending.clear()
-            self._wake_scheduled = False
-        for item in items:
-            self._queue.put_nowait(item)
+    async def _relay_gone(self) -> None:
+        proc = self._proc
+        code = None
+        if proc is not None:
+            deadline = time.monotonic() + EXIT_WAIT_S
+            while (code := proc.poll()) is None and time.monotonic() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)  # its socket closed: the exit follows at once
+        pid = proc.pid if proc is not None else "?"
+        detail = f"the MQTT relay process (pid {pid}) {_exit_text(code)}"
+        if self._fatal:
+            detail += f": {self._fatal}"
+        self._connected = self._subscribed = False
+        raise MqttError(self._settings.url, detail)
+
+    def _take(self, data: bytes) -> None:
+        try:
+            frames = self._frames.feed(data)
+        except ValueError as exc:
+            raise MqttError(self._settings.url, f"garbled data from the MQTT relay: {exc}") from exc
+        received = datetime.now(UTC)
+        append = self._queue.append
+        for frame in frames:
+            if frame[0] == "m":
+                for topic, payload, retain, mid, qos, generation in frame[1]:
+                    handle = AckHandle(mid, qos, generation)
+                    append(Inbound(topic, payload, received, "mqtt", retain, handle))
+            else:
+                self._control(frame)
+
+    def _control(self, frame: tuple[Any, ...]) -> None:
+        kind = frame[0]
+        if kind == "connected":
+            self._generation = frame[1]
+            self._connected = True
+            self._subscribed = False
+            self._refused = None
+        elif kind == "subscribed":
+            self._subscribed = frame[1] == self._generation
+        elif kind == "disconnected":
+            self._connected = self._subscribed = False
+        elif kind == "refused":
+            self._refused = frame[1]
+        elif kind == "fatal":
+            self._fatal = frame[1]
+        else:
+            log.error("unknown frame from the MQTT relay: %r", kind)
 
     # -- asyncio side ----------------------------------------------------------------------
 
@@ -233,31 +293,69 @@ class MqttConnection:
         """Groups of waiting messages (at least one; at most the configured limits)."""
         limit_msgs = self._ingest.max_batch_messages
         limit_bytes = self._ingest.max_batch_bytes
+        queue = self._queue
         while True:
-            first = await self._queue.get()
+            while not queue:
+                await self._read()
+            self._read_ready()
+            first = queue.popleft()
             group = [first]
             size = len(first.payload)
-            while len(group) < limit_msgs and size < limit_bytes:
-                try:
-                    item = self._queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    break
+            while queue and len(group) < limit_msgs and size < limit_bytes:
+                item = queue.popleft()
                 group.append(item)
                 size += len(item.payload)
-            for _ in group:
-                self._slots.release()
             yield group
 
     def ack(self, inbounds: list[Inbound]) -> int:
         """Acknowledge committed messages of the current connection; return how many."""
         done = 0
+        current = self._generation
+        items: list[tuple[int, int, int]] = []
         for inbound in inbounds:
             handle = inbound.handle
-            if isinstance(handle, AckHandle) and handle.generation == self._generation:
+            if isinstance(handle, AckHandle) and handle.generation == current:
                 if handle.qos > 0:
-                    self._client.ack(handle.mid, handle.qos)
+                    items.append((handle.mid, handle.qos, current))
                 done += 1
+        if items:
+            self._send(encode_frame(("a", items)))
         return done
 
     def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
-        self._client.publish(topic, payload, qos=1, retain=retain)
+        """Publish with QoS 1 through the relay (paho queues it while disconnected)."""
+        self._send(encode_frame(("p", topic, payload, retain)))
+
+    # -- writing to the relay (event loop) -------------------------------------------------
+
+    def _send(self, data: bytes) -> None:
+        sock = self._sock
+        if sock is None or self._eof:
+            return  # stopped or gone: nothing acknowledged, the broker redelivers
+        if self._out:
+            self._out += data
+            return
+        try:
+            sent = sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            return  # the relay is gone; batches() reports it
+        if sent < len(data):
+            self._out += data[sent:]
+            assert self._loop is not None
+            self._loop.add_writer(sock.fileno(), self._write_more)
+            self._writing = True
+
+    def _write_more(self) -> None:
+        sock = self._sock
+        try:
+            sent = sock.send(self._out) if sock is not None else len(self._out)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            sent = len(self._out)
+        del self._out[:sent]
+        if not self._out and sock is not None and self._loop is not None:
+            self._loop.remove_writer(sock.fileno())
+            self._writing = False

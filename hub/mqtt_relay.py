@@ -1,0 +1,408 @@
+"""The MQTT relay: the hub's paho-mqtt client in a child process of its own.
+
+Started by :class:`hub.mqtt_client.MqttConnection` as ``python -m hub.mqtt_relay --fd N``,
+where ``N`` is the child's end of a private ``socket.socketpair()``. The first frame on that
+socket is the :class:`RelayConfig` (the password and TLS file paths never appear in argv or
+the environment). paho's network thread (``loop_start``) then connects with a persistent
+session, subscribes, and forwards every message to the hub; the main thread reads the hub's
+acknowledgements, publications and the stop request.
+
+Frames are length-prefixed pickles (4-byte big-endian length), both ends being this code:
+
+* relay -> hub: ``("connected", generation, session_present)``, ``("subscribed", generation)``,
+  ``("refused", text)`` (CONNACK or SUBACK failure), ``("disconnected", text)``,
+  ``("m", [(topic, payload, retain, mid, qos, generation), ...])``, ``("fatal", text)``.
+* hub -> relay: ``("a", [(mid, qos, generation), ...])``, ``("p", topic, payload, retain)``,
+  ``("stop",)``.
+
+Messages are collected in ``on_message`` and sent in one ``sendall`` when paho's socket has
+nothing more to read (or 512 messages / 1 MiB are waiting): one write per read burst. When
+the hub stops reading, that ``sendall`` blocks, paho stops reading the broker's socket, and
+TCP pushes back. Acknowledgements of an earlier connection (generation) are dropped here too.
+
+The relay exits when the hub asks it to, when its end of the socket reaches EOF (the hub is
+gone), and by SIGTERM when the hub process dies (Linux parent-death signal, set by the hub).
+Exit codes: 0 stopped, 2 unusable configuration (e.g. a TLS file), 1 anything unexpected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import pickle
+import select
+import signal
+import socket
+import ssl
+import struct
+import sys
+import threading
+from typing import Any, TypedDict
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+__all__ = ["FrameBuffer", "RelayConfig", "encode_frame", "main"]
+
+log = logging.getLogger("hub.mqtt_relay")
+
+HEADER = struct.Struct(">I")
+MAX_FRAME_BYTES = 256 * 1024 * 1024
+FLUSH_MESSAGES = 512
+FLUSH_BYTES = 1024 * 1024
+READ_CHUNK = 256 * 1024
+EXIT_OK, EXIT_UNEXPECTED, EXIT_CONFIG = 0, 1, 2
+
+
+class RelayConfig(TypedDict):
+    """Everything the relay needs, sent as the first frame (plain values only)."""
+
+    host: str
+    port: int
+    client_id: str
+    protocol: str
+    username: str | None
+    password: str | None
+    tls: bool
+    ca_file: str | None
+    cert_file: str | None
+    key_file: str | None
+    keepalive_s: int
+    session_expiry_s: int
+    receive_maximum: int
+    subscriptions: list[str]
+    log_level: int
+
+
+def encode_frame(frame: tuple[Any, ...] | RelayConfig) -> bytes:
+    body = pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL)
+    return HEADER.pack(len(body)) + body
+
+
+class FrameBuffer:
+    """Collects received bytes and returns every complete frame."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[Any]:
+        buf = self._buf
+        buf += data
+        frames: list[Any] = []
+        end = len(buf)
+        offset = 0
+        while end - offset >= 4:
+            (size,) = HEADER.unpack_from(buf, offset)
+            if size > MAX_FRAME_BYTES:
+                raise ValueError(f"relay frame of {size} bytes exceeds {MAX_FRAME_BYTES}")
+            if end - offset - 4 < size:
+                break
+            frames.append(pickle.loads(buf[offset + 4 : offset + 4 + size]))  # noqa: S301 - own socketpair
+            offset += 4 + size
+        if offset:
+            del buf[:offset]
+        return frames
+
+
+class _Client(paho.Client):
+    """paho's client with a hook after each read: the relay flushes at the end of a burst."""
+
+    after_read: Any = None
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        rc = super().loop_read(max_packets)
+        if self.after_read is not None:
+            self.after_read()
+        return rc
+
+
+class Relay:
+    """The paho client and the hub's socket, in the relay process."""
+
+    def __init__(self, sock: socket.socket, config: RelayConfig) -> None:
+        self._sock = sock
+        self._config = config
+        self._send_lock = threading.Lock()
+        self._state_lock = threading.Lock()  # generation and liveness vs. acknowledgements
+        self._generation = 0
+        self._live = False
+        self._stopping = False
+        self._hub_gone = False
+        self._pending: list[tuple[str, bytes, bool, int, int, int]] = []
+        self._pending_bytes = 0
+        self._poll_fd = -1
+        self._poller = select.poll()
+        self._client = self._make_client()
+
+    def _make_client(self) -> _Client:
+        c = self._config
+        v5 = c["protocol"] == "5"
+        client = _Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=c["client_id"],
+            protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
+            clean_session=None if v5 else False,
+            manual_ack=True,
+        )
+        if c["username"]:
+            client.username_pw_set(c["username"], c["password"])
+        if c["tls"]:
+            client.tls_set(  # raises for unreadable files: reported as fatal by main()
+                ca_certs=c["ca_file"],
+                certfile=c["cert_file"],
+                keyfile=c["key_file"],
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        client.max_inflight_messages_set(100)
+        client.reconnect_delay_set(1, 30)
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        client.on_disconnect = self._on_disconnect
+        client.after_read = self._after_read
+        return client
+
+    def start(self) -> None:
+        c = self._config
+        props = None
+        if c["protocol"] == "5":
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = c["session_expiry_s"]
+            props.ReceiveMaximum = c["receive_maximum"]
+        self._client.connect_async(
+            c["host"],
+            c["port"],
+            keepalive=c["keepalive_s"],
+            clean_start=False if c["protocol"] == "5" else paho.MQTT_CLEAN_START_FIRST_ONLY,
+            properties=props,
+        )
+        self._client.loop_start()
+
+    # -- to the hub (paho thread, except fatal) ----------------------------------------------
+
+    def send(self, frame: tuple[Any, ...]) -> None:
+        with self._send_lock:
+            self._flush_locked()
+            self._write_locked(encode_frame(frame))
+
+    def _write_locked(self, data: bytes) -> None:
+        if self._hub_gone:
+            return
+        try:
+            self._sock.sendall(data)  # blocks while the hub does not read: back pressure
+        except OSError:
+            self._hub_gone = True  # EOF on the main thread's side ends the relay
+
+    def _flush_locked(self) -> None:
+        if self._pending:
+            items, self._pending, self._pending_bytes = self._pending, [], 0
+            self._write_locked(encode_frame(("m", items)))
+
+    def _more_to_read(self) -> bool:
+        sock = self._client.socket()
+        if sock is None:
+            return False
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True
+        fd = sock.fileno()
+        if fd != self._poll_fd:
+            self._poller = select.poll()
+            self._poller.register(fd, select.POLLIN)
+            self._poll_fd = fd
+        return bool(self._poller.poll(0))
+
+    def _after_read(self) -> None:
+        if self._pending and not self._more_to_read():
+            with self._send_lock:
+                self._flush_locked()
+
+    # -- paho callbacks (paho thread) ------------------------------------------------------
+
+    def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
+        del client, userdata
+        payload = bytes(msg.payload)
+        self._pending.append(
+            (msg.topic, payload, bool(msg.retain), msg.mid, msg.qos, self._generation)
+        )
+        self._pending_bytes += len(payload)
+        if len(self._pending) >= FLUSH_MESSAGES or self._pending_bytes >= FLUSH_BYTES:
+            with self._send_lock:
+                self._flush_locked()
+
+    def _on_connect(
+        self,
+        client: paho.Client,
+        userdata: object,
+        flags: paho.ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        del userdata, properties
+        if reason.is_failure:
+            log.error("MQTT connection refused: %s", reason)
+            self.send(("refused", f"the broker refused the connection: {reason}"))
+            return
+        with self._state_lock:
+            self._generation += 1
+            self._live = True
+            generation = self._generation
+        log.info("MQTT connected (session present: %s)", flags.session_present)
+        self.send(("connected", generation, bool(flags.session_present)))
+        if self._config["protocol"] == "5":
+            opts = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_ON_SUBSCRIBE)
+            client.subscribe([(topic, opts) for topic in self._config["subscriptions"]])
+        else:
+            client.subscribe([(topic, 1) for topic in self._config["subscriptions"]])
+
+    def _on_connect_fail(self, client: paho.Client, userdata: object) -> None:
+        del client, userdata
+        c = self._config
+        log.warning("MQTT connection to %s:%d failed; retrying", c["host"], c["port"])
+
+    def _on_subscribe(
+        self,
+        client: paho.Client,
+        userdata: object,
+        mid: int,
+        reasons: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        del client, userdata, mid, properties
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            text = ", ".join(refused)
+            log.error("MQTT subscription refused by the broker: %s", text)
+            self.send(("refused", f"the broker refused the subscription: {text}"))
+            return
+        self.send(("subscribed", self._generation))
+
+    def _on_disconnect(
+        self,
+        client: paho.Client,
+        userdata: object,
+        flags: paho.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        del client, userdata, flags, properties
+        with self._state_lock:
+            self._live = False
+        if not self._stopping:
+            log.warning("MQTT disconnected (%s); reconnecting", reason)
+        self.send(("disconnected", str(reason)))
+
+    # -- from the hub (main thread) --------------------------------------------------------
+
+    def serve(self) -> int:
+        """Handle the hub's frames until it asks to stop or goes away; then disconnect."""
+        frames = FrameBuffer()
+        while not self._stopping:
+            try:
+                data = self._sock.recv(READ_CHUNK)
+            except InterruptedError:
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                log.info("the hub closed its end of the relay socket; stopping")
+                break
+            for frame in frames.feed(data):
+                self._handle(frame)
+        self._stopping = True
+        self._client.disconnect()
+        self._client.loop_stop()
+        return EXIT_OK
+
+    def _handle(self, frame: tuple[Any, ...]) -> None:
+        kind = frame[0]
+        if kind == "a":
+            ack = self._client.ack
+            with self._state_lock:
+                if not self._live:
+                    return  # the broker redelivers after the reconnect
+                current = self._generation
+                for mid, qos, generation in frame[1]:
+                    if generation == current:
+                        ack(mid, qos)
+        elif kind == "p":
+            _, topic, payload, retain = frame
+            self._client.publish(topic, payload, qos=1, retain=retain)
+        elif kind == "stop":
+            self._stopping = True
+        else:
+            log.error("unknown frame from the hub: %r", kind)
+
+
+def _read_config(sock: socket.socket) -> RelayConfig:
+    frames = FrameBuffer()
+    while True:
+        data = sock.recv(READ_CHUNK)
+        if not data:
+            raise EOFError("the hub closed the relay socket before sending the configuration")
+        received = frames.feed(data)
+        if received:
+            config: RelayConfig = received[0]
+            return config
+
+
+def _uncaught(args: threading.ExceptHookArgs) -> None:
+    """An exception in paho's thread leaves no network loop: end the relay, the hub sees it."""
+    log.critical(
+        "MQTT relay thread failed",
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),  # type: ignore[arg-type]
+    )
+    logging.shutdown()
+    os._exit(EXIT_UNEXPECTED)
+
+
+def _tls_problem(config: RelayConfig, exc: BaseException) -> str:
+    files = ", ".join(
+        f"{key} {config[key]}" for key in ("ca_file", "cert_file", "key_file") if config[key]
+    )
+    return f"cannot use the TLS files ({files or 'system CA certificates'}): {exc}"
+
+
+def run(sock: socket.socket) -> int:
+    config = _read_config(sock)
+    logging.basicConfig(
+        level=config["log_level"],
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        relay = Relay(sock, config)
+    except (OSError, ValueError, ssl.SSLError) as exc:
+        text = _tls_problem(config, exc) if config["tls"] else f"bad MQTT settings: {exc}"
+        log.error("%s", text)  # noqa: TRY400 - the text says it all
+        sock.sendall(encode_frame(("fatal", text)))
+        return EXIT_CONFIG
+    try:
+        relay.start()
+    except (OSError, ValueError) as exc:
+        sock.sendall(encode_frame(("fatal", f"cannot connect: {exc}")))
+        return EXIT_CONFIG
+    return relay.serve()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hub.mqtt_relay")
+    parser.add_argument("--fd", type=int, required=True, help="the hub's socketpair end")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the hub decides when its relay stops
+    threading.excepthook = _uncaught
+    with socket.socket(fileno=args.fd) as sock:
+        try:
+            return run(sock)
+        except EOFError as exc:
+            print(f"hub.mqtt_relay: {exc}", file=sys.stderr)
+            return EXIT_UNEXPECTED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
