@@ -17,7 +17,13 @@ async def _run(config: Path | None) -> int:
     from hjem.cli import CliError
     from hub.config import load_settings
     from hub.errors import ConfigError, HubError
-    from hub.service import Hub, tune_gc
+
+    try:
+        from hub.service import Hub, tune_gc
+    except ImportError as exc:  # a gateway that installed only hjem[edge]
+        raise CliError(
+            f"'hjem hub' needs the package {exc.name!r}; install it with pip install 'hjem[hub]'"
+        ) from exc
 
     try:
         settings = load_settings(config)

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from hub.db import to_micros, transaction
 from hub.errors import StoreError
+from hub.fastpath import Accepted, accept
 from hub.gateways import GatewayChange, Gateways
 from hub.registry import Registry
 from hub.store.base import StoredObservation, TimeSeriesStore
@@ -121,6 +122,9 @@ def judge(inbound: Inbound, *, now: datetime, resolve: Resolver) -> Judgement:
             inbound, None, None, [RejectionError(path="topic", reason=reason)], 0, 0, now
         )
         return judgement
+    fast = accept(inbound.payload, now=now, expected_publisher=topic.publisher)
+    if fast is not None:
+        return _judge_accepted(inbound, fast, now, resolve)
     result = validate_batch(inbound.payload, now=now, expected_publisher=topic.publisher)
     judgement = Judgement(inbound, "obs", topic.publisher, result.message_id)
     rejected = result.rejected_count
@@ -148,6 +152,21 @@ def judge(inbound: Inbound, *, now: datetime, resolve: Resolver) -> Judgement:
             rejected,
             now,
         )
+    return judgement
+
+
+def _judge_accepted(
+    inbound: Inbound, fast: Accepted, now: datetime, resolve: Resolver
+) -> Judgement:
+    """A wholly valid message, as decoded by the fast path."""
+    judgement = Judgement(inbound, "obs", fast.publisher, fast.message_id)
+    payload, publisher = inbound.payload, fast.publisher
+    items = judgement.items
+    for position, (obs, effective) in enumerate(fast.observations):
+        item = StoredObservation(obs, publisher, None, now, payload, position, effective=effective)
+        item.resident_id = resolve(obs.source.device.id, item.effective_us)
+        items.append(item)
+    judgement.offered = len(items)
     return judgement
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -36,6 +36,8 @@ __all__ = [
     "EARLIEST_EFFECTIVE",
     "MAX_CLOCK_SKEW",
     "BatchResult",
+    "ObservationFields",
+    "check_fields",
     "check_observation",
     "validate_batch",
 ]
@@ -103,6 +105,25 @@ def _errors_of(
     ]
 
 
+class ObservationFields(Protocol):
+    """What the semantic checks read: a model :class:`Observation` or a decoded look-alike."""
+
+    @property
+    def source(self) -> Any: ...
+    @property
+    def code(self) -> Sequence[Any]: ...
+    @property
+    def value(self) -> str | None: ...
+    @property
+    def unit(self) -> str | None: ...
+    @property
+    def value_boolean(self) -> bool | None: ...
+    @property
+    def value_code(self) -> str | None: ...
+    @property
+    def components(self) -> Sequence[Any]: ...
+
+
 def check_observation(
     obs: Observation, publisher: str, now: datetime, table: CodesTable | None = None
 ) -> list[tuple[str, str]]:
@@ -110,6 +131,17 @@ def check_observation(
 
     Returns (relative path, reason) pairs; empty when the observation is acceptable.
     """
+    return check_fields(obs, obs.effective, publisher, now, table)
+
+
+def check_fields(
+    obs: ObservationFields,
+    effective: datetime,
+    publisher: str,
+    now: datetime,
+    table: CodesTable | None = None,
+) -> list[tuple[str, str]]:
+    """:func:`check_observation` for any observation-shaped value with its time in UTC."""
     problems: list[tuple[str, str]] = []
     if obs.source.publisher != publisher:
         problems.append(
@@ -118,9 +150,9 @@ def check_observation(
                 f"source publisher {obs.source.publisher!r} is not the sender {publisher!r}",
             )
         )
-    if obs.effective > now + MAX_CLOCK_SKEW:
-        problems.append(("effective", f"time {obs.effective.isoformat()} lies in the future"))
-    elif obs.effective < EARLIEST_EFFECTIVE:
+    if effective > now + MAX_CLOCK_SKEW:
+        problems.append(("effective", f"time {effective.isoformat()} lies in the future"))
+    elif effective < EARLIEST_EFFECTIVE:
         problems.append(
             ("effective", "time before 2000-01-01: device clock not set or not corrected")
         )
@@ -133,6 +165,10 @@ class _CodeRules:
     kinds: frozenset[str]
     units: frozenset[str]
     events: frozenset[str]
+
+    @property
+    def kinds_text(self) -> str:
+        return "/".join(sorted(self.kinds))
 
 
 _RULES_CACHE: dict[tuple[int, str, str], _CodeRules | None] = {}
@@ -154,7 +190,7 @@ def _rules(table: CodesTable, system: str, code: str) -> _CodeRules | None:
     return _RULES_CACHE[key]
 
 
-def _check_codes(obs: Observation, table: CodesTable) -> list[tuple[str, str]]:
+def _check_codes(obs: ObservationFields, table: CodesTable) -> list[tuple[str, str]]:
     primary = obs.code[0]
     if primary.system not in (MDC_SYSTEM, HJEM_SYSTEM):
         return []  # a vendor's own or another standard code system: not ours to judge
@@ -163,14 +199,14 @@ def _check_codes(obs: Observation, table: CodesTable) -> list[tuple[str, str]]:
         if primary.system == HJEM_SYSTEM:
             return [("code[0].code", f"unknown Hjem code {primary.code!r} (see codes.toml)")]
         return []
-    code, kinds = primary.code, "/".join(sorted(rules.kinds))
+    code = primary.code
     if obs.value is not None and "quantity" not in rules.kinds:
-        return [("value", f"code {code} takes no numeric value (it is {kinds})")]
+        return [("value", f"code {code} takes no numeric value (it is {rules.kinds_text})")]
     if obs.value is not None and obs.unit not in rules.units:
         allowed = ", ".join(sorted(rules.units))
         return [("unit", f"unit {obs.unit!r} is not allowed for code {code} (allowed: {allowed})")]
     if obs.value_boolean is not None and "boolean" not in rules.kinds:
-        return [("value_boolean", f"code {code} is not a boolean state (it is {kinds})")]
+        return [("value_boolean", f"code {code} is not a boolean state (it is {rules.kinds_text})")]
     if obs.value_code is not None and obs.value_code not in rules.events:
         allowed = ", ".join(sorted(rules.events))
         return [
@@ -180,7 +216,7 @@ def _check_codes(obs: Observation, table: CodesTable) -> list[tuple[str, str]]:
             )
         ]
     if obs.components and "compound" not in rules.kinds:
-        return [("components", f"code {code} has no components (it is {kinds})")]
+        return [("components", f"code {code} has no components (it is {rules.kinds_text})")]
     return []
 
 

@@ -10,8 +10,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
+from hub.db import to_micros
 from schemas.models import Observation
+
+if TYPE_CHECKING:
+    from hub.fastpath import WireObservation
 
 __all__ = [
     "ROLLUP_WIDTHS",
@@ -26,31 +31,100 @@ ROLLUP_WIDTHS = (timedelta(minutes=5), timedelta(hours=1))
 """Bucket widths kept as downsampled roll-ups for charts."""
 
 
-@dataclass(frozen=True, slots=True)
 class StoredObservation:
-    """An accepted observation with what the hub added: sender, resident, arrival time."""
+    """An accepted observation with what the hub added: sender, resident, arrival time.
 
-    observation: Observation
-    publisher: str
-    resident_id: str | None
-    received: datetime
-    payload: bytes | None = None
-    """The whole message as received (shared by the observations of one message), if any."""
-    position: int = -1
-    """Index of this observation in the message's ``observations`` array."""
+    ``fields`` is what storage reads: the pydantic model, or the ingest fast path's decoded
+    struct with the same field names (:class:`hub.fastpath.WireObservation`), whose time is
+    given separately as ``effective``. ``observation`` is always the pydantic model; for a
+    fast-path item it is built on first use, so consumers that only store pay nothing for it.
+    """
+
+    __slots__ = (
+        "_model",
+        "effective",
+        "effective_us",
+        "fields",
+        "payload",
+        "position",
+        "publisher",
+        "received",
+        "resident_id",
+    )
+
+    def __init__(  # noqa: PLR0917 - the record's own fields, positional as before
+        self,
+        observation: Observation | WireObservation,
+        publisher: str,
+        resident_id: str | None,
+        received: datetime,
+        payload: bytes | None = None,
+        position: int = -1,
+        *,
+        effective: datetime | None = None,
+    ) -> None:
+        self.fields: Observation | WireObservation = observation
+        self._model: Observation | None = None
+        if isinstance(observation, Observation):
+            self._model = observation
+            effective = observation.effective
+        elif effective is None:
+            raise ValueError("a decoded observation needs its parsed effective time")
+        self.effective: datetime = effective
+        self.effective_us: int = to_micros(effective)
+        self.publisher = publisher
+        self.resident_id = resident_id
+        self.received = received
+        self.payload = payload
+        """The whole message as received (shared by the observations of one message), if any."""
+        self.position = position
+        """Index of this observation in the message's ``observations`` array."""
+
+    @property
+    def observation(self) -> Observation:
+        if self._model is None:
+            from hub.fastpath import to_model
+
+            assert not isinstance(self.fields, Observation)
+            self._model = to_model(self.fields)
+        return self._model
+
+    def _key(self) -> tuple[object, ...]:
+        return (
+            self.observation,
+            self.publisher,
+            self.resident_id,
+            self.received,
+            self.payload,
+            self.position,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StoredObservation):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash((self.id, self.publisher, self.received))
+
+    def __repr__(self) -> str:
+        return (
+            f"StoredObservation(id={self.id!r}, publisher={self.publisher!r},"
+            f" resident_id={self.resident_id!r}, received={self.received.isoformat()})"
+        )
 
     @property
     def id(self) -> str:
-        return self.observation.id
+        return self.fields.id
 
     @property
     def device_id(self) -> str:
-        return self.observation.source.device.id
+        return self.fields.source.device.id
 
     @property
     def code(self) -> str:
         """The primary code (e.g. MDC ``150364`` or a Hjem key such as ``fall``)."""
-        return self.observation.code[0].code
+        return self.fields.code[0].code
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +151,10 @@ class Bucket:
 
 def samples_of(item: StoredObservation) -> Iterator[Sample]:
     """The numeric values in an observation: its value (booleans as 0/1) and components."""
-    obs = item.observation
+    obs = item.fields
 
     def sample(code: str, value: float, unit: str | None) -> Sample:
-        return Sample(obs.effective, value, unit, code, obs.id, item.device_id, item.resident_id)
+        return Sample(item.effective, value, unit, code, obs.id, item.device_id, item.resident_id)
 
     if obs.value is not None:
         yield sample(obs.code[0].code, float(obs.value), obs.unit)

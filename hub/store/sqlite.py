@@ -32,7 +32,7 @@ from hub.store.base import (
 )
 from schemas.models import Observation
 
-__all__ = ["SqliteStore"]
+__all__ = ["SqliteStore", "rollup_rows"]
 
 MIGRATIONS = [
     (
@@ -64,37 +64,75 @@ MIGRATIONS = [
 ]
 
 _NO_RESIDENT = ""
+_SampleRow = tuple[str, str, str, int, float, str | None, str]
 
 
-def _row(item: StoredObservation, message: int | None, text: str | None) -> tuple[object, ...]:
-    obs = item.observation
+def _row(
+    item: StoredObservation, message: int | None, text: str | None, received_us: int
+) -> tuple[object, ...]:
+    obs = item.fields
+    primary = obs.code[0]
     return (
-        item.id,
+        obs.id,
         item.publisher,
         obs.source.device.id,
         item.resident_id,
-        obs.code[0].system,
-        obs.code[0].code,
-        to_micros(obs.effective),
-        to_micros(item.received),
+        primary.system,
+        primary.code,
+        item.effective_us,
+        received_us,
         message,
         item.position if message is not None else None,
         text,
     )
 
 
-def _sample_rows(
-    item: StoredObservation,
-) -> list[tuple[str, str, str, int, float, str | None, str]]:
+def _sample_rows(item: StoredObservation) -> list[_SampleRow]:
     resident = item.resident_id or _NO_RESIDENT
-    obs = item.observation
+    obs = item.fields
     if obs.value is not None and not obs.components:  # the common case, without detours
-        t_us = to_micros(obs.effective)
         device = obs.source.device.id
-        return [(resident, device, obs.code[0].code, t_us, float(obs.value), obs.unit, obs.id)]
+        return [
+            (
+                resident,
+                device,
+                obs.code[0].code,
+                item.effective_us,
+                float(obs.value),
+                obs.unit,
+                obs.id,
+            )
+        ]
     return [
         (resident, s.device_id, s.code, to_micros(s.time), s.value, s.unit, s.observation_id)
         for s in samples_of(item)
+    ]
+
+
+_WIDTHS_US = tuple(int(w.total_seconds()) * 1_000_000 for w in ROLLUP_WIDTHS)
+
+
+def rollup_rows(samples: Sequence[_SampleRow]) -> list[tuple[object, ...]]:
+    """count/sum/min/max per roll-up width, resident, code, bucket and device (pure).
+
+    Buckets start at ``t - t % width`` with SQL's truncating remainder, as the queries do.
+    """
+    acc: dict[tuple[int, str, str, int, str], list[float]] = {}
+    for resident, device, code, t_us, value, _, _ in samples:
+        for w_us in _WIDTHS_US:
+            rem = t_us % w_us if t_us >= 0 else -(-t_us % w_us)
+            key = (w_us, resident, code, t_us - rem, device)
+            cell = acc.get(key)
+            if cell is None:
+                acc[key] = [1, value, value, value]
+            else:
+                cell[0] += 1
+                cell[1] += value
+                cell[2] = min(cell[2], value)
+                cell[3] = max(cell[3], value)
+    return [
+        (w // 1_000_000, r, c, b, d, int(n), total, lo, hi)
+        for (w, r, c, b, d), (n, total, lo, hi) in acc.items()
     ]
 
 
@@ -138,20 +176,22 @@ class SqliteStore(TimeSeriesStore):
         messages: dict[int, int] = {}
         message_rows: list[tuple[int, str, int, bytes]] = []
         rows: list[tuple[object, ...]] = []
-        samples: list[tuple[str, str, str, int, float, str | None, str]] = []
+        samples: list[_SampleRow] = []
+        received: dict[datetime, int] = {}
         for item in unique:
             message_row, text = None, None
+            received_us = received.get(item.received)
+            if received_us is None:
+                received_us = received[item.received] = to_micros(item.received)
             if item.payload is not None:
                 message_row = messages.get(id(item.payload))
                 if message_row is None:  # explicit ids: this transaction is the only writer
                     message_row = first_message + len(message_rows) + 1
                     messages[id(item.payload)] = message_row
-                    message_rows.append(
-                        (message_row, item.publisher, to_micros(item.received), item.payload)
-                    )
+                    message_rows.append((message_row, item.publisher, received_us, item.payload))
             else:
                 text = item.observation.model_dump_json(by_alias=True, exclude_none=True)
-            rows.append(_row(item, message_row, text))
+            rows.append(_row(item, message_row, text, received_us))
             samples.extend(_sample_rows(item))
         self._conn.executemany(
             "INSERT INTO message (id, publisher, received_us, payload) VALUES (?, ?, ?, ?)",
@@ -179,27 +219,22 @@ class SqliteStore(TimeSeriesStore):
         self._write_samples(samples)
         return new
 
-    def _write_samples(self, rows: list[tuple[str, str, str, int, float, str | None, str]]) -> None:
+    def _write_samples(self, rows: list[_SampleRow]) -> None:
         if not rows:
             return
-        first = self._max_rowid("sample")
         self._conn.executemany(
             "INSERT INTO sample (resident_id, device_id, code, t_us, value, unit, observation_id)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
-        for width in ROLLUP_WIDTHS:
-            w_us = int(width.total_seconds()) * 1_000_000
-            self._conn.execute(
-                "INSERT INTO rollup (width_s, resident_id, code, bucket_us, device_id, n, total,"
-                " minimum, maximum) SELECT ?, resident_id, code, t_us - (t_us % ?), device_id,"
-                " COUNT(*), SUM(value), MIN(value), MAX(value) FROM sample WHERE rowid > ?"
-                " GROUP BY resident_id, code, t_us - (t_us % ?), device_id"
-                " ON CONFLICT DO UPDATE SET n = n + excluded.n, total = total + excluded.total,"
-                " minimum = min(minimum, excluded.minimum),"
-                " maximum = max(maximum, excluded.maximum)",
-                (w_us // 1_000_000, w_us, first, w_us),
-            )
+        self._conn.executemany(
+            "INSERT INTO rollup (width_s, resident_id, code, bucket_us, device_id, n, total,"
+            " minimum, maximum) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO UPDATE SET n = n + excluded.n, total = total + excluded.total,"
+            " minimum = min(minimum, excluded.minimum),"
+            " maximum = max(maximum, excluded.maximum)",
+            rollup_rows(rows),
+        )
 
     def query(
         self,

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hub.config import RetentionSettings
 from hub.db import open_db
 from hub.store.base import StoredObservation
-from hub.store.sqlite import SqliteStore
+from hub.store.sqlite import SqliteStore, rollup_rows
 from schemas.builders import component, make_observation
 from schemas.models import DeviceInfo, Source
 
@@ -164,3 +167,41 @@ def test_ingest_refuses_to_join_an_open_transaction(tmp_path: Path) -> None:
     processed = ingestor.process([inbound])
     assert len(processed.stored) == 2
     assert store.count() == 2
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["r-a", "r-b", ""]),
+            st.sampled_from(["d-1", "d-2"]),
+            st.sampled_from(["150364", "149530"]),
+            st.integers(min_value=-(10**13), max_value=10**13),
+            st.floats(min_value=-1e6, max_value=1e6, allow_nan=False),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_rollups_computed_in_python_match_sql_grouping(
+    samples: list[tuple[str, str, str, int, float]],
+) -> None:
+    rows = [(r, d, c, t, v, "Cel", f"o-{i}") for i, (r, d, c, t, v) in enumerate(samples)]
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE s (r, d, c, t, v)")
+    conn.executemany("INSERT INTO s VALUES (?, ?, ?, ?, ?)", [row[:5] for row in rows])
+    expected = []
+    for width_s in (300, 3600):
+        w_us = width_s * 1_000_000
+        expected += conn.execute(
+            "SELECT ?, r, c, t - (t % ?), d, COUNT(*), SUM(v), MIN(v), MAX(v) FROM s"
+            " GROUP BY r, c, t - (t % ?), d",
+            (width_s, w_us, w_us),
+        ).fetchall()
+    mine = rollup_rows(rows)
+    assert sorted(row[:6] for row in mine) == sorted(row[:6] for row in expected)
+    got = {row[:5]: row[6:] for row in mine}
+    for row in expected:
+        lo, hi = got[row[:5]][1:]
+        assert (lo, hi) == (row[7], row[8])
+        assert got[row[:5]][0] == pytest.approx(row[6], rel=1e-9, abs=1e-6)

@@ -10,7 +10,16 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-HUB_ONLY = ["fastapi", "starlette", "uvicorn", "jinja2", "influxdb_client", "argon2", "multipart"]
+HUB_ONLY = [
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "jinja2",
+    "influxdb_client",
+    "argon2",
+    "multipart",
+    "msgspec",
+]
 
 # Runs in a fresh interpreter that cannot import any hub-only dependency, as on a gateway that
 # installed only hjem[edge].

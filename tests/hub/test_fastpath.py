@@ -1,0 +1,265 @@
+"""The ingest fast path never accepts what the schema models refuse, and agrees when it accepts.
+
+Every test judges the same bytes twice: with :func:`hub.fastpath.accept` and with
+:func:`schemas.validation.validate_batch` (the pydantic models, the authority).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import TypeAdapter
+
+from hub.fastpath import Accepted, accept, parse_time, to_model
+from hub.store.base import StoredObservation
+from schemas.builders import component, make_observation
+from schemas.codes import codes
+from schemas.models import Batch, DeviceInfo, Observation, Source, UtcTime, encode
+from schemas.validation import validate_batch
+from tests.schemas.factories import NOW, batch, observation
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "schemas" / "examples"
+
+
+def agree(payload: bytes, publisher: str = "gw-1", now: datetime = NOW) -> Accepted | None:
+    """Judge both ways; if the fast path accepts, the models must accept the same values."""
+    fast = accept(payload, now=now, expected_publisher=publisher)
+    if fast is None:
+        return None
+    slow = validate_batch(payload, now=now, expected_publisher=publisher)
+    assert slow.errors == [], f"fast path accepted what the models refuse: {slow.errors}"
+    assert slow.message_id == fast.message_id
+    assert len(slow.accepted) == len(fast.observations)
+    for model, (wire, effective) in zip(slow.accepted, fast.observations, strict=True):
+        assert to_model(wire) == model
+        assert effective == model.effective
+        assert effective.tzinfo is UTC
+    return fast
+
+
+def test_a_plain_batch_takes_the_fast_path() -> None:
+    fast = agree(json.dumps(batch(3)).encode())
+    assert fast is not None
+    assert [w.id for w, _ in fast.observations] == ["obs-0", "obs-1", "obs-2"]
+
+
+@pytest.mark.parametrize("path", sorted((EXAMPLES / "valid").glob("*.json")), ids=lambda p: p.stem)
+def test_valid_examples_take_the_fast_path(path: Path) -> None:
+    data = json.loads(path.read_text())
+    now = datetime.fromisoformat(data["sent"]) + timedelta(minutes=1)
+    assert agree(path.read_bytes(), data["publisher"], now) is not None
+
+
+@pytest.mark.parametrize(
+    "path", sorted((EXAMPLES / "invalid").glob("*.json")), ids=lambda p: p.stem
+)
+def test_invalid_examples_never_take_the_fast_path(path: Path) -> None:
+    data = json.loads(path.read_text())
+    sent = data.get("sent")
+    now = datetime.fromisoformat(sent) if isinstance(sent, str) and sent[-1] == "Z" else NOW
+    publisher = path.stem if path.stem == "publisher-mismatch" else data.get("publisher", "gw-1")
+    assert accept(path.read_bytes(), now=now, expected_publisher=str(publisher)) is None
+    assert validate_batch(path.read_bytes(), now=now, expected_publisher=str(publisher)).errors
+
+
+def _measure_observation(key: str, source: Source) -> Observation:
+    measure = codes()[key]
+    at = NOW - timedelta(minutes=5)
+    common: dict[str, Any] = {"source": source, "effective": at, "extra": key}  # unique ids
+    if measure.kind == "quantity":
+        return make_observation(key, value="12.50", **common)
+    if measure.kind == "boolean":
+        return make_observation(key, value_boolean=True, **common)
+    if measure.kind == "event":
+        return make_observation(key, value_code=measure.events[0], **common)
+    parts = [component(part, "120") for part in measure.components]
+    return make_observation(key, components=parts, **common)
+
+
+def test_every_measure_of_the_codes_table_takes_the_fast_path() -> None:
+    source = Source(publisher="gw-1", device=DeviceInfo(id="dev-1", serial="Ærø 7"))
+    observations = [_measure_observation(m.key, source) for m in codes()]
+    message = Batch(message_id="m-all", publisher="gw-1", sent=NOW, observations=observations)
+    fast = agree(encode(message))
+    assert fast is not None
+    assert len(fast.observations) == len(codes())
+
+
+def _rich() -> dict[str, Any]:
+    """A batch that uses every optional field of an observation."""
+    obs = observation(
+        0,
+        device_time="2026-11-28T08:59:00",
+        clock_corrected=True,
+        sequence=7,
+        body_site="finger",
+        status="preliminary",
+        flags=["device-moved"],
+        raw={"format": "gatt:2a5f", "data": "00ff10"},
+        demo=True,
+    )
+    obs["source"]["device"].update(serial="S-1", manufacturer="M", model="X", firmware="1.0")
+    event = observation(
+        1,
+        code=[{"system": "urn:hjem:code", "code": "button"}],
+        value=None,
+        unit=None,
+        value_code="press",
+    )
+    del event["value"], event["unit"]
+    return batch(1) | {"observations": [obs, event]}
+
+
+NASTY = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**40), max_value=2**40),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=12),
+    st.text(alphabet=st.sampled_from("aZ09-_.:/ \t\n\x00é٣\u2028$^"), max_size=10),
+    st.sampled_from(
+        [
+            "",
+            "36.60",
+            "036.6",
+            "1e3",
+            " 36.6",
+            "36.6\n",
+            "2026-11-28T08:59:00+02:00",
+            "2026-11-28T08:59:00",
+            "2026-11-28 08:59:00Z",
+            "2026-11-28T08:59:00.1234567Z",
+            "2026-11-28t08:59:00z",
+            "1999-12-31T23:59:59Z",
+            "2026-02-30T08:00:00Z",
+            "Cel",
+            "mm[Hg]",
+            "final",
+            "press",
+            "x" * 129,
+        ]
+    ),
+    st.lists(st.text(max_size=3), max_size=2),
+    st.dictionaries(st.sampled_from(["system", "code", "id", "x"]), st.text(max_size=4)),
+)
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(node, dict):
+        for key, value in node.items():
+            out.extend(_paths(value, (*prefix, key)))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            out.extend(_paths(value, (*prefix, index)))
+    return out
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> bytes:
+    doc = _rich()
+    for _ in range(draw(st.integers(1, 3))):
+        path = draw(st.sampled_from(_paths(doc)[1:]))
+        parent = doc
+        for part in path[:-1]:
+            parent = parent[part]
+        action = draw(st.sampled_from(["replace", "delete", "extra"]))
+        if action == "replace":
+            parent[path[-1]] = draw(NASTY)
+        elif action == "delete" and isinstance(parent, dict):
+            del parent[path[-1]]
+        elif isinstance(parent, dict):
+            parent[draw(st.sampled_from(["extra", "Id", "value ", "schema_"]))] = draw(NASTY)
+    return json.dumps(doc, ensure_ascii=draw(st.booleans())).encode()
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated())
+def test_mutated_messages_are_never_accepted_against_the_models(payload: bytes) -> None:
+    agree(payload)
+
+
+def test_the_unmutated_rich_message_takes_the_fast_path() -> None:
+    fast = agree(json.dumps(_rich()).encode())
+    assert fast is not None
+    assert fast.observations[1][0].value_code == "press"
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"publisher": "gw-2"}, "another sender"),
+        ({"sent": "2026-11-28T10:00:00Z"}, "sent in the future"),
+        ({"message_id": "m 1"}, "bad id"),
+        ({"schema": "hjem/2"}, "unknown schema"),
+        ({"observations": []}, "empty"),
+    ],
+)
+def test_envelope_problems_decline(change: dict[str, Any], why: str) -> None:
+    doc = batch(2) | change
+    assert accept(json.dumps(doc).encode(), now=NOW, expected_publisher="gw-1") is None, why
+
+
+def test_semantic_problems_decline() -> None:
+    cases = [
+        observation(0, unit="kg"),  # wrong unit for SpO2
+        observation(0, effective="2026-11-28T09:30:00Z"),  # future
+        observation(0, effective="1999-01-01T00:00:00Z"),  # clock never set
+        observation(0, source={"publisher": "gw-9", "device": {"id": "d"}}),  # impostor
+    ]
+    for obs in cases:
+        doc = batch(1) | {"observations": [obs]}
+        assert agree(json.dumps(doc).encode()) is None
+        assert validate_batch(json.dumps(doc).encode(), now=NOW, expected_publisher="gw-1").errors
+    twice = batch(1) | {"observations": [observation(0), observation(0)]}
+    assert accept(json.dumps(twice).encode(), now=NOW, expected_publisher="gw-1") is None
+
+
+def test_oversized_messages_decline() -> None:
+    doc = batch(1)
+    doc["observations"][0]["device_time"] = "x" * 100
+    payload = json.dumps(doc).encode()
+    assert accept(payload + b" " * (256 * 1024), now=NOW, expected_publisher="gw-1") is None
+
+
+UTC_TIME: TypeAdapter[datetime] = TypeAdapter(UtcTime)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        st.from_regex(
+            r"\A[0-9]{4}-[0-1][0-9]-[0-3][0-9][T t][0-2][0-9]:[0-6][0-9]:[0-6][0-9]"
+            r"(\.[0-9]{0,8})?([Zz]|[+-][0-9]{2}:?[0-9]{2})?\Z"
+        ),
+        st.text(max_size=30),
+    )
+)
+def test_times_parse_as_the_models_parse_them(text: str) -> None:
+    mine = parse_time(text)
+    if mine is None:
+        return
+    theirs = UTC_TIME.validate_json(json.dumps(text))
+    assert mine == theirs
+    assert mine.utcoffset() == timedelta(0)
+
+
+def test_stored_items_of_the_fast_path_read_like_model_items() -> None:
+    fast = agree(json.dumps(_rich()).encode())
+    assert fast is not None
+    wire, effective = fast.observations[0]
+    item = StoredObservation(wire, "gw-1", "r-1", NOW, effective=effective)
+    model = to_model(wire)
+    same = StoredObservation(model, "gw-1", "r-1", NOW)
+    assert (item.id, item.device_id, item.code) == (model.id, "ble-AABBCCDDEEFF", "150456")
+    assert item.effective_us == same.effective_us
+    assert item.observation == model
+    assert item == same
+    with pytest.raises(ValueError, match="effective"):
+        StoredObservation(wire, "gw-1", None, NOW)
