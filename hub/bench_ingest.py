@@ -5,6 +5,8 @@ a real Mosquitto on 127.0.0.1 while the subscriber is offline (persistent sessio
 subscriber connects and the time until the last message is measured:
 
 * raw: a paho-mqtt 2.x QoS 1 subscriber that does nothing with the message (auto-ack);
+* relay only: :class:`hub.mqtt_client.MqttConnection` alone (its relay process, no
+  validation or storage), acknowledging each batch as soon as it arrives;
 * hub: the Hub (MQTT -> validate -> resolve -> SQLite commit with synchronous=FULL -> ack),
   timed until the post-commit listener has seen every observation, with the garbage
   collector tuned as ``hjem hub run`` tunes it (:func:`hub.service.tune_gc`).
@@ -156,6 +158,34 @@ async def _hub(
     return elapsed
 
 
+async def _relay_only(port: int, messages: int, payloads: list[bytes], client_id: str) -> float:
+    """Seconds MqttConnection alone takes to drain ``messages`` (each batch acked at once)."""
+    from hub.config import IngestSettings, MqttSettings
+    from hub.mqtt_client import MqttConnection
+
+    mqtt = MqttSettings(url=f"mqtt://127.0.0.1:{port}", client_id=client_id)
+    ingest = IngestSettings()
+    conn = MqttConnection(mqtt, ingest)
+    await conn.start()  # creates the persistent session
+    conn.stop()
+    await asyncio.to_thread(_publish, port, payloads)
+    started = time.perf_counter()
+    conn = MqttConnection(mqtt, ingest)
+    await conn.start()
+    seen = 0
+    try:
+        async for group in conn.batches():
+            conn.ack(group)
+            seen += len(group)
+            if seen >= messages:
+                break
+        elapsed = time.perf_counter() - started
+    finally:
+        conn.stop()
+    await asyncio.to_thread(_forget_session, port, client_id)
+    return elapsed
+
+
 def _validate_only(payloads: list[bytes]) -> float:
     """Seconds validate_batch alone takes for the payloads (no MQTT, no storage): a ceiling."""
     from schemas.validation import validate_batch
@@ -183,6 +213,10 @@ def ingest_throughput() -> None:
             for per_message, messages in SHAPES:
                 raw_payloads = _payloads(f"raw{per_message}", per_message, messages)
                 raw_s = _raw_subscriber(broker.port, messages, raw_payloads, f"raw-{per_message}")
+                relay_payloads = _payloads(f"relay{per_message}", per_message, messages)
+                relay_s = asyncio.run(
+                    _relay_only(broker.port, messages, relay_payloads, f"relay-{per_message}")
+                )
                 work = root / f"hub-{per_message}"
                 work.mkdir()
                 payloads = _payloads(f"hub{per_message}", per_message, messages)
@@ -192,6 +226,7 @@ def ingest_throughput() -> None:
                 validate_s = _validate_only(payloads)
                 for name, seconds in (
                     ("raw paho", raw_s),
+                    ("relay only", relay_s),
                     ("hjem hub", hub_s),
                     ("validate", validate_s),
                 ):
@@ -199,4 +234,5 @@ def ingest_throughput() -> None:
                         f"{per_message:>8} {messages:>9} {name:<12} "
                         f"{messages / seconds:>10,.0f} {per_message * messages / seconds:>10,.0f}"
                     )
+                print(f"{'':>8} {'':>9} {'relay / raw':<12} {raw_s / relay_s:>10.2f}")
                 print(f"{'':>8} {'':>9} {'hub / raw':<12} {raw_s / hub_s:>10.2f}")

@@ -1,0 +1,239 @@
+"""The MQTT relay process (hub.mqtt_relay) behind MqttConnection, against a real Mosquitto."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import signal
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from hjem.mosquitto import Mosquitto
+from hub.config import IngestSettings, MqttSettings, TlsSettings
+from hub.errors import MqttError
+from hub.ingest import Inbound
+from hub.mqtt_client import AckHandle, MqttConnection
+from hub.mqtt_relay import encode_frame
+from hub.provision import add_broker_user
+from tests.hub.helpers import Client, batch
+from tests.hub.processes import HubProcess, write_config
+
+pytestmark = [pytest.mark.mosquitto]
+
+TOPIC = "hjem/v1/gw-relay/obs"
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _wait_gone(pid: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"process {pid} still runs after {timeout:.0f} s")
+        time.sleep(0.02)
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(p) for p in (task / "children").read_text().split()]
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def _relays_of(pid: int) -> list[int]:
+    return [c for c in _children(pid) if _alive(c) and "hub.mqtt_relay" in _cmdline(c)]
+
+
+def _connection(broker: Mosquitto, client_id: str, **mqtt: object) -> MqttConnection:
+    settings = MqttSettings(url=broker.url, client_id=client_id, **mqtt)
+    return MqttConnection(settings, IngestSettings())
+
+
+async def _next(batches: AsyncIterator[list[Inbound]], timeout: float = 15.0) -> list[Inbound]:
+    return await asyncio.wait_for(anext(batches), timeout)
+
+
+def _take_over_session(broker: Mosquitto, client_id: str) -> None:
+    """Connect with the relay's client id (the broker drops the relay), receive, ack nothing."""
+    got = threading.Event()
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5, manual_ack=True
+    )
+    client.on_message = lambda *_: got.set()
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = 3600
+    client.connect("127.0.0.1", broker.port, clean_start=False, properties=props)
+    client.loop_start()
+    try:
+        assert got.wait(10), "the broker did not hand the unacknowledged message over"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+async def _drain(conn: MqttConnection) -> None:
+    async with asyncio.timeout(15):
+        async for _ in conn.batches():
+            pass
+
+
+def _handle(inbound: Inbound) -> AckHandle:
+    assert isinstance(inbound.handle, AckHandle)
+    return inbound.handle
+
+
+@pytest.mark.slow
+def test_relay_exits_when_its_hub_process_is_sigkilled(broker: Mosquitto, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "hub.toml", tmp_path / "hub.sqlite3", broker.url, "hub-kill")
+    hub = HubProcess(config, tmp_path / "hub.log").start()
+    assert hub.proc is not None
+    relays = _relays_of(hub.proc.pid)
+    assert len(relays) == 1, f"expected one relay child, found {relays}"
+    hub.kill()
+    _wait_gone(relays[0], timeout=10)
+
+
+@pytest.mark.asyncio
+async def test_stop_leaves_no_relay_behind(broker: Mosquitto) -> None:
+    conn = _connection(broker, "relay-stop")
+    await conn.start()
+    pid = conn.relay_pid
+    assert pid is not None
+    assert _relays_of(os.getpid()) == [pid]
+    assert (conn.connected, conn.subscribed) == (True, True)
+    conn.stop()
+    assert conn.relay_pid is None
+    assert (conn.connected, conn.subscribed) == (False, False)
+    assert not _alive(pid)  # stopped and reaped, not a zombie
+    assert _relays_of(os.getpid()) == []
+    conn.stop()  # a second stop is harmless
+
+
+@pytest.mark.asyncio
+async def test_relay_killed_from_outside_makes_batches_raise(broker: Mosquitto) -> None:
+    conn = _connection(broker, "relay-killed")
+    await conn.start()
+    pid = conn.relay_pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    try:
+        with pytest.raises(MqttError, match=rf"relay process \(pid {pid}\) was killed by SIGKILL"):
+            await _drain(conn)
+        assert not conn.connected
+    finally:
+        conn.stop()
+    assert not _alive(pid)
+
+
+@pytest.mark.asyncio
+async def test_acks_of_an_earlier_connection_are_not_sent(broker: Mosquitto) -> None:
+    publisher = Client(broker, "relay-gen-publisher")
+    payload = batch("gw-relay", 0, 1, device="dev-gen")
+    conn = _connection(broker, "relay-gen")
+    await conn.start()
+    try:
+        batches = conn.batches()
+        publisher.publish(TOPIC, payload)
+        [first] = await _next(batches)
+        assert first.payload == payload
+        assert _handle(first).generation == 1
+        _take_over_session(broker, "relay-gen")  # the relay reconnects; the message comes again
+        [again] = await _next(batches)
+        assert again.payload == payload
+        assert _handle(again).generation == 2
+        assert _handle(again).mid == _handle(first).mid  # so a stale ack would hit this message
+        assert conn.ack([first]) == 0  # not even offered to the relay
+        # The relay drops a stale acknowledgement on its own too (same packet id, old generation).
+        old = _handle(first)
+        conn._send(encode_frame(("a", [(old.mid, old.qos, old.generation)])))
+        await asyncio.sleep(0.3)
+    finally:
+        conn.stop()
+        publisher.close()
+    conn = _connection(broker, "relay-gen")
+    await conn.start()
+    try:
+        batches = conn.batches()
+        [third] = await _next(batches)  # still unacknowledged: the broker redelivers it
+        assert third.payload == payload
+        assert conn.ack([third]) == 1
+        await asyncio.sleep(0.3)
+    finally:
+        conn.stop()
+    conn = _connection(broker, "relay-gen")
+    await conn.start()
+    try:
+        with pytest.raises(TimeoutError):  # acknowledged on its own connection: gone
+            await _next(conn.batches(), timeout=1.5)
+    finally:
+        conn.stop()
+
+
+@pytest.mark.asyncio
+async def test_bad_tls_file_fails_start_with_a_clear_message(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    missing = tmp_path / "missing-ca.pem"
+    conn = _connection(broker, "relay-tls", tls=TlsSettings(ca_file=missing))
+    started = time.monotonic()
+    with pytest.raises(MqttError, match=r"cannot use the TLS files \(ca_file .*missing-ca\.pem\)"):
+        await conn.start()
+    assert time.monotonic() - started < 10  # reported at once, not after the start timeout
+    assert conn.relay_pid is None
+    assert _relays_of(os.getpid()) == []
+
+
+@pytest.fixture
+def password_broker(tmp_path: Path) -> Mosquitto:
+    password_file = tmp_path / "passwd"
+    add_broker_user(password_file, "hub", "right-password")
+    return Mosquitto(
+        workdir=tmp_path / "secured",
+        allow_anonymous=False,
+        password_file=password_file,
+        extra=[f"user {pwd.getpwuid(os.geteuid()).pw_name}"],  # it reads the 0640 file
+    )
+
+
+@pytest.mark.asyncio
+async def test_refused_credentials_fail_start(password_broker: Mosquitto) -> None:
+    with password_broker:
+        conn = _connection(password_broker, "relay-auth", username="hub", password="wrong")
+        with pytest.raises(MqttError, match="the broker refused the connection: "):
+            await conn.start()
+        assert _relays_of(os.getpid()) == []
+
+
+@pytest.mark.asyncio
+async def test_password_travels_over_the_socket_only(password_broker: Mosquitto) -> None:
+    with password_broker:
+        conn = _connection(password_broker, "relay-auth", username="hub", password="right-password")
+        await conn.start()
+        try:
+            pid = conn.relay_pid
+            assert pid is not None
+            assert conn.subscribed
+            assert "right-password" not in _cmdline(pid)
+            assert b"right-password" not in Path(f"/proc/{pid}/environ").read_bytes()
+        finally:
+            conn.stop()
