@@ -26,10 +26,8 @@ from hub.errors import StoreError
 __all__ = ["from_micros", "migrate", "open_db", "to_micros", "transaction"]
 
 BUSY_TIMEOUT_MS = 10_000
-PAGE_SIZE = 16384
-"""Bytes per page for new files: fewer page splits when random observation ids are indexed."""
 CACHE_KIB = 32_768
-"""Page cache per connection (allocated as used): keeps the id index in memory while ingesting."""
+"""Page cache per connection (allocated as used), so the hot index pages stay in memory."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -64,7 +62,6 @@ def open_db(
             str(path), isolation_level=None, check_same_thread=check_same_thread, timeout=10.0
         )
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # takes effect for a new file only
         conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")

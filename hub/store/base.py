@@ -1,7 +1,11 @@
 """The time-series store interface and the values that cross it.
 
-``write`` is idempotent: an observation whose id is already stored is skipped, so a
-redelivered MQTT message or a retried HTTP request stores nothing twice.
+``write`` is idempotent: an observation whose id is already stored with the same effective
+time is skipped, so a redelivered MQTT message or a retried HTTP request stores nothing twice.
+Ids are derived from the device and its own instant (:mod:`schemas.identity`), so a resent
+reading always carries both again. Time comes first in the key because an index on random
+ids alone touches a different page for every insert, which makes each commit rewrite most of
+that index (see docs/hub.md, "Storage").
 """
 
 from __future__ import annotations
@@ -116,6 +120,11 @@ class StoredObservation:
     @property
     def id(self) -> str:
         return self.fields.id
+
+    @property
+    def key(self) -> tuple[int, str]:
+        """What makes an observation a duplicate: the same id at the same effective time."""
+        return (self.effective_us, self.fields.id)
 
     @property
     def device_id(self) -> str:

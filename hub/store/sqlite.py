@@ -2,8 +2,9 @@
 
 Tables (component ``store``):
 
-* ``observation`` — every accepted observation once (primary key: its id), with the resolved
-  resident and the full JSON as received, so nothing is lost to a column choice;
+* ``observation`` — every accepted observation once (unique on effective time and id, see
+  :class:`~hub.store.base.TimeSeriesStore`), with the resolved resident and the full JSON as
+  received, so nothing is lost to a column choice;
 * ``sample`` — the numeric values (value, boolean as 0/1, each component) for charts;
 * ``rollup`` — count/sum/min/max per 5-minute and 1-hour bucket, maintained at write time
   from newly stored samples only (so redeliveries never count twice).
@@ -61,6 +62,26 @@ MIGRATIONS = [
         " PRIMARY KEY (width_s, resident_id, code, bucket_us, device_id)) WITHOUT ROWID"
     ),
     "CREATE INDEX rollup_device ON rollup (width_s, device_id, code, bucket_us)",
+    # Version 10: deduplicate on (effective time, id). An index on the random ids alone puts
+    # every insert on another page, so each commit rewrote most of that index into the WAL
+    # (94 us per observation at 300,000 stored, against 26 us with time first).
+    (
+        "CREATE TABLE observation_v2 (id TEXT NOT NULL, publisher TEXT NOT NULL,"
+        " device_id TEXT NOT NULL, resident_id TEXT, system TEXT NOT NULL, code TEXT NOT NULL,"
+        " effective_us INTEGER NOT NULL, received_us INTEGER NOT NULL, message INTEGER,"
+        " position INTEGER, json TEXT, CHECK (message IS NOT NULL OR json IS NOT NULL),"
+        " UNIQUE (effective_us, id))"
+    ),
+    (
+        "INSERT INTO observation_v2 (rowid, id, publisher, device_id, resident_id, system, code,"
+        " effective_us, received_us, message, position, json) SELECT rowid, id, publisher,"
+        " device_id, resident_id, system, code, effective_us, received_us, message, position,"
+        " json FROM observation"
+    ),
+    "DROP TABLE observation",
+    "ALTER TABLE observation_v2 RENAME TO observation",
+    "CREATE INDEX observation_resident ON observation (resident_id, code, effective_us)",
+    "CREATE INDEX observation_device ON observation (device_id, effective_us)",
 ]
 
 _NO_RESIDENT = ""
@@ -157,7 +178,7 @@ class SqliteStore(TimeSeriesStore):
         migrate(conn, "store", MIGRATIONS)
 
     def write_new(self, items: Sequence[StoredObservation]) -> list[StoredObservation]:
-        unique = list({item.id: item for item in reversed(items)}.values())[::-1]
+        unique = list({item.key: item for item in reversed(items)}.values())[::-1]
         if not unique:
             return []
         try:
@@ -205,12 +226,13 @@ class SqliteStore(TimeSeriesStore):
         )
         new = unique
         if cur.rowcount != len(unique):
-            mine = {
-                str(r[0])
-                for r in self._conn.execute("SELECT id FROM observation WHERE rowid > ?", (before,))
-            }
-            new = [item for item in unique if item.id in mine]
-            samples = [s for s in samples if s[6] in mine]
+            mine = set(
+                self._conn.execute(
+                    "SELECT effective_us, id FROM observation WHERE rowid > ?", (before,)
+                )
+            )
+            new = [item for item in unique if item.key in mine]
+            samples = [s for s in samples if (s[3], s[6]) in mine]
             self._conn.execute(
                 "DELETE FROM message WHERE id > ? AND id NOT IN"
                 " (SELECT message FROM observation WHERE rowid > ? AND message IS NOT NULL)",

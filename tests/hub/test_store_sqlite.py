@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hub.config import RetentionSettings
-from hub.db import open_db
+from hub.db import migrate, open_db
 from hub.store.base import StoredObservation
-from hub.store.sqlite import SqliteStore, rollup_rows
+from hub.store.sqlite import MIGRATIONS, SqliteStore, rollup_rows
 from schemas.builders import component, make_observation
 from schemas.models import DeviceInfo, Source
 
@@ -205,3 +205,34 @@ def test_rollups_computed_in_python_match_sql_grouping(
         lo, hi = got[row[:5]][1:]
         assert (lo, hi) == (row[7], row[8])
         assert got[row[:5]][0] == pytest.approx(row[6], rel=1e-9, abs=1e-6)
+
+
+def test_a_database_of_the_previous_layout_is_migrated_without_loss(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    old = open_db(path)
+    migrate(old, "store", MIGRATIONS[:9])  # the layout with UNIQUE (id) alone
+    item = temp(1, "36.6")
+    old.execute(
+        "INSERT INTO observation (id, publisher, device_id, resident_id, system, code,"
+        " effective_us, received_us, json) VALUES (?, 'gw-1', 'thermo-1', 'r-a', ?, ?, ?, ?, ?)",
+        (item.id, "urn:iso:std:iso:11073:10101", item.code, item.effective_us, 0, "{}"),
+    )
+    old.close()
+    store = SqliteStore(open_db(path))
+    assert store.ids() == [item.id]
+    assert store.write([item]) == 0  # already there: same id, same time
+    assert store.write([temp(2, "36.7")]) == 1
+    assert store.count() == 2
+
+
+def test_same_id_at_another_time_is_another_observation(store: SqliteStore) -> None:
+    first = temp(1, "36.6")
+    moved = StoredObservation(
+        first.observation.model_copy(update={"effective": T0 + timedelta(minutes=9)}),
+        "gw-1",
+        "r-a",
+        T0,
+    )
+    assert store.write_new([first, first]) == [first]
+    assert store.write_new([first, moved]) == [moved]
+    assert store.count() == 2
