@@ -12,8 +12,9 @@ unbounded identifiers go in fields):
   points, while the same observation always maps to the same point (a repeated write is
   idempotent in InfluxDB).
 
-Deduplication does not rely on the server: the ids of written observations are kept in the
-hub's SQLite file (``influx_written``), inserted in the same transaction that is committed
+Deduplication does not rely on the server: the keys (effective time, id) of written
+observations are kept in the hub's SQLite file (``influx_written_v2``; ids in the older
+``influx_written`` still count), inserted in the same transaction that is committed
 only after InfluxDB accepted the points. A crash between the two re-writes identical
 points on redelivery, which InfluxDB treats as the same points.
 """
@@ -34,7 +35,15 @@ from schemas.codes import HJEM_SYSTEM, MDC_SYSTEM
 
 __all__ = ["InfluxStore", "line_protocol"]
 
-MIGRATIONS = ["CREATE TABLE influx_written (id TEXT PRIMARY KEY) WITHOUT ROWID"]
+MIGRATIONS = [
+    "CREATE TABLE influx_written (id TEXT PRIMARY KEY) WITHOUT ROWID",
+    # Version 2: keyed like the SQLite store, (effective time, id); the first table is only
+    # read (for observations written before the upgrade).
+    (
+        "CREATE TABLE influx_written_v2 (effective_us INTEGER NOT NULL, id TEXT NOT NULL,"
+        " PRIMARY KEY (effective_us, id)) WITHOUT ROWID"
+    ),
+]
 _CHUNK = 500
 
 
@@ -88,26 +97,37 @@ class InfluxStore(TimeSeriesStore):
         self._query = self._client.query_api()
 
     def _unseen(self, items: list[StoredObservation]) -> list[StoredObservation]:
-        seen: set[str] = set()
+        seen: set[tuple[int, str]] = set()
         for offset in range(0, len(items), _CHUNK):
-            chunk = [i.id for i in items[offset : offset + _CHUNK]]
-            marks = ",".join("?" * len(chunk))
+            chunk = items[offset : offset + _CHUNK]
+            pairs = ",".join(["(?, ?)"] * len(chunk))
             seen.update(
+                (int(r[0]), str(r[1]))
+                for r in self._conn.execute(
+                    "SELECT effective_us, id FROM influx_written_v2"  # noqa: S608
+                    f" WHERE (effective_us, id) IN (VALUES {pairs})",
+                    [v for i in chunk for v in i.key],
+                )
+            )
+            marks = ",".join("?" * len(chunk))
+            legacy = {
                 str(r[0])
                 for r in self._conn.execute(
                     f"SELECT id FROM influx_written WHERE id IN ({marks})",  # noqa: S608
-                    chunk,
+                    [i.id for i in chunk],
                 )
-            )
-        return [i for i in items if i.id not in seen]
+            }
+            seen.update(i.key for i in chunk if i.id in legacy)
+        return [i for i in items if i.key not in seen]
 
     def write_new(self, items: Sequence[StoredObservation]) -> list[StoredObservation]:
-        unique = list({item.id: item for item in reversed(items)}.values())[::-1]
+        unique = list({item.key: item for item in reversed(items)}.values())[::-1]
         try:
             with transaction(self._conn):
                 new = self._unseen(unique)
                 self._conn.executemany(
-                    "INSERT INTO influx_written (id) VALUES (?)", [(i.id,) for i in new]
+                    "INSERT INTO influx_written_v2 (effective_us, id) VALUES (?, ?)",
+                    [i.key for i in new],
                 )
                 self._post([line for i in new for line in line_protocol(i, self._m)])
         except sqlite3.Error as exc:
