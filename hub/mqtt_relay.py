@@ -21,7 +21,9 @@ the hub stops reading, that ``sendall`` blocks, paho stops reading the broker's 
 TCP pushes back. Acknowledgements of an earlier connection (generation) are dropped here too.
 
 The relay exits when the hub asks it to, when its end of the socket reaches EOF (the hub is
-gone), and by SIGTERM when the hub process dies (Linux parent-death signal, set by the hub).
+gone), and on SIGTERM when the hub process died (Linux parent-death signal, set by the hub).
+A SIGTERM or SIGINT sent to the whole process group while the hub lives (``systemctl stop``,
+Ctrl-C) is ignored: the hub then stops its relay itself, after a clean disconnect.
 Exit codes: 0 stopped, 2 unusable configuration (e.g. a TLS file), 1 anything unexpected.
 """
 
@@ -394,7 +396,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hub.mqtt_relay")
     parser.add_argument("--fd", type=int, required=True, help="the hub's socketpair end")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the hub decides when its relay stops
+    hub_pid = os.getppid()
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        del signum, frame
+        if os.getppid() != hub_pid:  # the parent-death signal: the hub is gone
+            os._exit(EXIT_OK)
+        # Otherwise a signal to the whole group (systemd stop, Ctrl-C): the hub stops its relay.
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, on_sigterm)
     threading.excepthook = _uncaught
     with socket.socket(fileno=args.fd) as sock:
         try:

@@ -113,6 +113,20 @@ def test_relay_exits_when_its_hub_process_is_sigkilled(broker: Mosquitto, tmp_pa
     _wait_gone(relays[0], timeout=10)
 
 
+@pytest.mark.slow
+def test_sigterm_to_hub_and_relay_stops_the_hub_cleanly(broker: Mosquitto, tmp_path: Path) -> None:
+    """As ``systemctl stop`` does (SIGTERM to the whole group): exit 0, relay gone."""
+    config = write_config(tmp_path / "hub.toml", tmp_path / "hub.sqlite3", broker.url, "hub-term")
+    hub = HubProcess(config, tmp_path / "hub.log").start()
+    assert hub.proc is not None
+    [relay] = _relays_of(hub.proc.pid)
+    os.kill(relay, signal.SIGTERM)  # first, so that a relay dying on it would fail the hub
+    time.sleep(0.3)
+    assert _alive(relay)
+    assert hub.stop() == 0, (tmp_path / "hub.log").read_text()[-2000:]
+    _wait_gone(relay, timeout=5)
+
+
 @pytest.mark.asyncio
 async def test_stop_leaves_no_relay_behind(broker: Mosquitto) -> None:
     conn = _connection(broker, "relay-stop")
