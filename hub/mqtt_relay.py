@@ -29,7 +29,6 @@ Exit codes: 0 stopped, 2 unusable configuration (e.g. a TLS file), 1 anything un
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import pickle
@@ -355,18 +354,14 @@ def _read_config(sock: socket.socket) -> RelayConfig:
 
 def _uncaught(args: threading.ExceptHookArgs) -> None:
     """An exception in paho's thread leaves no network loop: end the relay, the hub sees it."""
-    log.critical(
-        "MQTT relay thread failed",
-        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),  # type: ignore[arg-type]
-    )
+    info = (args.exc_type, args.exc_value, args.exc_traceback)
+    log.critical("MQTT relay thread failed", exc_info=info)  # type: ignore[arg-type]
     logging.shutdown()
     os._exit(EXIT_UNEXPECTED)
 
 
 def _tls_problem(config: RelayConfig, exc: BaseException) -> str:
-    files = ", ".join(
-        f"{key} {config[key]}" for key in ("ca_file", "cert_file", "key_file") if config[key]
-    )
+    files = ", ".join(f"{k} {config[k]}" for k in ("ca_file", "cert_file", "key_file") if config[k])
     return f"cannot use the TLS files ({files or 'system CA certificates'}): {exc}"
 
 
@@ -393,9 +388,11 @@ def run(sock: socket.socket) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hub.mqtt_relay")
-    parser.add_argument("--fd", type=int, required=True, help="the hub's socketpair end")
-    args = parser.parse_args(argv)
+    """``python -m hub.mqtt_relay --fd N``: N is the relay's end of the hub's socketpair."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2 or args[0] != "--fd" or not args[1].isdigit():
+        print("usage: python -m hub.mqtt_relay --fd N (started by the hub)", file=sys.stderr)
+        return EXIT_UNEXPECTED
     hub_pid = os.getppid()
 
     def on_sigterm(signum: int, frame: object) -> None:
@@ -407,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, on_sigterm)
     threading.excepthook = _uncaught
-    with socket.socket(fileno=args.fd) as sock:
+    with socket.socket(fileno=int(args[1])) as sock:
         try:
             return run(sock)
         except EOFError as exc:
