@@ -203,6 +203,40 @@ async def test_acks_of_an_earlier_connection_are_not_sent(broker: Mosquitto) -> 
         conn.stop()
 
 
+async def _collect_until_quiet(conn: MqttConnection) -> list[Inbound]:
+    """Every message that arrives without acknowledging any (until 1 s of silence)."""
+    held: list[Inbound] = []
+    while True:
+        try:
+            held += await _next(conn.batches(), timeout=1.0)
+        except TimeoutError:
+            return held
+
+
+@pytest.mark.asyncio
+async def test_unacknowledged_messages_are_bounded_by_the_queue_size(broker: Mosquitto) -> None:
+    settings = MqttSettings(url=broker.url, client_id="relay-bound")
+    conn = MqttConnection(settings, IngestSettings(queue_size=20, max_batch_messages=50))
+    publisher = Client(broker, "relay-bound-publisher")
+    await conn.start()
+    try:
+        publisher.publish_many([(TOPIC, batch("gw-relay", i, 1)) for i in range(200)])
+        held = await _collect_until_quiet(conn)
+        assert len(held) == 20  # Receive Maximum = queue_size: the broker waits for acks
+        assert conn.ack(held) == 20
+        payloads = {inbound.payload for inbound in held}
+        async with asyncio.timeout(20):
+            async for group in conn.batches():
+                assert len(group) <= 50
+                assert conn.ack(group) == len(group)
+                payloads |= {inbound.payload for inbound in group}
+                if len(payloads) == 200:
+                    break
+    finally:
+        conn.stop()
+        publisher.close()
+
+
 @pytest.mark.asyncio
 async def test_bad_tls_file_fails_start_with_a_clear_message(
     broker: Mosquitto, tmp_path: Path
