@@ -9,9 +9,9 @@ as the first frame, and returns once the broker acknowledged the subscriptions (
 The asyncio side reads the socket only from the event loop (``loop.sock_recv`` and
 non-blocking reads; no thread): every complete frame in a chunk is parsed at once, messages
 go into a queue, and the socket is not read while the queue holds ``ingest.queue_size``
-messages, so the relay's send blocks, paho stops reading, and TCP pushes back on the broker.
-MQTT 5 Receive Maximum (``min(receive_maximum, queue_size)``) bounds the unacknowledged
-messages as before.
+messages (it may overshoot by one read of at most ``READ_CHUNK`` bytes), so the relay's send
+blocks, paho stops reading, and TCP pushes back on the broker. MQTT 5 Receive Maximum
+(``min(receive_maximum, queue_size)``) holds the broker while nothing is acknowledged.
 
 Acknowledgements (:meth:`ack`, after the commit) and rejections (:meth:`publish`, QoS 1) are
 frames to the relay. Acknowledgements carry the connection generation: a message received on
