@@ -33,7 +33,7 @@ from schemas.models import MAX_REJECTION_ERRORS, GatewayStatus, Rejection, Rejec
 from schemas.topics import TopicError, errors_topic, parse_topic
 from schemas.validation import validate_batch
 
-__all__ = ["Inbound", "Ingestor", "Judgement", "Processed", "judge"]
+__all__ = ["Inbound", "Ingestor", "Judged", "Judgement", "Processed", "judge", "judge_all"]
 
 Resolver = Callable[[str, int], "str | None"]
 
@@ -241,11 +241,17 @@ class Ingestor:
 
     def process(self, inbounds: Sequence[Inbound]) -> Processed:
         """Judge and commit; raises StoreError (nothing committed) when storage fails."""
+        return self.commit(judge_all(inbounds, now=self._clock(), resolve=self.registry.resolver()))
+
+    def commit(self, judged: Judged) -> Processed:
+        """Store judged messages in one transaction; raises StoreError (nothing committed).
+
+        Judging (:func:`judge_all`, pure) and committing are separate steps so that each
+        can be measured and run on its own (``hjem bench ingest`` does).
+        """
         if self._conn.in_transaction:  # joining it would acknowledge uncommitted data
             raise StoreError("sqlite", "commit", "a transaction is already open on the connection")
-        now = self._clock()
-        resolver = self.registry.resolver()
-        judgements = [judge(i, now=now, resolve=resolver) for i in inbounds]
+        now, judgements = judged.now, judged.judgements
         items = [item for j in judgements for item in j.items]
         changes: list[GatewayChange] = []
         with transaction(self._conn):
@@ -261,6 +267,20 @@ class Ingestor:
             self.registry.note_devices({i.device_id: i.publisher for i in items}, now)
             self.ledger.bump(_counts(judgements, len(items), len(stored)))
         return Processed(judgements, stored, changes)
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """Judged messages waiting for their commit."""
+
+    inbounds: list[Inbound]
+    judgements: list[Judgement]
+    now: datetime
+
+
+def judge_all(inbounds: Sequence[Inbound], *, now: datetime, resolve: Resolver) -> Judged:
+    """Judge a group of messages (pure; see :func:`judge`)."""
+    return Judged(list(inbounds), [judge(i, now=now, resolve=resolve) for i in inbounds], now)
 
 
 def _counts(judgements: list[Judgement], accepted: int, stored: int) -> Counter[str]:

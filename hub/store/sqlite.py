@@ -137,24 +137,46 @@ def rollup_rows(samples: Sequence[_SampleRow]) -> list[tuple[object, ...]]:
     """count/sum/min/max per roll-up width, resident, code, bucket and device (pure).
 
     Buckets start at ``t - t % width`` with SQL's truncating remainder, as the queries do.
+    The narrowest width is summed from the samples, each wider one from the narrower cells
+    (every width is a multiple of the one before).
     """
-    acc: dict[tuple[int, str, str, int, str], list[float]] = {}
+    widths = _WIDTHS_US
+    cells: dict[tuple[str, str, int, str], list[float]] = {}
+    first = widths[0]
     for resident, device, code, t_us, value, _, _ in samples:
-        for w_us in _WIDTHS_US:
-            rem = t_us % w_us if t_us >= 0 else -(-t_us % w_us)
-            key = (w_us, resident, code, t_us - rem, device)
-            cell = acc.get(key)
-            if cell is None:
-                acc[key] = [1, value, value, value]
-            else:
-                cell[0] += 1
-                cell[1] += value
-                cell[2] = min(cell[2], value)
-                cell[3] = max(cell[3], value)
-    return [
-        (w // 1_000_000, r, c, b, d, int(n), total, lo, hi)
-        for (w, r, c, b, d), (n, total, lo, hi) in acc.items()
+        key = (resident, code, _bucket(t_us, first), device)
+        cell = cells.get(key)
+        if cell is None:
+            cells[key] = [1, value, value, value]
+        else:
+            cell[0] += 1
+            cell[1] += value
+            if value < cell[2]:
+                cell[2] = value
+            elif value > cell[3]:
+                cell[3] = value
+    out: list[tuple[object, ...]] = [
+        (first // 1_000_000, *k, int(c[0]), c[1], c[2], c[3]) for k, c in cells.items()
     ]
+    for w_us in widths[1:]:
+        wider: dict[tuple[str, str, int, str], list[float]] = {}
+        for (resident, code, bucket, device), (n, total, lo, hi) in cells.items():
+            key = (resident, code, _bucket(bucket, w_us), device)
+            cell = wider.get(key)
+            if cell is None:
+                wider[key] = [n, total, lo, hi]
+            else:
+                cell[0] += n
+                cell[1] += total
+                cell[2] = min(cell[2], lo)
+                cell[3] = max(cell[3], hi)
+        out += [(w_us // 1_000_000, *k, int(c[0]), c[1], c[2], c[3]) for k, c in wider.items()]
+        cells = wider
+    return out
+
+
+def _bucket(t_us: int, w_us: int) -> int:
+    return t_us - (t_us % w_us if t_us >= 0 else -(-t_us % w_us))
 
 
 def _subject(resident_id: str | None, device_id: str | None) -> tuple[str, str]:
