@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 __all__ = ["register"]
+
+_E = TypeVar("_E", bound=BaseException)
 
 
 async def _run(config: Path | None) -> int:
@@ -47,7 +50,24 @@ async def _run(config: Path | None) -> int:
         logging.getLogger("hub").info("hub stopped: stored %d new observations", hub.stored_here)
     except HubError as exc:
         raise CliError(str(exc), code=1) from exc
+    except BaseExceptionGroup as group:  # a task of the hub's TaskGroup failed
+        failure = _first(group, HubError)
+        if failure is None:
+            raise
+        raise CliError(str(failure), code=1) from group
     return 0
+
+
+def _first(group: BaseExceptionGroup[BaseException], kind: type[_E]) -> _E | None:
+    """The first exception of ``kind`` in a (nested) exception group."""
+    for exc in group.exceptions:
+        if isinstance(exc, kind):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = _first(exc, kind)
+            if found is not None:
+                return found
+    return None
 
 
 def register(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:

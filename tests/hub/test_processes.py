@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from tests.hub.processes import (
     table_counts,
     write_config,
 )
+from tests.hub.test_mqtt_relay import _relays_of
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
 
@@ -102,3 +105,20 @@ def test_two_hub_processes_on_a_shared_subscription_store_each_once(
     _assert_exactly_once(database, want)
     for pub in publishers:
         pub.close()
+
+
+def test_a_killed_relay_ends_hjem_hub_run_with_one_clear_line(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "hub.toml", tmp_path / "hub.sqlite3", broker.url, "hub-k")
+    log = tmp_path / "hub.log"
+    hub = HubProcess(config, log).start()
+    assert hub.proc is not None
+    [relay] = _relays_of(hub.proc.pid)
+    os.kill(relay, signal.SIGKILL)
+    assert hub.proc.wait(20) == 1
+    text = log.read_text(errors="replace")
+    assert "Traceback" not in text
+    last = text.strip().splitlines()[-1]
+    assert "relay process" in last
+    assert "SIGKILL" in last
