@@ -263,3 +263,36 @@ def test_stored_items_of_the_fast_path_read_like_model_items() -> None:
     assert item == same
     with pytest.raises(ValueError, match="effective"):
         StoredObservation(wire, "gw-1", None, NOW)
+
+
+def _decoded_vectors() -> list[tuple[str, list[Observation]]]:
+    from tests.edge.decoders.helpers import load, run_vector
+
+    return [
+        (vector["name"], run_vector(vector))
+        for name in ("gatt.json", "adverts.json")
+        for vector in load(name)
+        if "error" not in vector
+    ]
+
+
+def test_what_hjem_gateways_decode_takes_the_fast_path() -> None:
+    """Every decoder vector's observations, as the edge publishes them: valid means fast."""
+    from tests.edge.decoders.helpers import NOW as DECODED_AT
+    from tests.edge.decoders.helpers import PUBLISHER
+
+    fast_ones = 0
+    for name, observations in _decoded_vectors():
+        if not observations:
+            continue
+        message = Batch(
+            message_id="m-1", publisher=PUBLISHER, sent=DECODED_AT, observations=observations
+        )
+        payload = encode(message)
+        now = DECODED_AT + timedelta(minutes=1)
+        slow = validate_batch(payload, now=now, expected_publisher=PUBLISHER)
+        fast = agree(payload, PUBLISHER, now)
+        if not slow.errors:
+            assert fast is not None, f"{name}: valid, but not accepted by the fast path"
+            fast_ones += 1
+    assert fast_ones >= 120  # all 127 decoded vectors at the time of writing
