@@ -116,7 +116,7 @@ class _WireBatch(_Wire, rename={"schema_": "schema"}):
 _DECODER = msgspec.json.Decoder(_WireBatch)
 _TIME = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?"
-    r"(?:Z|[+-][0-9]{2}:[0-9]{2})"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
 )
 _CACHE_LIMIT = 50_000
 
@@ -153,9 +153,9 @@ def parse_time(text: str) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # no such date, or beyond year 1-9999 in UTC
         return None
-    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
 
 
 def _codings_ok(codings: list[WireCoding]) -> bool:

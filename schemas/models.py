@@ -90,7 +90,10 @@ HexBytes = Annotated[str, StringConstraints(max_length=2048, pattern=r"^([0-9a-f
 def _require_utc(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("time must carry a UTC offset, e.g. 2026-11-28T10:15:00Z")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 lies before year 1 in UTC
+        raise ValueError("time lies outside years 1-9999 once converted to UTC") from None
 
 
 UtcTime = Annotated[datetime, AfterValidator(_require_utc)]

@@ -3,9 +3,11 @@
 Tables (component ``store``):
 
 * ``observation`` — every accepted observation once (unique on effective time and id, see
-  :class:`~hub.store.base.TimeSeriesStore`), with the resolved resident and the full JSON as
-  received, so nothing is lost to a column choice;
-* ``sample`` — the numeric values (value, boolean as 0/1, each component) for charts;
+  :class:`~hub.store.base.TimeSeriesStore`), with the resolved resident, its own numeric
+  value (a boolean as 0/1) and unit, and where its full JSON is (as received), so nothing is
+  lost to a column choice;
+* ``sample`` — the numeric components of compound observations (blood pressure), and the
+  values stored before the observation row kept them; charts read both;
 * ``rollup`` — count/sum/min/max per 5-minute and 1-hour bucket, maintained at write time
   from newly stored samples only (so redeliveries never count twice).
 
@@ -23,17 +25,17 @@ from datetime import datetime, timedelta
 from hub.config import RetentionSettings
 from hub.db import from_micros, migrate, to_micros, transaction
 from hub.errors import StoreError
-from hub.store.base import (
-    ROLLUP_WIDTHS,
-    Bucket,
-    Sample,
-    StoredObservation,
-    TimeSeriesStore,
-    samples_of,
+from hub.store.base import ROLLUP_WIDTHS, Bucket, Sample, StoredObservation, TimeSeriesStore
+from hub.store.sqlite_rows import (
+    SampleRow,
+    component_rows,
+    observation_row,
+    rollup_rows,
+    value_row,
 )
 from schemas.models import Observation
 
-__all__ = ["SqliteStore", "rollup_rows"]
+__all__ = ["SqliteStore"]
 
 MIGRATIONS = [
     (
@@ -82,101 +84,26 @@ MIGRATIONS = [
     "ALTER TABLE observation_v2 RENAME TO observation",
     "CREATE INDEX observation_resident ON observation (resident_id, code, effective_us)",
     "CREATE INDEX observation_device ON observation (device_id, effective_us)",
+    # Version 16: an observation's own numeric value lives in its row (one insert instead of
+    # two); the sample table keeps the components of compound observations (and the values
+    # stored before this version). Queries read both.
+    "ALTER TABLE observation ADD COLUMN value REAL",
+    "ALTER TABLE observation ADD COLUMN unit TEXT",
+    "DROP INDEX observation_device",
+    "CREATE INDEX observation_device ON observation (device_id, code, effective_us)",
 ]
 
-_NO_RESIDENT = ""
-_SampleRow = tuple[str, str, str, int, float, str | None, str]
 
-
-def _row(
-    item: StoredObservation, message: int | None, text: str | None, received_us: int
-) -> tuple[object, ...]:
-    obs = item.fields
-    primary = obs.code[0]
+def _values(column: str) -> str:
+    """Numeric values (own values from ``observation``, components and older values from
+    ``sample``) of one resident or device and one code in a time range: 8 parameters."""
     return (
-        obs.id,
-        item.publisher,
-        obs.source.device.id,
-        item.resident_id,
-        primary.system,
-        primary.code,
-        item.effective_us,
-        received_us,
-        message,
-        item.position if message is not None else None,
-        text,
+        "SELECT effective_us AS t_us, value, unit, code, id AS observation_id, device_id,"  # noqa: S608
+        f" resident_id FROM observation WHERE {column} = ? AND code = ? AND effective_us >= ?"
+        " AND effective_us < ? AND value IS NOT NULL"
+        " UNION ALL SELECT t_us, value, unit, code, observation_id, device_id, resident_id"
+        f" FROM sample WHERE {column} = ? AND code = ? AND t_us >= ? AND t_us < ?"
     )
-
-
-def _sample_rows(item: StoredObservation) -> list[_SampleRow]:
-    resident = item.resident_id or _NO_RESIDENT
-    obs = item.fields
-    if obs.value is not None and not obs.components:  # the common case, without detours
-        device = obs.source.device.id
-        return [
-            (
-                resident,
-                device,
-                obs.code[0].code,
-                item.effective_us,
-                float(obs.value),
-                obs.unit,
-                obs.id,
-            )
-        ]
-    return [
-        (resident, s.device_id, s.code, to_micros(s.time), s.value, s.unit, s.observation_id)
-        for s in samples_of(item)
-    ]
-
-
-_WIDTHS_US = tuple(int(w.total_seconds()) * 1_000_000 for w in ROLLUP_WIDTHS)
-
-
-def rollup_rows(samples: Sequence[_SampleRow]) -> list[tuple[object, ...]]:
-    """count/sum/min/max per roll-up width, resident, code, bucket and device (pure).
-
-    Buckets start at ``t - t % width`` with SQL's truncating remainder, as the queries do.
-    The narrowest width is summed from the samples, each wider one from the narrower cells
-    (every width is a multiple of the one before).
-    """
-    widths = _WIDTHS_US
-    cells: dict[tuple[str, str, int, str], list[float]] = {}
-    first = widths[0]
-    for resident, device, code, t_us, value, _, _ in samples:
-        key = (resident, code, _bucket(t_us, first), device)
-        cell = cells.get(key)
-        if cell is None:
-            cells[key] = [1, value, value, value]
-        else:
-            cell[0] += 1
-            cell[1] += value
-            if value < cell[2]:
-                cell[2] = value
-            elif value > cell[3]:
-                cell[3] = value
-    out: list[tuple[object, ...]] = [
-        (first // 1_000_000, *k, int(c[0]), c[1], c[2], c[3]) for k, c in cells.items()
-    ]
-    for w_us in widths[1:]:
-        wider: dict[tuple[str, str, int, str], list[float]] = {}
-        for (resident, code, bucket, device), (n, total, lo, hi) in cells.items():
-            key = (resident, code, _bucket(bucket, w_us), device)
-            cell = wider.get(key)
-            if cell is None:
-                wider[key] = [n, total, lo, hi]
-            else:
-                cell[0] += n
-                cell[1] += total
-                cell[2] = min(cell[2], lo)
-                cell[3] = max(cell[3], hi)
-        out += [(w_us // 1_000_000, *k, int(c[0]), c[1], c[2], c[3]) for k, c in wider.items()]
-        cells = wider
-    return out
-
-
-def _bucket(t_us: int, w_us: int) -> int:
-    return t_us - (t_us % w_us if t_us >= 0 else -(-t_us % w_us))
 
 
 def _subject(resident_id: str | None, device_id: str | None) -> tuple[str, str]:
@@ -219,7 +146,8 @@ class SqliteStore(TimeSeriesStore):
         messages: dict[int, int] = {}
         message_rows: list[tuple[int, str, int, bytes]] = []
         rows: list[tuple[object, ...]] = []
-        samples: list[_SampleRow] = []
+        values: list[SampleRow] = []  # every numeric value, for the roll-ups
+        components: list[SampleRow] = []  # the sample table's share
         received: dict[datetime, int] = {}
         for item in unique:
             message_row, text = None, None
@@ -234,16 +162,23 @@ class SqliteStore(TimeSeriesStore):
                     message_rows.append((message_row, item.publisher, received_us, item.payload))
             else:
                 text = item.observation.model_dump_json(by_alias=True, exclude_none=True)
-            rows.append(_row(item, message_row, text, received_us))
-            samples.extend(_sample_rows(item))
+            row = observation_row(item, message_row, text, received_us)
+            rows.append(row)
+            own = value_row(item, row)
+            if own is not None:
+                values.append(own)
+            elif item.fields.components:
+                parts = component_rows(item)
+                components += parts
+                values += parts
         self._conn.executemany(
             "INSERT INTO message (id, publisher, received_us, payload) VALUES (?, ?, ?, ?)",
             message_rows,
         )
         cur = self._conn.executemany(
             "INSERT OR IGNORE INTO observation (id, publisher, device_id, resident_id, system,"
-            " code, effective_us, received_us, message, position, json)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " code, effective_us, received_us, message, position, json, value, unit)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
         new = unique
@@ -254,31 +189,32 @@ class SqliteStore(TimeSeriesStore):
                 )
             )
             new = [item for item in unique if item.key in mine]
-            samples = [s for s in samples if (s[3], s[6]) in mine]
+            values = [s for s in values if (s[3], s[6]) in mine]
+            components = [s for s in components if (s[3], s[6]) in mine]
             self._conn.execute(
                 "DELETE FROM message WHERE id > ? AND id NOT IN"
                 " (SELECT message FROM observation WHERE rowid > ? AND message IS NOT NULL)",
                 (first_message, before),
             )
-        self._write_samples(samples)
+        self._write_samples(components, values)
         return new
 
-    def _write_samples(self, rows: list[_SampleRow]) -> None:
-        if not rows:
-            return
-        self._conn.executemany(
-            "INSERT INTO sample (resident_id, device_id, code, t_us, value, unit, observation_id)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        self._conn.executemany(
-            "INSERT INTO rollup (width_s, resident_id, code, bucket_us, device_id, n, total,"
-            " minimum, maximum) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT DO UPDATE SET n = n + excluded.n, total = total + excluded.total,"
-            " minimum = min(minimum, excluded.minimum),"
-            " maximum = max(maximum, excluded.maximum)",
-            rollup_rows(rows),
-        )
+    def _write_samples(self, components: list[SampleRow], values: list[SampleRow]) -> None:
+        if components:
+            self._conn.executemany(
+                "INSERT INTO sample (resident_id, device_id, code, t_us, value, unit,"
+                " observation_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                components,
+            )
+        if values:
+            self._conn.executemany(
+                "INSERT INTO rollup (width_s, resident_id, code, bucket_us, device_id, n, total,"
+                " minimum, maximum) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO UPDATE SET n = n + excluded.n, total = total + excluded.total,"
+                " minimum = min(minimum, excluded.minimum),"
+                " maximum = max(maximum, excluded.maximum)",
+                rollup_rows(values),
+            )
 
     def query(
         self,
@@ -291,9 +227,8 @@ class SqliteStore(TimeSeriesStore):
     ) -> list[Sample]:
         column, value = _subject(resident_id, device_id)
         rows = self._conn.execute(
-            "SELECT t_us, value, unit, code, observation_id, device_id, resident_id FROM sample"  # noqa: S608
-            f" WHERE {column} = ? AND code = ? AND t_us >= ? AND t_us < ? ORDER BY t_us",
-            (value, code, to_micros(start), to_micros(end)),
+            f"SELECT * FROM ({_values(column)}) ORDER BY t_us",  # noqa: S608
+            (value, code, to_micros(start), to_micros(end)) * 2,
         )
         return [Sample(from_micros(t), v, u, c, o, d, r or None) for t, v, u, c, o, d, r in rows]
 
@@ -317,15 +252,19 @@ class SqliteStore(TimeSeriesStore):
                 f" WHERE width_s = {w_us // 1_000_000} AND {column} = ? AND code = ?"
                 " AND bucket_us >= ? AND bucket_us < ? GROUP BY bucket_us ORDER BY bucket_us"
             )
-            lo = to_micros(start) - to_micros(start) % w_us
+            bounds: tuple[object, ...] = (
+                value,
+                code,
+                to_micros(start) - to_micros(start) % w_us,
+                to_micros(end),
+            )
         else:
             sql = (
                 f"SELECT t_us - (t_us % {w_us}) AS b, COUNT(*), MIN(value), SUM(value),"  # noqa: S608
-                f" MAX(value) FROM sample WHERE {column} = ? AND code = ? AND t_us >= ?"
-                " AND t_us < ? GROUP BY b ORDER BY b"
+                f" MAX(value) FROM ({_values(column)}) GROUP BY b ORDER BY b"
             )
-            lo = to_micros(start)
-        rows = self._conn.execute(sql, (value, code, lo, to_micros(end)))
+            bounds = (value, code, to_micros(start), to_micros(end)) * 2
+        rows = self._conn.execute(sql, bounds)
         return [
             Bucket(from_micros(b), int(n), float(lo_v), float(total) / n, float(hi))
             for b, n, lo_v, total, hi in rows
@@ -333,9 +272,12 @@ class SqliteStore(TimeSeriesStore):
 
     def latest(self, resident_id: str) -> dict[str, Sample]:
         rows = self._conn.execute(
-            "SELECT code, MAX(t_us), value, unit, observation_id, device_id FROM sample"
-            " WHERE resident_id = ? GROUP BY code",
-            (resident_id,),
+            "SELECT code, MAX(t_us), value, unit, observation_id, device_id FROM ("
+            "SELECT effective_us AS t_us, value, unit, code, id AS observation_id, device_id"
+            " FROM observation WHERE resident_id = ? AND value IS NOT NULL"
+            " UNION ALL SELECT t_us, value, unit, code, observation_id, device_id FROM sample"
+            " WHERE resident_id = ?) GROUP BY code",
+            (resident_id, resident_id),
         )
         return {c: Sample(from_micros(t), v, u, c, o, d, resident_id) for c, t, v, u, o, d in rows}
 

@@ -184,7 +184,9 @@ def history_residents(database: Path) -> set[str]:
     conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10)
     try:
         rows = conn.execute(
-            "SELECT DISTINCT resident_id FROM sample WHERE t_us < ?", (before_us,)
+            "SELECT resident_id FROM observation WHERE effective_us < ? AND value IS NOT NULL"
+            " AND resident_id IS NOT NULL UNION SELECT resident_id FROM sample WHERE t_us < ?",
+            (before_us, before_us),
         ).fetchall()
     finally:
         conn.close()

@@ -92,7 +92,10 @@ def table_counts(database: Path) -> dict[str, int]:
         return {
             "observation": conn.execute("SELECT COUNT(*) FROM observation").fetchone()[0],
             "distinct": conn.execute("SELECT COUNT(DISTINCT id) FROM observation").fetchone()[0],
-            "sample": conn.execute("SELECT COUNT(*) FROM sample").fetchone()[0],
+            "sample": conn.execute(  # numeric values: own values and components
+                "SELECT (SELECT COUNT(*) FROM observation WHERE value IS NOT NULL)"
+                " + (SELECT COUNT(*) FROM sample)"
+            ).fetchone()[0],
             "rollup_5min": conn.execute(
                 "SELECT COALESCE(SUM(n), 0) FROM rollup WHERE width_s = 300"
             ).fetchone()[0],

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
@@ -221,6 +221,13 @@ def test_semantic_problems_decline() -> None:
     assert accept(json.dumps(twice).encode(), now=NOW, expected_publisher="gw-1") is None
 
 
+def test_times_beyond_the_calendar_decline_without_raising() -> None:
+    for effective in ("0001-01-01T00:00:00+00:01", "9999-12-31T23:59:59-01:00"):
+        doc = batch(1) | {"observations": [observation(0, effective=effective)]}
+        assert accept(json.dumps(doc).encode(), now=NOW, expected_publisher="gw-1") is None
+        assert validate_batch(json.dumps(doc).encode(), now=NOW, expected_publisher="gw-1").errors
+
+
 def test_oversized_messages_decline() -> None:
     doc = batch(1)
     doc["observations"][0]["device_time"] = "x" * 100
@@ -232,6 +239,10 @@ UTC_TIME: TypeAdapter[datetime] = TypeAdapter(UtcTime)
 
 
 @settings(max_examples=400, deadline=None)
+@example("0001-01-01T00:00:00+00:01")  # before year 1 in UTC: must decline, not raise
+@example("9999-12-31T23:59:59-01:00")  # after year 9999 in UTC
+@example("2026-11-28T08:00:00-00:60")  # an offset pydantic refuses
+@example("2026-11-28T08:00:00+23:59")
 @given(
     st.one_of(
         st.from_regex(

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from hub.config import RetentionSettings
 from hub.db import migrate, open_db
 from hub.store.base import StoredObservation
-from hub.store.sqlite import MIGRATIONS, SqliteStore, rollup_rows
+from hub.store.sqlite import MIGRATIONS, SqliteStore
+from hub.store.sqlite_rows import rollup_rows
 from schemas.builders import component, make_observation
 from schemas.models import DeviceInfo, Source
 
@@ -124,7 +125,7 @@ def test_unassigned_device_is_stored_without_resident(store: SqliteStore) -> Non
 def test_retention_keeps_rollups_longer_than_raw(store: SqliteStore) -> None:
     store.write([temp(0, "36.1"), temp(1, "36.3")])
     deleted = store.apply_retention(T0 + timedelta(days=31))
-    assert deleted == 4  # 2 observations + 2 samples
+    assert deleted == 2  # 2 observations (their values live in their rows)
     assert store.count() == 0
     [bucket] = store.rollup(
         resident_id="r-a",
@@ -236,3 +237,31 @@ def test_same_id_at_another_time_is_another_observation(store: SqliteStore) -> N
     assert store.write_new([first, first]) == [first]
     assert store.write_new([first, moved]) == [moved]
     assert store.count() == 2
+
+
+def test_values_stored_before_version_16_are_read_with_the_new_ones(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    old = temp(1, "36.2")
+    conn = open_db(tmp_path / "hub.sqlite3")  # rows as an earlier version of the store wrote them
+    conn.execute(
+        "INSERT INTO observation (id, publisher, device_id, resident_id, system, code,"
+        " effective_us, received_us, json) VALUES (?, 'gw-1', 'thermo-1', 'r-a', ?, ?, ?, 0, '{}')",
+        (old.id, "urn:iso:std:iso:11073:10101", old.code, old.effective_us),
+    )
+    conn.execute(
+        "INSERT INTO sample VALUES ('r-a', 'thermo-1', ?, ?, 36.2, 'Cel', ?)",
+        (old.code, old.effective_us, old.id),
+    )
+    assert store.write([temp(2, "36.8"), temp(3, "37.1")]) == 2
+    code, hour = old.code, T0 + timedelta(hours=1)
+    values = store.query(resident_id="r-a", code=code, start=T0, end=hour)
+    assert [s.value for s in values] == [36.2, 36.8, 37.1]
+    by_device = store.query(device_id="thermo-1", code=code, start=T0, end=hour)
+    assert [s.observation_id for s in by_device] == [s.observation_id for s in values]
+    [bucket] = store.rollup(
+        resident_id="r-a", code=code, start=T0, end=hour, width=timedelta(minutes=10)
+    )
+    assert (bucket.count, bucket.minimum, bucket.maximum) == (3, 36.2, 37.1)
+    assert store.latest("r-a")[code].value == 37.1
+    assert conn.execute("SELECT COUNT(*) FROM sample").fetchone()[0] == 1  # only the old one

@@ -73,6 +73,26 @@ def test_future_and_unset_clock_times_are_rejected() -> None:
     assert "clock not set" in reasons["$.observations[1].effective"]
 
 
+def test_times_outside_the_calendar_in_utc_are_errors_not_exceptions() -> None:
+    doc = batch(0)
+    doc["observations"] = [
+        observation(0, effective="0001-01-01T00:00:00+00:01"),
+        observation(1, effective="9999-12-31T23:59:59-01:00"),
+        observation(2),
+    ]
+    doc["sent"] = "0001-01-01T00:30:00+01:00"
+    result = validate_batch(json.dumps(doc).encode(), now=NOW)
+    assert result.accepted == []
+    assert result.errors[0].path == "$.sent"
+    assert "years 1-9999" in result.errors[0].reason
+    doc["sent"] = "2026-11-28T09:00:00Z"
+    result = validate_batch(json.dumps(doc).encode(), now=NOW)
+    assert [o.id for o in result.accepted] == ["obs-2"]
+    reasons = {e.path: e.reason for e in result.errors}
+    assert "years 1-9999" in reasons["$.observations[0].effective"]
+    assert "years 1-9999" in reasons["$.observations[1].effective"]
+
+
 def test_duplicate_ids_within_a_message() -> None:
     doc = batch(2)
     doc["observations"][1]["id"] = "obs-0"
