@@ -242,7 +242,7 @@ def accept(
     sent = parse_time(batch.sent)
     if (
         batch.publisher != expected_publisher
-        or not _PUBLISHERS.learn(batch.publisher)
+        or (batch.publisher not in _PUBLISHERS.seen and not _PUBLISHERS.learn(batch.publisher))
         or _ident(batch.message_id) is None
         or sent is None
         or sent > now + MAX_CLOCK_SKEW

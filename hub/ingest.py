@@ -30,7 +30,7 @@ from hub.registry import Registry
 from hub.store.base import StoredObservation, TimeSeriesStore
 from hub.store.ledger import DeadLetter, Ledger
 from schemas.models import MAX_REJECTION_ERRORS, GatewayStatus, Rejection, RejectionError
-from schemas.topics import TopicError, errors_topic, parse_topic
+from schemas.topics import ParsedTopic, TopicError, errors_topic, parse_topic
 from schemas.validation import validate_batch
 
 __all__ = ["Inbound", "Ingestor", "Judged", "Judgement", "Processed", "judge", "judge_all"]
@@ -103,10 +103,24 @@ def _problem(  # noqa: PLR0917 - private helper, every argument is part of the r
     return rejection, letter
 
 
+_TOPICS: dict[str, ParsedTopic] = {}
+"""Valid topics seen (a few per publisher), so that each is parsed once."""
+
+
+def _topic(text: str) -> ParsedTopic:
+    topic = _TOPICS.get(text)
+    if topic is None:
+        topic = parse_topic(text)  # raises TopicError: invalid topics are not remembered
+        if len(_TOPICS) >= 10_000:
+            _TOPICS.clear()
+        _TOPICS[text] = topic
+    return topic
+
+
 def judge(inbound: Inbound, *, now: datetime, resolve: Resolver) -> Judgement:
     """Validate one message against its topic's publisher. Pure; never raises."""
     try:
-        topic = parse_topic(inbound.topic)
+        topic = _topic(inbound.topic)
     except TopicError as exc:
         judgement = Judgement(inbound, "other", None)
         _, judgement.dead_letter = _problem(
