@@ -43,7 +43,7 @@ from hjem.mosquitto import die_with_parent
 from hub.config import IngestSettings, MqttSettings
 from hub.errors import MqttError
 from hub.ingest import Inbound
-from hub.mqtt_relay import READ_CHUNK, FrameBuffer, RelayConfig, encode_frame
+from hub.relay_frames import READ_CHUNK, FrameBuffer, RelayConfig, encode_frame
 from schemas.topics import OBSERVATIONS_FILTER, STATUS_FILTER, shared
 
 __all__ = ["AckHandle", "MqttConnection"]

@@ -31,15 +31,13 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import select
 import signal
 import socket
 import ssl
-import struct
 import sys
 import threading
-from typing import Any, TypedDict
+from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -48,66 +46,15 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-__all__ = ["FrameBuffer", "RelayConfig", "encode_frame", "main"]
+from hub.relay_frames import READ_CHUNK, FrameBuffer, RelayConfig, encode_frame
+
+__all__ = ["Relay", "main", "run"]
 
 log = logging.getLogger("hub.mqtt_relay")
 
-HEADER = struct.Struct(">I")
-MAX_FRAME_BYTES = 256 * 1024 * 1024
 FLUSH_MESSAGES = 512
 FLUSH_BYTES = 1024 * 1024
-READ_CHUNK = 256 * 1024
 EXIT_OK, EXIT_UNEXPECTED, EXIT_CONFIG = 0, 1, 2
-
-
-class RelayConfig(TypedDict):
-    """Everything the relay needs, sent as the first frame (plain values only)."""
-
-    host: str
-    port: int
-    client_id: str
-    protocol: str
-    username: str | None
-    password: str | None
-    tls: bool
-    ca_file: str | None
-    cert_file: str | None
-    key_file: str | None
-    keepalive_s: int
-    session_expiry_s: int
-    receive_maximum: int
-    subscriptions: list[str]
-    log_level: int
-
-
-def encode_frame(frame: tuple[Any, ...] | RelayConfig) -> bytes:
-    body = pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL)
-    return HEADER.pack(len(body)) + body
-
-
-class FrameBuffer:
-    """Collects received bytes and returns every complete frame."""
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-
-    def feed(self, data: bytes) -> list[Any]:
-        buf = self._buf
-        buf += data
-        frames: list[Any] = []
-        end = len(buf)
-        offset = 0
-        while end - offset >= 4:
-            (size,) = HEADER.unpack_from(buf, offset)
-            if size > MAX_FRAME_BYTES:
-                raise ValueError(f"relay frame of {size} bytes exceeds {MAX_FRAME_BYTES}")
-            if end - offset - 4 < size:
-                break
-            frames.append(pickle.loads(buf[offset + 4 : offset + 4 + size]))  # noqa: S301 - own socketpair
-            offset += 4 + size
-        if offset:
-            del buf[:offset]
-        return frames
 
 
 class _Client(paho.Client):

@@ -22,8 +22,8 @@ from hub.config import IngestSettings, MqttSettings, TlsSettings
 from hub.errors import MqttError
 from hub.ingest import Inbound
 from hub.mqtt_client import AckHandle, MqttConnection
-from hub.mqtt_relay import encode_frame
 from hub.provision import add_broker_user
+from hub.relay_frames import encode_frame
 from tests.hub.helpers import Client, batch
 from tests.hub.processes import HubProcess, write_config
 
