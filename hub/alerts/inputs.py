@@ -3,13 +3,16 @@ what its rule evaluators produce (signals). Pure data, no I/O."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
+from hub.fastpath import WireCoding, WireObservation
 from schemas.models import Coding, GatewayStatus, Observation, Severity
 
 __all__ = [
+    "AnyObservation",
     "GatewayInput",
     "Key",
     "ObservationInput",
@@ -23,15 +26,30 @@ __all__ = [
 ]
 
 
+AnyObservation = Observation | WireObservation
+"""The schema model, or the ingest fast path's decoded struct (same field names; its
+``effective`` is still the text as sent, so rules read :attr:`ObservationInput.effective`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ObservationInput:
     """A stored observation with what the hub resolved about it."""
 
-    observation: Observation
+    observation: AnyObservation
     resident: str | None
     home: str | None = None
     organisation: str | None = None
     room: str | None = None
+    at: datetime | None = None
+    """The effective time in UTC; required with a decoded struct, else the model's."""
+
+    @property
+    def effective(self) -> datetime:
+        if self.at is not None:
+            return self.at
+        if not isinstance(self.observation, Observation):
+            raise TypeError("an ObservationInput of a decoded observation needs 'at'")
+        return self.observation.effective
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +135,7 @@ def keys_of(codings: tuple[Coding, ...] | list[Coding]) -> frozenset[Key]:
     return frozenset((c.system, c.code) for c in codings)
 
 
-def observation_keys(observation: Observation) -> frozenset[Key]:
+def observation_keys(observation: AnyObservation) -> frozenset[Key]:
     """Every (system, code) of an observation and of its components."""
     keys = {(c.system, c.code) for c in observation.code}
     for comp in observation.components:
@@ -125,7 +143,7 @@ def observation_keys(observation: Observation) -> frozenset[Key]:
     return frozenset(keys)
 
 
-def _matches(codings: list[Coding], wanted: frozenset[Key]) -> bool:
+def _matches(codings: Sequence[Coding | WireCoding], wanted: frozenset[Key]) -> bool:
     return any((c.system, c.code) in wanted for c in codings)
 
 
@@ -137,7 +155,7 @@ def _decimal(text: str) -> Decimal | None:
 
 
 def readings(
-    observation: Observation, wanted: frozenset[Key], target_unit: str | None
+    observation: AnyObservation, wanted: frozenset[Key], target_unit: str | None
 ) -> Iterator[Decimal]:
     """Numeric values of ``wanted`` in ``observation`` (itself or a component), converted to
     ``target_unit`` when one is given (readings in other, unconvertible units are skipped)."""
@@ -156,5 +174,5 @@ def readings(
             yield converted
 
 
-def has_code(observation: Observation, wanted: frozenset[Key]) -> bool:
+def has_code(observation: AnyObservation, wanted: frozenset[Key]) -> bool:
     return _matches(observation.code, wanted)

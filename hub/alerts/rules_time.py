@@ -86,7 +86,7 @@ class InactivityEvaluator(Evaluator):
         if not self._counts(item):
             return []
         subject = resident.subject
-        seen = item.observation.effective
+        seen = item.effective
         if resident.last_match is None or seen > resident.last_match:
             resident.last_match = seen
         if resident.firing and self._window_start(now) <= seen:
@@ -216,8 +216,8 @@ class News2Evaluator(Evaluator):
                 continue
             for value in readings(obs, keys, unit):
                 known = latest.get(parameter)
-                if known is None or obs.effective >= known[0]:
-                    latest[parameter] = (obs.effective, value)
+                if known is None or item.effective >= known[0]:
+                    latest[parameter] = (item.effective, value)
                     changed = True
         return self._evaluate(subject, now) if changed else []
 
@@ -274,10 +274,10 @@ class BaselineEvaluator(Evaluator):
             history = self.histories.setdefault(
                 subject.key, RollingHistory(self._window, self.rule.max_samples)
             )
-            history.prune(item.observation.effective)
+            history.prune(item.effective)
             if len(history) >= self.rule.min_samples:
                 out.extend(self._judge(subject, history.values(), float(value)))
-            history.add(item.observation.effective, float(value))
+            history.add(item.effective, float(value))
         return out
 
     def _judge(self, subject: Subject, history: list[float], value: float) -> list[Signal]:

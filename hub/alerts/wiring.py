@@ -95,7 +95,7 @@ class Directory:
             resident = item.resident_id
             home, org = self.residents.get(resident, (None, None)) if resident else (None, None)
             room = self.rooms.get(item.device_id)
-            out.append(ObservationInput(item.observation, resident, home, org, room))
+            out.append(ObservationInput(item.fields, resident, home, org, room, item.effective))
         return out
 
     def gateway(self, publisher: str, status: GatewayStatus) -> GatewayInput:
