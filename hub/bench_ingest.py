@@ -33,10 +33,6 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from hub.config import HubSettings
 
 __all__ = ["ingest_throughput"]
 
@@ -218,26 +214,20 @@ SHARED_PROCESSES = int(os.environ.get("HJEM_BENCH_INGEST_PROCESSES", "2"))
 """Hub processes on one MQTT 5 shared subscription for the scale-out row (0: skip it)."""
 
 
-def _shared_settings(port: int, database: Path, client_id: str) -> HubSettings:
-    from hub.config import HttpSettings, HubSettings, MqttSettings
-
-    return HubSettings(
-        database=database,
-        mqtt=MqttSettings(
-            url=f"mqtt://127.0.0.1:{port}", client_id=client_id, shared_group="bench"
-        ),
-        http=HttpSettings(enabled=False),
-    )
-
-
 async def _run_child(port: int, database: Path, client_id: str, *, stay: bool) -> None:
     """One hub process of the scale-out row: ingest only, until SIGTERM."""
     import signal
 
+    from hub.config import HttpSettings, HubSettings, MqttSettings
     from hub.service import Hub, tune_gc
 
     tune_gc()
-    settings = _shared_settings(port, database, client_id)
+    url = f"mqtt://127.0.0.1:{port}"
+    settings = HubSettings(
+        database=database,
+        mqtt=MqttSettings(url=url, client_id=client_id, shared_group="bench"),
+        http=HttpSettings(enabled=False),
+    )
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     async with Hub(settings, alerts=False):

@@ -287,14 +287,13 @@ class Ingestor:
 class Judged:
     """Judged messages waiting for their commit."""
 
-    inbounds: list[Inbound]
     judgements: list[Judgement]
     now: datetime
 
 
 def judge_all(inbounds: Sequence[Inbound], *, now: datetime, resolve: Resolver) -> Judged:
     """Judge a group of messages (pure; see :func:`judge`)."""
-    return Judged(list(inbounds), [judge(i, now=now, resolve=resolve) for i in inbounds], now)
+    return Judged([judge(i, now=now, resolve=resolve) for i in inbounds], now)
 
 
 def _counts(judgements: list[Judgement], accepted: int, stored: int) -> Counter[str]:
