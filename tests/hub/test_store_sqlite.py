@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sqlite3
+import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,11 +11,12 @@ from hypothesis import strategies as st
 
 from hub.config import RetentionSettings
 from hub.db import migrate, open_db
+from hub.errors import StoreError
 from hub.store.base import StoredObservation
 from hub.store.sqlite import MIGRATIONS, SqliteStore
 from hub.store.sqlite_rows import rollup_rows
 from schemas.builders import component, make_observation
-from schemas.models import DeviceInfo, Source
+from schemas.models import Batch, DeviceInfo, Source, encode
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 SRC = Source(publisher="gw-1", device=DeviceInfo(id="thermo-1"))
@@ -265,3 +267,66 @@ def test_values_stored_before_version_16_are_read_with_the_new_ones(
     assert (bucket.count, bucket.minimum, bucket.maximum) == (3, 36.2, 37.1)
     assert store.latest("r-a")[code].value == 37.1
     assert conn.execute("SELECT COUNT(*) FROM sample").fetchone()[0] == 1  # only the old one
+
+
+def _batch_items(message: str, minutes: list[float]) -> list[StoredObservation]:
+    observations = [temp(m, f"36.{i}").observation for i, m in enumerate(minutes)]
+    payload = encode(
+        Batch(message_id=message, publisher="gw-1", sent=T0, observations=observations)
+    )
+    return [StoredObservation(o, "gw-1", "r-a", T0, payload, i) for i, o in enumerate(observations)]
+
+
+def test_message_payloads_are_stored_deflated_and_read_back_as_received(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    items = _batch_items("m-new", [1, 2, 3])
+    assert store.write(items) == 3
+    conn = open_db(tmp_path / "hub.sqlite3")
+    [(stored, encoding)] = conn.execute("SELECT payload, encoding FROM message").fetchall()
+    assert encoding == "zlib"
+    assert zlib.decompress(stored) == items[0].payload  # byte for byte as received
+    assert len(stored) < len(items[0].payload) / 2
+    full = store.observations(resident_id="r-a", start=T0, end=T0 + timedelta(hours=1))
+    assert [o.observation for o in full] == [i.observation for i in items]
+
+
+def test_messages_stored_before_version_20_are_read_with_the_new_ones(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    old = _batch_items("m-old", [1, 2])
+    conn = open_db(tmp_path / "hub.sqlite3")  # as an earlier version wrote them: not deflated
+    conn.execute(
+        "INSERT INTO message (id, publisher, received_us, payload) VALUES (7, 'gw-1', 0, ?)",
+        (old[0].payload,),
+    )
+    conn.executemany(
+        "INSERT INTO observation (id, publisher, device_id, resident_id, system, code,"
+        " effective_us, received_us, message, position)"
+        " VALUES (?, 'gw-1', 'thermo-1', 'r-a', ?, ?, ?, 0, 7, ?)",
+        [
+            (
+                i.fields.id,
+                "urn:iso:std:iso:11073:10101",
+                i.observation.code[0].code,
+                i.effective_us,
+                i.position,
+            )
+            for i in old
+        ],
+    )
+    new = _batch_items("m-new", [3])
+    assert store.write(new) == 1
+    full = store.observations(resident_id="r-a", start=T0, end=T0 + timedelta(hours=1))
+    assert [o.observation for o in full] == [i.observation for i in old + new]
+
+
+def test_an_unknown_payload_encoding_is_a_clear_store_error(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    assert store.write(_batch_items("m-1", [1])) == 1
+    conn = open_db(tmp_path / "hub.sqlite3")
+    conn.execute("PRAGMA ignore_check_constraints = ON")
+    conn.execute("UPDATE message SET encoding = 'lz9'")
+    with pytest.raises(StoreError, match="unknown message payload encoding 'lz9'"):
+        store.observations(resident_id="r-a", start=T0, end=T0 + timedelta(hours=1))
