@@ -127,6 +127,13 @@ class IngestSettings(_Section):
     gateway_timeout_s: float = Field(
         default=180, gt=0, description="no status or data for this long: gateway offline"
     )
+    judge_in_relay_min_bytes: int | None = Field(
+        default=4096,
+        ge=0,
+        description="MQTT messages of at least this size are validated in the relay process"
+        " (another core), which sends the hub the decoded observations; smaller ones, and"
+        " every message when None, are judged by the hub itself",
+    )
 
 
 class HubSettings(BaseSettings):

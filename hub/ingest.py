@@ -26,6 +26,7 @@ from hub.db import to_micros, transaction
 from hub.errors import StoreError
 from hub.fastpath import Accepted, accept
 from hub.gateways import GatewayChange, Gateways
+from hub.prejudge import restore
 from hub.registry import Registry
 from hub.store.base import StoredObservation, TimeSeriesStore
 from hub.store.ledger import DeadLetter, Ledger
@@ -40,7 +41,11 @@ Resolver = Callable[[str, int], "str | None"]
 
 @dataclass(frozen=True, slots=True)
 class Inbound:
-    """One received message; ``handle`` is the transport's opaque acknowledgement handle."""
+    """One received message; ``handle`` is the transport's opaque acknowledgement handle.
+
+    ``verdict`` is the MQTT relay's fast-path verdict on the payload (:mod:`hub.prejudge`),
+    if it gave one; :func:`judge` then decodes it instead of judging the payload again.
+    """
 
     topic: str
     payload: bytes
@@ -48,6 +53,7 @@ class Inbound:
     transport: Literal["mqtt", "http"] = "mqtt"
     retained: bool = False
     handle: object = None
+    verdict: bytes | None = None
 
 
 @dataclass(slots=True)
@@ -136,7 +142,11 @@ def judge(inbound: Inbound, *, now: datetime, resolve: Resolver) -> Judgement:
             inbound, None, None, [RejectionError(path="topic", reason=reason)], 0, 0, now
         )
         return judgement
-    fast = accept(inbound.payload, now=now, expected_publisher=topic.publisher)
+    fast = None
+    if inbound.verdict is not None:
+        fast = restore(inbound.verdict, publisher=topic.publisher)
+    if fast is None:
+        fast = accept(inbound.payload, now=now, expected_publisher=topic.publisher)
     if fast is not None:
         return _judge_accepted(inbound, fast, now, resolve)
     result = validate_batch(inbound.payload, now=now, expected_publisher=topic.publisher)

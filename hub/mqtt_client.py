@@ -109,6 +109,7 @@ class MqttConnection:
         self._generation = 0
         self._connected = False
         self._subscribed = False
+        self._session_present = False
         self._refused: str | None = None
         self._fatal: str | None = None
 
@@ -152,13 +153,18 @@ class MqttConnection:
             receive_maximum=min(s.receive_maximum, self._ingest.queue_size),
             subscriptions=self.subscriptions,
             log_level=logging.getLogger("hub.mqtt_relay").getEffectiveLevel(),
+            prejudge_min_bytes=self._ingest.judge_in_relay_min_bytes,
         )
 
     async def start(self) -> None:
-        """Start the relay, connect (persistent session), wait for the subscriptions' SUBACK.
+        """Start the relay, connect (persistent session), wait until subscribed.
 
         Waiting for the SUBACK, not only the CONNACK, matters on a hub's very first start:
-        before its subscription exists, the broker has no session to queue messages in.
+        before its subscription exists, the broker has no session to queue messages in. A
+        resumed session (CONNACK with session present) already holds the subscriptions, and
+        the broker sends its queued messages at once, ahead of the SUBACK of the renewed
+        subscriptions; waiting for that SUBACK would hold every backlog message in the relay
+        before the first commit, so start() returns at such a CONNACK.
         """
         self._loop = asyncio.get_running_loop()
         url = self._settings.url
@@ -175,7 +181,7 @@ class MqttConnection:
             raise
 
     async def _until_subscribed(self) -> None:
-        while not self._subscribed:
+        while not self._subscribed and not (self._connected and self._session_present):
             if self._refused is not None:
                 raise MqttError(self._settings.url, self._refused)
             await self._read()
@@ -225,10 +231,16 @@ class MqttConnection:
         self._take(data)
 
     def _read_ready(self) -> None:
-        """Take what the relay already sent, without waiting, while the queue has room."""
+        """Take what the relay already sent, without waiting, up to about one group.
+
+        Reading stops after a group's worth of bytes (``max_batch_bytes``) or messages, so
+        that the group is committed while the relay goes on: reading all that is there
+        while the relay keeps sending would leave the relay waiting during every commit.
+        """
         sock = self._sock
-        limit = self._ingest.queue_size
-        while sock is not None and not self._eof and len(self._queue) < limit:
+        limit = min(self._ingest.queue_size, self._ingest.max_batch_messages)
+        budget = self._ingest.max_batch_bytes
+        while sock is not None and not self._eof and len(self._queue) < limit and budget > 0:
             try:
                 data = sock.recv(READ_CHUNK)
             except (BlockingIOError, InterruptedError):
@@ -238,6 +250,7 @@ class MqttConnection:
             if not data:
                 self._eof = True  # raised by _read() once the queue is empty
                 return
+            budget -= len(data)
             self._take(data)
 
     async def _relay_gone(self) -> None:
@@ -263,9 +276,9 @@ class MqttConnection:
         append = self._queue.append
         for frame in frames:
             if frame[0] == "m":
-                for topic, payload, retain, mid, qos, generation in frame[1]:
+                for topic, payload, retain, mid, qos, generation, verdict in frame[1]:
                     handle = AckHandle(mid, qos, generation)
-                    append(Inbound(topic, payload, received, "mqtt", retain, handle))
+                    append(Inbound(topic, payload, received, "mqtt", retain, handle, verdict))
             else:
                 self._control(frame)
 
@@ -274,6 +287,7 @@ class MqttConnection:
         if kind == "connected":
             self._generation = frame[1]
             self._connected = True
+            self._session_present = bool(frame[2])
             self._subscribed = False
             self._refused = None
         elif kind == "subscribed":
@@ -282,6 +296,8 @@ class MqttConnection:
             self._connected = self._subscribed = False
         elif kind == "refused":
             self._refused = frame[1]
+            if self._connected:  # after start(): the session's earlier subscriptions remain
+                log.error("MQTT: %s", frame[1])
         elif kind == "fatal":
             self._fatal = frame[1]
         else:

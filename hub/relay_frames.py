@@ -7,10 +7,21 @@ frames themselves are listed in the relay's module docstring.
 from __future__ import annotations
 
 import pickle
+import socket
 import struct
+import threading
+from collections import deque
 from typing import Any, TypedDict
 
-__all__ = ["HEADER", "MAX_FRAME_BYTES", "READ_CHUNK", "FrameBuffer", "RelayConfig", "encode_frame"]
+__all__ = [
+    "HEADER",
+    "MAX_FRAME_BYTES",
+    "READ_CHUNK",
+    "FrameBuffer",
+    "FrameWriter",
+    "RelayConfig",
+    "encode_frame",
+]
 
 HEADER = struct.Struct(">I")
 MAX_FRAME_BYTES = 256 * 1024 * 1024
@@ -38,6 +49,9 @@ class RelayConfig(TypedDict):
     receive_maximum: int
     subscriptions: list[str]
     log_level: int
+    prejudge_min_bytes: int | None
+    """Run the ingest fast path on messages of at least this size and send the verdicts
+    (:mod:`hub.prejudge`); None: on none."""
 
 
 def encode_frame(frame: tuple[Any, ...] | RelayConfig) -> bytes:
@@ -68,3 +82,64 @@ class FrameBuffer:
         if offset:
             del buf[:offset]
         return frames
+
+
+class FrameWriter:
+    """Sends frames, in order, from a thread of its own (``relay-writer``).
+
+    The producer (paho's thread in the relay) goes on reading and judging while the hub
+    commits and does not read its socket; only when ``limit_bytes`` are waiting does
+    :meth:`put` block, and then TCP pushes back on the broker as before. When the socket
+    fails (the hub is gone), frames are dropped and ``gone`` is set.
+    """
+
+    def __init__(self, sock: socket.socket, limit_bytes: int = 32 * 1024 * 1024) -> None:
+        self._sock = sock
+        self._limit = limit_bytes
+        self._frames: deque[bytes] = deque()
+        self._queued = 0
+        self._closing = False
+        self.gone = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="relay-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, data: bytes) -> None:
+        with self._cond:
+            while self._queued >= self._limit and not self.gone:
+                self._cond.wait()  # back pressure: the hub is this far behind
+            if self.gone or self._closing:
+                return
+            self._frames.append(data)
+            self._queued += len(data)
+            self._cond.notify_all()
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Send what is queued (for at most ``timeout_s``), then stop the thread."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._frames and not self._closing:
+                    self._cond.wait()
+                if not self._frames:
+                    return
+                frames = list(self._frames)
+                self._frames.clear()
+            try:
+                for data in frames:
+                    self._sock.sendall(data)  # blocks while the hub does not read
+            except OSError:
+                with self._cond:
+                    self.gone = True
+                    self._frames.clear()
+                    self._queued = 0
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                self._queued -= sum(map(len, frames))
+                self._cond.notify_all()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
@@ -32,6 +31,7 @@ from hub.gateways import GatewayChange, Gateways
 from hub.ingest import Inbound, Ingestor, Processed
 from hub.mqtt_client import MqttConnection
 from hub.registry import Registry
+from hub.runtime import tune_gc
 from hub.store.base import StoredObservation, TimeSeriesStore
 from hub.store.ledger import Ledger
 from hub.store.sqlite import SqliteStore
@@ -59,19 +59,6 @@ class StoredBatch:
 
 HubEvent = StoredBatch | GatewayChange
 Listener = Callable[[HubEvent], Awaitable[None]]
-
-
-def tune_gc() -> None:
-    """Process-wide garbage-collector settings for a hub process (called by ``hjem hub run``).
-
-    Ingest allocates many short-lived objects per observation (pydantic models); with the
-    default gen-0 threshold of 700 the cyclic collector runs every few messages and walks
-    everything alive, which halved ingest throughput in measurements. Startup objects are
-    frozen out of collection, and collections start after 50,000 allocations.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
 
 
 def _utcnow() -> datetime:

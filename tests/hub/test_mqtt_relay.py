@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -20,8 +21,10 @@ from paho.mqtt.properties import Properties
 from hjem.mosquitto import Mosquitto
 from hub.config import IngestSettings, MqttSettings, TlsSettings
 from hub.errors import MqttError
+from hub.fastpath import accept
 from hub.ingest import Inbound
 from hub.mqtt_client import AckHandle, MqttConnection
+from hub.prejudge import restore
 from hub.provision import add_broker_user
 from hub.relay_frames import encode_frame
 from tests.hub.helpers import Client, batch
@@ -285,3 +288,32 @@ async def test_password_travels_over_the_socket_only(password_broker: Mosquitto)
             assert b"right-password" not in Path(f"/proc/{pid}/environ").read_bytes()
         finally:
             conn.stop()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("least", [0, 4096, None])
+async def test_the_relay_judges_messages_from_the_configured_size(
+    broker: Mosquitto, least: int | None
+) -> None:
+    settings = MqttSettings(url=broker.url, client_id=f"relay-judge-{least}")
+    conn = MqttConnection(settings, IngestSettings(judge_in_relay_min_bytes=least))
+    publisher = Client(broker, f"relay-judge-publisher-{least}")
+    small, large = batch("gw-relay", 0, 1), batch("gw-relay", 100, 40)
+    assert len(small) < 4096 <= len(large)
+    await conn.start()
+    try:
+        publisher.publish_many([(TOPIC, small), (TOPIC, large)])
+        got: dict[bytes, Inbound] = {}
+        batches = conn.batches()
+        while len(got) < 2:
+            got |= {i.payload: i for i in await _next(batches)}
+        judged = {p for p, i in got.items() if i.verdict is not None}
+        assert judged == {0: {small, large}, 4096: {large}, None: set()}[least]
+        for payload in judged:
+            restored = restore(got[payload].verdict or b"", publisher="gw-relay")
+            assert restored is not None
+            assert restored == accept(payload, now=datetime.now(UTC), expected_publisher="gw-relay")
+        conn.ack(list(got.values()))
+    finally:
+        conn.stop()
+        publisher.close()

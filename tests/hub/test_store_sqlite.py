@@ -13,7 +13,7 @@ from hub.config import RetentionSettings
 from hub.db import migrate, open_db
 from hub.errors import StoreError
 from hub.store.base import StoredObservation
-from hub.store.sqlite import MIGRATIONS, SqliteStore
+from hub.store.sqlite import DEFLATE_MIN_BYTES, MIGRATIONS, SqliteStore
 from hub.store.sqlite_rows import rollup_rows
 from schemas.builders import component, make_observation
 from schemas.models import Batch, DeviceInfo, Source, encode
@@ -270,7 +270,7 @@ def test_values_stored_before_version_16_are_read_with_the_new_ones(
 
 
 def _batch_items(message: str, minutes: list[float]) -> list[StoredObservation]:
-    observations = [temp(m, f"36.{i}").observation for i, m in enumerate(minutes)]
+    observations = [temp(m, f"36.{i % 10}").observation for i, m in enumerate(minutes)]
     payload = encode(
         Batch(message_id=message, publisher="gw-1", sent=T0, observations=observations)
     )
@@ -280,15 +280,20 @@ def _batch_items(message: str, minutes: list[float]) -> list[StoredObservation]:
 def test_message_payloads_are_stored_deflated_and_read_back_as_received(
     store: SqliteStore, tmp_path: Path
 ) -> None:
-    items = _batch_items("m-new", [1, 2, 3])
-    assert store.write(items) == 3
+    large = _batch_items("m-large", [m / 4 for m in range(20)])
+    small = _batch_items("m-small", [7, 8])
+    assert len(large[0].payload or b"") >= DEFLATE_MIN_BYTES > len(small[0].payload or b"")
+    assert store.write(large + small) == 22
     conn = open_db(tmp_path / "hub.sqlite3")
-    [(stored, encoding)] = conn.execute("SELECT payload, encoding FROM message").fetchall()
-    assert encoding == "zlib"
-    assert zlib.decompress(stored) == items[0].payload  # byte for byte as received
-    assert len(stored) < len(items[0].payload) / 2
+    (deflated, encoding), (kept, none) = conn.execute(
+        "SELECT payload, encoding FROM message ORDER BY id"
+    ).fetchall()
+    assert (encoding, none) == ("zlib", None)
+    assert zlib.decompress(deflated) == large[0].payload  # byte for byte as received
+    assert len(deflated) < len(large[0].payload or b"") / 4
+    assert kept == small[0].payload
     full = store.observations(resident_id="r-a", start=T0, end=T0 + timedelta(hours=1))
-    assert [o.observation for o in full] == [i.observation for i in items]
+    assert [o.observation for o in full] == [i.observation for i in large + small]
 
 
 def test_messages_stored_before_version_20_are_read_with_the_new_ones(
@@ -324,7 +329,7 @@ def test_messages_stored_before_version_20_are_read_with_the_new_ones(
 def test_an_unknown_payload_encoding_is_a_clear_store_error(
     store: SqliteStore, tmp_path: Path
 ) -> None:
-    assert store.write(_batch_items("m-1", [1])) == 1
+    assert store.write(_batch_items("m-1", [m / 4 for m in range(20)])) == 20
     conn = open_db(tmp_path / "hub.sqlite3")
     conn.execute("PRAGMA ignore_check_constraints = ON")
     conn.execute("UPDATE message SET encoding = 'lz9'")
