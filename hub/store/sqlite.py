@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from hub.config import RetentionSettings
-from hub.db import from_micros, migrate, to_micros, transaction
+from hub.db import from_micros, insert_rows, migrate, to_micros, transaction
 from hub.errors import StoreError
 from hub.store.base import ROLLUP_WIDTHS, Bucket, Sample, StoredObservation, TimeSeriesStore
 from hub.store.sqlite_rows import (
@@ -207,14 +207,15 @@ class SqliteStore(TimeSeriesStore):
             " VALUES (?, ?, ?, ?, ?)",
             message_rows,
         )
-        cur = self._conn.executemany(
+        inserted = insert_rows(
+            self._conn,
             "INSERT OR IGNORE INTO observation (id, publisher, device_id, resident_id, system,"
-            " code, effective_us, received_us, message, position, json, value, unit)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " code, effective_us, received_us, message, position, json, value, unit)",
+            13,
             rows,
         )
         new = unique
-        if cur.rowcount != len(unique):
+        if inserted != len(unique):
             mine = set(
                 self._conn.execute(
                     "SELECT effective_us, id FROM observation WHERE rowid > ?", (before,)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hub.config import RetentionSettings
-from hub.db import migrate, open_db
+from hub.db import insert_rows, migrate, open_db
 from hub.errors import StoreError
 from hub.store.base import StoredObservation
 from hub.store.sqlite import DEFLATE_MIN_BYTES, MIGRATIONS, SqliteStore
@@ -335,3 +335,16 @@ def test_an_unknown_payload_encoding_is_a_clear_store_error(
     conn.execute("UPDATE message SET encoding = 'lz9'")
     with pytest.raises(StoreError, match="unknown message payload encoding 'lz9'"):
         store.observations(resident_id="r-a", start=T0, end=T0 + timedelta(hours=1))
+
+
+@pytest.mark.parametrize("count", [0, 1, 3, 4, 37, 256, 300, 600])
+def test_insert_rows_inserts_every_row_once_across_chunk_sizes(tmp_path: Path, count: int) -> None:
+    conn = open_db(tmp_path / "rows.sqlite3")
+    conn.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, a TEXT, b REAL)")
+    conn.execute("INSERT INTO t VALUES (5, 'old', 0.0)")  # already there: ignored, not counted
+    rows = [(k, f"r{k}", k / 2) for k in range(count)]
+    inserted = insert_rows(conn, "INSERT OR IGNORE INTO t (k, a, b)", 3, rows)
+    assert inserted == count - (1 if count > 5 else 0)
+    stored = conn.execute("SELECT k, a, b FROM t ORDER BY k").fetchall()
+    expected = sorted(({k: (k, a, b) for k, a, b in rows} | {5: (5, "old", 0.0)}).items())
+    assert stored == [row for _, row in expected]
