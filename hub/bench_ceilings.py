@@ -1,0 +1,62 @@
+"""In-process ceilings of ``hjem bench ingest``: the parts of ingest alone, without MQTT.
+
+The fast path alone, validation with the pydantic models alone, and the commits alone
+(messages judged beforehand, committed in groups of about 1,000 observations into a fresh
+database), each timed on the benchmark's payloads.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+__all__ = ["accept_only", "store_only", "validate_only"]
+
+
+def validate_only(payloads: list[bytes]) -> float:
+    """Seconds validate_batch (the pydantic models) alone takes for the payloads."""
+    from schemas.validation import validate_batch
+
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    for payload in payloads:
+        validate_batch(payload, now=now, expected_publisher="gw-bench")
+    return time.perf_counter() - started
+
+
+def accept_only(payloads: list[bytes]) -> float:
+    """Seconds the hub's fast path (hub.fastpath.accept) alone takes for the payloads."""
+    from hub.fastpath import accept
+
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    for payload in payloads:
+        if accept(payload, now=now, expected_publisher="gw-bench") is None:
+            raise RuntimeError("the benchmark's payloads must take the fast path")
+    return time.perf_counter() - started
+
+
+def store_only(workdir: Path, payloads: list[bytes], per_message: int) -> float:
+    """Seconds the hub's commits alone take (judged beforehand; groups of ~1,000 observations)."""
+    from hub.config import HttpSettings, HubSettings
+    from hub.ingest import Inbound, judge_all
+    from hub.service import Hub
+
+    settings = HubSettings(database=workdir / "store.sqlite3", http=HttpSettings(enabled=False))
+    hub = Hub(settings, mqtt=False, alerts=False)
+    now = datetime.now(UTC)
+    inbounds = [Inbound("hjem/v1/gw-bench/obs", p, now) for p in payloads]
+    size = max(1, 1000 // per_message)
+    resolve = hub.registry.resolver()
+    groups = [
+        judge_all(inbounds[i : i + size], now=now, resolve=resolve)
+        for i in range(0, len(inbounds), size)
+    ]
+    started = time.perf_counter()
+    for judged in groups:
+        hub.ingestor.commit(judged)
+    elapsed = time.perf_counter() - started
+    hub.store.close()
+    hub.conn.close()
+    return elapsed
