@@ -27,7 +27,7 @@ from schemas.topics import ParsedTopic, TopicError, parse_topic
 __all__ = ["restore", "verdict"]
 
 
-class _Verdict(Struct, array_like=True, forbid_unknown_fields=True):
+class _Verdict(Struct, array_like=True, forbid_unknown_fields=True, gc=False):
     message_id: str
     publisher: str
     observations: list[tuple[WireObservation, datetime]]

@@ -307,3 +307,13 @@ def test_what_hjem_gateways_decode_takes_the_fast_path() -> None:
             assert fast is not None, f"{name}: valid, but not accepted by the fast path"
             fast_ones += 1
     assert fast_ones >= 120  # all 127 decoded vectors at the time of writing
+
+
+def test_decoded_structs_are_not_tracked_by_the_cyclic_collector() -> None:
+    import gc
+
+    fast = agree(json.dumps(batch(2)).encode())
+    assert fast is not None
+    wire, _ = fast.observations[0]
+    parts = [wire, wire.source, wire.source.device, *wire.code]
+    assert [gc.is_tracked(p) for p in parts] == [False] * len(parts)
