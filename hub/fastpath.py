@@ -26,6 +26,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from hub.payloads import StoredPayload
 from schemas.codes import CodesTable
 from schemas.models import MAX_OBSERVATIONS_PER_BATCH, MAX_PAYLOAD_BYTES, Observation
 from schemas.validation import MAX_CLOCK_SKEW, check_fields
@@ -229,6 +230,8 @@ class Accepted:
     message_id: str
     publisher: str
     observations: list[tuple[WireObservation, datetime]]
+    stored_payload: StoredPayload | None = None
+    """The payload as the store keeps it, when the MQTT relay made it (:mod:`hub.prejudge`)."""
 
 
 def accept(

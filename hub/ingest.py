@@ -184,10 +184,12 @@ def _judge_accepted(
 ) -> Judgement:
     """A wholly valid message, as decoded by the fast path."""
     judgement = Judgement(inbound, "obs", fast.publisher, fast.message_id)
-    payload, publisher = inbound.payload, fast.publisher
+    payload, publisher, stored = inbound.payload, fast.publisher, fast.stored_payload
     items = judgement.items
     for position, (obs, effective) in enumerate(fast.observations):
-        item = StoredObservation(obs, publisher, None, now, payload, position, effective=effective)
+        item = StoredObservation(
+            obs, publisher, None, now, payload, position, effective=effective, stored_payload=stored
+        )
         item.resident_id = resolve(obs.source.device.id, item.effective_us)
         items.append(item)
     judgement.offered = len(items)

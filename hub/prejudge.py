@@ -3,9 +3,10 @@
 The relay process (:mod:`hub.mqtt_relay`) runs on a core of its own while the hub commits.
 For a message on an ``obs`` topic it runs the fast path (:func:`hub.fastpath.accept`, about
 10 µs per observation) and, when the whole message is valid, sends the decoded observations
-along with the payload as a :func:`verdict`: msgspec msgpack of the same structs, which the
-hub turns back into an :class:`~hub.fastpath.Accepted` with :func:`restore` (about 2.5 µs
-per observation, the structs' length and value constraints checked again on decoding).
+along with the payload as a :func:`verdict`: msgspec msgpack of the same structs and of the
+payload as the store keeps it (deflated, :mod:`hub.payloads`), which the hub turns back into
+an :class:`~hub.fastpath.Accepted` with :func:`restore` (about 2.5 µs per observation, the
+structs' length and value constraints checked again on decoding).
 
 A message without a verdict (the relay declined, or it was not asked to judge) is judged by
 the hub as before, and a verdict that does not decode, or names another publisher than the
@@ -22,6 +23,7 @@ import msgspec
 from msgspec import Struct
 
 from hub.fastpath import Accepted, WireObservation, accept
+from hub.payloads import Encoding, stored_form
 from schemas.topics import ParsedTopic, TopicError, parse_topic
 
 __all__ = ["restore", "verdict"]
@@ -31,6 +33,8 @@ class _Verdict(Struct, array_like=True, forbid_unknown_fields=True, gc=False):
     message_id: str
     publisher: str
     observations: list[tuple[WireObservation, datetime]]
+    stored: bytes
+    encoding: Encoding | None
 
 
 _ENCODER = msgspec.msgpack.Encoder()
@@ -61,7 +65,10 @@ def verdict(topic: str, payload: bytes, *, now: datetime) -> bytes | None:
     accepted = accept(payload, now=now, expected_publisher=parsed.publisher)
     if accepted is None:
         return None
-    return _ENCODER.encode(_Verdict(accepted.message_id, accepted.publisher, accepted.observations))
+    stored, encoding = stored_form(payload)
+    return _ENCODER.encode(
+        _Verdict(accepted.message_id, accepted.publisher, accepted.observations, stored, encoding)
+    )
 
 
 def restore(blob: bytes, *, publisher: str) -> Accepted | None:
@@ -74,4 +81,5 @@ def restore(blob: bytes, *, publisher: str) -> Accepted | None:
         return None
     if any(obs.source.publisher != publisher for obs, _ in decoded.observations):
         return None
-    return Accepted(decoded.message_id, decoded.publisher, decoded.observations)
+    stored = (decoded.stored, decoded.encoding)
+    return Accepted(decoded.message_id, decoded.publisher, decoded.observations, stored)

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from hub.db import to_micros
+from hub.payloads import StoredPayload
 from schemas.models import Observation
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ class StoredObservation:
         "publisher",
         "received",
         "resident_id",
+        "stored_payload",
     )
 
     def __init__(  # noqa: PLR0917 - the record's own fields, positional as before
@@ -66,6 +68,7 @@ class StoredObservation:
         position: int = -1,
         *,
         effective: datetime | None = None,
+        stored_payload: StoredPayload | None = None,
     ) -> None:
         self.fields: Observation | WireObservation = observation
         self._model: Observation | None = None
@@ -83,6 +86,9 @@ class StoredObservation:
         """The whole message as received (shared by the observations of one message), if any."""
         self.position = position
         """Index of this observation in the message's ``observations`` array."""
+        self.stored_payload = stored_payload
+        """``payload`` as the store keeps it (:func:`hub.payloads.stored_form`), if made
+        already (the MQTT relay deflates the payloads it judges)."""
 
     @property
     def observation(self) -> Observation:

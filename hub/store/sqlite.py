@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import zlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from hub.config import RetentionSettings
 from hub.db import from_micros, insert_rows, migrate, to_micros, transaction
 from hub.errors import StoreError
+from hub.payloads import inflate, stored_form
 from hub.store.base import ROLLUP_WIDTHS, Bucket, Sample, StoredObservation, TimeSeriesStore
 from hub.store.sqlite_rows import (
     SampleRow,
@@ -99,13 +99,6 @@ MIGRATIONS = [
     "ALTER TABLE message ADD COLUMN encoding TEXT CHECK (encoding IN ('zlib'))",
 ]
 
-PAYLOAD_ENCODING = "zlib"
-"""How message payloads of at least ``DEFLATE_MIN_BYTES`` are stored (see migration 20)."""
-DEFLATE_MIN_BYTES = 4096
-"""Smaller payloads are stored as received: setting up zlib costs about 15 µs per call, as
-much as a one-observation message's whole commit share, for a saving of a few hundred bytes."""
-_ZLIB_LEVEL = 1  # the fastest; repetitive JSON still shrinks to about a thirteenth
-
 
 def _values(column: str) -> str:
     """Numeric values (own values from ``observation``, components and older values from
@@ -119,20 +112,11 @@ def _values(column: str) -> str:
     )
 
 
-def _stored_form(payload: bytes) -> tuple[bytes, str | None]:
-    """How a message payload is stored: deflated if large enough, and its encoding."""
-    if len(payload) < DEFLATE_MIN_BYTES:
-        return payload, None
-    return zlib.compress(payload, _ZLIB_LEVEL), PAYLOAD_ENCODING
-
-
 def _inflate(stored: bytes, encoding: str | None) -> bytes:
-    """A message payload as received, from its stored form."""
-    if encoding is None:
-        return stored
-    if encoding == PAYLOAD_ENCODING:
-        return zlib.decompress(stored)
-    raise StoreError("sqlite", "read", f"unknown message payload encoding {encoding!r}")
+    try:
+        return inflate(stored, encoding)
+    except ValueError as exc:
+        raise StoreError("sqlite", "read", str(exc)) from exc
 
 
 def _subject(resident_id: str | None, device_id: str | None) -> tuple[str, str]:
@@ -189,7 +173,12 @@ class SqliteStore(TimeSeriesStore):
                     message_row = first_message + len(message_rows) + 1
                     messages[id(item.payload)] = message_row
                     message_rows.append(
-                        (message_row, item.publisher, received_us, *_stored_form(item.payload))
+                        (
+                            message_row,
+                            item.publisher,
+                            received_us,
+                            *(item.stored_payload or stored_form(item.payload)),
+                        )
                     )
             else:
                 text = item.observation.model_dump_json(by_alias=True, exclude_none=True)

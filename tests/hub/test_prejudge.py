@@ -7,6 +7,7 @@ import json
 import socket
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 
 from hub.fastpath import accept
 from hub.ingest import Inbound, judge
+from hub.payloads import inflate, stored_form
 from hub.prejudge import restore, verdict
 from hub.relay_frames import FrameBuffer, FrameWriter, encode_frame
 from tests.schemas.factories import NOW, batch
@@ -37,7 +39,21 @@ def test_restored_verdicts_equal_the_fast_path_on_every_valid_example() -> None:
         blob = verdict(f"hjem/v1/{publisher}/obs", payload, now=now)
         assert blob is not None, path.name
         fast = accept(payload, now=now, expected_publisher=publisher)
-        assert restore(blob, publisher=publisher) == fast, path.name
+        assert fast is not None
+        expected = replace(fast, stored_payload=stored_form(payload))
+        assert restore(blob, publisher=publisher) == expected, path.name
+
+
+def test_a_verdict_carries_the_payload_as_stored_byte_for_byte() -> None:
+    for count, encoding in ((1, None), (40, "zlib")):
+        payload = json.dumps(batch(count)).encode()
+        blob = verdict(TOPIC, payload, now=NOW)
+        assert blob is not None
+        restored = restore(blob, publisher="gw-1")
+        assert restored is not None
+        assert restored.stored_payload is not None
+        assert restored.stored_payload[1] == encoding
+        assert inflate(*restored.stored_payload) == payload
 
 
 def test_restored_times_are_utc_datetimes() -> None:

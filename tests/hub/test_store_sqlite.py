@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from hub.config import RetentionSettings
 from hub.db import insert_rows, migrate, open_db
 from hub.errors import StoreError
+from hub.payloads import DEFLATE_MIN_BYTES
 from hub.store.base import StoredObservation
-from hub.store.sqlite import DEFLATE_MIN_BYTES, MIGRATIONS, SqliteStore
+from hub.store.sqlite import MIGRATIONS, SqliteStore
 from hub.store.sqlite_rows import rollup_rows
 from schemas.builders import component, make_observation
 from schemas.models import Batch, DeviceInfo, Source, encode
