@@ -23,6 +23,7 @@ import pytest
 
 from hjem.demo_home import HOMES
 from hjem.mosquitto import free_port
+from hub.payloads import inflate
 
 pytestmark = [pytest.mark.slow, pytest.mark.mosquitto]
 
@@ -170,10 +171,10 @@ def stored_kinds(database: Path) -> tuple[set[str], int, bool]:
         unassigned = conn.execute(
             "SELECT COUNT(*) FROM observation WHERE resident_id IS NULL"
         ).fetchone()[0]
-        payload = conn.execute("SELECT payload FROM message LIMIT 1").fetchone()[0]
+        stored, encoding = conn.execute("SELECT payload, encoding FROM message LIMIT 1").fetchone()
     finally:
         conn.close()
-    batch = json.loads(bytes(payload))
+    batch = json.loads(inflate(bytes(stored), encoding))
     demo_flag = all(o.get("demo") is True for o in batch["observations"])
     return {kind_of[d] for d in devices if d in kind_of}, int(unassigned), demo_flag
 
