@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import statistics
 import tempfile
 import threading
@@ -172,8 +173,10 @@ async def _hub(
         mqtt=MqttSettings(url=f"mqtt://127.0.0.1:{port}", client_id=client_id),
         http=HttpSettings(enabled=False),
     )
+    children = _children_cpu()
     async with Hub(settings, alerts=False):
         pass  # creates the persistent session
+    idle_relay = _children_cpu() - children  # a relay's start and stop, to leave out below
     await asyncio.to_thread(_publish, port, payloads)
     done = asyncio.Event()
     seen = [0]
@@ -186,15 +189,22 @@ async def _hub(
             if seen[0] >= observations:
                 done.set()
 
-    started = time.perf_counter()
+    started, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
     hub = Hub(settings, alerts=False)
     hub.add_listener(listener)
     async with hub:
         await asyncio.wait_for(done.wait(), 600)
         elapsed = time.perf_counter() - started
         steady = (datetime.now(UTC) - first[0]).total_seconds()
+        cpu = time.process_time() - cpu
+    relay_cpu = _children_cpu() - children - idle_relay  # reaped when the hub stopped
     await asyncio.to_thread(_forget_session, port, client_id)
-    return Timing(elapsed, steady)
+    return Timing(elapsed, steady, cpu, relay_cpu)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 async def _relay_only(port: int, messages: int, payloads: list[bytes], client_id: str) -> Timing:
@@ -257,6 +267,13 @@ def _report(
             print(
                 f"{'':>8} {'':>9} {label:<7}target: hub >= 0.8 x raw paho at 1 obs/msg: {verdict}"
             )
+    hub_cpu = statistics.median(r["hjem hub"].cpu_s for r in rounds)
+    relay_cpu = statistics.median(r["hjem hub"].relay_cpu_s for r in rounds)
+    per_obs = 1e6 / (per_message * messages)
+    print(
+        f"{'':>8} {'':>9} CPU per observation: hub {hub_cpu * per_obs:.1f} µs,"
+        f" its relay {relay_cpu * per_obs:.1f} µs (medians; the relay's start left out)"
+    )
     if per_message >= 100:
         for name in ("hjem hub", f"{SHARED_PROCESSES} hubs"):
             if name in times:

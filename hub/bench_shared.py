@@ -22,6 +22,10 @@ class Timing(NamedTuple):
 
     drain_s: float
     steady_s: float
+    cpu_s: float = 0.0
+    """CPU seconds of the subscriber's own process during the drain (the hub row only)."""
+    relay_cpu_s: float = 0.0
+    """CPU seconds of its relay process, start to exit (the hub row only)."""
 
 
 SHARED_PROCESSES = int(os.environ.get("HJEM_BENCH_INGEST_PROCESSES", "2"))
