@@ -64,6 +64,13 @@ class MqttSettings(_Section):
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
     receive_maximum: int = Field(default=1000, ge=1, le=65535)
     qos: Literal[1] = 1
+    relay_silence_s: float = Field(
+        default=30,
+        ge=0.5,
+        le=3600,
+        description="the MQTT relay process says it is alive every sixth of this; a hub that"
+        " waits for data and hears nothing for this long stops the relay and fails",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> MqttSettings:

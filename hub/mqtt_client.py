@@ -154,6 +154,7 @@ class MqttConnection:
             subscriptions=self.subscriptions,
             log_level=logging.getLogger("hub.mqtt_relay").getEffectiveLevel(),
             prejudge_min_bytes=self._ingest.judge_in_relay_min_bytes,
+            heartbeat_s=s.relay_silence_s / 6,
         )
 
     async def start(self) -> None:
@@ -224,7 +225,20 @@ class MqttConnection:
         if sock is None:
             raise MqttError(self._settings.url, "the MQTT connection is stopped")
         assert self._loop is not None
-        data = b"" if self._eof else await self._loop.sock_recv(sock, READ_CHUNK)
+        silence = self._settings.relay_silence_s
+        try:
+            data = (
+                b""
+                if self._eof
+                else await asyncio.wait_for(self._loop.sock_recv(sock, READ_CHUNK), silence)
+            )
+        except TimeoutError:
+            pid = self._proc.pid if self._proc is not None else "?"
+            self.stop()  # a stuck relay is killed by its PID after STOP_TIMEOUT_S
+            raise MqttError(
+                self._settings.url,
+                f"the MQTT relay process (pid {pid}) sent nothing for {silence:g} s; stopped it",
+            ) from None
         if not data:
             self._eof = True
             await self._relay_gone()
@@ -300,6 +314,8 @@ class MqttConnection:
                 log.error("MQTT: %s", frame[1])
         elif kind == "fatal":
             self._fatal = frame[1]
+        elif kind == "alive":
+            pass  # the relay's heartbeat: any frame resets the hub's wait
         else:
             log.error("unknown frame from the MQTT relay: %r", kind)
 

@@ -7,14 +7,7 @@ the environment). paho's network thread (``loop_start``) then connects with a pe
 session, subscribes, and forwards every message to the hub; the main thread reads the hub's
 acknowledgements, publications and the stop request.
 
-Frames are length-prefixed pickles (4-byte big-endian length), both ends being this code:
-
-* relay -> hub: ``("connected", generation, session_present)``, ``("subscribed", generation)``,
-  ``("refused", text)`` (CONNACK or SUBACK failure), ``("disconnected", text)``,
-  ``("m", [(topic, payload, retain, mid, qos, generation, verdict), ...])``,
-  ``("fatal", text)``; ``verdict`` is :func:`hub.prejudge.verdict` or None.
-* hub -> relay: ``("a", [(mid, qos, generation), ...])``, ``("p", topic, payload, retain)``,
-  ``("stop",)``.
+The frames are listed in :mod:`hub.relay_frames`.
 
 With ``prejudge_min_bytes`` set in the configuration, ``on_message`` also runs the ingest fast
 path on each observation message of at least that size (:mod:`hub.prejudge`): pure work, on
@@ -46,6 +39,7 @@ import socket
 import ssl
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,6 +52,11 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from hub.prejudge import verdict
 from hub.relay_frames import (
+    EXIT_CONFIG,
+    EXIT_OK,
+    EXIT_UNEXPECTED,
+    FLUSH_BYTES,
+    FLUSH_MESSAGES,
     MAX_FRAME_BYTES,
     READ_CHUNK,
     FrameBuffer,
@@ -65,21 +64,27 @@ from hub.relay_frames import (
     RelayConfig,
     encode_frame,
 )
+from hub.relay_watch import Progress
 from hub.runtime import tune_gc
 
 __all__ = ["Relay", "main", "run"]
 
 log = logging.getLogger("hub.mqtt_relay")
 
-FLUSH_MESSAGES = 512
-FLUSH_BYTES = 1024 * 1024
-EXIT_OK, EXIT_UNEXPECTED, EXIT_CONFIG = 0, 1, 2
-
 
 class _Client(paho.Client):
-    """paho's client with a hook after each read: the relay flushes at the end of a burst."""
+    """paho's client with a hook after each read: the relay flushes at the end of a burst.
+
+    It also counts the network loop's iterations (``loop_misc`` runs once per iteration), so
+    that the relay's main thread can tell a stuck network thread (:mod:`hub.relay_watch`).
+    """
 
     after_read: Any = None
+    iterations = 0
+
+    def loop_misc(self) -> MQTTErrorCode:
+        self.iterations += 1
+        return super().loop_misc()
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         rc = super().loop_read(max_packets)
@@ -100,6 +105,7 @@ class Relay:
         self._live = False
         self._stopping = False
         self._writer = FrameWriter(sock)
+        self._progress = Progress(config["heartbeat_s"], stuck_after_s=6 * config["heartbeat_s"])
         self._pending: list[tuple[str, bytes, bool, int, int, int, bytes | None]] = []
         least = config["prejudge_min_bytes"]
         self._prejudge_from = least if least is not None else MAX_FRAME_BYTES
@@ -267,9 +273,19 @@ class Relay:
     # -- from the hub (main thread) --------------------------------------------------------
 
     def serve(self) -> int:
-        """Handle the hub's frames until it asks to stop or goes away; then disconnect."""
+        """Handle the hub's frames until it asks to stop or goes away; then disconnect.
+
+        Between frames, every ``heartbeat_s``: tell the hub this process lives, and check
+        that paho's network thread makes progress (:mod:`hub.relay_watch`).
+        """
         frames = FrameBuffer()
+        poller = select.poll()
+        poller.register(self._sock.fileno(), select.POLLIN)
         while not self._stopping:
+            ready = poller.poll(self._config["heartbeat_s"] * 1000)
+            self._heartbeat()
+            if not ready:
+                continue
             try:
                 data = self._sock.recv(READ_CHUNK)
             except InterruptedError:
@@ -286,6 +302,23 @@ class Relay:
         self._client.loop_stop()
         self._writer.close()
         return EXIT_OK
+
+    def _heartbeat(self) -> None:
+        verdict = self._progress.tick(
+            time.monotonic(),
+            count=self._client.iterations,
+            connected=self._client.is_connected(),
+            waiting_for_hub=self._writer.full,
+        )
+        if verdict == "alive":
+            self.send(("alive",))
+        elif verdict == "stuck":
+            text = f"paho's network thread made no progress for {self._progress.stuck_after_s} s"
+            log.critical("%s; exiting", text)
+            self.send(("fatal", text))
+            self._writer.close()
+            logging.shutdown()
+            os._exit(EXIT_UNEXPECTED)
 
     def _handle(self, frame: tuple[Any, ...]) -> None:
         kind = frame[0]

@@ -1,7 +1,16 @@
 """The relay's frame format: length-prefixed pickles over the hub's private socketpair.
 
-Both ends are this project's code (:mod:`hub.mqtt_client` and :mod:`hub.mqtt_relay`); the
-frames themselves are listed in the relay's module docstring.
+Both ends are this project's code (:mod:`hub.mqtt_client` and :mod:`hub.mqtt_relay`).
+
+Frames are length-prefixed pickles (4-byte big-endian length), both ends being this code:
+
+* relay -> hub: ``("connected", generation, session_present)``, ``("subscribed", generation)``,
+  ``("refused", text)`` (CONNACK or SUBACK failure), ``("disconnected", text)``,
+  ``("m", [(topic, payload, retain, mid, qos, generation, verdict), ...])``,
+  ``("alive",)`` (every ``heartbeat_s``, :mod:`hub.relay_watch`), ``("fatal", text)``;
+  ``verdict`` is :func:`hub.prejudge.verdict` or None.
+* hub -> relay: ``("a", [(mid, qos, generation), ...])``, ``("p", topic, payload, retain)``,
+  ``("stop",)``.
 """
 
 from __future__ import annotations
@@ -49,6 +58,8 @@ class RelayConfig(TypedDict):
     receive_maximum: int
     subscriptions: list[str]
     log_level: int
+    heartbeat_s: float
+    """How often the relay's main thread sends ``("alive",)`` (:mod:`hub.relay_watch`)."""
     prejudge_min_bytes: int | None
     """Run the ingest fast path on messages of at least this size and send the verdicts
     (:mod:`hub.prejudge`); None: on none."""
@@ -103,6 +114,11 @@ class FrameWriter:
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="relay-writer", daemon=True)
         self._thread.start()
+
+    @property
+    def full(self) -> bool:
+        """True while the hub is this far behind (producers wait)."""
+        return self._queued >= self._limit
 
     def put(self, data: bytes) -> None:
         with self._cond:

@@ -321,3 +321,24 @@ async def test_the_relay_judges_messages_from_the_configured_size(
     finally:
         conn.stop()
         publisher.close()
+
+
+@pytest.mark.asyncio
+async def test_a_relay_that_hangs_ends_the_connection_with_a_clear_error(broker: Mosquitto) -> None:
+    conn = _connection(broker, "relay-hang", relay_silence_s=1.2)
+    await conn.start()
+    pid = conn.relay_pid
+    assert pid is not None
+    try:
+        with pytest.raises(TimeoutError):  # idle but alive: its heartbeats keep the hub waiting
+            await _next(conn.batches(), timeout=3.0)
+        os.kill(pid, signal.SIGSTOP)  # hung: alive, but silent
+        started = time.monotonic()
+        with pytest.raises(MqttError, match=rf"relay process \(pid {pid}\) sent nothing for 1.2 s"):
+            await _next(conn.batches(), timeout=15.0)
+        assert time.monotonic() - started < 10
+        _wait_gone(pid)  # stopped by its PID, not left behind
+    finally:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        conn.stop()
