@@ -1,8 +1,9 @@
 """In-process ceilings of ``hjem bench ingest``: the parts of ingest alone, without MQTT.
 
-The fast path alone, validation with the pydantic models alone, and the commits alone
+The fast path alone, validation with the pydantic models alone, the commits alone
 (messages judged beforehand, committed in groups of about 1,000 observations into a fresh
-database), each timed on the benchmark's payloads.
+database), and the hub process's share when its relay judged the messages (decoding the
+verdicts, resolving, committing), each timed on the benchmark's payloads.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-__all__ = ["accept_only", "store_only", "validate_only"]
+__all__ = ["accept_only", "hub_part", "store_only", "validate_only"]
 
 
 def validate_only(payloads: list[bytes]) -> float:
@@ -56,6 +57,36 @@ def store_only(workdir: Path, payloads: list[bytes], per_message: int) -> float:
     started = time.perf_counter()
     for judged in groups:
         hub.ingestor.commit(judged)
+    elapsed = time.perf_counter() - started
+    hub.store.close()
+    hub.conn.close()
+    return elapsed
+
+
+def hub_part(workdir: Path, payloads: list[bytes]) -> float:
+    """Seconds the hub process's own share takes for messages its relay judged: decode the
+    verdicts, resolve, commit (groups of up to 4 MiB, as the hub reads them)."""
+    from hub.config import HttpSettings, HubSettings
+    from hub.ingest import Inbound
+    from hub.prejudge import verdict
+    from hub.service import Hub
+
+    settings = HubSettings(database=workdir / "part.sqlite3", http=HttpSettings(enabled=False))
+    hub = Hub(settings, mqtt=False, alerts=False)
+    now = datetime.now(UTC)
+    topic = "hjem/v1/gw-bench/obs"
+    inbounds = [Inbound(topic, p, now, verdict=verdict(topic, p, now=now)) for p in payloads]
+    groups, group, size = [], [], 0
+    for inbound in inbounds:
+        group.append(inbound)
+        size += len(inbound.payload) + len(inbound.verdict or b"")
+        if size >= settings.ingest.max_batch_bytes or len(group) >= 1000:
+            groups.append(group)
+            group, size = [], 0
+    groups += [group] if group else []
+    started = time.perf_counter()
+    for each in groups:
+        hub.ingestor.process(each)
     elapsed = time.perf_counter() - started
     hub.store.close()
     hub.conn.close()

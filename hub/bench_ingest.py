@@ -314,7 +314,7 @@ def _median(timings: list[Timing]) -> Timing:
 
 
 def _shape(port: int, root: Path, per_message: int, messages: int) -> None:
-    from hub.bench_ceilings import accept_only, store_only, validate_only
+    from hub.bench_ceilings import accept_only, hub_part, store_only, validate_only
     from hub.bench_shared import shared_hubs
 
     rounds = [_mqtt_round(port, root, per_message, messages, r) for r in range(ROUNDS)]
@@ -334,6 +334,7 @@ def _shape(port: int, root: Path, per_message: int, messages: int) -> None:
         ("fast path", accept_only(payloads)),
         ("validate", validate_only(payloads)),
         ("store", store_only(work, payloads, per_message)),
+        *([("hub part", hub_part(work, payloads))] if per_message >= 100 else []),
     ):
         rows.append((name, Timing(seconds, seconds)))
     _report(per_message, messages, rows, rounds)
@@ -350,7 +351,8 @@ def ingest_throughput() -> None:
     print("drain: from the subscriber's start (connect; the hub's objects and relay process) to")
     print("the last message; steady: from the first message in the subscriber's hands")
     print("in-process ceilings on the hub's payloads, no MQTT: fast path = hub.fastpath.accept,")
-    print("validate = schemas.validation.validate_batch (models), store = the commits alone")
+    print("validate = schemas.validation.validate_batch (models), store = the commits alone,")
+    print("hub part = the hub process's share of messages its relay judged (verdicts, commit)")
     print(
         f"{'obs/msg':>8} {'messages':>9} {'subscriber':<12} {'msgs/s':>10} {'obs/s':>10}"
         f"   {'steady:':>10} {'obs/s':>10}"

@@ -227,11 +227,10 @@ class MqttConnection:
         assert self._loop is not None
         silence = self._settings.relay_silence_s
         try:
-            data = (
-                b""
-                if self._eof
-                else await asyncio.wait_for(self._loop.sock_recv(sock, READ_CHUNK), silence)
-            )
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+            # cancellation that meets a completed read, and the hub would never stop.
+            async with asyncio.timeout(silence):
+                data = b"" if self._eof else await self._loop.sock_recv(sock, READ_CHUNK)
         except TimeoutError:
             pid = self._proc.pid if self._proc is not None else "?"
             self.stop()  # a stuck relay is killed by its PID after STOP_TIMEOUT_S

@@ -64,7 +64,7 @@ from hub.relay_frames import (
     RelayConfig,
     encode_frame,
 )
-from hub.relay_watch import Progress
+from hub.relay_watch import STUCK_AFTER_MIN_S, Progress
 from hub.runtime import tune_gc
 
 __all__ = ["Relay", "main", "run"]
@@ -105,7 +105,8 @@ class Relay:
         self._live = False
         self._stopping = False
         self._writer = FrameWriter(sock)
-        self._progress = Progress(config["heartbeat_s"], stuck_after_s=6 * config["heartbeat_s"])
+        stuck_after = max(6 * config["heartbeat_s"], STUCK_AFTER_MIN_S)  # paho: a loop per second
+        self._progress = Progress(config["heartbeat_s"], stuck_after_s=stuck_after)
         self._pending: list[tuple[str, bytes, bool, int, int, int, bytes | None]] = []
         least = config["prejudge_min_bytes"]
         self._prejudge_from = least if least is not None else MAX_FRAME_BYTES

@@ -7,9 +7,9 @@ fails (:class:`hub.mqtt_client.MqttConnection`), so a relay that hangs without e
 
 The main thread could stay lively while paho's network thread is stuck, so :class:`Progress`
 also watches that thread: while connected, paho calls ``loop_misc`` at least once a second;
-if that count stands still for ``stuck_after_s`` while the relay is not waiting for the hub
-(back pressure is a legitimate reason to stand still), the relay reports a fatal error and
-exits.
+if that count stands still for ``stuck_after_s`` (six heartbeats, at least 15 s) while the
+relay is not waiting for the hub (back pressure is a legitimate reason to stand still), the
+relay reports a fatal error and exits.
 """
 
 from __future__ import annotations
@@ -17,7 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["Progress"]
+__all__ = ["STUCK_AFTER_MIN_S", "Progress"]
+
+STUCK_AFTER_MIN_S = 15.0
+"""At least this long without progress before paho's thread counts as stuck: idle, its loop
+runs once a second (its select timeout), and a burst of large messages takes a while."""
 
 Verdict = Literal["quiet", "alive", "stuck"]
 

@@ -342,3 +342,21 @@ async def test_a_relay_that_hangs_ends_the_connection_with_a_clear_error(broker:
         if _alive(pid):
             os.kill(pid, signal.SIGKILL)
         conn.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_reader_waiting_for_the_relay_can_always_be_cancelled(broker: Mosquitto) -> None:
+    """Cancelling the ingest task while a heartbeat arrives must still cancel it (a swallowed
+    cancellation left the hub unable to stop)."""
+    conn = _connection(broker, "relay-cancel", relay_silence_s=0.6)  # a heartbeat every 0.1 s
+    await conn.start()
+    try:
+        for attempt in range(40):
+            task = asyncio.create_task(_next(conn.batches(), timeout=30))
+            await asyncio.sleep(0.05 + (attempt % 10) * 0.011)
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=3)
+            assert done == {task}, f"attempt {attempt}: the cancellation was lost"
+            assert task.cancelled()
+    finally:
+        conn.stop()

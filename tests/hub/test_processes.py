@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -53,23 +54,29 @@ def test_sigkill_mid_stream_then_restart_stores_everything_once(
     conf = write_config(tmp_path / "hub.toml", database, broker.url, "hub-crash")
     hub = HubProcess(conf, tmp_path / "hub.log").start()
     pub = Client(broker, "gw-1-client")
-    first = _messages("gw-1", 0, 3000, 2)
-    pub.publish_many(first)
-    wait_until(lambda: count_when_ready(database) >= 400, what="the hub to be storing")
-    hub.kill()
-    at_kill = count_when_ready(database)
-    print(f"observations stored when SIGKILLed: {at_kill} of {2 * len(first)}")
-    assert at_kill < 2 * len(first), "the hub finished before the kill; not mid-stream"
-    second = _messages("gw-1", 10_000, 500, 2)
-    pub.publish_many(second)  # the broker queues these for the hub's persistent session
-    hub.start()
-    want = expected_ids("gw-1", 0, 6000, "dev-gw-1") | expected_ids(
-        "gw-1", 10_000, 1000, "dev-gw-1"
-    )
-    wait_until(lambda: count_when_ready(database) >= len(want), timeout=90, what="all stored")
-    hub.stop()
-    _assert_exactly_once(database, want)
-    pub.close()
+    try:
+        # Published while the hub stores, so that the kill lands mid-stream however fast the
+        # hub is; what the dead hub misses the broker queues for its persistent session.
+        first = _messages("gw-1", 0, 12_000, 2)
+        publishing = threading.Thread(target=pub.publish_many, args=(first,))
+        publishing.start()
+        wait_until(lambda: count_when_ready(database) >= 400, what="the hub to be storing")
+        hub.kill()
+        publishing.join(60)
+        at_kill = count_when_ready(database)
+        print(f"observations stored when SIGKILLed: {at_kill} of {2 * len(first)}")
+        assert at_kill < 2 * len(first), "the hub finished before the kill; not mid-stream"
+        second = _messages("gw-1", 30_000, 500, 2)
+        pub.publish_many(second)
+        hub.start()
+        want = expected_ids("gw-1", 0, 24_000, "dev-gw-1") | expected_ids(
+            "gw-1", 30_000, 1000, "dev-gw-1"
+        )
+        wait_until(lambda: count_when_ready(database) >= len(want), timeout=90, what="all stored")
+        hub.stop()
+        _assert_exactly_once(database, want)
+    finally:
+        pub.close()
 
 
 def test_two_hub_processes_on_a_shared_subscription_store_each_once(
