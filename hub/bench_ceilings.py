@@ -11,6 +11,12 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from hub.service import Hub
 
 __all__ = ["accept_only", "hub_part", "store_only", "validate_only"]
 
@@ -54,13 +60,7 @@ def store_only(workdir: Path, payloads: list[bytes], per_message: int) -> float:
         judge_all(inbounds[i : i + size], now=now, resolve=resolve)
         for i in range(0, len(inbounds), size)
     ]
-    started = time.perf_counter()
-    for judged in groups:
-        hub.ingestor.commit(judged)
-    elapsed = time.perf_counter() - started
-    hub.store.close()
-    hub.conn.close()
-    return elapsed
+    return _timed(hub, lambda: [hub.ingestor.commit(judged) for judged in groups])
 
 
 def hub_part(workdir: Path, payloads: list[bytes]) -> float:
@@ -84,9 +84,13 @@ def hub_part(workdir: Path, payloads: list[bytes]) -> float:
             groups.append(group)
             group, size = [], 0
     groups += [group] if group else []
+    return _timed(hub, lambda: [hub.ingestor.process(each) for each in groups])
+
+
+def _timed(hub: Hub, work: Callable[[], object]) -> float:
+    """Seconds ``work`` takes; then the hub's database is closed."""
     started = time.perf_counter()
-    for each in groups:
-        hub.ingestor.process(each)
+    work()
     elapsed = time.perf_counter() - started
     hub.store.close()
     hub.conn.close()
