@@ -107,6 +107,11 @@ class Mosquitto:
             "log_type warning",
             "log_type notice",
         ]
+        if os.geteuid() == 0:
+            # As root, Mosquitto switches to the `mosquitto` user, which cannot write its
+            # persistence file into a root-owned private directory (the tests' tmp_path):
+            # queued messages would not survive a broker restart. Keep the invoking user.
+            lines.append("user root")
         if self.password_file:
             lines.append(f"password_file {self.password_file}")
         if self.acl_file:

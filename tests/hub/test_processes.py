@@ -129,3 +129,31 @@ def test_a_killed_relay_ends_hjem_hub_run_with_one_clear_line(
     last = text.strip().splitlines()[-1]
     assert "relay process" in last
     assert "SIGKILL" in last
+
+
+def test_the_hubs_session_and_backlog_survive_broker_restarts(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    """Messages queued for a stopped hub survive a broker restart (Mosquitto's persistence),
+    and a running hub resumes its session after the broker comes back."""
+    database = tmp_path / "hub.sqlite3"
+    conf = write_config(tmp_path / "hub.toml", database, broker.url, "hub-restarts")
+    hub = HubProcess(conf, tmp_path / "hub.log").start()
+    assert hub.stop() == 0  # the persistent session exists; the hub is down
+    pub = Client(broker, "gw-1-client")
+    pub.publish_many(_messages("gw-1", 0, 300, 2))  # queued for the hub's session
+    pub.close()
+    broker.restart()  # SIGTERM: Mosquitto saves sessions and queues, then loads them
+    hub.start()
+    want = expected_ids("gw-1", 0, 600, "dev-gw-1")
+    wait_until(lambda: count_when_ready(database) >= len(want), timeout=60, what="the backlog")
+    broker.restart()  # now with the hub running: its relay reconnects to the same session
+    pub = Client(broker, "gw-1-client")
+    try:
+        pub.publish_many(_messages("gw-1", 5_000, 100, 2))
+        want |= expected_ids("gw-1", 5_000, 200, "dev-gw-1")
+        wait_until(lambda: count_when_ready(database) >= len(want), timeout=60, what="after it")
+    finally:
+        pub.close()
+    assert hub.stop() == 0
+    _assert_exactly_once(database, want)
