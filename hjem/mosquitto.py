@@ -107,7 +107,7 @@ class Mosquitto:
             "log_type warning",
             "log_type notice",
         ]
-        if os.geteuid() == 0:
+        if os.geteuid() == 0 and not any(line.startswith("user ") for line in self.extra):
             # As root, Mosquitto switches to the `mosquitto` user, which cannot write its
             # persistence file into a root-owned private directory (the tests' tmp_path):
             # queued messages would not survive a broker restart. Keep the invoking user.
