@@ -184,7 +184,8 @@ async def _hub(
 
     async def listener(event: HubEvent) -> None:
         if isinstance(event, StoredBatch):
-            first.extend([] if first else [min(o.received for o in event.observations)])
+            if not first:
+                first.append(min(o.received for o in event.observations))
             seen[0] += len(event.observations)
             if seen[0] >= observations:
                 done.set()

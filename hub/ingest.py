@@ -13,6 +13,7 @@ envelope refuses the whole message, a mismatched observation refuses that observ
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -31,7 +32,7 @@ from hub.registry import Registry
 from hub.store.base import StoredObservation, TimeSeriesStore
 from hub.store.ledger import DeadLetter, Ledger
 from schemas.models import MAX_REJECTION_ERRORS, GatewayStatus, Rejection, RejectionError
-from schemas.topics import ParsedTopic, TopicError, errors_topic, parse_topic
+from schemas.topics import TopicError, errors_topic, parse_topic
 from schemas.validation import validate_batch
 
 __all__ = ["Inbound", "Ingestor", "Judged", "Judgement", "Processed", "judge", "judge_all"]
@@ -109,18 +110,9 @@ def _problem(  # noqa: PLR0917 - private helper, every argument is part of the r
     return rejection, letter
 
 
-_TOPICS: dict[str, ParsedTopic] = {}
-"""Valid topics seen (a few per publisher), so that each is parsed once."""
-
-
-def _topic(text: str) -> ParsedTopic:
-    topic = _TOPICS.get(text)
-    if topic is None:
-        topic = parse_topic(text)  # raises TopicError: invalid topics are not remembered
-        if len(_TOPICS) >= 10_000:
-            _TOPICS.clear()
-        _TOPICS[text] = topic
-    return topic
+_topic = functools.lru_cache(maxsize=10_000)(parse_topic)
+"""parse_topic for the topics seen (a few per publisher), each parsed once; invalid topics
+raise TopicError and are not remembered."""
 
 
 def judge(inbound: Inbound, *, now: datetime, resolve: Resolver) -> Judgement:

@@ -17,6 +17,7 @@ optimisation of where the work is done, never a second source of truth.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 import msgspec
@@ -39,22 +40,15 @@ class _Verdict(Struct, array_like=True, forbid_unknown_fields=True, gc=False):
 
 _ENCODER = msgspec.msgpack.Encoder()
 _DECODER = msgspec.msgpack.Decoder(_Verdict)
-_TOPICS: dict[str, ParsedTopic | None] = {}  # a few per publisher; None: not judged here
+_parse_topic = functools.lru_cache(maxsize=10_000)(parse_topic)  # a few per publisher
 
 
 def _obs_topic(topic: str) -> ParsedTopic | None:
-    if topic in _TOPICS:
-        return _TOPICS[topic]
     try:
-        parsed: ParsedTopic | None = parse_topic(topic)
+        parsed = _parse_topic(topic)
     except TopicError:
         return None  # invalid topics are not remembered
-    if parsed is not None and parsed.kind != "obs":
-        parsed = None
-    if len(_TOPICS) >= 10_000:
-        _TOPICS.clear()
-    _TOPICS[topic] = parsed
-    return parsed
+    return parsed if parsed.kind == "obs" else None
 
 
 def verdict(topic: str, payload: bytes, *, now: datetime) -> bytes | None:
