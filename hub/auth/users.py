@@ -45,6 +45,7 @@ MIGRATIONS = [
         " user_id TEXT NOT NULL REFERENCES auth_user(id), created_us INTEGER NOT NULL,"
         " expires_us INTEGER NOT NULL, address TEXT, ended_us INTEGER)"
     ),
+    "CREATE TABLE auth_secret (name TEXT PRIMARY KEY, value BLOB NOT NULL)",
 ]
 
 TOKEN_PREFIX = "hjt_"  # noqa: S105 - a visible prefix, not a secret
@@ -95,6 +96,19 @@ class UserStore:
         self._hasher = hasher or PasswordHasher()
         self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
         migrate(conn, "auth", MIGRATIONS)
+        self.csrf_key = self._secret("csrf")
+        """This hub's key for CSRF tokens: random on first start, kept in the database."""
+
+    def _secret(self, name: str) -> bytes:
+        with transaction(self._conn):
+            self._conn.execute(
+                "INSERT OR IGNORE INTO auth_secret (name, value) VALUES (?, ?)",
+                (name, secrets.token_bytes(32)),
+            )
+            row = self._conn.execute(
+                "SELECT value FROM auth_secret WHERE name = ?", (name,)
+            ).fetchone()
+        return bytes(row[0])
 
     # -- users -----------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ __all__ = [
     "SESSION_COOKIE",
     "Authenticator",
     "current_user",
+    "find_authenticator",
     "install_auth",
     "require_role",
 ]
@@ -73,11 +74,18 @@ def install_auth(app: FastAPI, authenticator: Authenticator) -> None:
     app.state.hjem_auth = authenticator
 
 
-def _authenticator(request: Request) -> Authenticator:
-    auth = getattr(request.app.state, "hjem_auth", None)
+def find_authenticator(app: object) -> Authenticator | None:
+    """The app's authenticator: ``app.state.hjem_auth``, else the running hub's ``auth``."""
+    state = getattr(app, "state", None)
+    auth = getattr(state, "hjem_auth", None)
     if auth is None:  # the running hub's authenticator (hub.alerts.wiring attaches it)
-        auth = getattr(getattr(request.app.state, "hub", None), "auth", None)
-    if not isinstance(auth, Authenticator):
+        auth = getattr(getattr(state, "hub", None), "auth", None)
+    return auth if isinstance(auth, Authenticator) else None
+
+
+def _authenticator(request: Request) -> Authenticator:
+    auth = find_authenticator(request.app)
+    if auth is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "authentication is not set up")
     return auth
 

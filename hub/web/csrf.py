@@ -1,16 +1,20 @@
 """CSRF protection for every state-changing request that rides on a cookie.
 
-The token is derived from the cookie it protects: ``HMAC-SHA256(key=cookie value,
-"hjem-csrf-v1")``. Signed-in users' tokens come from the session cookie (so each session
-has its own, and signing out invalidates it); the sign-in form's token comes from a random
-pre-session cookie (``hjem_csrf``), which stops login CSRF. A page on another site can make
-the browser send the cookies but can neither read them nor the token in our pages.
+The token is ``HMAC-SHA256(key=this hub's secret, "hjem-csrf-v2" + cookie value)``. The key is
+random per hub (made on first start and kept in the hub's database, see
+:attr:`hub.auth.UserStore.csrf_key`), so someone who can plant or read a cookie still cannot
+compute its token. Signed-in users' tokens come from the session cookie (each session has its
+own, and signing out invalidates it); the sign-in form's token comes from a random
+pre-session cookie (``hjem_csrf``), which stops login CSRF.
 
 :class:`CsrfMiddleware` wraps the whole ASGI app, so the alert API's ``POST`` routes are
-covered as well as the dashboard's forms. For ``POST``/``PUT``/``PATCH``/``DELETE`` with one
-of those cookies and without a bearer ``Authorization`` header, the token must arrive in the
-``X-CSRF-Token`` header (fetch) or the ``csrf_token`` field of a url-encoded form; otherwise
-the answer is 403. Requests with a bearer token carry no ambient authority and need none.
+covered as well as the dashboard's forms. Cookies are parsed exactly as authentication parses
+them (Starlette's parser on the same header), so a malformed cookie cannot hide the session
+from this check while authentication still finds it. For ``POST``/``PUT``/``PATCH``/``DELETE``
+with one of those cookies and without a bearer ``Authorization`` header, the token must
+arrive in the ``X-CSRF-Token`` header (fetch) or the ``csrf_token`` field of a url-encoded
+form; otherwise the answer is 403 (also when the hub has no key to check it with). Requests
+with a bearer token carry no ambient authority and need none.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ import hmac
 import json
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
-from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
+
+from starlette.requests import HTTPConnection
 
 __all__ = [
     "CSRF_FIELD",
@@ -30,6 +35,7 @@ __all__ = [
     "PRE_SESSION_COOKIE",
     "SESSION_COOKIE",
     "CsrfMiddleware",
+    "cookies_of",
     "csrf_secret",
     "csrf_token",
     "new_pre_session_value",
@@ -50,33 +56,43 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-def csrf_token(secret: str) -> str:
+def csrf_token(key: bytes, cookie: str) -> str:
     """The CSRF token that belongs to a session (or pre-session) cookie value."""
-    return hmac.new(secret.encode(), b"hjem-csrf-v1", hashlib.sha256).hexdigest()
+    return hmac.new(key, b"hjem-csrf-v2\x00" + cookie.encode(), hashlib.sha256).hexdigest()
 
 
-def token_matches(secret: str, given: str | None) -> bool:
-    return bool(given) and hmac.compare_digest(csrf_token(secret), str(given))
+def token_matches(key: bytes, cookie: str, given: str | None) -> bool:
+    if not cookie or not given:
+        return False
+    return hmac.compare_digest(csrf_token(key, cookie), str(given))
 
 
 def new_pre_session_value() -> str:
     return secrets.token_urlsafe(32)
 
 
-def cookies_of(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
-    jar: SimpleCookie = SimpleCookie()
-    for name, value in headers:
-        if name == b"cookie":
-            try:
-                jar.load(value.decode("latin-1"))
-            except CookieError:  # a malformed Cookie header means "no cookies"
-                return {}
-    return {key: morsel.value for key, morsel in jar.items()}
+def cookies_of(scope: Scope) -> dict[str, str]:
+    """The request's cookies as authentication sees them (``Request.cookies``)."""
+    return HTTPConnection(scope).cookies
 
 
 def csrf_secret(cookies: dict[str, str]) -> str | None:
-    """The cookie value the request's CSRF token is derived from, if any."""
-    return cookies.get(SESSION_COOKIE) or cookies.get(PRE_SESSION_COOKIE) or None
+    """The cookie the request's CSRF token is derived from (session first), if present.
+
+    A present but empty cookie gives ``""``: it still demands a token, which cannot match.
+    """
+    for name in (SESSION_COOKIE, PRE_SESSION_COOKIE):
+        if name in cookies:
+            return cookies[name]
+    return None
+
+
+def csrf_key_of(app: object) -> bytes | None:
+    """The CSRF key of the app's authenticator (``hub.auth``), if authentication is set up."""
+    from hub.auth.web import find_authenticator
+
+    auth = find_authenticator(app)
+    return auth.users.csrf_key if auth is not None else None
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
@@ -98,11 +114,15 @@ class CsrfMiddleware:
             return
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         auth = (_header(headers, b"authorization") or "").lower()
-        secret = csrf_secret(cookies_of(headers))
+        secret = csrf_secret(cookies_of(scope))
         if auth.startswith("bearer ") or secret is None:
             await self.app(scope, receive, send)
             return
-        if token_matches(secret, _header(headers, CSRF_HEADER.encode())):
+        key = csrf_key_of(scope.get("app"))
+        if key is None:
+            await _forbidden(send)
+            return
+        if token_matches(key, secret, _header(headers, CSRF_HEADER.encode())):
             scope.setdefault("state", {})["csrf_checked"] = True
             await self.app(scope, receive, send)
             return
@@ -112,7 +132,7 @@ class CsrfMiddleware:
             if body is not None:
                 fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
                 given = fields.get(CSRF_FIELD, [""])[0]
-                if token_matches(secret, given):
+                if token_matches(key, secret, given):
                     scope.setdefault("state", {})["csrf_checked"] = True
                     await self.app(scope, _replay(body, receive), send)
                     return

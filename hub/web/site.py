@@ -26,6 +26,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from hub.auth import Authenticator, Role, User
 from hub.auth.errors import NotAuthenticatedError
+from hub.auth.web import find_authenticator
 from hub.web import queries
 from hub.web.csrf import (
     SESSION_COOKIE,
@@ -57,6 +58,7 @@ __all__ = [
     "page",
     "public_page",
     "render",
+    "token_for",
 ]
 
 HERE = Path(__file__).resolve().parent
@@ -121,12 +123,17 @@ def alerts_of(request: Request) -> AlertService | None:
 
 def authenticator_of(request: Request) -> Authenticator:
     """The authenticator: ``app.state.hjem_auth``, else the running hub's ``auth``."""
-    auth = getattr(request.app.state, "hjem_auth", None)
+    auth = find_authenticator(request.app)
     if auth is None:
-        auth = getattr(getattr(request.app.state, "hub", None), "auth", None)
-    if not isinstance(auth, Authenticator):
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "authentication is not set up")
     return auth
+
+
+def token_for(request: Request, cookie: str) -> str:
+    """The CSRF token of a (pre-)session cookie value, keyed by this hub's secret ("" when
+    authentication is not set up: then no form can succeed)."""
+    auth = find_authenticator(request.app)
+    return csrf_token(auth.users.csrf_key, cookie) if auth is not None else ""
 
 
 def language_of(request: Request) -> Translator:
@@ -177,12 +184,12 @@ def _now(request: Request) -> datetime:
 
 
 def public_page(request: Request) -> Page:
-    secret = csrf_secret(dict(request.cookies))
+    secret = csrf_secret(request.cookies)
     return Page(
         request=request,
         user=None,
         t=language_of(request),
-        csrf=csrf_token(secret) if secret else "",
+        csrf=token_for(request, secret) if secret else "",
         settings=settings_of(request),
         now=_now(request),
     )
@@ -199,7 +206,7 @@ def page(request: Request) -> Page:
     except NotAuthenticatedError:
         raise SignInRequiredError(target) from None
     base = public_page(request)
-    return Page(request, user, base.t, csrf_token(session), base.settings, base.now)
+    return Page(request, user, base.t, token_for(request, session), base.settings, base.now)
 
 
 def admin_page(current: Annotated[Page, Depends(page)]) -> Page:

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hub.auth.errors import InvalidCredentialsError, TooManyAttemptsError
-from hub.web.csrf import PRE_SESSION_COOKIE, SESSION_COOKIE, csrf_token, new_pre_session_value
+from hub.web.csrf import PRE_SESSION_COOKIE, SESSION_COOKIE, new_pre_session_value
 from hub.web.i18n import LANG_COOKIE, LANGUAGES, translator
-from hub.web.site import Page, PageRoute, authenticator_of, public_page, render
+from hub.web.site import Page, PageRoute, authenticator_of, public_page, render, token_for
 
 __all__ = ["router", "safe_next"]
 
@@ -42,7 +42,9 @@ def _sign_in_page(
     fresh = None
     if not current.csrf:
         fresh = new_pre_session_value()
-        current = Page(request, None, current.t, csrf_token(fresh), current.settings, current.now)
+        current = Page(
+            request, None, current.t, token_for(request, fresh), current.settings, current.now
+        )
     response = render(
         current,
         "sign_in.html",

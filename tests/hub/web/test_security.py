@@ -146,10 +146,12 @@ async def test_bearer_token_requests_need_no_csrf_token(world: FastWorld) -> Non
         assert acked.status_code == 200
 
 
-async def test_csrf_token_is_bound_to_its_cookie() -> None:
-    assert csrf_token("a") == csrf_token("a")
-    assert csrf_token("a") != csrf_token("b")
-    assert len(csrf_token("a")) == 64
+async def test_csrf_token_is_bound_to_its_cookie_and_the_hubs_key() -> None:
+    key, other = b"k" * 32, b"o" * 32
+    assert csrf_token(key, "a") == csrf_token(key, "a")
+    assert csrf_token(key, "a") != csrf_token(key, "b")
+    assert csrf_token(key, "a") != csrf_token(other, "a")
+    assert len(csrf_token(key, "a")) == 64
 
 
 async def test_staff_cannot_see_another_organisations_resident(
@@ -237,7 +239,7 @@ async def test_signing_in_again_replaces_the_session(world: FastWorld) -> None:
             data={
                 "username": "ida",
                 "password": "korrekt-hest-batteri",
-                "csrf_token": csrf_token(first),
+                "csrf_token": csrf_token(world.users.csrf_key, first),
             },
         )
         assert reply.status_code == 303
