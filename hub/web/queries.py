@@ -9,13 +9,20 @@ reveal that it exists.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from hub.db import from_micros, migrate, to_micros
+from hub.admin_audit import (
+    AdminAction,
+    admin_actions,
+    ensure_schema,
+    organisation_of_home,
+    organisation_of_resident,
+    record_admin_action,
+)
+from hub.db import from_micros
 
 __all__ = [
     "AdminAction",
@@ -25,38 +32,27 @@ __all__ = [
     "HomeView",
     "ResidentView",
     "Resolution",
+    "TeamView",
     "UserView",
     "admin_actions",
     "alert_audit",
     "assignments_of_device",
+    "device",
+    "device_exists",
     "devices",
     "devices_of_resident",
     "display_names",
     "ensure_schema",
     "homes",
     "organisation_of_home",
+    "organisation_of_resident",
     "record_admin_action",
     "resident",
     "resident_names",
     "residents",
     "resolutions",
+    "teams",
     "users",
-]
-
-MIGRATIONS = [
-    (
-        "CREATE TABLE web_admin_audit (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-        " time_us INTEGER NOT NULL, actor TEXT NOT NULL, organisation TEXT,"
-        " action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL)"
-    ),
-    (
-        "CREATE TRIGGER web_admin_audit_no_update BEFORE UPDATE ON web_admin_audit"
-        " BEGIN SELECT RAISE(ABORT, 'web_admin_audit is append-only'); END"
-    ),
-    (
-        "CREATE TRIGGER web_admin_audit_no_delete BEFORE DELETE ON web_admin_audit"
-        " BEGIN SELECT RAISE(ABORT, 'web_admin_audit is append-only'); END"
-    ),
 ]
 
 Orgs = frozenset[str] | None
@@ -104,6 +100,16 @@ class DeviceView:
     since: datetime | None
     first_seen: datetime | None
     first_publisher: str | None
+    organisation: str | None = None
+    """The organisation the device belongs to (see :func:`devices`)."""
+    claimed: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class TeamView:
+    id: str
+    name: str
+    organisation: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,24 +129,6 @@ class UserView:
     role: str
     organisation: str | None
     active: bool
-
-
-@dataclass(frozen=True, slots=True)
-class AdminAction:
-    time: datetime
-    actor: str
-    action: str
-    target: str
-    detail: dict[str, object]
-
-
-def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create the dashboard's own table if this database does not have it yet."""
-    found = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'web_admin_audit'"
-    ).fetchone()
-    if found is None:
-        migrate(conn, "web", MIGRATIONS)
 
 
 def residents(conn: sqlite3.Connection, organisations: Orgs) -> list[ResidentView]:
@@ -176,31 +164,33 @@ def homes(conn: sqlite3.Connection, organisations: Orgs) -> list[HomeView]:
     ]
 
 
-def organisation_of_home(conn: sqlite3.Connection, home_id: str | None) -> str | None:
-    if home_id is None:
-        return None
-    row = conn.execute(
-        "SELECT t.organisation_id FROM home h JOIN team t ON t.id = h.team_id WHERE h.id = ?",
-        (home_id,),
-    ).fetchone()
-    return str(row[0]) if row and row[0] is not None else None
+_ASSIGNED = "EXISTS (SELECT 1 FROM assignment x WHERE x.device_id = d.id)"
+# The organisation a device belongs to: that of the resident it is (or was last) assigned
+# to; never assigned: that of the home of the gateway that first published it.
+_OWNER = (
+    f"CASE WHEN {_ASSIGNED} THEN (SELECT lt.organisation_id FROM assignment la"  # noqa: S608 - constant
+    " JOIN resident lr ON lr.id = la.resident_id LEFT JOIN home lh ON lh.id = lr.home_id"
+    " LEFT JOIN team lt ON lt.id = lh.team_id WHERE la.device_id = d.id"
+    " ORDER BY la.start_us DESC LIMIT 1) ELSE pt.organisation_id END"
+)
 
 
 def _device_sql(where: str) -> str:
+    """Devices with their ownership (columns ``owner`` and ``claimed``) filtered by ``where``."""
     return (
-        "SELECT d.id, d.description, a.resident_id, r.name, a.start_us, d.first_seen_us,"  # noqa: S608 - placeholders only
-        " d.first_publisher FROM device d"
+        "SELECT * FROM (SELECT d.id, d.description, a.resident_id, r.name, a.start_us,"  # noqa: S608 - placeholders only
+        f" d.first_seen_us, d.first_publisher, {_OWNER} AS owner,"
+        f" ({_ASSIGNED} OR pt.organisation_id IS NOT NULL) AS claimed FROM device d"
         " LEFT JOIN assignment a ON a.device_id = d.id AND a.end_us IS NULL"
         " LEFT JOIN resident r ON r.id = a.resident_id"
-        " LEFT JOIN home h ON h.id = r.home_id LEFT JOIN team t ON t.id = h.team_id"
         " LEFT JOIN publisher p ON p.id = d.first_publisher"
-        " LEFT JOIN home ph ON ph.id = p.home_id LEFT JOIN team pt ON pt.id = ph.team_id"
-        f" WHERE {where} ORDER BY d.id"
+        " LEFT JOIN home ph ON ph.id = p.home_id LEFT JOIN team pt ON pt.id = ph.team_id)"
+        f" WHERE {where} ORDER BY id"
     )
 
 
 def _device(row: tuple[object, ...]) -> DeviceView:
-    did, desc, rid, rname, since, first_seen, first_pub = row
+    did, desc, rid, rname, since, first_seen, first_pub, owner, claimed = row
     return DeviceView(
         str(did),
         str(desc or ""),
@@ -209,40 +199,67 @@ def _device(row: tuple[object, ...]) -> DeviceView:
         from_micros(since) if isinstance(since, int) else None,
         from_micros(first_seen) if isinstance(first_seen, int) else None,
         first_pub if isinstance(first_pub, str) else None,
+        owner if isinstance(owner, str) else None,
+        bool(claimed),
     )
 
 
-def devices(conn: sqlite3.Connection, organisations: Orgs) -> list[DeviceView]:
-    """Devices assigned to a resident of ``organisations`` or first heard by one of their
-    gateways; for a system administrator every device."""
+def _visible_devices(organisations: Orgs) -> tuple[str, list[object]]:
     if organisations is None:
-        where, params = "1 = 1", []
-    else:
-        first, p1 = _org_filter("t.organisation_id", organisations)
-        second, p2 = _org_filter("pt.organisation_id", organisations)
-        unclaimed = (
-            "(d.first_publisher IS NULL AND NOT EXISTS"
-            " (SELECT 1 FROM assignment x WHERE x.device_id = d.id))"
-        )
-        where, params = f"({first} OR {second} OR {unclaimed})", [*p1, *p2]
+        return "1 = 1", []
+    owned, params = _org_filter("owner", organisations)
+    return f"({owned} OR NOT claimed)", params
+
+
+def devices(conn: sqlite3.Connection, organisations: Orgs) -> list[DeviceView]:
+    """Devices that belong to ``organisations`` (see ``_OWNER``) and unclaimed ones (never
+    assigned, not first heard by a gateway of any organisation: any administrator may claim
+    them); for a system administrator every device."""
+    where, params = _visible_devices(organisations)
     return [_device(row) for row in conn.execute(_device_sql(where), params)]
 
 
+def device(conn: sqlite3.Connection, device_id: str, organisations: Orgs) -> DeviceView | None:
+    """The device if it exists and ``organisations`` may change it (as :func:`devices`)."""
+    where, params = _visible_devices(organisations)
+    row = conn.execute(_device_sql(f"id = ? AND {where}"), [device_id, *params]).fetchone()
+    return _device(row) if row else None
+
+
+def device_exists(conn: sqlite3.Connection, device_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM device WHERE id = ?", (device_id,)).fetchone() is not None
+
+
 def devices_of_resident(conn: sqlite3.Connection, resident_id: str) -> list[DeviceView]:
-    rows = conn.execute(_device_sql("a.resident_id = ?"), (resident_id,))
+    rows = conn.execute(_device_sql("resident_id = ?"), (resident_id,))
     return [_device(row) for row in rows]
 
 
-def assignments_of_device(conn: sqlite3.Connection, device_id: str) -> list[AssignmentView]:
+def assignments_of_device(
+    conn: sqlite3.Connection, device_id: str, organisations: Orgs = None
+) -> list[AssignmentView]:
+    """The device's assignments to residents of ``organisations`` (None: all), newest first."""
+    where, params = _org_filter("t.organisation_id", organisations)
     rows = conn.execute(
-        "SELECT a.device_id, a.resident_id, r.name, a.start_us, a.end_us FROM assignment a"
-        " JOIN resident r ON r.id = a.resident_id WHERE a.device_id = ? ORDER BY a.start_us DESC",
-        (device_id,),
+        "SELECT a.device_id, a.resident_id, r.name, a.start_us, a.end_us FROM assignment a"  # noqa: S608 - placeholders only
+        " JOIN resident r ON r.id = a.resident_id LEFT JOIN home h ON h.id = r.home_id"
+        " LEFT JOIN team t ON t.id = h.team_id"
+        f" WHERE a.device_id = ? AND {where} ORDER BY a.start_us DESC",
+        [device_id, *params],
     )
     return [
         AssignmentView(d, rid, name, from_micros(s), from_micros(e) if e is not None else None)
         for d, rid, name, s, e in rows
     ]
+
+
+def teams(conn: sqlite3.Connection, organisations: Orgs) -> list[TeamView]:
+    where, params = _org_filter("organisation_id", organisations)
+    rows = conn.execute(
+        f"SELECT id, name, organisation_id FROM team WHERE {where} ORDER BY name, id",  # noqa: S608
+        params,
+    )
+    return [TeamView(i, n, o) for i, n, o in rows]
 
 
 def users(conn: sqlite3.Connection, organisations: Orgs) -> list[UserView]:
@@ -253,37 +270,6 @@ def users(conn: sqlite3.Connection, organisations: Orgs) -> list[UserView]:
         params,
     )
     return [UserView(i, u, d, r, o, bool(a)) for i, u, d, r, o, a in rows]
-
-
-def record_admin_action(
-    conn: sqlite3.Connection,
-    *,
-    time: datetime,
-    actor: str,
-    organisation: str | None,
-    action: str,
-    target: str,
-    detail: dict[str, object],
-) -> None:
-    ensure_schema(conn)
-    conn.execute(
-        "INSERT INTO web_admin_audit (time_us, actor, organisation, action, target, detail)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (to_micros(time), actor, organisation, action, target, json.dumps(detail, sort_keys=True)),
-    )
-
-
-def admin_actions(
-    conn: sqlite3.Connection, organisations: Orgs, limit: int = 200
-) -> list[AdminAction]:
-    ensure_schema(conn)
-    where, params = _org_filter("organisation", organisations)
-    rows = conn.execute(
-        f"SELECT time_us, actor, action, target, detail FROM web_admin_audit WHERE {where}"  # noqa: S608
-        " ORDER BY seq DESC LIMIT ?",
-        [*params, limit],
-    )
-    return [AdminAction(from_micros(t), a, act, tg, json.loads(d)) for t, a, act, tg, d in rows]
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,14 @@ def _own_org(current: Page) -> str | None:
     return current.user.organisation if current.user else None
 
 
-def _log(current: Page, action: str, target: str, **detail: object) -> None:
+def _log(
+    current: Page,
+    action: str,
+    target: str,
+    affected: tuple[str | None, ...] = (),
+    **detail: object,
+) -> None:
+    """Audit an action under the actor's organisation and the ``affected`` ones."""
     queries.record_admin_action(
         current.conn,
         time=current.now,
@@ -49,6 +56,7 @@ def _log(current: Page, action: str, target: str, **detail: object) -> None:
         action=action,
         target=target,
         detail=detail,
+        affected=affected,
     )
 
 
@@ -69,6 +77,7 @@ def _admin_page(
         residents=queries.residents(conn, orgs),
         homes=queries.homes(conn, orgs),
         users=queries.users(conn, orgs),
+        teams=_teams(current),
         message=message,
         message_kind=kind,
         new_token=new_token,
@@ -86,9 +95,15 @@ async def add_device(
     device_id: Annotated[str, Form(min_length=1, max_length=128)],
     description: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    current.hub.registry.add_device(device_id.strip(), description.strip())
-    _log(current, "device_saved", device_id, description=description.strip())
-    return RedirectResponse(f"/admin/devices/{device_id.strip()}", status_code=303)
+    """Add a device, or rename one that belongs to the organisation (or is unclaimed); a
+    device of another organisation is not found."""
+    device_id = device_id.strip()
+    owner: str | None = None
+    if queries.device_exists(current.conn, device_id):
+        owner = _device_or_404(current, device_id).organisation
+    current.hub.registry.add_device(device_id, description.strip())
+    _log(current, "device_saved", device_id, (owner,), description=description.strip())
+    return RedirectResponse(f"/admin/devices/{device_id}", status_code=303)
 
 
 @router.post("/admin/residents", response_class=HTMLResponse)
@@ -100,30 +115,39 @@ async def add_resident(
     if home_id not in {h.id for h in queries.homes(current.conn, current.orgs)}:
         raise HTTPException(status.HTTP_404_NOT_FOUND, current.t("errors.no_home"))
     made = current.hub.registry.add_resident(name.strip(), home_id)
-    _log(current, "resident_added", made.id, name=made.name, home=home_id)
+    affected = (queries.organisation_of_home(current.conn, home_id),)
+    _log(current, "resident_added", made.id, affected, name=made.name, home=home_id)
     return _admin_page(current, message=current.t("admin.saved"))
 
 
 @router.post("/admin/users", response_class=HTMLResponse)
 async def add_user(
     current: AdminPage,
+    *,
     username: Annotated[str, Form(min_length=1, max_length=64)],
     password: Annotated[str, Form(max_length=1024)],
     role: Annotated[Role, Form()],
     display_name: Annotated[str, Form(max_length=100)] = "",
+    team: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
+    """A user of the administrator's own organisation, in teams of that organisation only."""
+    organisation = _own_org(current)
+    mine = {t.id for t in _teams(current)}
+    if any(t not in mine for t in team or ()):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, current.t("errors.no_team"))
     users = authenticator_of(current.request).users
     try:
         made = users.create_user(
             username.strip(),
             password,
             role,
-            _own_org(current),
+            organisation,
+            teams=tuple(sorted(set(team or ()))),
             display_name=display_name.strip() or None,
         )
     except (ValueError, UserExistsError) as exc:
         return _admin_page(current, message=str(exc), kind="error", status_code=400)
-    _log(current, "user_added", made.username, role=role.value)
+    _log(current, "user_added", made.username, role=role.value, teams=list(made.teams))
     return _admin_page(current, message=current.t("admin.saved"))
 
 
@@ -137,10 +161,17 @@ async def issue_token(
     return _admin_page(current, new_token=token)
 
 
+def _teams(current: Page) -> list[queries.TeamView]:
+    """The teams a new user of this administrator may join: those of their organisation."""
+    organisation = _own_org(current)
+    if organisation is None:
+        return []
+    return queries.teams(current.conn, frozenset({organisation}))
+
+
 def _device_or_404(current: Page, device_id: str) -> queries.DeviceView:
-    found = next(
-        (d for d in queries.devices(current.conn, current.orgs) if d.id == device_id), None
-    )
+    """The device if it belongs to the user's organisation or is unclaimed, else 404."""
+    found = queries.device(current.conn, device_id, current.orgs)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, current.t("errors.no_device"))
     return found
@@ -157,7 +188,7 @@ def _device_page(
         status_code=status_code,
         device=device,
         residents=queries.residents(current.conn, current.orgs),
-        history=queries.assignments_of_device(current.conn, device_id),
+        history=queries.assignments_of_device(current.conn, device_id, current.orgs),
         default_start=local_now.strftime("%Y-%m-%dT%H:%M"),
         message=message,
         message_kind=kind,
@@ -176,7 +207,10 @@ async def assign(
     resident_id: Annotated[str, Form(min_length=1)],
     start: Annotated[str, Form(min_length=1, max_length=32)],
 ) -> Response:
-    if queries.resident(current.conn, resident_id, current.orgs) is None:
+    """Assign a device of the organisation (or an unclaimed one) to one of its residents."""
+    owner = _device_or_404(current, device_id).organisation
+    resident = queries.resident(current.conn, resident_id, current.orgs)
+    if resident is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, current.t("errors.no_resident"))
     try:
         begins = datetime.fromisoformat(start).replace(tzinfo=current.settings.zone)
@@ -186,13 +220,21 @@ async def assign(
         current.hub.registry.assign(device_id, resident_id, begins)
     except RegistryError as exc:
         return _device_page(current, device_id, exc.problem, "error", 409)
-    _log(current, "device_assigned", device_id, resident=resident_id, start=begins.isoformat())
+    affected = (owner, resident.organisation)
+    _log(
+        current,
+        "device_assigned",
+        device_id,
+        affected,
+        resident=resident_id,
+        start=begins.isoformat(),
+    )
     return _device_page(current, device_id, current.t("admin.saved"))
 
 
 @router.post("/admin/devices/{device_id}/unassign", response_class=HTMLResponse)
 async def unassign(device_id: str, current: AdminPage) -> Response:
-    _device_or_404(current, device_id)
+    owner = _device_or_404(current, device_id).organisation
     current.hub.registry.unassign(device_id, current.now)
-    _log(current, "device_unassigned", device_id)
+    _log(current, "device_unassigned", device_id, (owner,))
     return _device_page(current, device_id, current.t("admin.saved"))
