@@ -2,7 +2,9 @@
 
 ``GET /api/v1/alerts?state=...``, ``GET /api/v1/alerts/stream`` (server-sent events),
 ``GET /api/v1/alerts/{id}``, ``POST /api/v1/alerts/{id}/ack``, ``POST .../resolve`` (note),
-``GET .../audit``, and silences (admin). Users see only alerts of their organisation.
+``GET .../audit``, and silences (admin: ``GET``/``POST /api/v1/alerts/silences``,
+``DELETE .../silences/{id}``). Users see only alerts of their organisation; a silence
+belongs to its creator's organisation and silences only that organisation's alerts.
 Errors are RFC 9457 problem details (``application/problem+json``).
 """
 
@@ -22,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hub.alerts.errors import AlertNotFoundError, AlertsError, InvalidTransitionError
 from hub.alerts.notify import LiveEvent
 from hub.alerts.service import AlertService
-from hub.alerts.store import AlertRow, AuditEntry
+from hub.alerts.store import AlertRow, AuditEntry, Silence
 from hub.auth import Role, User, current_user, require_role
 from schemas.models import AlertState, Severity, encode
 
@@ -240,25 +242,41 @@ async def stream(user: CurrentUser, service: Service) -> StreamingResponse:
     )
 
 
-@router.get("/silences", dependencies=[Depends(require_role(Role.ADMIN))])
-async def list_silences(service: Service) -> list[dict[str, Any]]:
+def _silence_view(s: Silence) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "organisation": s.organisation,
+        "rule": s.rule,
+        "resident": s.resident,
+        "subject": s.subject,
+        "starts": s.starts.isoformat(),
+        "ends": s.ends.isoformat(),
+        "reason": s.reason,
+        "created_by": s.created_by,
+    }
+
+
+@router.get("/silences")
+async def list_silences(user: Admin, service: Service) -> list[dict[str, Any]]:
+    """The silences that apply to the user's organisation (its own and global ones)."""
+    orgs = user.organisations()
     return [
-        {
-            "id": s.id,
-            "rule": s.rule,
-            "resident": s.resident,
-            "subject": s.subject,
-            "starts": s.starts.isoformat(),
-            "ends": s.ends.isoformat(),
-            "reason": s.reason,
-            "created_by": s.created_by,
-        }
+        _silence_view(s)
         for s in service.engine.store.silences(service.engine.clock.now())
+        if orgs is None or s.organisation is None or s.organisation in orgs
     ]
 
 
 @router.post("/silences", status_code=201)
 async def add_silence(user: Admin, service: Service, body: SilenceBody) -> dict[str, str]:
+    """A silence of the administrator's organisation (a system administrator's: global)."""
+    orgs = user.organisations()
+    organisation = None if orgs is None else user.organisation
+    resident = body.resident
+    store = service.engine.store
+    # a resident of another organisation (or none known here) is not found
+    if orgs is not None and resident and store.resident_organisation(resident) != organisation:
+        raise HTTPException(404, f"no resident {resident!r}")
     silence = service.engine.silence(
         actor=user.username,
         reason=body.reason,
@@ -267,8 +285,21 @@ async def add_silence(user: Admin, service: Service, body: SilenceBody) -> dict[
         rule=body.rule,
         resident=body.resident,
         subject=body.subject,
+        organisation=organisation,
     )
     return {"id": silence.id}
+
+
+@router.delete("/silences/{silence_id}", status_code=204)
+async def end_silence(silence_id: str, user: Admin, service: Service) -> Response:
+    """End a silence of the user's organisation now (global ones: system administrators)."""
+    found = service.engine.store.silence(silence_id)
+    orgs = user.organisations()
+    if found is None or (orgs is not None and found.organisation not in orgs):
+        raise HTTPException(404, f"no silence {silence_id!r}")
+    if not service.engine.end_silence(silence_id, user.username):
+        return problem(409, "Conflict", f"silence {silence_id!r} is already over")
+    return Response(status_code=204)
 
 
 @router.get("/{alert_id}")

@@ -120,7 +120,7 @@ class AlertEngine:
                 row.state is AlertState.ACTIVE_UNACK
                 and row.next_notify is not None
                 and row.next_notify <= now
-                and not self._silenced(row.rule, row.subject, row.resident, now)
+                and not self._silenced(row.rule, row.subject, row.resident, row.organisation, now)
             ):
                 events.append(self._escalate(row, now))
         return events
@@ -181,20 +181,32 @@ class AlertEngine:
         rule: str | None = None,
         resident: str | None = None,
         subject: str | None = None,
+        organisation: str | None = None,
     ) -> Silence:
-        """Suppress new alerts and escalation for matching alerts in ``[starts, ends)``."""
+        """Suppress new alerts and escalation for matching alerts of ``organisation`` (None:
+        of every organisation) in ``[starts, ends)``; audited as "silence_created"."""
         now = self.clock.now()
         silence = Silence(
-            f"s-{secrets.token_hex(8)}", rule, resident, subject, starts or now, ends, reason, actor
+            f"s-{secrets.token_hex(8)}",
+            rule,
+            resident,
+            subject,
+            starts or now,
+            ends,
+            reason,
+            actor,
+            organisation,
         )
         self.store.add_silence(silence, now)
         self._silences = self.store.silences(now)
         return silence
 
-    def end_silence(self, silence_id: str) -> None:
+    def end_silence(self, silence_id: str, actor: str = SYSTEM) -> bool:
+        """End a silence now (audited as "silence_ended"); False if it was already over."""
         now = self.clock.now()
-        self.store.end_silence(silence_id, now)
+        ended = self.store.end_silence(silence_id, now, actor)
         self._silences = self.store.silences(now)
+        return ended
 
     def audit(self, alert_id: str) -> list[AuditEntry]:
         self.store.get(alert_id)
@@ -202,8 +214,10 @@ class AlertEngine:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def _silenced(self, rule: str, subject: str, resident: str | None, now: datetime) -> bool:
-        return any(s.covers(rule, subject, resident, now) for s in self._silences)
+    def _silenced(
+        self, rule: str, subject: str, resident: str | None, org: str | None, now: datetime
+    ) -> bool:
+        return any(s.covers(rule, subject, resident, org, now) for s in self._silences)
 
     def _policy(self, rule_id: str) -> EscalationPolicy | None:
         rule = self.config.rule(rule_id)
@@ -247,7 +261,9 @@ class AlertEngine:
     def _fire(self, row: AlertRow | None, signal: Signal, now: datetime) -> AlertEvent | None:
         subject = signal.subject
         if row is None:
-            if self._silenced(signal.rule, subject.key, subject.resident, now):
+            if self._silenced(
+                signal.rule, subject.key, subject.resident, subject.organisation, now
+            ):
                 return None
             row = AlertRow(
                 id=self._new_id(),

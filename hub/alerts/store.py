@@ -17,11 +17,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
+from hub.admin_audit import organisation_of_resident
+from hub.alerts import silences
 from hub.alerts.errors import AlertNotFoundError, StorageError
+from hub.alerts.silences import Silence, SilenceAuditEntry
 from hub.db import from_micros, migrate, to_micros, transaction
 from schemas.models import AlertEvent, AlertState, Severity, encode
 
-__all__ = ["AlertRow", "AlertStore", "AuditEntry", "OutboxItem", "Silence"]
+__all__ = ["AlertRow", "AlertStore", "AuditEntry", "OutboxItem", "Silence", "SilenceAuditEntry"]
 
 MIGRATIONS = [
     (
@@ -67,6 +70,7 @@ MIGRATIONS = [
         " CHECK (ends_us > starts_us))"
     ),
     "ALTER TABLE alert_outbox ADD COLUMN assignee TEXT",
+    *silences.MIGRATIONS,
 ]
 
 # Constant column list; every value goes through "?" parameters.
@@ -173,33 +177,16 @@ class OutboxItem:
     """Who the alert is assigned to (the escalation step's responder) at this change."""
 
 
-@dataclass(frozen=True, slots=True)
-class Silence:
-    id: str
-    rule: str | None
-    resident: str | None
-    subject: str | None
-    starts: datetime
-    ends: datetime
-    reason: str
-    created_by: str
-
-    def covers(self, rule: str, subject: str, resident: str | None, now: datetime) -> bool:
-        return (
-            self.starts <= now < self.ends
-            and self.rule in (None, rule)
-            and self.subject in (None, subject)
-            and (self.resident is None or self.resident == resident)
-        )
-
-
 class AlertStore:
     """The alert tables. One owner per connection (not thread-safe)."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         with self._errors("migrate"):
+            backfill = silences.lacks_organisation(conn)
             migrate(conn, "alerts", MIGRATIONS)
+            if backfill:
+                silences.backfill_organisations(conn)
 
     @contextmanager
     def _errors(self, operation: str) -> Iterator[None]:
@@ -358,40 +345,29 @@ class AlertStore:
     # -- silences --------------------------------------------------------------------------
 
     def add_silence(self, silence: Silence, now: datetime) -> None:
-        with self._errors("add silence"), transaction(self._conn):
-            self._conn.execute(
-                "INSERT INTO alert_silence (id, rule, resident, subject, starts_us, ends_us,"
-                " reason, created_by, created_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    silence.id,
-                    silence.rule,
-                    silence.resident,
-                    silence.subject,
-                    to_micros(silence.starts),
-                    to_micros(silence.ends),
-                    silence.reason,
-                    silence.created_by,
-                    to_micros(now),
-                ),
-            )
+        """Store the silence and its "silence_created" audit entry (one transaction)."""
+        with self._errors("add silence"):
+            silences.add(self._conn, silence, now)
 
-    def end_silence(self, silence_id: str, now: datetime) -> None:
+    def end_silence(self, silence_id: str, now: datetime, actor: str = "system") -> bool:
+        """End it at ``now`` with a "silence_ended" audit entry; False if already over."""
         with self._errors("end silence"):
-            self._conn.execute(
-                "UPDATE alert_silence SET ends_us = ?1, starts_us = MIN(starts_us, ?1 - 1)"
-                " WHERE id = ?2 AND ends_us > ?1",
-                (to_micros(now), silence_id),
-            )
+            return silences.end(self._conn, silence_id, now, actor)
+
+    def silence(self, silence_id: str) -> Silence | None:
+        with self._errors("silence"):
+            return silences.get(self._conn, silence_id)
 
     def silences(self, now: datetime) -> list[Silence]:
         """Silences not yet over at ``now`` (current and future maintenance windows)."""
         with self._errors("silences"):
-            rows = self._conn.execute(
-                "SELECT id, rule, resident, subject, starts_us, ends_us, reason, created_by"
-                " FROM alert_silence WHERE ends_us > ? ORDER BY starts_us",
-                (to_micros(now),),
-            ).fetchall()
-        return [
-            Silence(i, r, res, sub, from_micros(s), from_micros(e), why, by)
-            for i, r, res, sub, s, e, why, by in rows
-        ]
+            return silences.current(self._conn, now)
+
+    def silence_audit(self, organisations: frozenset[str] | None) -> list[SilenceAuditEntry]:
+        with self._errors("silence audit"):
+            return silences.audit(self._conn, organisations)
+
+    def resident_organisation(self, resident_id: str) -> str | None:
+        """The organisation of a registry resident (None: unknown, or no registry here)."""
+        with self._errors("resident organisation"):
+            return organisation_of_resident(self._conn, resident_id)

@@ -1,6 +1,12 @@
 """The audit view (everyone, own organisation) and administration (administrators):
 users, residents, devices and their assignment to residents over time, API tokens.
-Every administrative change is written to the append-only ``web_admin_audit`` table."""
+Every administrative change is written to the append-only ``web_admin_audit`` table
+(:mod:`hub.admin_audit`), filed under the actor's and every affected organisation; the audit
+view also lists silences created and ended (:mod:`hub.alerts.silences`).
+
+Every write checks the organisation of each object it touches: a device must belong to the
+administrator's organisation or be unclaimed (:func:`hub.web.queries.devices`), a resident,
+home or team must be the organisation's; anything else is "not found" (404)."""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from hub.alerts import silences
 from hub.auth import Role, UserExistsError
 from hub.errors import RegistryError
 from hub.web import queries
@@ -25,13 +32,17 @@ router = APIRouter(route_class=PageRoute)
 async def audit(current: CurrentPage) -> HTMLResponse:
     try:
         entries = queries.alert_audit(current.conn, current.orgs)
+        quiet = silences.audit(current.conn, current.orgs)
     except sqlite3.OperationalError:  # the alert tables do not exist (alerts not set up)
-        entries = []
+        entries, quiet = [], []
+    actions = queries.admin_actions(current.conn, current.orgs) + [
+        queries.AdminAction(q.time, q.actor, q.action, q.silence_id, q.detail) for q in quiet
+    ]
     return render(
         current,
         "audit.html",
         entries=entries,
-        actions=queries.admin_actions(current.conn, current.orgs),
+        actions=sorted(actions, key=lambda a: a.time, reverse=True),
         actor_names=current.actor_names(),
     )
 
