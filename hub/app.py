@@ -64,6 +64,7 @@ def create_app(hub_or_settings: Hub | HubSettings) -> FastAPI:
             "status": "ok",
             "store": hub.store.kind,
             "mqtt_connected": bool(mqtt and mqtt.connected),
+            "store_fault": hub.health.fault.as_dict() if hub.health.fault else None,
         }
         return JSONResponse(body)
 

@@ -27,6 +27,11 @@ from hub.errors import StoreError
 __all__ = ["from_micros", "migrate", "open_db", "to_micros", "transaction"]
 
 BUSY_TIMEOUT_MS = 10_000
+"""How long a statement waits for another connection's write lock (tools, admin commands)."""
+HUB_BUSY_TIMEOUT_MS = 250
+"""The running hub's wait: its statements run in the event loop, so a lock held elsewhere
+may block the loop (and the dashboard) only this long per attempt; ingest then retries with
+backoff (:mod:`hub.store_health`)."""
 CACHE_KIB = 32_768
 """Page cache per connection (allocated as used), so the hot index pages stay in memory."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -49,20 +54,25 @@ def open_db(
     *,
     synchronous: Literal["full", "normal"] = "full",
     check_same_thread: bool = False,
+    busy_timeout_ms: int = BUSY_TIMEOUT_MS,
 ) -> sqlite3.Connection:
     """Open (creating if needed) the hub database in WAL mode with foreign keys on.
 
     The connection is in autocommit mode; use :func:`transaction` for atomic groups.
     ``check_same_thread`` is off so that one owner can hand work to a worker thread; the
-    owner must serialise access.
+    owner must serialise access. ``busy_timeout_ms``: how long a statement waits for a lock
+    held by another connection before it fails with "database is locked".
     """
     try:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(
-            str(path), isolation_level=None, check_same_thread=check_same_thread, timeout=10.0
+            str(path),
+            isolation_level=None,
+            check_same_thread=check_same_thread,
+            timeout=busy_timeout_ms / 1000,
         )
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
@@ -101,18 +111,37 @@ def insert_rows(
 
 
 @contextlib.contextmanager
-def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator[None]:
-    """BEGIN (IMMEDIATE) ... COMMIT, or ROLLBACK on error. Nests: inner calls join the outer."""
+def transaction(
+    conn: sqlite3.Connection, *, immediate: bool = True, operation: str | None = None
+) -> Iterator[None]:
+    """BEGIN (IMMEDIATE) ... COMMIT, or ROLLBACK on error. Nests: inner calls join the outer.
+
+    A failed COMMIT (locked, disk or database full) rolls back too, so the connection is never
+    left inside a transaction. With ``operation``, every sqlite3.Error raised by BEGIN, the
+    body or COMMIT becomes a :class:`~hub.errors.StoreError` naming that operation.
+    """
     if conn.in_transaction:
         yield
         return
-    conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
     try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+        conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        try:
+            yield
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+    except sqlite3.Error as exc:
+        if operation is None:
+            raise
+        raise StoreError("sqlite", operation, str(exc)) from exc
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """ROLLBACK unless SQLite already rolled back (it may after SQLITE_FULL or BUSY)."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):  # the original error is the one to report
+            conn.execute("ROLLBACK")
 
 
 def migrate(conn: sqlite3.Connection, component: str, statements: Sequence[str]) -> int:

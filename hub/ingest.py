@@ -272,7 +272,7 @@ class Ingestor:
         now, judgements = judged.now, judged.judgements
         items = [item for j in judgements for item in j.items]
         changes: list[GatewayChange] = []
-        with transaction(self._conn):
+        with transaction(self._conn, operation="ingest commit"):
             stored = self.store.write_new(items)
             self.ledger.add_dead_letters(j.dead_letter for j in judgements if j.dead_letter)
             for j in judgements:

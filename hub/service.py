@@ -3,6 +3,10 @@
 Tasks: ``ingest`` (MQTT batches -> commit -> acknowledge -> reply -> listeners), ``status``
 (gateway silence timeout and retention) and ``api`` (uvicorn serving :func:`hub.app.create_app`).
 
+Store faults (a lock held elsewhere, a full disk): the failed transaction rolls back,
+nothing is acknowledged, and ingest retries with backoff in the event loop while the API
+keeps serving; ``health.fault`` describes the fault meanwhile (:mod:`hub.store_health`).
+
 Post-commit hook: after observations are durably stored (the transaction committed and
 the MQTT messages acknowledged) the hub awaits every registered listener with a
 :class:`StoredBatch` of the *newly* stored observations (redeliveries excluded), each with
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
@@ -25,8 +30,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from hub.config import HubSettings
-from hub.db import open_db, transaction
-from hub.errors import StoreError
+from hub.db import HUB_BUSY_TIMEOUT_MS, open_db, transaction
 from hub.gateways import GatewayChange, Gateways
 from hub.ingest import Inbound, Ingestor, Processed
 from hub.mqtt_client import MqttConnection
@@ -35,6 +39,7 @@ from hub.runtime import tune_gc
 from hub.store.base import StoredObservation, TimeSeriesStore
 from hub.store.ledger import Ledger
 from hub.store.sqlite import SqliteStore
+from hub.store_health import StoreHealth
 from schemas.models import encode
 
 if TYPE_CHECKING:
@@ -107,7 +112,13 @@ class Hub:
         """Staff authentication for the HTTP API (attached with the alerts)."""
         self.stored_here = 0
         """Observations this process stored for the first time (for logs and tests)."""
-        self.conn = open_db(settings.database, synchronous=settings.ingest.sqlite_synchronous)
+        self.conn = open_db(
+            settings.database,
+            synchronous=settings.ingest.sqlite_synchronous,
+            busy_timeout_ms=HUB_BUSY_TIMEOUT_MS,
+        )
+        self.health = StoreHealth(clock)
+        """Store faults: ingest pauses (nothing acknowledged) and retries; see hub.store_health."""
         self.registry = Registry(self.conn)
         self.ledger = Ledger(self.conn)
         self.gateways = Gateways(self.conn)
@@ -243,16 +254,10 @@ class Hub:
     # -- work ------------------------------------------------------------------------------
 
     async def _commit(self, group: list[Inbound]) -> Processed:
-        delay = 0.5
-        while True:
-            try:
-                return self.ingestor.process(group)
-            except StoreError as exc:
-                log.warning(
-                    "commit of %d messages failed, retrying in %.1f s: %s", len(group), delay, exc
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+        """Judge and commit ``group``; on a store fault retry (backoff) until it succeeds."""
+        return await self.health.retry(
+            f"commit of {len(group)} messages", lambda: self.ingestor.process(group)
+        )
 
     async def _ingest_loop(self, mqtt: MqttConnection) -> None:
         async for group in mqtt.batches():
@@ -282,15 +287,20 @@ class Hub:
         next_retention = self.clock()
         while True:
             now = self.clock()
-            with transaction(self.conn):
-                changes = self.gateways.expire(now, timeout)
+            changes = await self.health.retry(
+                "gateway status", functools.partial(self._expire_gateways, now, timeout)
+            )
             for change in changes:
                 for listener in list(self._listeners):
                     await listener(change)
             if now >= next_retention:
-                self.apply_retention(now)
+                await self.health.retry("retention", functools.partial(self.apply_retention, now))
                 next_retention = now + timedelta(seconds=retention.interval_s)
             await asyncio.sleep(min(5.0, timeout.total_seconds() / 4))
+
+    def _expire_gateways(self, now: datetime, timeout: timedelta) -> list[GatewayChange]:
+        with transaction(self.conn, operation="gateway status"):
+            return self.gateways.expire(now, timeout)
 
     def apply_retention(self, now: datetime) -> int:
         deleted = self.store.apply_retention(now)
