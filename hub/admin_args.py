@@ -75,6 +75,13 @@ def assign_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--end", help="ISO 8601 with offset (default: open-ended)")
 
 
+def bind_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("device", help="device id as the publisher reports it")
+    parser.add_argument("--publisher", required=True, help="the vendor (or gateway) it belongs to")
+    parser.add_argument("--start", help="ISO 8601 with offset (default: now)")
+    parser.add_argument("--end", help="ISO 8601 with offset (default: open-ended)")
+
+
 def gateway_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("id", help="gateway id = MQTT username (a-z 0-9 _ -)")
     parser.add_argument("--home", help="the home it serves (created if new)")

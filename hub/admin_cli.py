@@ -1,5 +1,5 @@
 """``hjem admin add-organisation | add-team | add-gateway | add-vendor | add-user |
-assign-device | list | broker-password | render-acl``.
+assign-device | bind-device | list | broker-password | render-acl``.
 
 Provisioning writes three places: the broker's password file (``mosquitto_passwd``; the ACL
 is a fixed set of patterns keyed on the username, see :mod:`hub.provision`), the registry
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +28,7 @@ from hub.admin_args import (
     PASSWORD_FILE,
     acl_args,
     assign_args,
+    bind_args,
     broker_user_args,
     common,
     gateway_args,
@@ -187,6 +188,15 @@ def _add_vendor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_teams(conn: sqlite3.Connection, teams: Iterable[str], organisation: str | None) -> None:
+    """A user's teams must be teams of the user's organisation."""
+    from hub.admin_audit import organisation_of_team
+
+    for team in teams:
+        if organisation is None or organisation_of_team(conn, team) != organisation:
+            raise _fail(f"team {team!r} is not a team of organisation {organisation!r}")
+
+
 def _add_user(args: argparse.Namespace) -> int:
     from hub.auth.users import Role, UserStore
     from hub.provision import generate_secret
@@ -196,6 +206,7 @@ def _add_user(args: argparse.Namespace) -> int:
         raise _fail("care_staff users need --organisation")
     password = generate_secret(18)
     with _database(args) as conn:
+        _check_teams(conn, args.team or (), args.organisation)
         store = UserStore(conn, _SystemClock())
         try:
             user = _call(
@@ -235,12 +246,26 @@ def _assign_device(args: argparse.Namespace) -> int:
         resident = args.resident
         if args.new_resident:
             resident = _call(lambda: registry.add_resident(args.new_resident, args.home)).id
+            args.resident = resident  # for the audit entry
             print(f"resident {resident} added (home {args.home or '-'})")
         elif resident not in {r.id for r in registry.residents()}:
             raise _fail(f"unknown resident {resident!r} (see `hjem admin list`)")
         _call(lambda: registry.assign(args.device, resident, start, end))
     until = end.isoformat() if end else "further notice"
     print(f"device {args.device} assigned to {resident} from {start.isoformat()} until {until}")
+    return 0
+
+
+def _bind_device(args: argparse.Namespace) -> int:
+    start = _parse_time(args.start, "--start") or datetime.now(UTC)
+    end = _parse_time(args.end, "--end")
+    with _registry(args) as registry:
+        _call(lambda: registry.bind(args.device, args.publisher, start, end))
+    until = end.isoformat() if end else "further notice"
+    print(
+        f"device {args.device} bound to publisher {args.publisher} from {start.isoformat()}"
+        f" until {until}: its readings from any other publisher are refused"
+    )
     return 0
 
 
@@ -261,9 +286,12 @@ def _list(args: argparse.Namespace) -> int:
             print(f"home      {home.id}  {home.label}")
         for resident in residents:
             print(f"resident  {resident.id}  home={resident.home_id or '-'}")
+        moment = datetime.now(UTC)
         for device in devices:
-            now = registry.resolve(device, datetime.now(UTC))
-            print(f"device    {device}  resident={now or '-'}")
+            holder = registry.resolve(device, moment)
+            owner = next((b.publisher_id for b in registry.bindings(device) if b.end is None), "")
+            bound = f"  bound to={owner}" if owner else ""
+            print(f"device    {device}  resident={holder or '-'}{bound}")
     for name in on_broker:
         kind = registered.get(name, "hub" if name == HUB_USERNAME else "NOT IN REGISTRY")
         print(f"broker    {name}  {kind}")
@@ -283,6 +311,33 @@ def _render_acl(args: argparse.Namespace) -> int:
 
     print(_call(lambda: render_acl(args.hub_user, args.alert_reader or ())), end="")
     return 0
+
+
+def _audited(args: argparse.Namespace) -> bool:
+    from hub.admin_audit import CLI_ACTIONS
+
+    uses_db = getattr(args, "config", None) is not None and not getattr(args, "no_registry", False)
+    return uses_db and args.admin_command in CLI_ACTIONS
+
+
+def _affected(args: argparse.Namespace) -> set[str]:
+    """The organisations the command touches as things stand before it runs."""
+    from hub.admin_audit import cli_affected
+
+    if not _audited(args):
+        return set()
+    with _database(args) as conn:
+        return cli_affected(conn, args.admin_command, vars(args))
+
+
+def _audit(args: argparse.Namespace, before: set[str]) -> None:
+    """Write the command to the admin audit (actor ``cli:<OS user>``), see hub.admin_audit."""
+    from hub.admin_audit import audit_cli_action
+
+    if _audited(args):
+        with _database(args) as conn:
+            when = _SystemClock().now()
+            audit_cli_action(conn, args.admin_command, vars(args), when, before)
 
 
 _Arguments = Callable[[argparse.ArgumentParser], None]
@@ -313,6 +368,13 @@ _ACTIONS: list[tuple[str, Handler, _Arguments, str, tuple[bool, bool]]] = [
         "assign a device to a resident from a time",
         (False, True),
     ),
+    (
+        "bind-device",
+        _bind_device,
+        bind_args,
+        "bind a device to the vendor (or gateway) whose readings of it are accepted",
+        (False, True),
+    ),
     ("list", _list, no_args, "homes, residents, devices and broker users", (True, True)),
     (
         "broker-password",
@@ -340,6 +402,10 @@ def register(parser: argparse.ArgumentParser) -> Handler:
         action.set_defaults(admin=run)
 
     def handler(args: argparse.Namespace) -> int:
-        return int(args.admin(args))
+        before = _affected(args)
+        code = int(args.admin(args))
+        if code == 0:
+            _audit(args, before)
+        return code
 
     return handler

@@ -49,6 +49,8 @@ def _prepare(workdir: Path, broker_url: str, port: int) -> tuple[Path, str, list
     registry.add_team("team-bench", "org-bench", "Bench team")
     start = datetime.now(UTC) - timedelta(days=1)
     residents = []
+    for gateway in [*(f"gw-{g}" for g in range(GATEWAYS)), "probe-gw"]:
+        registry.add_publisher(gateway, "gateway")
     for index in range(RESIDENTS + 1):
         registry.add_home(f"h-{index}", f"Home {index}", team_id="team-bench")
         resident = registry.add_resident(f"Resident {index}", f"h-{index}")
@@ -56,6 +58,7 @@ def _prepare(workdir: Path, broker_url: str, port: int) -> tuple[Path, str, list
         for kind in ("ox", "th"):
             registry.add_device(f"{kind}-{index}", "living room")
             registry.assign(f"{kind}-{index}", resident.id, start)
+            registry.bind(f"{kind}-{index}", _gateway_of(index), start)
     users = UserStore(conn, SystemClock())
     user = users.create_user("bench", "bench password", Role.ADMIN, None)
     token = users.issue_token(user.id, "bench")
@@ -70,6 +73,11 @@ def _prepare(workdir: Path, broker_url: str, port: int) -> tuple[Path, str, list
     return config, token, residents
 
 
+def _gateway_of(index: int) -> str:
+    """The gateway bound to resident ``index``'s devices (resident 0: the probe's)."""
+    return "probe-gw" if index == 0 else f"gw-{index % GATEWAYS}"
+
+
 def _batches(seconds: float) -> list[tuple[str, bytes]]:
     """Pre-encoded background batches (normal readings, so no alerts)."""
     from schemas.builders import make_observation
@@ -78,11 +86,13 @@ def _batches(seconds: float) -> list[tuple[str, bytes]]:
     now = datetime.now(UTC)
     out = []
     count = int(seconds * BATCHES_PER_SECOND) * GATEWAYS
+    served = {g: [i for i in range(1, RESIDENTS + 1) if i % GATEWAYS == g] for g in range(GATEWAYS)}
     for n in range(count):
         publisher = f"gw-{n % GATEWAYS}"
         observations = []
         for k in range(OBSERVATIONS_PER_BATCH):
-            index = 1 + (n * OBSERVATIONS_PER_BATCH + k) % RESIDENTS
+            mine = served[n % GATEWAYS]  # the residents whose devices this gateway reads
+            index = mine[(k // 2) % len(mine)]
             key, device, value = (
                 ("spo2", f"ox-{index}", "97")
                 if k % 2

@@ -9,6 +9,10 @@ Identity binding: the publisher is taken from the topic (which the broker ACL ti
 MQTT username, ``pattern write hjem/v1/%u/#``) or from the HTTP bearer token. The payload's
 ``publisher`` and every observation's ``source.publisher`` must equal it; a mismatched
 envelope refuses the whole message, a mismatched observation refuses that observation.
+
+Device binding: a reading is accepted only from the publisher its device belongs to at the
+reading's time (:mod:`hub.resolver`); any other sender's reading is refused with a reason,
+dead-lettered and counted (``observations_refused_unbound``), and stores nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from hub.fastpath import Accepted, accept
 from hub.gateways import GatewayChange, Gateways
 from hub.prejudge import restore
 from hub.registry import Registry
+from hub.resolver import Refused
 from hub.store.base import StoredObservation, TimeSeriesStore
 from hub.store.ledger import DeadLetter, Ledger
 from schemas.models import MAX_REJECTION_ERRORS, GatewayStatus, Rejection, RejectionError
@@ -37,7 +42,9 @@ from schemas.validation import validate_batch
 
 __all__ = ["Inbound", "Ingestor", "Judged", "Judgement", "Processed", "judge", "judge_all"]
 
-Resolver = Callable[[str, int], "str | None"]
+Resolver = Callable[[str, int, str], "str | Refused | None"]
+"""(device, effective µs, publisher) -> resident, None (unassigned) or REFUSED: the
+registry's snapshot (:mod:`hub.resolver`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +75,8 @@ class Judgement:
     rejection: Rejection | None = None
     dead_letter: DeadLetter | None = None
     offered: int = 0
+    unbound: int = 0
+    """Observations refused because their device belongs to another publisher."""
 
     @property
     def reply_topic(self) -> str | None:
@@ -143,32 +152,44 @@ def judge(inbound: Inbound, *, now: datetime, resolve: Resolver) -> Judgement:
         return _judge_accepted(inbound, fast, now, resolve)
     result = validate_batch(inbound.payload, now=now, expected_publisher=topic.publisher)
     judgement = Judgement(inbound, "obs", topic.publisher, result.message_id)
-    rejected = result.rejected_count
-    positions = _positions(result.errors, len(result.accepted), rejected)
+    positions = _positions(result.errors, len(result.accepted), result.rejected_count)
     payload = inbound.payload if positions is not None else None
-    judgement.items = [
-        StoredObservation(
-            obs,
-            topic.publisher,
-            resolve(obs.source.device.id, to_micros(obs.effective)),
-            now,
-            payload,
-            positions[i] if positions is not None else -1,
+    errors = list(result.errors)
+    for i, obs in enumerate(result.accepted):
+        position = positions[i] if positions is not None else -1
+        resident = resolve(obs.source.device.id, to_micros(obs.effective), topic.publisher)
+        if isinstance(resident, Refused):
+            errors.append(_unbound_error(position, obs.source.device.id, topic.publisher))
+            continue
+        judgement.items.append(
+            StoredObservation(obs, topic.publisher, resident, now, payload, position)
         )
-        for i, obs in enumerate(result.accepted)
-    ]
-    judgement.offered = len(result.accepted) + rejected
-    if result.errors:
+    judgement.offered = len(result.accepted) + result.rejected_count
+    judgement.unbound = len(result.accepted) - len(judgement.items)
+    if errors:
         judgement.rejection, judgement.dead_letter = _problem(
             inbound,
             topic.publisher,
             result.message_id,
-            result.errors,
-            len(result.accepted),
-            rejected,
+            errors,
+            len(judgement.items),
+            judgement.offered - len(judgement.items),
             now,
         )
     return judgement
+
+
+def _unbound_error(position: int, device_id: str, publisher: str) -> RejectionError:
+    """Why a reading of a device that belongs to another publisher is refused."""
+    where = f"$.observations[{position}]" if position >= 0 else "$.observations[?]"
+    return RejectionError(
+        path=f"{where}.source.device.id",
+        reason=(
+            f"device {device_id!r} is not bound to publisher {publisher!r} at this time: a "
+            "device's readings come from a gateway of its resident's home or from the "
+            "publisher it is bound to (hjem admin bind-device)"
+        )[:512],
+    )
 
 
 def _judge_accepted(
@@ -178,13 +199,23 @@ def _judge_accepted(
     judgement = Judgement(inbound, "obs", fast.publisher, fast.message_id)
     payload, publisher, stored = inbound.payload, fast.publisher, fast.stored_payload
     items = judgement.items
+    errors: list[RejectionError] = []
     for position, (obs, effective) in enumerate(fast.observations):
         item = StoredObservation(
             obs, publisher, None, now, payload, position, effective=effective, stored_payload=stored
         )
-        item.resident_id = resolve(obs.source.device.id, item.effective_us)
+        resident = resolve(obs.source.device.id, item.effective_us, publisher)
+        if isinstance(resident, Refused):
+            errors.append(_unbound_error(position, obs.source.device.id, publisher))
+            continue
+        item.resident_id = resident
         items.append(item)
-    judgement.offered = len(items)
+    judgement.offered = len(fast.observations)
+    if errors:
+        judgement.unbound = len(errors)
+        judgement.rejection, judgement.dead_letter = _problem(
+            inbound, publisher, fast.message_id, errors, len(items), len(errors), now
+        )
     return judgement
 
 
@@ -308,6 +339,8 @@ def _counts(judgements: list[Judgement], accepted: int, stored: int) -> Counter[
             whole = j.kind != "obs" or not j.items
             counts[f"{j.kind}_messages_rejected" if whole else "obs_messages_partly_rejected"] += 1
         counts["observations_rejected"] += j.offered - len(j.items)
+        if j.unbound:
+            counts["observations_refused_unbound"] += j.unbound
     counts["observations_accepted"] = accepted
     counts["observations_stored"] = stored
     counts["observations_duplicate"] = accepted - stored

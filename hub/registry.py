@@ -9,6 +9,10 @@ A device is assigned to one resident at a time, for a half-open range ``[start, 
 open-ended assignment that started earlier is closed at the new start. Overlapping closed
 ranges are refused.
 
+A device also belongs to one publisher at a time: the one it is bound to (:meth:`Registry.bind`,
+ranges like assignments), or else the gateways of its resident's home. Ingest refuses a
+reading from any other publisher (:mod:`hub.resolver`).
+
 Publishers are gateways or vendor systems; vendors that post over HTTP get a bearer token
 (32 random bytes). Only its SHA-256 is stored: a random token of that length needs no slow
 password hash, and the comparison is constant-time.
@@ -20,15 +24,23 @@ import hashlib
 import hmac
 import secrets
 import sqlite3
-from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 from hub.db import from_micros, migrate, to_micros, transaction
 from hub.errors import RegistryError
+from hub.resolver import Snapshot, ranges_of
 
-__all__ = ["Assignment", "Home", "Publisher", "Registry", "Resident", "hash_token"]
+__all__ = [
+    "Assignment",
+    "Binding",
+    "Home",
+    "Publisher",
+    "Registry",
+    "Resident",
+    "hash_token",
+]
 
 MIGRATIONS = [
     "CREATE TABLE registry_meta (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)",
@@ -63,6 +75,14 @@ MIGRATIONS = [
         " home_id TEXT REFERENCES home(id), token_sha256 TEXT,"
         " description TEXT NOT NULL DEFAULT '')"
     ),
+    # Version 11: a device belongs to one publisher at a time (see hub.resolver): bound
+    # explicitly here (a vendor's devices), or else any gateway of its resident's home.
+    (
+        "CREATE TABLE device_binding (device_id TEXT NOT NULL REFERENCES device(id),"
+        " publisher_id TEXT NOT NULL REFERENCES publisher(id), start_us INTEGER NOT NULL,"
+        " end_us INTEGER, PRIMARY KEY (device_id, start_us),"
+        " CHECK (end_us IS NULL OR end_us > start_us))"
+    ),
 ]
 
 PublisherKind = Literal["gateway", "vendor"]
@@ -91,6 +111,14 @@ class Assignment:
 
 
 @dataclass(frozen=True, slots=True)
+class Binding:
+    device_id: str
+    publisher_id: str
+    start: datetime
+    end: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class Publisher:
     id: str
     kind: PublisherKind
@@ -102,9 +130,6 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-_Ranges = tuple[list[int], list[tuple[int, int | None, str]]]
-
-
 class Registry:
     """The registry tables in the hub database. Not thread-safe: one owner per connection."""
 
@@ -112,7 +137,7 @@ class Registry:
         self._conn = conn
         migrate(conn, "registry", MIGRATIONS)
         self._cache_version = -1
-        self._ranges: dict[str, _Ranges] = {}
+        self._snapshot = Snapshot({}, {}, {}, {})
         self._known_devices: set[str] = set()
 
     # -- changes ---------------------------------------------------------------------------
@@ -193,44 +218,76 @@ class Registry:
         self, device_id: str, resident_id: str, start: datetime, end: datetime | None = None
     ) -> Assignment:
         """Assign the device to the resident from ``start`` (to ``end``); see module doc."""
+        self._add_range("assignment", "resident_id", device_id, resident_id, start, end)
+        return Assignment(device_id, resident_id, start, end)
+
+    def bind(
+        self, device_id: str, publisher_id: str, start: datetime, end: datetime | None = None
+    ) -> Binding:
+        """Bind the device to one publisher from ``start`` (to ``end``): only that publisher's
+        readings of it are accepted then (see :mod:`hub.resolver`)."""
+        if self.publisher(publisher_id) is None:
+            raise RegistryError("binding", device_id, f"unknown publisher {publisher_id!r}")
+        self._add_range("device_binding", "publisher_id", device_id, publisher_id, start, end)
+        return Binding(device_id, publisher_id, start, end)
+
+    def _add_range(  # noqa: PLR0917 - private; table and column come from the two callers
+        self,
+        table: Literal["assignment", "device_binding"],
+        column: Literal["resident_id", "publisher_id"],
+        device_id: str,
+        value: str,
+        start: datetime,
+        end: datetime | None,
+    ) -> None:
+        """Add a ``[start, end)`` row; an open-ended earlier row is closed at ``start``."""
+        entity = "assignment" if table == "assignment" else "binding"
         s_us, e_us = to_micros(start), (to_micros(end) if end else None)
         if e_us is not None and e_us <= s_us:
-            raise RegistryError("assignment", device_id, "end must lie after start")
+            raise RegistryError(entity, device_id, "end must lie after start")
         with transaction(self._conn):
             self._conn.execute("INSERT OR IGNORE INTO device (id) VALUES (?)", (device_id,))
             self._conn.execute(
-                "UPDATE assignment SET end_us = ? WHERE device_id = ? AND end_us IS NULL"
+                f"UPDATE {table} SET end_us = ? WHERE device_id = ? AND end_us IS NULL"  # noqa: S608
                 " AND start_us < ?",
                 (s_us, device_id, s_us),
             )
             clash = self._conn.execute(
-                "SELECT resident_id, start_us, end_us FROM assignment WHERE device_id = ?"
+                f"SELECT {column}, start_us FROM {table} WHERE device_id = ?"  # noqa: S608
                 " AND (end_us IS NULL OR end_us > ?) AND (? IS NULL OR start_us < ?)",
                 (device_id, s_us, e_us, e_us),
             ).fetchone()
             if clash:
                 raise RegistryError(
-                    "assignment",
+                    entity,
                     device_id,
-                    f"overlaps the assignment to {clash[0]} from "
-                    f"{from_micros(clash[1]).isoformat()}",
+                    f"overlaps the {entity} to {clash[0]} from {from_micros(clash[1]).isoformat()}",
                 )
             try:
                 self._conn.execute(
-                    "INSERT INTO assignment (device_id, resident_id, start_us, end_us)"
+                    f"INSERT INTO {table} (device_id, {column}, start_us, end_us)"  # noqa: S608
                     " VALUES (?, ?, ?, ?)",
-                    (device_id, resident_id, s_us, e_us),
+                    (device_id, value, s_us, e_us),
                 )
             except sqlite3.IntegrityError as exc:
-                raise RegistryError("assignment", device_id, f"cannot assign: {exc}") from exc
+                verb = "assign" if entity == "assignment" else "bind"
+                raise RegistryError(entity, device_id, f"cannot {verb}: {exc}") from exc
             self._bump()
-        return Assignment(device_id, resident_id, start, end)
 
     def unassign(self, device_id: str, at: datetime) -> None:
         """End the device's open assignment at ``at``."""
+        self._end_range("assignment", device_id, at)
+
+    def unbind(self, device_id: str, at: datetime) -> None:
+        """End the device's open binding at ``at``."""
+        self._end_range("device_binding", device_id, at)
+
+    def _end_range(
+        self, table: Literal["assignment", "device_binding"], device_id: str, at: datetime
+    ) -> None:
         with transaction(self._conn):
             self._conn.execute(
-                "UPDATE assignment SET end_us = ? WHERE device_id = ? AND end_us IS NULL"
+                f"UPDATE {table} SET end_us = ? WHERE device_id = ? AND end_us IS NULL"  # noqa: S608
                 " AND start_us < ?",
                 (to_micros(at), device_id, to_micros(at)),
             )
@@ -301,43 +358,52 @@ class Registry:
     def devices(self) -> list[str]:
         return [str(r[0]) for r in self._conn.execute("SELECT id FROM device ORDER BY id")]
 
+    def bindings(self, device_id: str) -> list[Binding]:
+        rows = self._conn.execute(
+            "SELECT device_id, publisher_id, start_us, end_us FROM device_binding"
+            " WHERE device_id = ? ORDER BY start_us",
+            (device_id,),
+        )
+        return [
+            Binding(d, p, from_micros(s), from_micros(e) if e is not None else None)
+            for d, p, s, e in rows
+        ]
+
     def _refresh(self) -> None:
         version = int(self._conn.execute("SELECT version FROM registry_meta").fetchone()[0])
         if version == self._cache_version:
             return
-        ranges: dict[str, list[tuple[int, int | None, str]]] = {}
-        for device, resident, s_us, e_us in self._conn.execute(
-            "SELECT device_id, resident_id, start_us, end_us FROM assignment ORDER BY start_us"
+        query = self._conn.execute
+        gateways: dict[str, set[str]] = {}
+        for publisher, home in query(
+            "SELECT id, home_id FROM publisher WHERE kind = 'gateway' AND home_id IS NOT NULL"
         ):
-            ranges.setdefault(device, []).append((s_us, e_us, resident))
-        self._ranges = {d: ([r[0] for r in rs], rs) for d, rs in ranges.items()}
+            gateways.setdefault(home, set()).add(publisher)
+        self._snapshot = Snapshot(
+            ranges_of(
+                query(
+                    "SELECT device_id, start_us, end_us, resident_id FROM assignment"
+                    " ORDER BY start_us"
+                ).fetchall()
+            ),
+            ranges_of(
+                query(
+                    "SELECT device_id, start_us, end_us, publisher_id FROM device_binding"
+                    " ORDER BY start_us"
+                ).fetchall()
+            ),
+            dict(query("SELECT id, home_id FROM resident WHERE home_id IS NOT NULL").fetchall()),
+            {home: frozenset(ids) for home, ids in gateways.items()},
+        )
         self._cache_version = version
 
     def resolve(self, device_id: str, at: datetime) -> str | None:
         """The resident the device was assigned to at ``at``, or None."""
         self._refresh()
-        return self._resolve_us(device_id, to_micros(at))
+        return self._snapshot.resident(device_id, to_micros(at))
 
-    def resolver(self) -> _Resolver:
-        """A snapshot resolver for one ingest batch (one cache check for many look-ups)."""
+    def resolver(self) -> Snapshot:
+        """A snapshot for one ingest group: ``(device, at_us, publisher)`` -> resident or
+        REFUSED (one cache check for many look-ups; see :mod:`hub.resolver`)."""
         self._refresh()
-        return _Resolver(self._ranges)
-
-    def _resolve_us(self, device_id: str, at_us: int) -> str | None:
-        return _Resolver(self._ranges)(device_id, at_us)
-
-
-@dataclass(frozen=True, slots=True)
-class _Resolver:
-    ranges: dict[str, _Ranges]
-
-    def __call__(self, device_id: str, at_us: int) -> str | None:
-        entry = self.ranges.get(device_id)
-        if entry is None:
-            return None
-        starts, rows = entry
-        index = bisect_right(starts, at_us) - 1
-        if index < 0:
-            return None
-        _, end_us, resident = rows[index]
-        return resident if end_us is None or at_us < end_us else None
+        return self._snapshot

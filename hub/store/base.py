@@ -1,11 +1,14 @@
 """The time-series store interface and the values that cross it.
 
 ``write`` is idempotent: an observation whose id is already stored with the same effective
-time is skipped, so a redelivered MQTT message or a retried HTTP request stores nothing twice.
-Ids are derived from the device and its own instant (:mod:`schemas.identity`), so a resent
-reading always carries both again. Time comes first in the key because an index on random
-ids alone touches a different page for every insert, which makes each commit rewrite most of
-that index (see docs/hub.md, "Storage").
+time from the same publisher is skipped, so a redelivered MQTT message or a retried HTTP
+request stores nothing twice. Ids are derived from the device and its own instant
+(:mod:`schemas.identity`), so a resent reading always carries both again. The publisher is
+part of the identity because ids are derived from public inputs: without it, a sender could
+store readings under the ids that another's genuine readings will carry, and those would be
+dropped as duplicates. Time comes first in the key because an index on random ids alone
+touches a different page for every insert, which makes each commit rewrite most of that
+index (see docs/hub.md, "Storage").
 """
 
 from __future__ import annotations
@@ -128,9 +131,10 @@ class StoredObservation:
         return self.fields.id
 
     @property
-    def key(self) -> tuple[int, str]:
-        """What makes an observation a duplicate: the same id at the same effective time."""
-        return (self.effective_us, self.fields.id)
+    def key(self) -> tuple[int, str, str]:
+        """What makes an observation a duplicate: the same id at the same effective time from
+        the same publisher (so no sender can pre-empt another's readings by their ids)."""
+        return (self.effective_us, self.fields.id, self.publisher)
 
     @property
     def device_id(self) -> str:

@@ -43,6 +43,12 @@ MIGRATIONS = [
         "CREATE TABLE influx_written_v2 (effective_us INTEGER NOT NULL, id TEXT NOT NULL,"
         " PRIMARY KEY (effective_us, id)) WITHOUT ROWID"
     ),
+    # Version 3: keyed like the SQLite store, (effective time, id, publisher); the tables
+    # before it are only read (for observations written before the upgrade).
+    (
+        "CREATE TABLE influx_written_v3 (effective_us INTEGER NOT NULL, id TEXT NOT NULL,"
+        " publisher TEXT NOT NULL, PRIMARY KEY (effective_us, id, publisher)) WITHOUT ROWID"
+    ),
 ]
 _CHUNK = 500
 
@@ -87,6 +93,11 @@ class InfluxStore(TimeSeriesStore):
         self._conn = conn
         self._settings = settings
         migrate(conn, "influx", MIGRATIONS)
+        self._legacy = any(
+            conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()  # noqa: S608
+            for table in ("influx_written", "influx_written_v2")
+        )
+        """Whether ledgers from before version 3 hold anything (then they are read too)."""
         self._client = InfluxDBClient(
             url=settings.url,
             token=settings.token.get_secret_value(),
@@ -97,28 +108,32 @@ class InfluxStore(TimeSeriesStore):
         self._query = self._client.query_api()
 
     def _unseen(self, items: list[StoredObservation]) -> list[StoredObservation]:
-        seen: set[tuple[int, str]] = set()
+        seen: set[tuple[int, str, str]] = set()
         for offset in range(0, len(items), _CHUNK):
             chunk = items[offset : offset + _CHUNK]
-            pairs = ",".join(["(?, ?)"] * len(chunk))
+            triples = ",".join(["(?, ?, ?)"] * len(chunk))
             seen.update(
-                (int(r[0]), str(r[1]))
+                (int(r[0]), str(r[1]), str(r[2]))
                 for r in self._conn.execute(
-                    "SELECT effective_us, id FROM influx_written_v2"  # noqa: S608
-                    f" WHERE (effective_us, id) IN (VALUES {pairs})",
+                    "SELECT effective_us, id, publisher FROM influx_written_v3"  # noqa: S608
+                    f" WHERE (effective_us, id, publisher) IN (VALUES {triples})",
                     [v for i in chunk for v in i.key],
                 )
             )
-            marks = ",".join("?" * len(chunk))
-            legacy = {
-                str(r[0])
-                for r in self._conn.execute(
-                    f"SELECT id FROM influx_written WHERE id IN ({marks})",  # noqa: S608
-                    [i.id for i in chunk],
-                )
-            }
-            seen.update(i.key for i in chunk if i.id in legacy)
+            if self._legacy:
+                seen.update(i.key for i in chunk if self._written_before_v3(i))
         return [i for i in items if i.key not in seen]
+
+    def _written_before_v3(self, item: StoredObservation) -> bool:
+        """Whether the ledgers from before the publisher was part of the key have it."""
+        pair = (item.effective_us, item.id)
+        return any(
+            self._conn.execute(sql, args).fetchone() is not None
+            for sql, args in (
+                ("SELECT 1 FROM influx_written_v2 WHERE effective_us = ? AND id = ?", pair),
+                ("SELECT 1 FROM influx_written WHERE id = ?", (item.id,)),
+            )
+        )
 
     def write_new(self, items: Sequence[StoredObservation]) -> list[StoredObservation]:
         unique = list({item.key: item for item in reversed(items)}.values())[::-1]
@@ -126,7 +141,7 @@ class InfluxStore(TimeSeriesStore):
             with transaction(self._conn):
                 new = self._unseen(unique)
                 self._conn.executemany(
-                    "INSERT INTO influx_written_v2 (effective_us, id) VALUES (?, ?)",
+                    "INSERT INTO influx_written_v3 (effective_us, id, publisher) VALUES (?, ?, ?)",
                     [i.key for i in new],
                 )
                 self._post([line for i in new for line in line_protocol(i, self._m)])

@@ -2,10 +2,10 @@
 
 Tables (component ``store``):
 
-* ``observation`` — every accepted observation once (unique on effective time and id, see
-  :class:`~hub.store.base.TimeSeriesStore`), with the resolved resident, its own numeric
-  value (a boolean as 0/1) and unit, and where its full JSON is (as received), so nothing is
-  lost to a column choice;
+* ``observation`` — every accepted observation once (unique on effective time, id and
+  publisher, see :class:`~hub.store.base.TimeSeriesStore`), with the resolved resident, its
+  own numeric value (a boolean as 0/1) and unit, and where its full JSON is (as received),
+  so nothing is lost to a column choice;
 * ``sample`` — the numeric components of compound observations (blood pressure), and the
   values stored before the observation row kept them; charts read both;
 * ``rollup`` — count/sum/min/max per 5-minute and 1-hour bucket, maintained at write time
@@ -97,6 +97,25 @@ MIGRATIONS = [
     # bytes) by more than compressing costs, and SD cards see far fewer writes. NULL: as
     # received (rows stored before this version).
     "ALTER TABLE message ADD COLUMN encoding TEXT CHECK (encoding IN ('zlib'))",
+    # Version 21: the publisher is part of an observation's identity (see hub.store.base):
+    # ids derive from public inputs, and without it one sender could pre-empt another's.
+    (
+        "CREATE TABLE observation_v3 (id TEXT NOT NULL, publisher TEXT NOT NULL,"
+        " device_id TEXT NOT NULL, resident_id TEXT, system TEXT NOT NULL, code TEXT NOT NULL,"
+        " effective_us INTEGER NOT NULL, received_us INTEGER NOT NULL, message INTEGER,"
+        " position INTEGER, json TEXT, value REAL, unit TEXT,"
+        " CHECK (message IS NOT NULL OR json IS NOT NULL), UNIQUE (effective_us, id, publisher))"
+    ),
+    (
+        "INSERT INTO observation_v3 (rowid, id, publisher, device_id, resident_id, system, code,"
+        " effective_us, received_us, message, position, json, value, unit) SELECT rowid, id,"
+        " publisher, device_id, resident_id, system, code, effective_us, received_us, message,"
+        " position, json, value, unit FROM observation"
+    ),
+    "DROP TABLE observation",
+    "ALTER TABLE observation_v3 RENAME TO observation",
+    "CREATE INDEX observation_resident ON observation (resident_id, code, effective_us)",
+    "CREATE INDEX observation_device ON observation (device_id, code, effective_us)",
 ]
 
 
@@ -161,6 +180,8 @@ class SqliteStore(TimeSeriesStore):
         rows: list[tuple[object, ...]] = []
         values: list[SampleRow] = []  # every numeric value, for the roll-ups
         components: list[SampleRow] = []  # the sample table's share
+        value_keys: list[tuple[int, str, str]] = []  # the key of each value's observation
+        component_keys: list[tuple[int, str, str]] = []
         received: dict[datetime, int] = {}
         for item in unique:
             message_row, text = None, None
@@ -187,10 +208,13 @@ class SqliteStore(TimeSeriesStore):
             own = value_row(item, row)
             if own is not None:
                 values.append(own)
+                value_keys.append(item.key)
             elif item.fields.components:
                 parts = component_rows(item)
                 components += parts
                 values += parts
+                value_keys += [item.key] * len(parts)
+                component_keys += [item.key] * len(parts)
         self._conn.executemany(
             "INSERT INTO message (id, publisher, received_us, payload, encoding)"
             " VALUES (?, ?, ?, ?, ?)",
@@ -207,12 +231,15 @@ class SqliteStore(TimeSeriesStore):
         if inserted != len(unique):
             mine = set(
                 self._conn.execute(
-                    "SELECT effective_us, id FROM observation WHERE rowid > ?", (before,)
+                    "SELECT effective_us, id, publisher FROM observation WHERE rowid > ?",
+                    (before,),
                 )
             )
             new = [item for item in unique if item.key in mine]
-            values = [s for s in values if (s[3], s[6]) in mine]
-            components = [s for s in components if (s[3], s[6]) in mine]
+            values = [s for s, key in zip(values, value_keys, strict=True) if key in mine]
+            components = [
+                s for s, key in zip(components, component_keys, strict=True) if key in mine
+            ]
             self._conn.execute(
                 "DELETE FROM message WHERE id > ? AND id NOT IN"
                 " (SELECT message FROM observation WHERE rowid > ? AND message IS NOT NULL)",

@@ -300,3 +300,27 @@ def test_organisation_team_and_a_home_in_the_team(
     assert code == 2
     assert "home 'home-x'" in err
     assert registry.publisher("gw-x") is None
+
+
+def test_bind_device_to_a_vendor(hub_toml: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = admin(
+        capsys, "bind-device", "cuff-1", "--publisher", "vendor-q", "--config", str(hub_toml)
+    )
+    assert code == 2
+    assert "unknown publisher 'vendor-q'" in err
+    Registry(open_db(hub_toml.parent / "hub.sqlite3")).add_publisher("vendor-q", "vendor")
+    code, out, _ = admin(
+        capsys,
+        "bind-device",
+        "cuff-1",
+        "--publisher",
+        "vendor-q",
+        "--start",
+        "2026-01-01T00:00:00+00:00",
+        "--config",
+        str(hub_toml),
+    )
+    assert code == 0, out
+    assert "device cuff-1 bound to publisher vendor-q from 2026-01-01T00:00:00+00:00" in out
+    code, out, _ = admin(capsys, "list", "--config", str(hub_toml), "--no-broker")
+    assert "device    cuff-1  resident=-  bound to=vendor-q" in out

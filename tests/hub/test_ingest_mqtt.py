@@ -118,8 +118,10 @@ async def test_observations_are_bound_to_the_resident_at_their_time(
     broker: Mosquitto, running: RunningHub
 ) -> None:
     hub = running.hub
-    anna = hub.registry.add_resident("Anna")
-    bo = hub.registry.add_resident("Bo")
+    hub.registry.add_home("h-1", "Home 1")
+    hub.registry.add_publisher("gw-1", "gateway", "h-1")
+    anna = hub.registry.add_resident("Anna", "h-1")
+    bo = hub.registry.add_resident("Bo", "h-1")
     hub.registry.assign("dev-1", anna.id, T0)
     hub.registry.assign("dev-1", bo.id, T0 + timedelta(seconds=5))
     pub = Client(broker, "publisher")

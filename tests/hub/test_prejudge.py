@@ -26,8 +26,8 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "schemas" / "examples"
 TOPIC = "hjem/v1/gw-1/obs"
 
 
-def _no_resident(device: str, t_us: int) -> str | None:
-    del device, t_us
+def _no_resident(device: str, t_us: int, publisher: str) -> str | None:
+    del device, t_us, publisher
     return None
 
 

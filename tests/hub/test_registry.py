@@ -8,6 +8,7 @@ import pytest
 from hub.db import migrate, open_db
 from hub.errors import RegistryError, StoreError
 from hub.registry import Registry
+from hub.resolver import REFUSED
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -94,3 +95,50 @@ def test_publisher_tokens_are_stored_hashed(registry: Registry, tmp_path: Path) 
         registry.issue_token("nobody")
     with pytest.raises(RegistryError, match="cannot add"):
         registry.add_publisher("vendor-x", "vendor")
+
+
+def _us(moment: datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
+
+
+def test_a_device_belongs_to_its_homes_gateways_or_to_the_publisher_it_is_bound_to(
+    registry: Registry,
+) -> None:
+    registry.add_home("h1", "Flat 1")
+    registry.add_home("h2", "Flat 2")
+    registry.add_publisher("gw-1", "gateway", "h1")
+    registry.add_publisher("gw-1b", "gateway", "h1")  # a second gateway in the same home
+    registry.add_publisher("gw-2", "gateway", "h2")
+    registry.add_publisher("vendor", "vendor")
+    anna = registry.add_resident("Anna", "h1")
+    registry.assign("cuff", anna.id, T)
+    registry.bind("cuff", "vendor", T + timedelta(days=1), T + timedelta(days=2))
+    resolve = registry.resolver()
+    before, bound, after = _us(T), _us(T + timedelta(days=1, hours=1)), _us(T + timedelta(days=3))
+    assert [resolve("cuff", before, p) for p in ("gw-1", "gw-1b")] == [anna.id, anna.id]
+    assert resolve("cuff", before, "gw-2") is REFUSED
+    assert resolve("cuff", before, "vendor") is REFUSED
+    assert resolve("cuff", bound, "vendor") == anna.id
+    assert resolve("cuff", bound, "gw-1") is REFUSED  # the binding wins over the home
+    assert resolve("cuff", after, "gw-1") == anna.id
+    # unassigned and unbound: nobody's yet, stored without a resident
+    assert resolve("cuff", _us(T - timedelta(seconds=1)), "gw-2") is None
+    assert resolve("other", before, "vendor") is None
+
+
+def test_bindings_follow_the_rules_of_assignments(registry: Registry) -> None:
+    registry.add_publisher("v1", "vendor")
+    registry.add_publisher("v2", "vendor")
+    registry.bind("d", "v1", T)
+    registry.bind("d", "v2", T + timedelta(days=1))  # closes the open-ended binding
+    assert [(b.publisher_id, b.end) for b in registry.bindings("d")] == [
+        ("v1", T + timedelta(days=1)),
+        ("v2", None),
+    ]
+    with pytest.raises(RegistryError, match="overlaps the binding to v1"):
+        registry.bind("d", "v2", T - timedelta(hours=1), T + timedelta(hours=1))
+    with pytest.raises(RegistryError, match="unknown publisher 'nobody'"):
+        registry.bind("d", "nobody", T)
+    registry.unbind("d", T + timedelta(days=2))
+    assert registry.resolver()("d", _us(T + timedelta(days=3)), "v1") is None
+    assert registry.resolver()("d", _us(T + timedelta(hours=36)), "v1") is REFUSED

@@ -101,17 +101,23 @@ def test_unreachable_server_rolls_back(tmp_path: Path) -> None:
     store = InfluxStore(conn, InfluxSettings(url=f"http://127.0.0.1:{free_port()}", timeout_s=2))
     with pytest.raises(StoreError, match="influxdb write"):
         store.write([_temp("dev-a", 0, "36.6", None)])
-    assert conn.execute("SELECT COUNT(*) FROM influx_written_v2").fetchone()[0] == 0
+    assert conn.execute("SELECT COUNT(*) FROM influx_written_v3").fetchone()[0] == 0
     store.close()
 
 
-def test_ids_written_before_the_upgrade_still_count_as_written(tmp_path: Path) -> None:
+def test_ids_written_before_the_upgrades_still_count_as_written(tmp_path: Path) -> None:
     conn = open_db(tmp_path / "hub.sqlite3")
-    store = InfluxStore(conn, InfluxSettings(url=f"http://127.0.0.1:{free_port()}", timeout_s=2))
-    old = _temp("dev-a", 0, "36.6", None)
-    conn.execute("INSERT INTO influx_written (id) VALUES (?)", (old.id,))
-    assert store.write_new([old]) == []  # nothing to post, so no server is needed
-    assert conn.execute("SELECT COUNT(*) FROM influx_written_v2").fetchone()[0] == 0
+    settings = InfluxSettings(url=f"http://127.0.0.1:{free_port()}", timeout_s=2)
+    InfluxStore(conn, settings).close()
+    by_id, by_time = _temp("dev-a", 0, "36.6", None), _temp("dev-b", 1, "36.7", None)
+    conn.execute("INSERT INTO influx_written (id) VALUES (?)", (by_id.id,))
+    conn.execute(
+        "INSERT INTO influx_written_v2 (effective_us, id) VALUES (?, ?)",
+        (by_time.effective_us, by_time.id),
+    )
+    store = InfluxStore(conn, settings)  # a hub started on the upgraded database
+    assert store.write_new([by_id, by_time]) == []  # nothing to post, so no server is needed
+    assert conn.execute("SELECT COUNT(*) FROM influx_written_v3").fetchone()[0] == 0
     store.close()
 
 

@@ -242,6 +242,25 @@ def test_same_id_at_another_time_is_another_observation(store: SqliteStore) -> N
     assert store.count() == 2
 
 
+def test_the_same_id_and_time_from_another_publisher_is_another_observation(
+    store: SqliteStore,
+) -> None:
+    genuine = temp(1, "39.5")
+    decoy = StoredObservation(genuine.observation, "vendor-x", None, T0)
+    assert store.write_new([decoy]) == [decoy]
+    assert store.write_new([genuine, decoy]) == [genuine]  # the decoy pre-empts nothing
+    assert store.write_new([genuine, decoy]) == []
+    assert store.count() == 2
+    [bucket] = store.rollup(
+        resident_id="r-a",
+        code=genuine.code,
+        start=T0,
+        end=T0 + timedelta(hours=1),
+        width=timedelta(hours=1),
+    )
+    assert (bucket.count, bucket.maximum) == (1, 39.5)  # the redelivery counted once
+
+
 def test_values_stored_before_version_16_are_read_with_the_new_ones(
     store: SqliteStore, tmp_path: Path
 ) -> None:

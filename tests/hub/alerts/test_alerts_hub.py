@@ -76,6 +76,7 @@ async def test_mqtt_observation_to_sse_alert_and_retained_event(
         registry.add_organisation("org-a", "Kommune A")
         registry.add_team("t-a", "org-a", "Home care north")
         registry.add_home("h-1", "Home 1", team_id="t-a")
+        registry.add_publisher("gw-1", "gateway", "h-1")
         anna = registry.add_resident("Anna", "h-1")
         registry.add_device("w-1", "hall")
         registry.assign("w-1", anna.id, datetime(2026, 1, 1, tzinfo=UTC))
