@@ -16,6 +16,7 @@ Configuration files and logs stay in the working directory (see ``docs/demo.md``
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -34,6 +35,11 @@ __all__ = ["ADMIN_USER", "CARE_USER", "DemoPlan", "broker_config", "register"]
 CARE_USER = "care"
 ADMIN_USER = "admin"
 _START_TIMEOUT_S = 90.0
+
+
+PRIVATE_UMASK = 0o077
+"""The demo's state (readings, password hashes, broker credentials) is the user's alone:
+directories 0700, files 0600."""
 
 
 def say(message: str) -> None:
@@ -99,6 +105,7 @@ def start_broker(plan: DemoPlan) -> Mosquitto:
     )
     for username in ("hub", *(h.gateway_id for h in HOMES)):
         add_broker_user(layout.password_file, username, plan.passwords[username])
+    layout.password_file.chmod(0o600)  # 0640 for a deployed broker's group; the demo's is ours
     text = broker_config(SHIPPED_CONF.read_text(encoding="utf-8"), layout)
     return Mosquitto(
         workdir=root, port=plan.mqtt_port, config_text=text, die_with_parent=True
@@ -316,8 +323,9 @@ def _run(args: argparse.Namespace) -> int:
     except DemoError as exc:
         raise CliError(str(exc), code=1) from exc
     own_dir = args.workdir is None
+    previous_umask = os.umask(PRIVATE_UMASK)  # the broker, hub and agents inherit it
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="hjem-demo-")).resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
     plan = DemoPlan(workdir, args.mqtt_port, args.http_port, _passwords(), not args.no_history)
     say(f"working directory {workdir}")
     try:
@@ -327,6 +335,7 @@ def _run(args: argparse.Namespace) -> int:
     except (DemoError, BrokerError, HubError, HistoryError) as exc:
         raise CliError(str(exc), code=1) from exc
     finally:
+        os.umask(previous_umask)
         if own_dir and not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     say("stopped" + (f"; data kept in {workdir}" if not own_dir or args.keep else ""))
