@@ -9,24 +9,30 @@ and DELETE (SQLite triggers).
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from hub.db import from_micros, migrate, to_micros, transaction
 
 __all__ = [
     "AdminAction",
     "admin_actions",
+    "audit_cli_action",
     "cli_actor",
+    "cli_affected",
     "ensure_schema",
+    "organisation_of_device",
     "organisation_of_home",
     "organisation_of_resident",
     "organisation_of_team",
     "record_admin_action",
+    "run_audited",
 ]
 
 MIGRATIONS = [
@@ -162,3 +168,142 @@ def organisation_of_resident(conn: sqlite3.Connection, resident_id: str | None) 
         " JOIN team t ON t.id = h.team_id WHERE r.id = ?",
         resident_id,
     )
+
+
+def organisation_of_device(conn: sqlite3.Connection, device_id: str | None) -> str | None:
+    """The organisation of the resident the device is (or was last) assigned to; never
+    assigned: of the home of the gateway that first published it (as the dashboard's)."""
+    last = _one(
+        conn,
+        "SELECT resident_id FROM assignment WHERE device_id = ? ORDER BY start_us DESC LIMIT 1",
+        device_id,
+    )
+    if last is not None:
+        return organisation_of_resident(conn, last)
+    first = _one(conn, "SELECT first_publisher FROM device WHERE id = ?", device_id)
+    return _one(
+        conn,
+        "SELECT t.organisation_id FROM publisher p JOIN home h ON h.id = p.home_id"
+        " JOIN team t ON t.id = h.team_id WHERE p.id = ?",
+        first,
+    )
+
+
+# command -> audited action name; the entry's target is the command's first argument
+CLI_ACTIONS = {
+    "add-organisation": "organisation_added",
+    "add-team": "team_added",
+    "add-gateway": "gateway_added",
+    "add-vendor": "vendor_added",
+    "add-user": "user_added",
+    "assign-device": "device_assigned",
+    "bind-device": "device_bound",
+}
+_DETAIL = (
+    "name",
+    "organisation",
+    "team",
+    "home",
+    "home_label",
+    "role",
+    "display_name",
+    "resident",
+    "new_resident",
+    "publisher",
+    "start",
+    "end",
+    "no_broker",
+    "no_token",
+)
+
+
+def cli_affected(conn: sqlite3.Connection, command: str, values: dict[str, object]) -> set[str]:
+    def text(key: str) -> str | None:
+        value = values.get(key)
+        return value if isinstance(value, str) else None
+
+    teams = values.get("team")
+    found = {
+        text("organisation"),
+        text("id") if command == "add-organisation" else None,
+        organisation_of_home(conn, text("home")),
+        organisation_of_resident(conn, text("resident")),
+        organisation_of_device(conn, text("device")),
+        *(organisation_of_team(conn, str(t)) for t in _listed(teams)),
+    }
+    if command == "add-gateway":
+        home = _one(conn, "SELECT home_id FROM publisher WHERE id = ?", text("id"))
+        found.add(organisation_of_home(conn, home))
+    return {o for o in found if o is not None}
+
+
+def _listed(value: object) -> list[object]:
+    if isinstance(value, list | tuple):
+        return list(value)
+    return [value] if value is not None else []
+
+
+def audit_cli_action(
+    conn: sqlite3.Connection,
+    command: str,
+    values: dict[str, object],
+    time: datetime,
+    before: Iterable[str] = (),
+) -> None:
+    """Audit a successful ``hjem admin`` command (see ``CLI_ACTIONS``; others are not
+    audited) under every organisation it affected (now, or ``before`` it ran: a device's
+    previous organisation), with :func:`cli_actor` as the actor."""
+    action = CLI_ACTIONS.get(command)
+    if action is None:
+        return
+    target = next(
+        (str(values[k]) for k in ("id", "username", "device") if values.get(k) is not None), ""
+    )
+    detail = {k: values[k] for k in _DETAIL if values.get(k) not in (None, False, [])}
+    affected = cli_affected(conn, command, values) | set(before)
+    actor = cli_actor()
+    if command == "assign-device" and values.get("new_resident"):
+        record_admin_action(
+            conn,
+            time=time,
+            actor=actor,
+            organisation=None,
+            action="resident_added",
+            target=str(values.get("resident")),
+            detail={"name": values["new_resident"], "home": values.get("home")},
+            affected=affected,
+        )
+    record_admin_action(
+        conn,
+        time=time,
+        actor=actor,
+        organisation=None,
+        action=action,
+        target=target,
+        detail=detail,
+        affected=affected,
+    )
+
+
+def run_audited(
+    args: argparse.Namespace,
+    run: Callable[[argparse.Namespace], int],
+    database: Callable[[argparse.Namespace], AbstractContextManager[sqlite3.Connection]],
+) -> int:
+    """Run a ``hjem admin`` command; if it succeeds and changed the hub database (one of
+    ``CLI_ACTIONS``, not ``--no-registry``), audit it with the organisations it touched."""
+    command = str(getattr(args, "admin_command", ""))
+    audited = (
+        command in CLI_ACTIONS
+        and getattr(args, "config", None) is not None
+        and not getattr(args, "no_registry", False)
+    )
+    before: set[str] = set()
+    if audited:
+        with database(args) as conn:
+            before = cli_affected(conn, command, vars(args))
+    code = int(run(args))
+    if code == 0 and audited:
+        with database(args) as conn:
+            audit_cli_action(conn, command, vars(args), datetime.now(UTC), before)
+    return code

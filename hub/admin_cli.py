@@ -313,33 +313,6 @@ def _render_acl(args: argparse.Namespace) -> int:
     return 0
 
 
-def _audited(args: argparse.Namespace) -> bool:
-    from hub.admin_audit import CLI_ACTIONS
-
-    uses_db = getattr(args, "config", None) is not None and not getattr(args, "no_registry", False)
-    return uses_db and args.admin_command in CLI_ACTIONS
-
-
-def _affected(args: argparse.Namespace) -> set[str]:
-    """The organisations the command touches as things stand before it runs."""
-    from hub.admin_audit import cli_affected
-
-    if not _audited(args):
-        return set()
-    with _database(args) as conn:
-        return cli_affected(conn, args.admin_command, vars(args))
-
-
-def _audit(args: argparse.Namespace, before: set[str]) -> None:
-    """Write the command to the admin audit (actor ``cli:<OS user>``), see hub.admin_audit."""
-    from hub.admin_audit import audit_cli_action
-
-    if _audited(args):
-        with _database(args) as conn:
-            when = _SystemClock().now()
-            audit_cli_action(conn, args.admin_command, vars(args), when, before)
-
-
 _Arguments = Callable[[argparse.ArgumentParser], None]
 
 # name, handler, arguments, help, (writes the broker's password file, uses the hub database)
@@ -402,10 +375,8 @@ def register(parser: argparse.ArgumentParser) -> Handler:
         action.set_defaults(admin=run)
 
     def handler(args: argparse.Namespace) -> int:
-        before = _affected(args)
-        code = int(args.admin(args))
-        if code == 0:
-            _audit(args, before)
-        return code
+        from hub.admin_audit import run_audited
+
+        return run_audited(args, args.admin, _database)  # audited as cli:<OS user>
 
     return handler

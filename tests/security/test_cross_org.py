@@ -26,8 +26,6 @@ from hub.web.queries import admin_actions
 from tests.hub.web.conftest import new_client, sign_in
 from tests.support.browser import PASSWORD, T0, FastWorld
 
-pytestmark = pytest.mark.asyncio
-
 Login = Callable[[str], Awaitable[tuple[httpx.AsyncClient, str]]]
 
 
@@ -73,6 +71,7 @@ def silence_body(**fields: str) -> dict[str, str]:
     return {"reason": "vedligehold", "ends": ends, **fields}
 
 
+@pytest.mark.asyncio
 async def test_admin_cannot_rename_another_organisations_device(
     world: FastWorld, login: Login
 ) -> None:
@@ -101,6 +100,7 @@ async def test_admin_cannot_rename_another_organisations_device(
     assert "dev-bent" in listed
 
 
+@pytest.mark.asyncio
 async def test_admin_cannot_move_another_organisations_device(
     world: FastWorld, login: Login
 ) -> None:
@@ -118,6 +118,7 @@ async def test_admin_cannot_move_another_organisations_device(
     assert "97" not in series.text
 
 
+@pytest.mark.asyncio
 async def test_admin_cannot_unassign_another_organisations_device(
     world: FastWorld, login: Login
 ) -> None:
@@ -130,10 +131,11 @@ async def test_admin_cannot_unassign_another_organisations_device(
     ended = await bodil.post("/admin/devices/dev-moved/unassign", data={"csrf_token": csrf})
     assert ended.status_code == 404
     assert world.hub.registry.resolve("dev-moved", T0 + timedelta(hours=1)) == "r-anna"
-    ida, csrf_a = await login("ida")
+    ida, _ = await login("ida")
     assert (await ida.get("/admin/devices/dev-moved")).status_code == 200
 
 
+@pytest.mark.asyncio
 async def test_silence_of_one_organisation_does_not_silence_another(
     world: FastWorld, login: Login
 ) -> None:
@@ -150,6 +152,7 @@ async def test_silence_of_one_organisation_does_not_silence_another(
     assert world.alerts.engine.store.find(organisations=["org-b"]) == []
 
 
+@pytest.mark.asyncio
 async def test_silences_are_listed_and_ended_only_within_the_organisation(
     world: FastWorld, login: Login
 ) -> None:
@@ -179,6 +182,7 @@ async def test_silences_are_listed_and_ended_only_within_the_organisation(
     assert silence not in (await ida.get("/audit")).text
 
 
+@pytest.mark.asyncio
 async def test_system_admin_silence_is_global(world: FastWorld, login: Login) -> None:
     root, csrf = await login("root")
     made = await root.post(
@@ -190,15 +194,14 @@ async def test_system_admin_silence_is_global(world: FastWorld, login: Login) ->
     assert spo2_alert(world) == []
 
 
+@pytest.mark.asyncio
 async def test_alerts_of_another_organisation_cannot_be_handled(
     world: FastWorld, login: Login
 ) -> None:
     [alert] = spo2_alert(world)
     bodil, csrf = await login("bodil")
     for action in ("ack", "resolve"):
-        page = await bodil.post(
-            f"/alerts/{alert}/{action}", data={"note": "x", "csrf_token": csrf}
-        )
+        page = await bodil.post(f"/alerts/{alert}/{action}", data={"note": "x", "csrf_token": csrf})
         assert page.status_code == 404, action
         api = await bodil.post(
             f"/api/v1/alerts/{alert}/{action}", json={"note": "x"}, headers={"X-CSRF-Token": csrf}
@@ -207,6 +210,7 @@ async def test_alerts_of_another_organisation_cannot_be_handled(
     assert world.alerts.engine.store.get(alert).state.value == "ACTIVE_UNACK"
 
 
+@pytest.mark.asyncio
 async def test_user_with_another_organisations_team_is_refused(
     world: FastWorld, login: Login
 ) -> None:
@@ -228,6 +232,7 @@ async def test_user_with_another_organisations_team_is_refused(
     assert (user.organisation, user.teams) == ("org-b", ("team-b",))
 
 
+@pytest.mark.asyncio
 async def test_system_admin_change_appears_in_the_affected_organisations_audit(
     world: FastWorld, login: Login
 ) -> None:
@@ -261,7 +266,9 @@ def test_cli_actions_are_audited(tmp_path: Path, capsys: pytest.CaptureFixture[s
     for step in steps:
         assert main(["admin", *step, *config]) == 0, step
     capsys.readouterr()
-    refused = main(["admin", "add-user", "eve", "--organisation", "org-c", "--team", "t-x", *config])
+    refused = main(
+        ["admin", "add-user", "eve", "--organisation", "org-c", "--team", "t-x", *config]
+    )
     assert refused == 2
     assert "team 't-x'" in capsys.readouterr().err
     conn = open_db(tmp_path / "hub.sqlite3")
