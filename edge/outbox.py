@@ -10,6 +10,8 @@ per-row overhead). When a ``put`` would take it over the quota, it first drops t
 non-vital* rows (room climate, battery, signal strength) until it is below 90 % of the quota,
 and only if that is not enough, the oldest vital rows (vital signs and events). Every dropped
 row is counted (persistently) and reported in the gateway status as ``outbox_dropped``.
+The write-ahead log is checkpointed and truncated so that it stays near the quota too
+(:func:`wal_bounds`).
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ from types import TracebackType
 
 from edge.errors import OutboxError
 
-__all__ = ["ROW_OVERHEAD_BYTES", "Outbox", "OutboxRow", "StoredItem"]
+__all__ = ["ROW_OVERHEAD_BYTES", "Outbox", "OutboxRow", "StoredItem", "wal_bounds"]
 
 ROW_OVERHEAD_BYTES = 64
 """Bytes counted per row beyond the observation itself (id, keys, page overhead)."""
 _LOW_WATER = 0.9
+_PAGE_BYTES = 4096
+"""SQLite's default page size (the outbox does not change it)."""
+_MIN_CHECKPOINT_PAGES = 16
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -39,6 +44,18 @@ CREATE INDEX IF NOT EXISTS outbox_nonvital ON outbox (vital, seq);
 
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+def wal_bounds(quota_bytes: int) -> list[str]:
+    """PRAGMAs that keep the write-ahead log near the quota.
+
+    SQLite checkpoints every 1,000 pages (4 MiB) by default and never shrinks the WAL file,
+    so a small outbox's WAL grew to ~80x its quota. Checkpoint once the WAL holds about a
+    quota's worth of pages (16 to 1,000), and truncate it to at most the quota afterwards.
+    """
+    pages = min(max(quota_bytes // _PAGE_BYTES, _MIN_CHECKPOINT_PAGES), 1000)
+    limit = max(quota_bytes, _MIN_CHECKPOINT_PAGES * _PAGE_BYTES)
+    return [f"PRAGMA wal_autocheckpoint={pages}", f"PRAGMA journal_size_limit={limit}"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +94,8 @@ class Outbox:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self._synchronous}")
+            for pragma in wal_bounds(self.quota_bytes):
+                db.execute(pragma)
             db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise OutboxError(str(self.path), f"cannot open: {exc}") from exc
