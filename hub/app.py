@@ -52,7 +52,8 @@ def create_app(hub_or_settings: Hub | HubSettings) -> FastAPI:
                 app.state.hub = running
                 yield
 
-    app = FastAPI(title="Hjem hub", version="1", lifespan=lifespan)
+    # No /docs or /redoc: they load script from a CDN on the dashboard's origin (issue 15).
+    app = FastAPI(title="Hjem hub", version="1", lifespan=lifespan, docs_url=None, redoc_url=None)
     if not isinstance(hub_or_settings, HubSettings):
         app.state.hub = hub_or_settings
 
@@ -74,4 +75,7 @@ def create_app(hub_or_settings: Hub | HubSettings) -> FastAPI:
     from hub.web.csrf import CsrfMiddleware  # CSRF check for every cookie-authenticated change
 
     app.add_middleware(CsrfMiddleware)
+    from hub.web.guard import RequestGuard  # outermost: body limits, auth first, headers
+
+    app.add_middleware(RequestGuard)
     return app

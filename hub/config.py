@@ -98,6 +98,17 @@ class HttpSettings(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    max_body_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="largest request body the dashboard and APIs read (413 above it)",
+    )
+    forwarded_allow_ips: tuple[str, ...] = Field(
+        default=(),
+        description="reverse proxies (addresses or networks) whose X-Forwarded-For and"
+        " X-Forwarded-Proto are believed; empty: none, the client is the TCP peer",
+    )
 
 
 class InfluxSettings(_Section):

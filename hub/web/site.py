@@ -36,6 +36,7 @@ from hub.web.csrf import (
 )
 from hub.web.errors import WebError
 from hub.web.formatting import format_age, format_duration, format_time
+from hub.web.guard import PAGE_POLICY, RequestGuard
 from hub.web.i18n import LANG_COOKIE, Translator, pick_language, translator
 
 if TYPE_CHECKING:
@@ -65,10 +66,7 @@ HERE = Path(__file__).resolve().parent
 SECURITY_HEADERS = {
     # Only our own script runs, even if something slipped past escaping; no framing
     # (clickjacking of the acknowledge buttons); pages with personal data are not cached.
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
-        " connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-    ),
+    "Content-Security-Policy": PAGE_POLICY,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
@@ -283,6 +281,8 @@ def install_dashboard(
     setattr(app.state, WEB_STATE, settings or WebSettings())
     if not any(getattr(m, "cls", None) is CsrfMiddleware for m in app.user_middleware):
         app.add_middleware(CsrfMiddleware)
+    if not any(getattr(m, "cls", None) is RequestGuard for m in app.user_middleware):
+        app.add_middleware(RequestGuard)
     from hub.web.routes import router
 
     def is_ours(route: object) -> bool:  # nested (FastAPI >= 0.16x) or flattened routes
