@@ -20,8 +20,11 @@ import pytest
 import pytest_asyncio
 
 from hjem.cli import main
-from hub.auth import Role
-from hub.db import open_db
+from hub.alerts.clock import ManualClock
+from hub.alerts.silences import MIGRATIONS as SILENCE_MIGRATIONS
+from hub.alerts.store import MIGRATIONS, AlertStore
+from hub.auth import Role, UserStore, fast_hasher
+from hub.db import migrate, open_db, to_micros
 from hub.web.queries import admin_actions
 from tests.hub.web.conftest import new_client, sign_in
 from tests.support.browser import PASSWORD, T0, FastWorld
@@ -288,3 +291,38 @@ def test_cli_actions_are_audited(tmp_path: Path, capsys: pytest.CaptureFixture[s
         "device_assigned",
     }
     assert {(a.action, a.target) for a in every} >= {("vendor_added", "acme")}
+
+
+@pytest.mark.asyncio
+async def test_silence_for_another_organisations_resident_is_refused(
+    world: FastWorld, login: Login
+) -> None:
+    bodil, csrf = await login("bodil")
+    refused = await bodil.post(
+        "/api/v1/alerts/silences",
+        json=silence_body(resident="r-anna"),
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert refused.status_code == 404
+    assert world.alerts.engine.store.silences(world.clock.now()) == []
+
+
+def test_silences_made_before_the_upgrade_get_their_creators_organisation(
+    tmp_path: Path,
+) -> None:
+    conn = open_db(tmp_path / "hub.sqlite3")
+    try:
+        users = UserStore(conn, ManualClock(T0), fast_hasher())
+        users.create_user("bodil", PASSWORD, Role.ADMIN, "org-b")
+        users.create_user("root", PASSWORD, Role.ADMIN, None)
+        migrate(conn, "alerts", MIGRATIONS[: -len(SILENCE_MIGRATIONS)])
+        for sid, by in (("s-1", "bodil"), ("s-2", "root")):
+            conn.execute(
+                "INSERT INTO alert_silence (id, starts_us, ends_us, reason, created_by,"
+                " created_us) VALUES (?, ?, ?, 'x', ?, ?)",
+                (sid, to_micros(T0), to_micros(T0 + timedelta(days=1)), by, to_micros(T0)),
+            )
+        found = AlertStore(conn).silences(T0)
+    finally:
+        conn.close()
+    assert sorted((s.id, s.organisation) for s in found) == [("s-1", "org-b"), ("s-2", None)]
