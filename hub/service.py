@@ -242,8 +242,16 @@ class Hub:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((http.host, http.port))
         self._http_port = int(sock.getsockname()[1])
+        # Forwarded headers only from configured proxies: uvicorn's default believes
+        # X-Forwarded-For from loopback, which would let anyone there pick their address.
+        proxies = list(http.forwarded_allow_ips)
         config = uvicorn.Config(
-            create_app(self), log_level="warning", lifespan="off", access_log=False
+            create_app(self),
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            proxy_headers=bool(proxies),
+            forwarded_allow_ips=proxies or None,
         )
         server = _Server(config)
         self._server = server

@@ -1,9 +1,24 @@
-"""Throttling of failed sign-ins, per user name and per client address (injected clock)."""
+"""Throttling of failed sign-ins (injected clock).
+
+Two limits, neither of which lets a stranger keep a care worker off the board:
+
+* per **(user name, address)** pair: the first ``free_failures`` failures cost nothing, each
+  further one doubles a wait before the next attempt from that pair (1 s, 2 s, 4 s, ... up
+  to ``max_delay_seconds``); the count is forgotten after ``forget_seconds`` without a
+  failure, or on a successful sign-in. Guessing from one address slows to a crawl, while
+  the same user signs in from any other address as usual.
+* per **address**: ``per_address`` failures within ``window_seconds`` (any user names)
+  refuse that address until the oldest ages out.
+
+The address is the TCP peer unless ``[http] forwarded_allow_ips`` names a trusted proxy
+(then uvicorn takes it from ``X-Forwarded-For``). In memory (a restart forgets failures),
+bounded to ``max_tracked`` pairs and addresses (the oldest are dropped first).
+"""
 
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -21,52 +36,92 @@ class Clock(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ThrottleLimits:
-    per_user: int = 5
+    free_failures: int = 5
+    """Failures of one (user, address) pair before waits begin."""
+    first_delay_seconds: float = 1.0
+    max_delay_seconds: float = 900.0
+    forget_seconds: float = 24 * 3600.0
+    """A pair's count is forgotten this long after its last failure."""
     per_address: int = 20
     window_seconds: float = 900.0
-    """Failures count within this sliding window; the oldest must age out before retrying."""
+    """An address's failures count within this sliding window."""
+    max_tracked: int = 100_000
+
+
+@dataclass(slots=True)
+class _Pair:
+    failures: int
+    last: datetime
 
 
 class LoginThrottle:
-    """Refuse sign-in attempts after too many recent failures for a user or an address.
-
-    In memory (a restart forgets failures); bounded by pruning on every call.
-    """
+    """Refuse sign-in attempts after too many recent failures of a pair or an address."""
 
     def __init__(self, clock: Clock, limits: ThrottleLimits | None = None) -> None:
         self._clock = clock
         self._limits = limits or ThrottleLimits()
-        self._failures: dict[str, deque[datetime]] = {}
+        self._pairs: OrderedDict[tuple[str, str], _Pair] = OrderedDict()
+        self._addresses: OrderedDict[str, deque[datetime]] = OrderedDict()
 
-    def _recent(self, key: str, now: datetime) -> deque[datetime]:
-        entries = self._failures.get(key)
-        if entries is None:
-            return deque()
-        horizon = now - timedelta(seconds=self._limits.window_seconds)
-        while entries and entries[0] <= horizon:
-            entries.popleft()
-        if not entries:
-            del self._failures[key]
-        return entries
+    def delay_after(self, failures: int) -> float:
+        """Seconds a pair waits after ``failures`` failures (0 while still free)."""
+        extra = failures - self._limits.free_failures
+        if extra <= 0:
+            return 0.0
+        delay = self._limits.first_delay_seconds * 2.0 ** (extra - 1)
+        return min(delay, self._limits.max_delay_seconds)
 
     def check(self, username: str, address: str | None) -> None:
-        """Raise :class:`TooManyAttemptsError` if the user or address is throttled now."""
+        """Raise :class:`TooManyAttemptsError` if the pair or the address must wait now."""
         now = self._clock.now()
-        window = timedelta(seconds=self._limits.window_seconds)
-        scopes = [(f"user:{username.lower()}", self._limits.per_user, "user")]
+        pair = self._pairs.get(_pair_key(username, address))
+        if pair is not None:
+            if now - pair.last >= timedelta(seconds=self._limits.forget_seconds):
+                del self._pairs[_pair_key(username, address)]
+            else:
+                ready = pair.last + timedelta(seconds=self.delay_after(pair.failures))
+                if now < ready:
+                    wait = (ready - now).total_seconds()
+                    raise TooManyAttemptsError("user and address", max(1, math.ceil(wait)))
         if address:
-            scopes.append((f"addr:{address}", self._limits.per_address, "address"))
-        for key, limit, label in scopes:
-            recent = self._recent(key, now)
-            if len(recent) >= limit:
-                wait = (recent[len(recent) - limit] + window - now).total_seconds()
-                raise TooManyAttemptsError(label, max(1, math.ceil(wait)))
+            recent = self._recent(address, now)
+            if len(recent) >= self._limits.per_address:
+                window = timedelta(seconds=self._limits.window_seconds)
+                wait = (recent[0] + window - now).total_seconds()
+                raise TooManyAttemptsError("address", max(1, math.ceil(wait)))
 
     def failure(self, username: str, address: str | None) -> None:
         now = self._clock.now()
-        self._failures.setdefault(f"user:{username.lower()}", deque()).append(now)
+        key = _pair_key(username, address)
+        pair = self._pairs.pop(key, None) or _Pair(0, now)
+        pair.failures += 1
+        pair.last = now
+        self._pairs[key] = pair  # most recent last: the oldest are dropped first
         if address:
-            self._failures.setdefault(f"addr:{address}", deque()).append(now)
+            recent = self._recent(address, now)
+            recent.append(now)
+            self._addresses[address] = recent
+            self._addresses.move_to_end(address)
+        self._bound()
 
-    def success(self, username: str) -> None:
-        self._failures.pop(f"user:{username.lower()}", None)
+    def success(self, username: str, address: str | None) -> None:
+        self._pairs.pop(_pair_key(username, address), None)
+
+    def _recent(self, address: str, now: datetime) -> deque[datetime]:
+        entries = self._addresses.get(address)
+        if entries is None:
+            return deque(maxlen=self._limits.per_address)
+        horizon = now - timedelta(seconds=self._limits.window_seconds)
+        while entries and entries[0] <= horizon:
+            entries.popleft()
+        return entries
+
+    def _bound(self) -> None:
+        while len(self._pairs) > self._limits.max_tracked:
+            self._pairs.popitem(last=False)
+        while len(self._addresses) > self._limits.max_tracked:
+            self._addresses.popitem(last=False)
+
+
+def _pair_key(username: str, address: str | None) -> tuple[str, str]:
+    return (username.lower(), address or "")

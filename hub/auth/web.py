@@ -46,7 +46,7 @@ class Authenticator:
         if user is None:
             self.throttle.failure(username, address)
             raise InvalidCredentialsError
-        self.throttle.success(username)
+        self.throttle.success(username, address)
         return user, self.users.start_session(user.id, self.session_ttl, address)
 
     def sign_out(self, session_id: str) -> None:

@@ -39,7 +39,7 @@ class Env:
         self.clock = ManualClock(T0)
         self.conn = open_db(path)
         self.users = UserStore(self.conn, self.clock, fast_hasher())
-        self.throttle = LoginThrottle(self.clock, ThrottleLimits(per_user=3, per_address=5))
+        self.throttle = LoginThrottle(self.clock, ThrottleLimits(free_failures=2, per_address=8))
         self.auth = Authenticator(self.users, self.throttle, session_ttl=timedelta(hours=8))
 
 
@@ -118,28 +118,43 @@ def test_sessions_expire_end_and_die_with_the_user(env: Env) -> None:
     assert env.users.expire_sessions(env.clock.now()) == 3
 
 
-def test_failed_sign_ins_are_throttled_per_user_and_per_address(env: Env) -> None:
+def test_failed_sign_ins_are_throttled_per_user_address_pair_and_per_address(env: Env) -> None:
     env.users.create_user("anna", "long enough pw", Role.CARE_STAFF, "org-a")
-    for _ in range(3):
+    for _ in range(2):  # free failures
         with pytest.raises(InvalidCredentialsError):
             env.auth.sign_in("anna", "guess", "10.0.0.9")
-    with pytest.raises(TooManyAttemptsError) as info:
-        env.auth.sign_in("anna", "long enough pw", "10.0.0.1")  # right password, still refused
-    assert (info.value.scope, info.value.retry_after_s) == ("user", 900)
-    env.clock.advance(600)
-    with pytest.raises(TooManyAttemptsError) as later:
-        env.auth.sign_in("anna", "long enough pw", "10.0.0.1")
-    assert later.value.retry_after_s == 300
-    env.clock.advance(300)
-    user, _ = env.auth.sign_in("anna", "long enough pw", "10.0.0.1")
+    waits = []
+    for _ in range(4):  # then each failure doubles the wait of this pair
+        with pytest.raises(InvalidCredentialsError):
+            env.auth.sign_in("anna", "guess", "10.0.0.9")
+        with pytest.raises(TooManyAttemptsError) as info:
+            env.auth.sign_in("anna", "long enough pw", "10.0.0.9")  # right password, refused
+        assert info.value.scope == "user and address"
+        waits.append(info.value.retry_after_s)
+        env.clock.advance(info.value.retry_after_s)
+    assert waits == [1, 2, 4, 8]
+    user, _ = env.auth.sign_in("anna", "long enough pw", "10.0.0.1")  # another address: fine
     assert user.username == "anna"
+    user, _ = env.auth.sign_in("anna", "long enough pw", "10.0.0.9")  # waited: fine, resets
+    with pytest.raises(InvalidCredentialsError):
+        env.auth.sign_in("anna", "guess", "10.0.0.9")
     # one address guessing many user names
-    for name in ("a1", "a2", "a3", "a4", "a5"):
+    for name in ("a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8"):
         with pytest.raises(InvalidCredentialsError):
             env.auth.sign_in(name, "guess", "10.6.6.6")
     with pytest.raises(TooManyAttemptsError) as by_address:
         env.auth.sign_in("anna", "long enough pw", "10.6.6.6")
-    assert by_address.value.scope == "address"
+    assert (by_address.value.scope, by_address.value.retry_after_s) == ("address", 900)
+    env.clock.advance(900)
+    assert env.auth.sign_in("anna", "long enough pw", "10.6.6.6")[0].username == "anna"
+
+
+def test_throttle_bounds_its_memory(env: Env) -> None:
+    throttle = LoginThrottle(env.clock, ThrottleLimits(max_tracked=10))
+    for i in range(50):
+        throttle.failure(f"user{i}", f"10.1.0.{i}")
+    assert len(throttle._pairs) == 10  # noqa: SLF001 - the bound is the point
+    assert len(throttle._addresses) == 10  # noqa: SLF001
 
 
 def _app(env: Env) -> FastAPI:

@@ -29,6 +29,7 @@ __all__ = ["PASSWORD", "csrf_of", "running_hub", "session_of", "sign_in", "url_o
 @asynccontextmanager
 async def running_hub(tmp_path: Path, **http: Any) -> AsyncIterator[Hub]:
     """A running hub on ``http://127.0.0.1:{hub.http_port}`` with the seeded world."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     rules = tmp_path / "rules.toml"
     rules.write_text(RULES, encoding="utf-8")
     settings = HubSettings(
