@@ -153,8 +153,8 @@ def test_throttle_bounds_its_memory(env: Env) -> None:
     throttle = LoginThrottle(env.clock, ThrottleLimits(max_tracked=10))
     for i in range(50):
         throttle.failure(f"user{i}", f"10.1.0.{i}")
-    assert len(throttle._pairs) == 10  # noqa: SLF001 - the bound is the point
-    assert len(throttle._addresses) == 10  # noqa: SLF001
+    assert len(throttle._pairs) == 10  # the bound is the point
+    assert len(throttle._addresses) == 10
 
 
 def _app(env: Env) -> FastAPI:
