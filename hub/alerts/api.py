@@ -25,7 +25,9 @@ from hub.alerts.errors import AlertNotFoundError, AlertsError, InvalidTransition
 from hub.alerts.notify import LiveEvent
 from hub.alerts.service import AlertService
 from hub.alerts.store import AlertRow, AuditEntry, Silence
-from hub.auth import Role, User, current_user, require_role
+from hub.auth import SESSION_COOKIE, Role, User, current_user, require_role
+from hub.auth.errors import NotAuthenticatedError
+from hub.auth.web import find_authenticator
 from schemas.models import AlertState, Severity, encode
 
 __all__ = ["ALERTS_STATE", "AlertView", "alert_service", "install_alerts", "problem", "router"]
@@ -216,7 +218,11 @@ async def list_alerts(
     return [AlertView.of(r) for r in rows]
 
 
-async def _events(service: AlertService, user: User) -> AsyncIterator[str]:
+async def _events(
+    service: AlertService, user: User, still_valid: Callable[[], bool]
+) -> AsyncIterator[str]:
+    """The stream; it ends as soon as its session or token no longer authenticates (checked
+    before every event and every keepalive, so at least every keepalive interval)."""
     keepalive = service.settings.stream_keepalive_seconds
     async with service.broadcaster.subscribe() as subscription:
         yield ": subscribed\n\n"
@@ -225,20 +231,42 @@ async def _events(service: AlertService, user: User) -> AsyncIterator[str]:
             try:
                 item = await asyncio.wait_for(anext(iterator), keepalive)
             except TimeoutError:
+                if not still_valid():
+                    return
                 yield ": keepalive\n\n"
                 continue
             except StopAsyncIteration:
+                return
+            if not still_valid():
                 return
             if user.may_see(item.organisation):
                 yield _sse(item)
 
 
+def _still_signed_in(request: Request) -> Callable[[], bool]:
+    """Whether the request's token or session still authenticates (sign-out, expiry,
+    revocation, a password change or a deactivated user end it)."""
+    authorization = request.headers.get("authorization")
+    session = request.cookies.get(SESSION_COOKIE)
+
+    def check() -> bool:
+        auth = find_authenticator(request.app)
+        try:
+            return auth is not None and bool(auth.authenticate(authorization, session))
+        except NotAuthenticatedError:
+            return False
+
+    return check
+
+
 @router.get("/stream", response_class=StreamingResponse)
-async def stream(user: CurrentUser, service: Service) -> StreamingResponse:
+async def stream(request: Request, user: CurrentUser, service: Service) -> StreamingResponse:
     """Server-sent events: one ``alert`` event per state change the user may see."""
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(
-        _events(service, user), media_type="text/event-stream", headers=headers
+        _events(service, user, _still_signed_in(request)),
+        media_type="text/event-stream",
+        headers=headers,
     )
 
 

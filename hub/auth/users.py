@@ -14,6 +14,7 @@ import secrets
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -22,7 +23,7 @@ from hub.auth.errors import UserExistsError
 from hub.auth.throttle import Clock
 from hub.db import from_micros, migrate, to_micros, transaction
 
-__all__ = ["Role", "User", "UserStore", "fast_hasher"]
+__all__ = ["Role", "TokenInfo", "User", "UserStore", "fast_hasher"]
 
 MIGRATIONS = [
     (
@@ -74,6 +75,39 @@ class User:
     def may_see(self, organisation: str | None) -> bool:
         allowed = self.organisations()
         return allowed is None or (organisation is not None and organisation in allowed)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """An API token as the admin page lists it (never the token itself)."""
+
+    id: str
+    """The SHA-256 of the token: names it for revocation, useless for signing in."""
+    name: str
+    username: str
+    organisation: str | None
+    created: datetime
+    expires: datetime | None
+    revoked: datetime | None
+
+    @classmethod
+    def of(cls, row: tuple[Any, ...]) -> TokenInfo:
+        ident, name, username, org, created, expires, revoked = row
+        return cls(
+            str(ident),
+            str(name),
+            str(username),
+            str(org) if org is not None else None,
+            from_micros(int(created)),
+            from_micros(int(expires)) if expires is not None else None,
+            from_micros(int(revoked)) if revoked is not None else None,
+        )
+
+    def state(self, now: datetime) -> str:
+        """``revoked``, ``expired`` or ``active``."""
+        if self.revoked is not None:
+            return "revoked"
+        return "expired" if self.expires is not None and self.expires <= now else "active"
 
 
 def fast_hasher() -> PasswordHasher:
@@ -199,13 +233,22 @@ class UserStore:
             )
         return self.user(row[0])
 
-    def set_password(self, user_id: str, password: str) -> None:
+    def set_password(self, user_id: str, password: str, *, keep_session: str | None = None) -> None:
+        """Change the password and end every session of the user but ``keep_session``
+        (the one making the change, if any): whoever knew the old password is signed out."""
         if len(password) < 10:
             raise ValueError("a password needs at least 10 characters")
-        self._conn.execute(
-            "UPDATE auth_user SET password_hash = ? WHERE id = ?",
-            (self._hasher.hash(password), user_id),
-        )
+        kept = _sha256(keep_session) if keep_session else ""
+        with transaction(self._conn):
+            self._conn.execute(
+                "UPDATE auth_user SET password_hash = ? WHERE id = ?",
+                (self._hasher.hash(password), user_id),
+            )
+            self._conn.execute(
+                "UPDATE auth_session SET ended_us = ? WHERE user_id = ? AND ended_us IS NULL"
+                " AND id_sha256 != ?",
+                (to_micros(self._clock.now()), user_id, kept),
+            )
 
     # -- API tokens ------------------------------------------------------------------------
 
@@ -225,6 +268,35 @@ class UserStore:
             ),
         )
         return token
+
+    def tokens(self, organisations: frozenset[str] | None) -> list[TokenInfo]:
+        """API tokens of the users of these organisations (None: all), newest first."""
+        sql = (
+            "SELECT t.token_sha256, t.name, u.username, u.organisation_id, t.created_us,"
+            " t.expires_us, t.revoked_us FROM auth_token t JOIN auth_user u ON u.id = t.user_id"
+        )
+        if organisations is None:
+            rows = self._conn.execute(f"{sql} ORDER BY t.created_us DESC")
+        else:
+            marks = ", ".join("?" * len(organisations))
+            rows = self._conn.execute(
+                f"{sql} WHERE u.organisation_id IN ({marks}) ORDER BY t.created_us DESC",
+                sorted(organisations),
+            )
+        return [TokenInfo.of(row) for row in rows]
+
+    def token_info(self, token_id: str) -> TokenInfo | None:
+        """One token by its id (:attr:`TokenInfo.id`)."""
+        found = [t for t in self.tokens(None) if t.id == token_id]
+        return found[0] if found else None
+
+    def revoke_token_id(self, token_id: str) -> bool:
+        """Revoke the token with this id; False if there is none or it was already revoked."""
+        cur = self._conn.execute(
+            "UPDATE auth_token SET revoked_us = ? WHERE token_sha256 = ? AND revoked_us IS NULL",
+            (to_micros(self._clock.now()), token_id),
+        )
+        return cur.rowcount == 1
 
     def revoke_token(self, token: str) -> None:
         self._conn.execute(

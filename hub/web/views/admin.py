@@ -11,7 +11,7 @@ home or team must be the organisation's; anything else is "not found" (404)."""
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, status
@@ -92,6 +92,7 @@ def _admin_page(
         message=message,
         message_kind=kind,
         new_token=new_token,
+        tokens=authenticator_of(current.request).users.tokens(orgs),
     )
 
 
@@ -164,12 +165,28 @@ async def add_user(
 
 @router.post("/admin/tokens", response_class=HTMLResponse)
 async def issue_token(
-    current: AdminPage, name: Annotated[str, Form(min_length=1, max_length=100)]
+    current: AdminPage,
+    name: Annotated[str, Form(min_length=1, max_length=100)],
+    days: Annotated[int | None, Form(ge=1, le=3650)] = None,
 ) -> Response:
+    """A new API token of the signed-in administrator, valid ``days`` (blank: until revoked)."""
     user = current.signed_in()
-    token = authenticator_of(current.request).users.issue_token(user.id, name.strip())
-    _log(current, "token_issued", name.strip())
+    ttl = timedelta(days=days) if days else None
+    token = authenticator_of(current.request).users.issue_token(user.id, name.strip(), ttl)
+    _log(current, "token_issued", name.strip(), days=days)
     return _admin_page(current, new_token=token)
+
+
+@router.post("/admin/tokens/{token_id}/revoke", response_class=HTMLResponse)
+async def revoke_token(token_id: str, current: AdminPage) -> Response:
+    """Revoke a token of a user of this administrator's organisation (others: 404)."""
+    users = authenticator_of(current.request).users
+    found = users.token_info(token_id)
+    if found is None or not current.signed_in().may_see(found.organisation):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, current.t("errors.no_token"))
+    if users.revoke_token_id(token_id):
+        _log(current, "token_revoked", found.name, (found.organisation,), owner=found.username)
+    return _admin_page(current, message=current.t("admin.token_revoked"))
 
 
 def _teams(current: Page) -> list[queries.TeamView]:
