@@ -12,8 +12,11 @@ message is valid, and ``None`` otherwise, without saying why. The hub then judge
 again with :func:`schemas.validation.validate_batch` (the pydantic models), which stay the one
 authority for every rejection and its wording. The fast path is deliberately at least as
 strict as the models (ASCII-only patterns, RFC 3339 times without variants), so when in doubt
-it declines; ``tests/hub/test_fastpath.py`` checks with generated and mutated messages that
-it never accepts what the models refuse, and that it yields the same values when it accepts.
+it declines. A message that repeats a key in any object is declined
+(:mod:`hub.fastpath_keys`), and values outside a code's possible range fail the shared
+semantic checks (:mod:`schemas.code_rules`). ``tests/hub/test_fastpath.py`` checks with
+generated and mutated messages that it never accepts what the models refuse, and that it
+yields the same values when it accepts.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from hub.fastpath_keys import has_no_duplicate_keys
 from hub.payloads import StoredPayload
 from schemas.codes import CodesTable
 from schemas.models import MAX_OBSERVATIONS_PER_BATCH, MAX_PAYLOAD_BYTES, Observation
@@ -267,6 +271,8 @@ def accept(
             return None
         seen.add(obs.id)
         out.append((obs, effective))
+    if not has_no_duplicate_keys(payload):  # msgspec kept the last of two equal keys
+        return None
     return Accepted(batch.message_id, batch.publisher, out)
 
 

@@ -50,6 +50,8 @@ class Measure:
     components: tuple[str, ...] = ()
     verify: bool = False
     codings: tuple[Coding, ...] = field(default=(), compare=False)
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict, compare=False)
+    """Per unit, the (min, max) a reading can possibly have; values outside are refused."""
 
     @property
     def unit(self) -> str | None:
@@ -72,6 +74,21 @@ def _codings(key: str, row: dict[str, object], display: str) -> tuple[Coding, ..
     if isinstance(row.get("npu"), str):
         out.append(Coding(system=NPU_SYSTEM, code=str(row["npu"])))
     return tuple(out)
+
+
+def _ranges(key: str, row: dict[str, object]) -> dict[str, tuple[float, float]]:
+    given = row.get("range", {})
+    if not isinstance(given, dict):
+        raise TypeError(f"measure {key}: range must map units to [min, max]")
+    out: dict[str, tuple[float, float]] = {}
+    for unit, bounds in given.items():
+        if unit not in row.get("units", ()):  # type: ignore[operator]
+            raise ValueError(f"measure {key}: range for unit {unit!r} it does not allow")
+        low, high = (float(b) for b in bounds)
+        if not low < high:
+            raise ValueError(f"measure {key}: range {low}..{high} for {unit!r} is empty")
+        out[str(unit)] = (low, high)
+    return out
 
 
 class CodesTable:
@@ -104,6 +121,7 @@ class CodesTable:
                 components=tuple(row.get("components", ())),
                 verify=bool(row.get("verify", False)),
                 codings=_codings(key, row, display),
+                ranges=_ranges(key, row),
             )
         return cls(measures)
 

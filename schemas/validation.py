@@ -12,6 +12,7 @@ The rule for partly valid batches (documented for vendors in ``schemas/README.md
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,7 +21,9 @@ from typing import Annotated, Any, Literal, Protocol
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from schemas.codes import HJEM_SYSTEM, MDC_SYSTEM, CodesTable, codes
+from schemas.code_rules import check_codes
+from schemas.codes import CodesTable, codes
+from schemas.duplicates import repeated_keys
 from schemas.models import (
     MAX_OBSERVATIONS_PER_BATCH,
     MAX_PAYLOAD_BYTES,
@@ -156,68 +159,8 @@ def check_fields(
         problems.append(
             ("effective", "time before 2000-01-01: device clock not set or not corrected")
         )
-    problems.extend(_check_codes(obs, table or codes()))
+    problems.extend(check_codes(obs, table or codes()))
     return problems
-
-
-@dataclass(frozen=True, slots=True)
-class _CodeRules:
-    kinds: frozenset[str]
-    units: frozenset[str]
-    events: frozenset[str]
-
-    @property
-    def kinds_text(self) -> str:
-        return "/".join(sorted(self.kinds))
-
-
-_RULES_CACHE: dict[tuple[int, str, str], _CodeRules | None] = {}
-
-
-def _rules(table: CodesTable, system: str, code: str) -> _CodeRules | None:
-    key = (id(table), system, code)
-    if key not in _RULES_CACHE:
-        measures = table.by_primary(system, code)
-        _RULES_CACHE[key] = (
-            _CodeRules(
-                kinds=frozenset(m.kind for m in measures),
-                units=frozenset(u for m in measures for u in m.units),
-                events=frozenset(e for m in measures for e in m.events),
-            )
-            if measures
-            else None
-        )
-    return _RULES_CACHE[key]
-
-
-def _check_codes(obs: ObservationFields, table: CodesTable) -> list[tuple[str, str]]:
-    primary = obs.code[0]
-    if primary.system not in (MDC_SYSTEM, HJEM_SYSTEM):
-        return []  # a vendor's own or another standard code system: not ours to judge
-    rules = _rules(table, primary.system, primary.code)
-    if rules is None:
-        if primary.system == HJEM_SYSTEM:
-            return [("code[0].code", f"unknown Hjem code {primary.code!r} (see codes.toml)")]
-        return []
-    code = primary.code
-    if obs.value is not None and "quantity" not in rules.kinds:
-        return [("value", f"code {code} takes no numeric value (it is {rules.kinds_text})")]
-    if obs.value is not None and obs.unit not in rules.units:
-        allowed = ", ".join(sorted(rules.units))
-        return [("unit", f"unit {obs.unit!r} is not allowed for code {code} (allowed: {allowed})")]
-    if obs.value_boolean is not None and "boolean" not in rules.kinds:
-        return [("value_boolean", f"code {code} is not a boolean state (it is {rules.kinds_text})")]
-    if obs.value_code is not None and obs.value_code not in rules.events:
-        allowed = ", ".join(sorted(rules.events))
-        return [
-            (
-                "value_code",
-                f"event {obs.value_code!r} is not defined for code {code} (allowed: {allowed})",
-            )
-        ]
-    if obs.components and "compound" not in rules.kinds:
-        return [("components", f"code {code} has no components (it is {rules.kinds_text})")]
-    return []
 
 
 def _envelope(
@@ -281,6 +224,9 @@ def validate_batch(
 ) -> BatchResult:
     """Validate one message. Never raises; see the module docstring for the rule."""
     result = BatchResult(message_id=None, publisher=None)
+    repeated = _repeated_keys(payload, result)
+    if repeated is None:
+        return result
     try:  # fast path: the whole batch is valid as far as the models go
         batch = Batch.model_validate_json(payload)
     except ValidationError:
@@ -292,7 +238,14 @@ def validate_batch(
         and batch.sent <= now + MAX_CLOCK_SKEW
     ):
         result.message_id, result.publisher = batch.message_id, batch.publisher
-        _judge(list(enumerate(batch.observations)), batch.publisher, now, table, result)
+        _judge(
+            list(enumerate(batch.observations)),
+            batch.publisher,
+            now,
+            table,
+            result,
+            repeated=repeated,
+        )
         return result
     env = _envelope(payload, expected_publisher, now, result)
     if env is None:
@@ -305,8 +258,26 @@ def validate_batch(
             candidates.append((index, Observation.model_validate(raw)))
         except ValidationError as exc:
             result.errors.extend(_errors_of(exc, prefix, obs_id[:128] if obs_id else None))
-    _judge(candidates, env.publisher, now, table, result)
+    _judge(candidates, env.publisher, now, table, result, repeated=repeated)
     return result
+
+
+def _repeated_keys(
+    payload: bytes | str, result: BatchResult
+) -> dict[int, list[tuple[str, str]]] | None:
+    """Repeated keys per observation index; None, with the errors in ``result``, when the
+    envelope repeats a key (then the whole message is refused)."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return {}  # refused for its size, before anything is parsed
+    envelope, per_observation = repeated_keys(payload)
+    if not envelope:
+        return per_observation
+    result.errors.extend(RejectionError(path=path, reason=reason) for path, reason in envelope)
+    with contextlib.suppress(ValueError):
+        data = pydantic_core.from_json(payload)
+        if isinstance(data, dict) and isinstance(data.get("message_id"), str):
+            result.message_id = data["message_id"][:128]
+    return None
 
 
 def _judge(
@@ -315,11 +286,13 @@ def _judge(
     now: datetime,
     table: CodesTable | None,
     result: BatchResult,
+    *,
+    repeated: dict[int, list[tuple[str, str]]],
 ) -> None:
     seen: set[str] = set()
     for index, obs in candidates:
         prefix = f"$.observations[{index}]"
-        problems = check_observation(obs, publisher, now, table)
+        problems = repeated.get(index) or check_observation(obs, publisher, now, table)
         if obs.id in seen:
             problems.append(("id", f"observation id {obs.id!r} occurs twice in this message"))
         if problems:

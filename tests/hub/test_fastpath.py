@@ -72,8 +72,9 @@ def _measure_observation(key: str, source: Source) -> Observation:
     measure = codes()[key]
     at = NOW - timedelta(minutes=5)
     common: dict[str, Any] = {"source": source, "effective": at, "extra": key}  # unique ids
-    if measure.kind == "quantity":
-        return make_observation(key, value="12.50", **common)
+    if measure.kind == "quantity":  # within the measure's possible range (codes.toml)
+        low, high = measure.ranges[measure.units[0]]
+        return make_observation(key, value=f"{(low + high) / 2:.2f}", **common)
     if measure.kind == "boolean":
         return make_observation(key, value_boolean=True, **common)
     if measure.kind == "event":
