@@ -2,10 +2,17 @@
 
 The publisher drains :class:`~edge.outbox.Outbox` into batches (one :class:`schemas.Batch` per
 MQTT message), keeps up to ``max_inflight`` messages awaiting their PUBACK, and removes a
-batch's rows only when its PUBACK arrived. After a lost connection it reconnects with jittered
-exponential backoff and sends again everything still stored (the hub deduplicates by
+batch's rows only when a PUBACK confirmed delivery. After a lost connection it reconnects with
+jittered exponential backoff and sends again everything still stored (the hub deduplicates by
 observation id). The gateway status topic carries a retained birth message, a periodic
 heartbeat, and a retained Last Will (``kind = death, online = false``).
+
+It speaks MQTT 5, whose PUBACK carries a reason code. Mosquitto answers 0x10 "No matching
+subscribers" when no hub session subscribes to the topic (after a broker restart that lost a
+shared subscription, or before the hub's first start): the message went nowhere. Such a
+PUBACK, or any failure code (0x80 and up, e.g. 0x87 "Not authorized"), deletes nothing: the
+rows stay, and after a jittered backoff (the reconnect delays) everything still in the outbox
+is sent again on the same connection.
 """
 
 from __future__ import annotations
@@ -19,8 +26,12 @@ import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import aiomqtt
+import paho.mqtt.client as paho
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.config import EdgeConfig
 from edge.errors import PublishError
@@ -28,11 +39,20 @@ from edge.outbox import Outbox, OutboxRow
 from schemas.models import MAX_PAYLOAD_BYTES, GatewayStatus, StatusKind, encode
 from schemas.topics import observations_topic, status_topic
 
-__all__ = ["Publisher", "backoff_delays", "batch_envelope", "split_batches"]
+__all__ = [
+    "NO_MATCHING_SUBSCRIBERS",
+    "AckingClient",
+    "Publisher",
+    "backoff_delays",
+    "batch_envelope",
+    "split_batches",
+]
 
 log = logging.getLogger("hjem.edge.mqtt")
 
 _PAYLOAD_BUDGET = MAX_PAYLOAD_BYTES - 4096  # room for the envelope
+NO_MATCHING_SUBSCRIBERS = 0x10
+"""MQTT 5 PUBACK reason code: accepted, but no subscription matched, so nobody gets it."""
 
 StatusSource = Callable[[StatusKind], GatewayStatus]
 
@@ -89,12 +109,47 @@ def backoff_delays(
     return delay
 
 
+class AckingClient(aiomqtt.Client):
+    """aiomqtt's client that also tells the reason code of a QoS 1 PUBACK (MQTT 5).
+
+    aiomqtt's ``publish`` drops the reason code; :meth:`publish_qos1` follows its steps
+    (paho's publish, then wait for the PUBACK under the same pending-call bookkeeping).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._reasons: dict[int, int] = {}
+
+    async def publish_qos1(self, topic: str, payload: bytes) -> int:
+        """Publish at QoS 1 and wait for the PUBACK; return its reason code (0: delivered)."""
+        info = self._client.publish(topic, payload, qos=1)
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+        done = asyncio.Event()
+        with self._pending_call(info.mid, done, self._pending_publishes):
+            await self._wait_for(done.wait(), timeout=None)
+        return self._reasons.pop(info.mid, 0)
+
+    def _on_publish(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reason_code: ReasonCode,
+        properties: Properties,
+    ) -> None:
+        if reason_code.value and mid in self._pending_publishes:
+            self._reasons[mid] = reason_code.value
+        super()._on_publish(client, userdata, mid, reason_code, properties)
+
+
 @dataclass
 class PublisherStats:
     published_messages: int = 0
     published_observations: int = 0
     connects: int = 0
     connection_losses: int = 0
+    not_delivered: int = 0  # PUBACKs with a reason code other than 0: rows kept, sent again
 
 
 class Publisher:
@@ -120,6 +175,8 @@ class Publisher:
         self._current: aiomqtt.Client | None = None
         self._acked: list[tuple[int, int]] = []
         self._acked_event = asyncio.Event()
+        self._refused: int | None = None  # the last PUBACK reason code that kept rows
+        self._refusals = 0  # consecutive refusals: the backoff attempt
 
     def wake(self) -> None:
         """Tell the publisher that new rows are in the outbox."""
@@ -165,14 +222,15 @@ class Publisher:
                     timeout=5,
                 )
 
-    def _client(self) -> aiomqtt.Client:
+    def _client(self) -> AckingClient:
         cfg = self.config.mqtt
         will = aiomqtt.Will(
             self._status_topic, encode(self.status(StatusKind.DEATH)), qos=1, retain=True
         )
-        return aiomqtt.Client(
+        return AckingClient(
             cfg.host,
             cfg.port,
+            protocol=aiomqtt.ProtocolVersion.V5,
             username=self.config.mqtt_username,
             password=cfg.password.get_secret_value() if cfg.password else None,
             identifier=cfg.client_id or f"hjem-edge-{self.config.gateway_id}",
@@ -184,7 +242,7 @@ class Publisher:
             logger=logging.getLogger("hjem.edge.paho"),
         )
 
-    async def _session(self, client: aiomqtt.Client) -> None:
+    async def _session(self, client: AckingClient) -> None:
         await client.publish(
             self._status_topic, encode(self.status(StatusKind.BIRTH)), qos=1, retain=True
         )
@@ -217,13 +275,17 @@ class Publisher:
         finally:
             self._delete_acknowledged()
 
-    async def _drain(self, client: aiomqtt.Client) -> None:
+    async def _drain(self, client: AckingClient) -> None:
         cfg = self.config.mqtt
         slots = asyncio.Semaphore(cfg.max_inflight)
         self._delete_acknowledged()
+        self._refused = None
         cursor = 0  # everything after a reconnect is sent again: rows leave only on PUBACK
         async with asyncio.TaskGroup() as tg:
             while True:
+                if self._must_back_off():
+                    await self._back_off(slots, cfg.max_inflight)
+                    cursor = 0  # send again everything the outbox still holds
                 self._wake.clear()
                 rows = self.outbox.take(cfg.batch_max_observations * 4, cursor)
                 if not rows:
@@ -236,15 +298,47 @@ class Publisher:
                     cursor = batch[-1].seq
                     tg.create_task(self._send(client, batch, slots))
 
+    def _must_back_off(self) -> bool:
+        return self._refused is not None  # set by _send in another task
+
+    async def _back_off(self, slots: asyncio.Semaphore, inflight: int) -> None:
+        """After a PUBACK that did not confirm delivery: let the messages in flight finish,
+        wait (jittered, growing), then the drain starts again from the outbox's first row."""
+        for _ in range(inflight):
+            await slots.acquire()
+        for _ in range(inflight):
+            slots.release()
+        self._delete_acknowledged()
+        reason, self._refused = self._refused, None
+        delay = self._delay(self._refusals)
+        self._refusals += 1
+        text = "No matching subscribers: no hub session subscribes" if reason == 0x10 else ""
+        log.warning(
+            "MQTT %s: PUBACK reason code 0x%02x%s; kept in the outbox (%d rows), "
+            "sending again in %.1f s",
+            self.config.mqtt.url,
+            reason or 0,
+            f" ({text})" if text else "",
+            self.outbox.depth,
+            delay,
+        )
+        await asyncio.sleep(delay)
+
     async def _send(
-        self, client: aiomqtt.Client, batch: list[OutboxRow], slots: asyncio.Semaphore
+        self, client: AckingClient, batch: list[OutboxRow], slots: asyncio.Semaphore
     ) -> None:
         try:
             message_id = f"{self.config.gateway_id}-{batch[0].seq}-{secrets.token_hex(4)}"
             payload = batch_envelope(
                 self.config.gateway_id, message_id, self.clock(), [r.body for r in batch]
             )
-            await client.publish(self._obs_topic, payload, qos=1)
+            reason = await client.publish_qos1(self._obs_topic, payload)
+            if reason:  # not delivered: the rows stay; the drain backs off and sends again
+                self._refused = reason
+                self.stats.not_delivered += 1
+                self._wake.set()
+                return
+            self._refusals = 0
             self._acked.append((batch[0].seq, batch[-1].seq))
             self._acked_event.set()
             self.stats.published_messages += 1

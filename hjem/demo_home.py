@@ -239,7 +239,6 @@ def hub_config_toml(database: Path, rules_file: Path, mqtt_port: int, http_port:
             "url": f"mqtt://127.0.0.1:{mqtt_port}",
             "username": "hub",
             "client_id": "hjem-hub-demo",
-            "shared_group": "hjem-hub",
         },
         "http": {"host": "127.0.0.1", "port": http_port},
         "ingest": {"sqlite_synchronous": "normal", "gateway_timeout_s": 60.0},

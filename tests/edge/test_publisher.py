@@ -147,3 +147,25 @@ async def test_last_will_marks_the_gateway_offline(tmp_path: Path, broker: Mosqu
                     break
         assert status.online is False
         assert message.retain
+
+
+@pytest.mark.asyncio
+async def test_no_matching_subscribers_keeps_the_rows_until_someone_subscribes(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
+    """MQTT 5 PUBACK 0x10 "No matching subscribers" (no hub session subscribes, e.g. after a
+    broker restart lost a shared subscription) is not a delivery: nothing leaves the outbox."""
+    cfg = config(tmp_path, broker.port, batch_max_observations=10)
+    with Outbox(cfg.outbox.path, cfg.outbox.quota_bytes) as box:
+        publisher = Publisher(cfg, box, status_of)
+        task = asyncio.create_task(publisher.run())
+        sent = fill(box, 0, 50)
+        publisher.wake()
+        await wait_until(lambda: publisher.stats.not_delivered >= 10, what="refused PUBACKs")
+        assert box.depth == 50
+        assert publisher.stats.connection_losses == 0  # sent again on the same connection
+        async with collector(broker.port) as got:
+            await wait_until(lambda: box.depth == 0, what="the outbox to drain")
+            await wait_until(lambda: got.unique() >= set(sent), what="all ids")
+        task.cancel()
+        assert got.unique() == set(sent)

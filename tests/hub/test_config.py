@@ -100,5 +100,5 @@ def test_shipped_example_config_is_valid() -> None:
     example = Path(__file__).resolve().parents[2] / "deploy" / "hub.example.toml"
     settings = load_settings(example)
     assert settings.mqtt.protocol == "5"
-    assert settings.mqtt.shared_group == "hjem-hub"
+    assert settings.mqtt.shared_group is None  # a subscription the broker keeps on restart
     assert settings.mqtt.receive_maximum <= 1000  # the shipped broker's max_inflight_messages

@@ -151,6 +151,13 @@ async def test_broker_restart_while_the_hub_is_down(
             await asyncio.sleep(1)
             confirmed = await fleet.stop_and_drain()
             await _check(hub, confirmed, "hub down")
+        refused = sum(g.publisher.stats.not_delivered for g in fleet.gateways)
+        if settings.mqtt.shared_group:  # no subscriber after the restart: the broker said so
+            assert refused > 0
+            assert fleet.vendor is not None
+            assert fleet.vendor.refused > 0
+        else:  # the hub's subscription survived the restart: every message had a subscriber
+            assert refused == 0
     finally:
         await fleet.close()
         secure.broker.stop()
