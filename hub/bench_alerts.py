@@ -60,7 +60,7 @@ def _prepare(workdir: Path, broker_url: str, port: int) -> tuple[Path, str, list
             registry.assign(f"{kind}-{index}", resident.id, start)
             registry.bind(f"{kind}-{index}", _gateway_of(index), start)
     users = UserStore(conn, SystemClock())
-    user = users.create_user("bench", "bench password", Role.ADMIN, None)
+    user = users.create_user("bench", "bench password of the alerts", Role.ADMIN, None)
     token = users.issue_token(user.id, "bench")
     conn.close()
     config = workdir / "hub.toml"
@@ -298,7 +298,8 @@ def _engine_app(workdir: Path) -> tuple[Any, Any, Any, str, Any]:
     rules = parse_rules(RULES.read_text().replace("pending_seconds = 300", "pending_seconds = 0"))
     engine = AlertEngine(rules, AlertStore(conn), clock)
     users = UserStore(conn, clock, fast_hasher())
-    token = users.issue_token(users.create_user("b", "bench password", Role.ADMIN, None).id, "b")
+    bench_admin = users.create_user("b", "bench password of the alerts", Role.ADMIN, None)
+    token = users.issue_token(bench_admin.id, "b")
     service = AlertService(engine, AlertSettings(mqtt=False))
     app = FastAPI()
     install_auth(app, Authenticator(users, LoginThrottle(clock)))

@@ -20,6 +20,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from hub.auth.errors import UserExistsError
+from hub.auth.passwords import check_password_strength
 from hub.auth.throttle import Clock
 from hub.db import from_micros, migrate, to_micros, transaction
 
@@ -158,8 +159,7 @@ class UserStore:
     ) -> User:
         if organisation is None and role is not Role.ADMIN:
             raise ValueError("care staff must belong to an organisation")
-        if len(password) < 10:
-            raise ValueError("a password needs at least 10 characters")
+        check_password_strength(password, role.value, (username, display_name))
         user = User(
             f"u-{secrets.token_hex(8)}",
             username,
@@ -235,9 +235,16 @@ class UserStore:
 
     def set_password(self, user_id: str, password: str, *, keep_session: str | None = None) -> None:
         """Change the password and end every session of the user but ``keep_session``
-        (the one making the change, if any): whoever knew the old password is signed out."""
-        if len(password) < 10:
-            raise ValueError("a password needs at least 10 characters")
+        (the one making the change, if any): whoever knew the old password is signed out.
+
+        Raises :class:`WeakPasswordError` (a ``ValueError``) for a password the policy refuses.
+        """
+        row = self._conn.execute(
+            "SELECT role, username, display_name FROM auth_user WHERE id = ?", (user_id,)
+        ).fetchone()
+        if row is None:
+            raise ValueError(f"no user {user_id!r}")
+        check_password_strength(password, row[0], (row[1], row[2]))
         kept = _sha256(keep_session) if keep_session else ""
         with transaction(self._conn):
             self._conn.execute(
