@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from hub.config import HubSettings
+    from hub.service import Hub
 
 __all__ = ["register"]
 
@@ -39,6 +43,7 @@ async def _run(config: Path | None) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         async with Hub(settings) as hub:
+            _log_components(settings, hub)
             logging.getLogger("hub").info(
                 "hub running: store %s, database %s, MQTT %s, HTTP %s",
                 settings.store.kind,
@@ -56,6 +61,23 @@ async def _run(config: Path | None) -> int:
             raise
         raise CliError(str(failure), code=1) from group
     return 0
+
+
+def _log_components(settings: HubSettings, hub: Hub) -> None:
+    """One start-up line per component (the alert rules' line comes from the alerts wiring)."""
+    import logging
+
+    log = logging.getLogger("hub")
+    store = settings.store
+    where = store.influx.url if store.kind == "influxdb" else str(settings.database)
+    log.info("store: %s at %s (registry and alerts: %s)", store.kind, where, settings.database)
+    mqtt = settings.mqtt
+    state = "connected" if hub.mqtt is not None and hub.mqtt.connected else "connecting"
+    user = mqtt.username or "anonymous"
+    log.info("broker: %s to %s as %s (client id %s)", state, mqtt.url, user, mqtt.client_id)
+    http, port = settings.http, hub.http_port
+    listening = f"http://{http.host}:{port}" if port else "off ([http] enabled = false)"
+    log.info("listeners: dashboard and API %s", listening)
 
 
 def _first(group: BaseExceptionGroup[BaseException], kind: type[_E]) -> _E | None:

@@ -203,6 +203,10 @@ def load_settings(path: Path | None = None, **overrides: Any) -> HubSettings:
             raise ConfigError(source, [("(syntax)", str(exc))]) from exc
         if isinstance(data.get("database"), str) and not Path(data["database"]).is_absolute():
             data["database"] = str(path.parent / data["database"])
+        alerts = data.get("alerts")
+        rules = alerts.get("rules_file") if isinstance(alerts, dict) else None
+        if isinstance(rules, str) and not Path(rules).is_absolute():  # relative to this file
+            data["alerts"]["rules_file"] = str(path.parent / rules)
     data.update(overrides)
     try:
         return HubSettings(**data)

@@ -134,7 +134,12 @@ class Hub:
         if alerts:  # False: ingest and storage only (the ingest benchmark)
             from hub.alerts.wiring import build_alerts
 
-            self.alerts = build_alerts(self)
+            try:
+                self.alerts = build_alerts(self)
+            except BaseException:  # no rules, wrong rules: nothing may stay open
+                self.store.close()
+                self.conn.close()
+                raise
 
     # -- listeners -------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ __all__ = [
     "AlertNotFoundError",
     "AlertsError",
     "InvalidTransitionError",
+    "NoRulesError",
     "RulesConfigError",
     "StorageError",
 ]
@@ -27,6 +28,16 @@ class RulesConfigError(AlertsError):
         self.problems = problems
         lines = "; ".join(f"{where}: {what}" for where, what in problems)
         super().__init__(f"{source}: {lines}")
+
+
+class NoRulesError(AlertsError):
+    """Alerts are enabled but no rule is: the hub would watch nothing and look calm."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(
+            f"{why}: a hub without alert rules raises no alert; set [alerts] rules_file"
+            " (e.g. deploy/alerts.example.toml) or say [alerts] enabled = false"
+        )
 
 
 class AlertNotFoundError(AlertsError):

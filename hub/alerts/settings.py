@@ -30,7 +30,14 @@ class AlertSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    rules_file: Path | None = Field(default=None, description="TOML rules; none: no rules")
+    enabled: bool = Field(
+        default=True,
+        description="false: run without alert rules (said explicitly; a hub with alerts"
+        " enabled and no enabled rule refuses to start)",
+    )
+    rules_file: Path | None = Field(
+        default=None, description="TOML rules; relative to the hub's configuration file"
+    )
     tick_seconds: float = Field(default=1.0, gt=0, le=60)
     mqtt: bool = Field(default=True, description="publish retained AlertEvents on MQTT")
     webhook_url: str | None = Field(default=None, pattern=r"^https?://")

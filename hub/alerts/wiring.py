@@ -1,6 +1,7 @@
 """Wiring the alert engine into the running hub (:class:`hub.service.Hub`).
 
-``build_alerts(hub)`` (called by ``Hub.__init__``) loads the rules file of ``[alerts]``,
+``build_alerts(hub)`` (called by ``Hub.__init__``) loads the rules file of ``[alerts]``
+(refusing a hub with no enabled rule unless ``[alerts] enabled = false``),
 builds the engine on the hub's SQLite connection and clock, registers a post-commit listener
 (stored observations with their resident, gateway online/offline changes) and attaches the
 staff authenticator as ``hub.auth``; the hub enters the :class:`AlertService` when it starts
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from hub.alerts.config import RulesConfig, load_rules
 from hub.alerts.engine import AlertEngine
-from hub.alerts.errors import AlertsError
+from hub.alerts.errors import AlertsError, NoRulesError
 from hub.alerts.inputs import GatewayInput, ObservationInput, Subject
 from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertSettings, MqttTarget
@@ -33,7 +34,7 @@ from schemas.models import GatewayStatus, StatusKind
 if TYPE_CHECKING:
     from hub.service import Hub, HubEvent, StoredBatch
 
-__all__ = ["Directory", "FunctionClock", "build_alerts"]
+__all__ = ["Directory", "FunctionClock", "build_alerts", "load_enabled_rules"]
 
 log = logging.getLogger(__name__)
 
@@ -162,14 +163,44 @@ def _listener(service: AlertService, directory: Directory) -> Callable[[HubEvent
     return on_event
 
 
+def load_enabled_rules(settings: AlertSettings) -> RulesConfig:
+    """The rules of ``[alerts]``, logged in one line; no rule at all is refused.
+
+    Raises :class:`NoRulesError` when alerts are enabled (the default) but no rules file is
+    set or the file has no enabled rule, and :class:`RulesConfigError` for a wrong file.
+    """
+    if not settings.enabled:
+        ignored = f"; rules_file {settings.rules_file} not loaded" if settings.rules_file else ""
+        log.warning(
+            "alert rules: none, alerts disabled ([alerts] enabled = false)%s;"
+            " this hub raises no alert",
+            ignored,
+        )
+        return RulesConfig(rules=[])
+    if settings.rules_file is None:
+        raise NoRulesError("[alerts] rules_file is not set")
+    config = load_rules(settings.rules_file)
+    enabled = sum(1 for rule in config.rules if rule.enabled)
+    if enabled == 0:
+        raise NoRulesError(f"[alerts] rules_file {settings.rules_file} has no enabled rule")
+    log.info(
+        "alert rules: %d loaded (%d enabled) from %s",
+        len(config.rules),
+        enabled,
+        settings.rules_file,
+    )
+    return config
+
+
 def build_alerts(hub: Hub) -> AlertService:
     """Build the alert service of ``hub`` and attach its listener and ``hub.auth``.
 
-    Raises :class:`RulesConfigError` (a ``HubError``) for a wrong rules file. Start the
+    Raises :class:`RulesConfigError` (a ``HubError``) for a wrong rules file and
+    :class:`NoRulesError` for none (see :func:`load_enabled_rules`). Start the
     service with ``await service.__aenter__()``.
     """
     settings: AlertSettings = getattr(hub.settings, "alerts", AlertSettings())
-    config = load_rules(settings.rules_file) if settings.rules_file else RulesConfig(rules=[])
+    config = load_enabled_rules(settings)
     clock = FunctionClock(hub.clock)
     mqtt = _mqtt_target(hub)
     engine = AlertEngine(config, AlertStore(hub.conn), clock, channels=settings.channels(mqtt))

@@ -17,6 +17,7 @@ from edge.config import parse_config
 from hub.config import HttpSettings, HubSettings, IngestSettings, MqttSettings
 from hub.gateways import GatewayChange
 from hub.service import Hub, HubEvent, StoredBatch
+from tests.hub.helpers import NO_ALERTS
 from tests.support.deploy import SecureBroker, start_secure_broker
 from tests.support.edge import agent_config_dict
 
@@ -68,6 +69,7 @@ async def test_edge_over_mtls_reaches_the_hub(shipped: SecureBroker, tmp_path: P
         ),
         http=HttpSettings(enabled=False),
         ingest=IngestSettings(sqlite_synchronous="normal"),
+        alerts=NO_ALERTS,
     )
     publishers: set[str] = set()
     stored = 0

@@ -17,6 +17,7 @@ from hub.config import HttpSettings, HubSettings, IngestSettings, MqttSettings, 
 from hub.service import Hub, HubEvent, StoredBatch
 from schemas.builders import make_observation
 from schemas.models import Batch, DeviceInfo, GatewayStatus, Source, StatusKind, encode
+from tests.hub.helpers import NO_ALERTS
 from tests.support.deploy import (
     Client,
     Received,
@@ -117,6 +118,7 @@ def hub_settings(shipped: SecureBroker, tmp_path: Path, *, tls: bool) -> HubSett
         ),
         http=HttpSettings(enabled=False),
         ingest=IngestSettings(sqlite_synchronous="normal"),
+        alerts=NO_ALERTS,
     )
 
 

@@ -14,21 +14,32 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from hjem.mosquitto import Mosquitto
+from hub.alerts.settings import AlertSettings
 from hub.config import HttpSettings, HubSettings, IngestSettings, MqttSettings
 from schemas.builders import make_observation
 from schemas.models import Batch, DeviceInfo, Observation, Source, encode
 
 T0 = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 
+NO_ALERTS = AlertSettings(enabled=False)
+"""For hubs in tests of ingest, storage and transport: no alert rules, said explicitly (a hub
+with alerts enabled and no rule refuses to start)."""
+
 
 def settings_for(
-    broker: Mosquitto, tmp_path: Path, *, client_id: str = "hub-test", **mqtt: Any
+    broker: Mosquitto,
+    tmp_path: Path,
+    *,
+    client_id: str = "hub-test",
+    alerts: AlertSettings = NO_ALERTS,
+    **mqtt: Any,
 ) -> HubSettings:
     return HubSettings(
         database=tmp_path / "hub.sqlite3",
         mqtt=MqttSettings(url=broker.url, client_id=client_id, **mqtt),
         http=HttpSettings(port=0),
         ingest=IngestSettings(sqlite_synchronous="normal"),
+        alerts=alerts,
     )
 
 

@@ -30,6 +30,8 @@ def write_config(path: Path, database: Path, broker_url: str, client_id: str, **
         *(f'{key} = "{value}"' for key, value in mqtt.items()),
         "[http]",
         "enabled = false",
+        "[alerts]",
+        "enabled = false",
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

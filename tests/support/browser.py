@@ -162,7 +162,7 @@ class FastWorld:
             database=tmp_path / "hub.sqlite3",
             http=HttpSettings(enabled=False),
             ingest=IngestSettings(sqlite_synchronous="normal"),
-            alerts=AlertSettings(mqtt=False),
+            alerts=AlertSettings(enabled=False, mqtt=False),  # its own engine below
         )
         self.hub = Hub(settings, clock=self.clock.now, mqtt=False)
         self.residents = seed_registry(self.hub.registry, T0)
