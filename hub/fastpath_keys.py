@@ -13,7 +13,9 @@ quotes included), and the re-encoded text keeps every value's bytes as sent and 
 once; so the two hold equally many ``"`` bytes exactly when no key occurred twice. A
 dropped duplicate takes at least its key's two quotes with it. Anything unusual (an explicit
 ``null`` for an object, a key the wire structs do not know) makes the counts differ, and the
-fast path declines: the models judge it. Cost: about a third of the first decoding.
+fast path declines: the models judge it. A compact message (as Hjem and most encoders send)
+comes back byte for byte as long, which settles it without counting. Cost: about 1 µs per
+observation (the fast path's whole check was 2.7 µs per observation at 100 per message).
 """
 
 from __future__ import annotations
@@ -103,4 +105,7 @@ def has_no_duplicate_keys(payload: bytes) -> bool:
         once = _ENCODER.encode(_DECODER.decode(payload))
     except (msgspec.DecodeError, UnicodeDecodeError):
         return False
-    return once.count(b'"') == payload.count(b'"')
+    # The re-encoded text is never longer (compact, each key once, the values' bytes as sent):
+    # equal lengths mean nothing was dropped. Otherwise (whitespace, escaped key names) the
+    # quotes tell.
+    return len(once) == len(payload) or once.count(b'"') == payload.count(b'"')
