@@ -14,9 +14,7 @@ Rules (https://bthome.io/format/ and /encryption/):
 from __future__ import annotations
 
 from functools import lru_cache
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESCCM
+from typing import TYPE_CHECKING
 
 from edge.decoders.bthome_objects import (
     BUTTON_EVENTS,
@@ -38,6 +36,9 @@ from edge.decoders.errors import (
 from edge.decoders.ieee11073 import scaled
 from schemas.models import Observation
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESCCM
+
 __all__ = ["FORMAT", "decode_bthome", "parse_objects"]
 
 FORMAT = "adv:bthome-v2"
@@ -46,6 +47,9 @@ _UUID_LE = b"\xd2\xfc"
 
 @lru_cache(maxsize=256)
 def _cipher(key: bytes) -> AESCCM:
+    # imported here: the hub (hjem[hub], no cryptography) reads the decoders' tables
+    from cryptography.hazmat.primitives.ciphers.aead import AESCCM
+
     return AESCCM(key, tag_length=4)
 
 
@@ -91,6 +95,8 @@ def _decrypt(data: bytes, pos: int, mac: bytes, ctx: DecodeContext) -> tuple[byt
             return None
         raise ReplayError(FORMAT, counter, last)
     nonce = mac + _UUID_LE + data[:1] + counter_bytes
+    from cryptography.exceptions import InvalidTag
+
     try:
         plain = _cipher(ctx.bthome_key).decrypt(nonce, data[pos:-8] + data[-4:], None)
     except InvalidTag:
