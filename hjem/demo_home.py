@@ -252,7 +252,8 @@ def hub_config_toml(database: Path, rules_file: Path, mqtt_port: int, http_port:
 
 RULES_TOML = """\
 # Demo alert rules, written by `hjem demo` (production example: deploy/alerts.example.toml).
-# Pending times are short so that the scripted incidents raise alerts within a minute.
+# Pending times are short so that the scripted incidents raise alerts within a minute. A fall
+# reaches the hub as the alarm pendant's button press (no demo device sends a "fall" event).
 
 [escalation.demo]
 repeat_seconds = 600
@@ -268,15 +269,6 @@ measure = "button"
 codes = ["press", "long_press"]
 severity = "critical"
 summary = "Nødkald: knappen på halssmykket er trykket (muligt fald)"
-escalation = "demo"
-
-[[rule]]
-id = "fall"
-kind = "event"
-measure = "fall"
-codes = ["fall", "possible_fall"]
-severity = "critical"
-summary = "Fald registreret"
 escalation = "demo"
 
 [[rule]]
