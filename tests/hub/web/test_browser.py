@@ -85,6 +85,7 @@ async def sign_in(page: Page, url: str, username: str) -> None:
     await page.get_by_label("Adgangskode").fill(PASSWORD)
     await page.get_by_role("button", name="Log ind").click()
     await expect(page).to_have_url(f"{url}/board")
+    await page.wait_for_load_state("load")  # the deferred script has set up the page
 
 
 @pytest_asyncio.fixture
