@@ -99,7 +99,11 @@ def broker_user_args(parser: argparse.ArgumentParser) -> None:
 
 
 def acl_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--hub-user", default="hub")
+    parser.add_argument(
+        "--hub-user",
+        action="append",
+        help="a hub process's login: hub (default) or hub-<node>; repeat for each process",
+    )
     parser.add_argument("--alert-reader", action="append", help="username that may read alerts")
 
 

@@ -270,7 +270,7 @@ def _bind_device(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from hub.provision import HUB_USERNAME, broker_users
+    from hub.provision import broker_users, is_hub_login
 
     on_broker = [] if args.no_broker else _call(lambda: broker_users(args.password_file))
     registered: dict[str, str] = {}
@@ -293,7 +293,7 @@ def _list(args: argparse.Namespace) -> int:
             bound = f"  bound to={owner}" if owner else ""
             print(f"device    {device}  resident={holder or '-'}{bound}")
     for name in on_broker:
-        kind = registered.get(name, "hub" if name == HUB_USERNAME else "NOT IN REGISTRY")
+        kind = registered.get(name, "hub" if is_hub_login(name) else "NOT IN REGISTRY")
         print(f"broker    {name}  {kind}")
     return 0
 
@@ -309,7 +309,8 @@ def _broker_only(args: argparse.Namespace) -> int:
 def _render_acl(args: argparse.Namespace) -> int:
     from hub.provision import render_acl
 
-    print(_call(lambda: render_acl(args.hub_user, args.alert_reader or ())), end="")
+    hubs = args.hub_user or ["hub"]
+    print(_call(lambda: render_acl(hubs, args.alert_reader or ())), end="")
     return 0
 
 

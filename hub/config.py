@@ -93,6 +93,16 @@ class MqttSettings(_Section):
     def uses_tls(self) -> bool:
         return is_tls_url(self.url) or self.tls is not None
 
+    @property
+    def alerts_username(self) -> str | None:
+        """The login of the alert publisher, the hub's second MQTT connection.
+
+        The shipped broker binds each client id to its login (use_username_as_clientid), so
+        two connections under one login would close each other: ``<username>-alerts``, with
+        the same password (``hjem admin broker-password`` writes both; hub/provision.py).
+        """
+        return f"{self.username}-alerts" if self.username else None
+
 
 class HttpSettings(_Section):
     enabled: bool = True

@@ -118,6 +118,11 @@ class MqttConnection:
         return self._connected and self._proc is not None and not self._eof
 
     @property
+    def generation(self) -> int:
+        """The connection's number: 1 for the first CONNACK, one more for each reconnect."""
+        return self._generation
+
+    @property
     def subscribed(self) -> bool:
         """True once the broker acknowledged the subscriptions of the current connection."""
         return self._subscribed and self.connected

@@ -6,6 +6,12 @@ file paths and process options changed, so tests and the demo run the production
 configuration rather than a copy). Thin shell: :func:`add_broker_user`,
 :func:`remove_broker_user` (``mosquitto_passwd``, the password on stdin, never on the command
 line), :func:`broker_users` and :func:`reload_broker` (SIGHUP by PID file).
+
+Hub logins: the shipped broker binds each client id to its login (``use_username_as_clientid``),
+so every MQTT connection needs a login of its own. A hub process has two: ``hub`` (or
+``hub-<node>`` when several processes share the load) for ingest, and ``<login>-alerts`` for
+its alert publisher. :func:`add_broker_user` writes both with one password (the hub has one
+secret), and :func:`render_acl` gives both their rights; publishers may not use these names.
 """
 
 from __future__ import annotations
@@ -38,9 +44,12 @@ __all__ = [
     "ProvisionError",
     "TemplateError",
     "add_broker_user",
+    "alerts_login",
     "broker_users",
+    "check_hub_login",
     "check_username",
     "generate_secret",
+    "is_hub_login",
     "reload_broker",
     "remove_broker_user",
     "render_acl",
@@ -56,7 +65,8 @@ PLAIN_PORT = 1883
 TLS_PORT = 8883
 PRODUCTION_PORTS = (PLAIN_PORT, TLS_PORT)
 _SYSTEM_PATH = re.compile(r"(^|\s)/(etc|var|run|usr)/")
-_ALERT_READER = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+_HUB_LOGIN = re.compile(r"^hub(-[a-z0-9][a-z0-9_\-]{0,40})?$")
+_ALERTS_SUFFIX = "-alerts"
 
 
 class ProvisionError(HubError):
@@ -91,14 +101,43 @@ class MosquittoPasswdError(ProvisionError):
         super().__init__(f"mosquitto_passwd for {username!r}: {detail}")
 
 
+def alerts_login(hub_login: str) -> str:
+    """The login of a hub process's alert publisher (its second MQTT connection)."""
+    return hub_login + _ALERTS_SUFFIX
+
+
+def _hub_node_login(username: str) -> bool:
+    """``hub`` or ``hub-<node>`` (not an alerts login)."""
+    return bool(_HUB_LOGIN.match(username)) and not username.endswith(_ALERTS_SUFFIX)
+
+
+def is_hub_login(username: str) -> bool:
+    """A hub process's login (``hub``, ``hub-<node>``) or its alert publisher's."""
+    return _hub_node_login(username.removesuffix(_ALERTS_SUFFIX)) or _hub_node_login(username)
+
+
+def check_hub_login(username: str) -> str:
+    if not _hub_node_login(username):
+        raise ProvisionError(
+            f"hub login {username!r} must be 'hub' or 'hub-<node>' (node: a-z 0-9 _ -, up to"
+            f" 41 characters, not ending in {_ALERTS_SUFFIX!r})"
+        )
+    return username
+
+
 def check_username(username: str, *, allow_hub: bool = False) -> str:
-    """A broker username: a publisher id (it is a topic segment), or ``hub`` if allowed."""
-    if allow_hub and username == HUB_USERNAME:
+    """A broker username: a publisher id (it is a topic segment), or a hub login if allowed.
+
+    Names starting with ``hub-`` are hub logins, never publishers.
+    """
+    if allow_hub and is_hub_login(username):
         return username
     try:
         status_topic(username)
     except TopicError as exc:
         raise ProvisionError(str(exc)) from exc
+    if username.startswith(f"{HUB_USERNAME}-"):
+        raise ProvisionError(f"{username!r}: names starting with 'hub-' are reserved for hubs")
     return username
 
 
@@ -125,9 +164,13 @@ pattern write {PREFIX}/%u/status
 pattern read {PREFIX}/%u/errors
 """
 
-_ACL_HUB = f"""
-# --- the hub (MQTT username "{{hub}}"; no publisher may be called "hub") ----------------------
-user {{hub}}
+_ACL_HUB_HEAD = """
+# --- the hub: a login per hub process ("hub", or "hub-<node>" for several) and one for its
+# alert publisher ("<login>-alerts"), because the broker binds client ids to logins. No
+# publisher may use these names.
+"""
+
+_ACL_HUB = f"""user {{hub}}
 # every publisher's observations and status (also through $share/<group>/...)
 topic read {PREFIX}/+/obs
 topic read {PREFIX}/+/status
@@ -137,6 +180,8 @@ topic write {PREFIX}/+/errors
 topic readwrite {PREFIX}/hub/alerts/#
 # broker health, e.g. $SYS/broker/publish/messages/dropped
 topic read $SYS/#
+user {{alerts}}
+topic readwrite {PREFIX}/hub/alerts/#
 """
 
 _ACL_READERS = """
@@ -145,12 +190,21 @@ _ACL_READERS = """
 {blocks}"""
 
 
-def render_acl(hub_user: str = HUB_USERNAME, alert_readers: Iterable[str] = ()) -> str:
-    """The ACL file text. With the defaults it is ``deploy/mosquitto/hjem.acl`` byte for byte."""
-    if not _ALERT_READER.match(hub_user):
-        raise ProvisionError(f"hub username {hub_user!r} must be a-z 0-9 _ - (1-64)")
+def render_acl(
+    hub_user: str | Iterable[str] = HUB_USERNAME, alert_readers: Iterable[str] = ()
+) -> str:
+    """The ACL file text. With the defaults it is ``deploy/mosquitto/hjem.acl`` byte for byte.
+
+    ``hub_user``: the hub logins, one per hub process (``hub``, ``hub-<node>``).
+    """
+    hubs = [hub_user] if isinstance(hub_user, str) else list(dict.fromkeys(hub_user))
+    if not hubs:
+        raise ProvisionError("the ACL needs at least one hub login")
     readers = [check_username(name) for name in alert_readers]
-    text = _ACL_HEAD + _ACL_HUB.format(hub=hub_user)
+    text = _ACL_HEAD + _ACL_HUB_HEAD
+    text += "".join(
+        _ACL_HUB.format(hub=check_hub_login(hub), alerts=alerts_login(hub)) for hub in hubs
+    )
     if readers:
         blocks = "".join(
             f"user {name}\ntopic read {PREFIX}/hub/alerts/#\n" for name in sorted(set(readers))
@@ -274,22 +328,34 @@ def _create_password_file(password_file: Path) -> None:
         raise BrokerFileError(password_file, exc.strerror or str(exc)) from exc
 
 
+def _logins(username: str) -> list[str]:
+    """The password-file entries behind a username: a hub login brings its alerts login."""
+    return [username, alerts_login(username)] if _hub_node_login(username) else [username]
+
+
 def add_broker_user(password_file: Path, username: str, password: str) -> None:
-    """Add ``username`` (or replace its password) in the password file, creating it 0640."""
+    """Add ``username`` (or replace its password) in the password file, creating it 0640.
+
+    A hub login (``hub``, ``hub-<node>``) also gets its ``-alerts`` login, same password.
+    """
     check_username(username, allow_hub=True)
     if not password or "\n" in password:
         raise ProvisionError(f"password for {username!r} must be one non-empty line")
     if not password_file.exists():
         _create_password_file(password_file)
     # mosquitto_passwd asks twice; reading it from stdin keeps it out of `ps` and shell history.
-    _run_passwd([str(password_file), username], username, f"{password}\n{password}\n")
+    for login in _logins(username):
+        _run_passwd([str(password_file), login], login, f"{password}\n{password}\n")
 
 
 def remove_broker_user(password_file: Path, username: str) -> bool:
-    """Delete ``username`` from the password file; False if it was not there."""
-    if username not in broker_users(password_file):
+    """Delete ``username`` (a hub login: with its alerts login); False if it was not there."""
+    present = broker_users(password_file)
+    if username not in present:
         return False
-    _run_passwd(["-D", str(password_file), username], username, "")
+    for login in _logins(username):
+        if login in present:
+            _run_passwd(["-D", str(password_file), login], login, "")
     return True
 
 

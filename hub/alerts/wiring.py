@@ -114,7 +114,7 @@ def _mqtt_target(hub: Hub) -> MqttTarget | None:
     return MqttTarget(
         mqtt.host,
         mqtt.port,
-        mqtt.username,
+        mqtt.alerts_username,  # a login of its own: the broker binds client ids to logins
         password,
         client_id=f"{mqtt.client_id}-alerts"[:64],
         tls=mqtt.uses_tls,

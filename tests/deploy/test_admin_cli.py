@@ -236,6 +236,13 @@ def test_broker_password_for_the_hub_user(
     assert result.client is not None, result.reason
     # the hub user reads every publisher's observations
     assert [rc.value for rc in result.client.subscribe("hjem/v1/+/obs")] == [1]
+    # the hub's alert publisher has a login of its own (the broker binds client ids to
+    # logins), with the same password, running at the same time
+    password = printed(out, "MQTT password")
+    alerts = connect_after_reload(admin_broker.plain_port, "hub-alerts", password)
+    assert alerts.client is not None, alerts.reason
+    assert not result.client.disconnected.wait(0.3)
+    alerts.client.close()
     result.client.close()
     code, _, err = admin(capsys, "broker-password", "Not Valid", *broker_args(admin_broker))
     assert code == 2
@@ -258,6 +265,7 @@ def test_list_flags_broker_users_missing_from_the_registry(
         "broker    gw-known  gateway",
         "broker    gw-stray  NOT IN REGISTRY",
         "broker    hub  hub",
+        "broker    hub-alerts  hub",
     ]
 
 

@@ -57,9 +57,20 @@ def test_acl_confines_publishers_by_username_pattern() -> None:
         "write hjem/v1/%u/status",
         "read hjem/v1/%u/errors",
     ]
-    assert rules["user"] == ["hub"]
+    # the hub's login and its alert publisher's (client ids are bound to logins)
+    assert rules["user"] == ["hub", "hub-alerts"]
     # nobody but the hub (and listed alert readers) may read alerts
-    assert [t for t in rules["topic"] if "alerts" in t] == ["readwrite hjem/v1/hub/alerts/#"]
+    assert [t for t in rules["topic"] if "alerts" in t] == ["readwrite hjem/v1/hub/alerts/#"] * 2
+
+
+def test_every_hub_login_gets_the_hubs_rights() -> None:
+    one = options(render_acl())
+    two = options(render_acl(["hub-a", "hub-b", "hub-a"]))
+    assert two["user"] == ["hub-a", "hub-a-alerts", "hub-b", "hub-b-alerts"]
+    assert two["topic"] == one["topic"] * 2
+    for bad in (["gw-1"], ["hub-x-alerts"], ["hub-"], []):
+        with pytest.raises(ProvisionError):
+            render_acl(bad)
 
 
 def test_alert_readers_get_alerts_and_nothing_else() -> None:
@@ -116,7 +127,8 @@ def test_loopback_rejects_an_unexpected_listener_or_system_path(tmp_path: Path) 
 def test_usernames_follow_the_topic_scheme() -> None:
     assert check_username("gw-01") == "gw-01"
     assert check_username("hub", allow_hub=True) == "hub"
-    for bad in ("hub", "GW", "a/b", "+", "#", "", "x" * 65):
+    assert check_username("hub-node-2", allow_hub=True) == "hub-node-2"
+    for bad in ("hub", "hub-2", "hub-alerts", "GW", "a/b", "+", "#", "", "x" * 65):
         with pytest.raises(ProvisionError):
             check_username(bad)
 
@@ -134,3 +146,10 @@ def test_new_password_file_is_not_world_readable(tmp_path: Path) -> None:
     assert broker_users(path) == ["gw-2"]
     with pytest.raises(ProvisionError, match="one non-empty line"):
         add_broker_user(path, "gw-3", "two\nlines")
+    # a hub login brings the login of its alert publisher, with the same password
+    add_broker_user(path, "hub-a", "hub-password")
+    assert broker_users(path) == ["gw-2", "hub-a", "hub-a-alerts"]
+    hashes = dict(line.split(":", 1) for line in path.read_text().splitlines())
+    assert hashes["hub-a"] != hashes["hub-a-alerts"]  # salted, but one secret (checked live)
+    assert remove_broker_user(path, "hub-a") is True
+    assert broker_users(path) == ["gw-2"]

@@ -24,11 +24,11 @@ from pydantic import SecretStr
 from edge.config import parse_config
 from edge.outbox import Outbox, StoredItem
 from edge.publisher import Publisher
+from hub.alerts.settings import AlertSettings
 from hub.config import HttpSettings, HubSettings, IngestSettings, MqttSettings
 from hub.provision import DEPLOY_DIR
 from schemas.builders import make_observation
-from schemas.models import Batch, DeviceInfo, GatewayStatus, Observation, Source, StatusKind
-from schemas.models import encode
+from schemas.models import Batch, DeviceInfo, GatewayStatus, Observation, Source, StatusKind, encode
 from tests.support.deploy import SecureBroker
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
@@ -65,6 +65,7 @@ def shipped_hub_settings(
         mqtt=MqttSettings(**section),
         http=HttpSettings(enabled=False),
         ingest=IngestSettings(sqlite_synchronous="normal"),
+        alerts=AlertSettings(rules_file=DEPLOY_DIR / "alerts.example.toml"),
     )
 
 
@@ -146,7 +147,7 @@ class Vendor:
             clean_session=None if v5 else True,
         )
         self.client.username_pw_set(vendor_id, secure.passwords[vendor_id])
-        self.client.reconnect_delay_set(0.05, 0.5)
+        self.client.reconnect_delay_set(1, 2)
         self.client.on_publish = self._on_publish
         self.client.connect_async("127.0.0.1", secure.plain_port, keepalive=10)
         self.client.loop_start()

@@ -58,10 +58,11 @@ class Fleet:
         await asyncio.to_thread(self.vendor.close)
         for gateway in self.gateways:
             gateway.stop_producing()
-        for gateway in self.gateways:
-            await eventually(
-                lambda g=gateway: g.outbox.depth == 0, timeout=60, what="an empty outbox"
-            )
+
+        def empty() -> bool:
+            return all(gateway.outbox.depth == 0 for gateway in self.gateways)
+
+        await eventually(empty, timeout=60, what="empty outboxes")
         confirmed = set(self.vendor.confirmed)
         for gateway in self.gateways:
             confirmed |= gateway.confirmed()
