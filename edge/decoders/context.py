@@ -200,6 +200,8 @@ class Emitter:
         values["raw"] = self._raw
         values["components"] = []
         values["sequence"] = sequence
+        if field == "value" and not possible(key, str(value), unit or entry[3]):
+            field, value = "data_absent_reason", DataAbsentReason.ERROR
         values[field] = value
         if field == "value":
             values["unit"] = unit or entry[3]
@@ -244,6 +246,8 @@ class Emitter:
         if value is not None:
             if isinstance(value, DataAbsentReason):
                 values["data_absent_reason"] = value
+            elif not possible(key, value, unit or default_unit):
+                values["data_absent_reason"] = DataAbsentReason.ERROR
             else:
                 values["value"] = value
                 values["unit"] = unit or default_unit
@@ -357,7 +361,20 @@ def _template(source: Source, templates: dict[str, _Template], key: str) -> _Tem
 
 
 def make_component(key: str, value: str | DataAbsentReason, unit: str) -> Component:
-    """A component whose value may be a data-absent reason."""
+    """A component whose value may be a data-absent reason (``error`` when impossible)."""
     if isinstance(value, DataAbsentReason):
         return component(key, None, absent=value)
+    if not possible(key, value, unit):
+        return component(key, None, absent=DataAbsentReason.ERROR)
     return component(key, value, unit)
+
+
+def possible(key: str, value: str, unit: str | None) -> bool:
+    """Whether ``value`` lies within the measure's possible range for ``unit`` (codes.toml).
+
+    A device that reports a value no body or room can have (a decoding of garbage, a
+    sensor fault) yields ``data_absent_reason = error`` instead; the raw bytes are kept. The
+    hub refuses such values (:mod:`schemas.code_rules`), so a gateway never sends them.
+    """
+    bounds = codes()[key].ranges.get(unit or "")
+    return bounds is None or bounds[0] <= float(value) <= bounds[1]

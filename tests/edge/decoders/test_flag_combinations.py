@@ -57,29 +57,29 @@ def test_heart_rate(flags: int) -> None:
 
 @pytest.mark.parametrize("flags", range(8))
 def test_temperature(flags: int) -> None:
-    data = bytes([flags]) + bytes.fromhex("6c0100ff")
+    # 97.5 [degF] or 36.4 Cel: each within the possible body temperatures (codes.toml)
+    value, shown = ("cf0300ff", "97.5") if flags & 0x01 else ("6c0100ff", "36.4")
+    data = bytes([flags]) + bytes.fromhex(value)
     data += STAMP if flags & 0x02 else b""
     data += b"\x04" if flags & 0x04 else b""
     (obs,) = _decode_and_mutate(0x2A1C, data, TrailingBytesError)
-    assert (obs.value, obs.unit) == ("36.4", "[degF]" if flags & 0x01 else "Cel")
+    assert (obs.value, obs.unit) == (shown, "[degF]" if flags & 0x01 else "Cel")
     assert obs.device_time == ("2024-11-28T10:15:30" if flags & 0x02 else None)
     assert obs.body_site == ("finger" if flags & 0x04 else None)
 
 
 @pytest.mark.parametrize("flags", range(32))
 def test_blood_pressure(flags: int) -> None:
-    data = bytes([flags]) + _u16(121) + _u16(81) + _u16(106)
+    # 121/81/106 mm[Hg], or 16/11/14 kPa: possible pressures either way (codes.toml)
+    pressures = ("16", "11", "14") if flags & 0x01 else ("121", "81", "106")
+    data = bytes([flags]) + b"".join(_u16(int(p)) for p in pressures)
     data += STAMP if flags & 0x02 else b""
     data += _u16(72) if flags & 0x04 else b""
     data += b"\x03" if flags & 0x08 else b""
     data += _u16(0x0001) if flags & 0x10 else b""
     out = _decode_and_mutate(0x2A35, data, TrailingBytesError)
     unit = "kPa" if flags & 0x01 else "mm[Hg]"
-    assert [(c.value, c.unit) for c in out[0].components] == [
-        ("121", unit),
-        ("81", unit),
-        ("106", unit),
-    ]
+    assert [(c.value, c.unit) for c in out[0].components] == [(p, unit) for p in pressures]
     assert len(out) == (2 if flags & 0x04 else 1)
     if flags & 0x04:
         assert (out[1].value, out[1].unit) == ("72", "/min")
@@ -96,7 +96,7 @@ def test_weight(flags: int) -> None:
     data = bytes([flags]) + _u16(12960)
     data += STAMP if flags & 0x02 else b""
     data += b"\x03" if flags & 0x04 else b""
-    data += _u16(225) + _u16(1716) if flags & 0x08 else b""
+    data += _u16(225) + _u16(676 if imperial else 1716) if flags & 0x08 else b""
     out = _decode_and_mutate(0x2A9D, data, TrailingBytesError)
     expected = [
         ("Body weight", "129.60" if imperial else "64.800", "[lb_av]" if imperial else "kg")
@@ -104,7 +104,7 @@ def test_weight(flags: int) -> None:
     if flags & 0x08:
         expected += [
             ("Body mass index", "22.5", "kg/m2"),
-            ("Body height", "171.6" if imperial else "1.716", "[in_i]" if imperial else "m"),
+            ("Body height", "67.6" if imperial else "1.716", "[in_i]" if imperial else "m"),
         ]
     assert _summary(out) == expected
     assert all(o.flags == (["user-3"] if flags & 0x04 else []) for o in out)
