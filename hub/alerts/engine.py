@@ -40,6 +40,15 @@ def _new_id() -> str:
     return f"a-{secrets.token_hex(8)}"
 
 
+def _note_trigger(row: AlertRow, signal: Signal) -> None:
+    """Keep what made the alert (re)open or rise on the row (value, unit, time, facts)."""
+    trigger = signal.trigger
+    if trigger is None:
+        return
+    row.trigger_value, row.trigger_unit = trigger.value, trigger.unit
+    row.trigger_time, row.trigger_detail = trigger.at, dict(trigger.detail)
+
+
 class AlertEngine:
     """Pure core plus the alert store; no network. Not thread-safe: one owner."""
 
@@ -280,15 +289,18 @@ class AlertEngine:
                 opened=now,
                 updated=now,
             )
+            _note_trigger(row, signal)
             self._start_escalation(row, now)
             return self._change(row, AlertState.ACTIVE_UNACK, "fire", now=now, new=True)
         if row.state is AlertState.CLEARED_UNACK:
             row.summary, row.severity = signal.summary, signal.severity
+            _note_trigger(row, signal)
             self._start_escalation(row, now)
             return self._change(row, AlertState.ACTIVE_UNACK, "refire", now=now)
         if SEVERITY_RANK[signal.severity] > SEVERITY_RANK[row.severity]:
             detail: dict[str, object] = {"from": row.severity.value, "to": signal.severity.value}
             row.severity, row.summary = signal.severity, signal.summary
+            _note_trigger(row, signal)
             return self._change(row, row.state, "severity", now=now, detail=detail)
         return None
 

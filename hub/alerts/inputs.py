@@ -3,8 +3,8 @@ what its rule evaluators produce (signals). Pure data, no I/O."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
@@ -18,6 +18,7 @@ __all__ = [
     "ObservationInput",
     "Signal",
     "Subject",
+    "Trigger",
     "convert",
     "has_code",
     "keys_of",
@@ -85,6 +86,17 @@ class Subject:
 
 
 @dataclass(frozen=True, slots=True)
+class Trigger:
+    """What made a rule fire: the reading (value in ``unit``, taken at ``at``) and the facts
+    a page needs to say it in any language (``detail``: JSON-able, per rule kind)."""
+
+    value: float | None = None
+    unit: str | None = None
+    at: datetime | None = None
+    detail: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Signal:
     """A rule's verdict about one subject: the condition holds (firing) or no longer does."""
 
@@ -93,10 +105,18 @@ class Signal:
     firing: bool
     severity: Severity
     summary: str
+    trigger: Trigger | None = None
 
     @classmethod
-    def fire(cls, rule: str, subject: Subject, severity: Severity, summary: str) -> Signal:
-        return cls(rule, subject, firing=True, severity=severity, summary=summary)
+    def fire(
+        cls,
+        rule: str,
+        subject: Subject,
+        severity: Severity,
+        summary: str,
+        trigger: Trigger | None = None,
+    ) -> Signal:
+        return cls(rule, subject, firing=True, severity=severity, summary=summary, trigger=trigger)
 
     @classmethod
     def clear(cls, rule: str, subject: Subject, severity: Severity, summary: str) -> Signal:

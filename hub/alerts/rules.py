@@ -26,6 +26,7 @@ from hub.alerts.inputs import (
     ObservationInput,
     Signal,
     Subject,
+    Trigger,
     has_code,
     readings,
 )
@@ -80,6 +81,7 @@ class _Track:
     pending_since: datetime | None = None
     firing: bool = False
     last_value: Decimal | None = None
+    last_time: datetime | None = None
 
 
 def _fmt(value: Decimal) -> str:
@@ -112,7 +114,18 @@ class ThresholdEvaluator(Evaluator):
         text = self.rule.summary or f"{watch} {value} {self.rule.operator} {_fmt(self._limit)}"
         if not firing:
             text = f"{text} (cleared at {value})"
-        return Signal(self.rule.id, track.subject, firing, self.rule.severity, text)
+        trigger = Trigger(
+            float(track.last_value) if track.last_value is not None else None,
+            self._unit,
+            track.last_time,
+            {
+                "kind": "threshold",
+                "watch": watch,
+                "operator": self.rule.operator,
+                "limit": float(self._limit),
+            },
+        )
+        return Signal(self.rule.id, track.subject, firing, self.rule.severity, text, trigger)
 
     def on_observation(self, item: ObservationInput, now: datetime) -> list[Signal]:
         subject = self._subject(item)
@@ -121,7 +134,7 @@ class ThresholdEvaluator(Evaluator):
         out: list[Signal] = []
         for value in readings(item.observation, self.interest or frozenset(), self._unit):
             track = self.tracks.setdefault(subject.key, _Track(subject))
-            track.subject, track.last_value = subject, value
+            track.subject, track.last_value, track.last_time = subject, value, item.effective
             out.extend(self._step(track, value, now))
         return out
 
@@ -188,6 +201,7 @@ class BatteryEvaluator(ThresholdEvaluator):
             subject = known.subject if known else Subject(key, None, item.home, item.organisation)
             track = self.tracks.setdefault(key, _Track(subject))
             track.last_value = Decimal(device.battery_percent)
+            track.last_time = device.last_seen or item.status.time
             out.extend(self._step(track, track.last_value, now))
         return out
 
@@ -213,7 +227,8 @@ class EventEvaluator(Evaluator):
         if self.rule.codes and code not in self.rule.codes:
             return []
         text = self.rule.summary or f"{label}: {code}"
-        return [Signal.fire(self.rule.id, subject, self.rule.severity, text)]
+        trigger = Trigger(at=item.effective, detail={"kind": "event", "watch": label, "code": code})
+        return [Signal.fire(self.rule.id, subject, self.rule.severity, text, trigger)]
 
 
 @dataclass
@@ -236,8 +251,12 @@ class GatewayOfflineEvaluator(Evaluator):
         self._grace = timedelta(seconds=self.rule.grace_seconds)
 
     def _signal(self, gw: _Gateway, *, firing: bool, why: str) -> Signal:
-        text = self.rule.summary or f"gateway {gw.subject.key.removeprefix('gateway:')} {why}"
-        return Signal(self.rule.id, gw.subject, firing, self.rule.severity, text)
+        name = gw.subject.key.removeprefix("gateway:")
+        text = self.rule.summary or f"gateway {name} {why}"
+        reason = "last_will" if "last will" in why else "heartbeat"
+        detail: dict[str, object] = {"kind": "gateway_offline", "gateway": name, "why": reason}
+        trigger = Trigger(at=gw.offline_since or gw.last_seen, detail=detail)
+        return Signal(self.rule.id, gw.subject, firing, self.rule.severity, text, trigger)
 
     def on_gateway(self, item: GatewayInput, now: datetime) -> list[Signal]:
         publisher = item.status.publisher

@@ -14,6 +14,7 @@ from hub.alerts.inputs import (
     ObservationInput,
     Signal,
     Subject,
+    Trigger,
     has_code,
     observation_keys,
     readings,
@@ -117,7 +118,16 @@ class InactivityEvaluator(Evaluator):
             resident.firing = True
             window = f"{self.rule.window_start:%H:%M}-{self.rule.window_end:%H:%M}"
             text = self.rule.summary or f"no {self.rule.watch.label()} between {window}"
-            out.append(Signal.fire(self.rule.id, resident.subject, self.rule.severity, text))
+            detail: dict[str, object] = {
+                "kind": "inactivity",
+                "watch": self.rule.watch.label(),
+                "window": window,
+                "room": self.rule.room,
+            }
+            trigger = Trigger(at=resident.last_match, detail=detail)
+            out.append(
+                Signal.fire(self.rule.id, resident.subject, self.rule.severity, text, trigger)
+            )
         return out
 
 
@@ -173,7 +183,13 @@ class NoDataEvaluator(Evaluator):
             name = device.subject.key.removeprefix("device:")
             span = _span(self.rule.max_silence_seconds)
             text = self.rule.summary or f"no data from device {name} for {span}"
-            out.append(Signal.fire(self.rule.id, device.subject, self.rule.severity, text))
+            detail: dict[str, object] = {
+                "kind": "no_data",
+                "device": name,
+                "seconds": self.rule.max_silence_seconds,
+            }
+            trigger = Trigger(at=device.last_seen, detail=detail)
+            out.append(Signal.fire(self.rule.id, device.subject, self.rule.severity, text, trigger))
         return out
 
 
@@ -240,7 +256,16 @@ class News2Evaluator(Evaluator):
         )
         if severity is not None:
             self.firing.add(subject.key)
-            return [Signal.fire(self.rule.id, subject, severity, self.rule.summary or text)]
+            newest = max(when for when, _ in self.latest[subject.key].values())
+            detail: dict[str, object] = {
+                "kind": "news2",
+                "points": {p.value: n for p, n in result.points.items()},
+                "missing": list(result.missing),
+            }
+            trigger = Trigger(float(result.total), None, newest, detail)
+            return [
+                Signal.fire(self.rule.id, subject, severity, self.rule.summary or text, trigger)
+            ]
         if subject.key in self.firing:
             self.firing.discard(subject.key)
             return [Signal.clear(self.rule.id, subject, self.rule.severity, text)]
@@ -276,11 +301,13 @@ class BaselineEvaluator(Evaluator):
             )
             history.prune(item.effective)
             if len(history) >= self.rule.min_samples:
-                out.extend(self._judge(subject, history.values(), float(value)))
+                out.extend(self._judge(subject, history.values(), float(value), item.effective))
             history.add(item.effective, float(value))
         return out
 
-    def _judge(self, subject: Subject, history: list[float], value: float) -> list[Signal]:
+    def _judge(
+        self, subject: Subject, history: list[float], value: float, at: datetime
+    ) -> list[Signal]:
         score = robust_score(history, value)
         text = self.rule.summary or (
             f"{self.rule.watch.label()} {value:g} deviates from the personal baseline "
@@ -288,7 +315,14 @@ class BaselineEvaluator(Evaluator):
         )
         if abs(score) >= self.rule.score:
             self.firing.add(subject.key)
-            return [Signal.fire(self.rule.id, subject, self.rule.severity, text)]
+            detail: dict[str, object] = {
+                "kind": "baseline",
+                "watch": self.rule.watch.label(),
+                "score": round(score, 1),
+                "readings": len(history),
+            }
+            trigger = Trigger(value, self._unit, at, detail)
+            return [Signal.fire(self.rule.id, subject, self.rule.severity, text, trigger)]
         if subject.key in self.firing and abs(score) < self.rule.clear_score:
             self.firing.discard(subject.key)
             return [Signal.clear(self.rule.id, subject, self.rule.severity, text)]

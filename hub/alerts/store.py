@@ -14,7 +14,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from hub.admin_audit import organisation_of_resident
@@ -73,14 +73,24 @@ MIGRATIONS = [
     *silences.MIGRATIONS,
 ]
 
+TRIGGER_MIGRATIONS = [
+    "ALTER TABLE alert ADD COLUMN trigger_value REAL",
+    "ALTER TABLE alert ADD COLUMN trigger_unit TEXT",
+    "ALTER TABLE alert ADD COLUMN trigger_us INTEGER",
+    "ALTER TABLE alert ADD COLUMN trigger_detail TEXT",
+]
+"""Component ``alert_trigger``: the reading that opened an alert (kept apart from
+:data:`MIGRATIONS` so that the two lists can grow independently)."""
+
 # Constant column list; every value goes through "?" parameters.
 _COLUMNS = (
     "id, rule, subject, resident, home, organisation, state, severity, summary, assignee,"
-    " sequence, is_open, opened_us, updated_us, escalation_level, next_notify_us"
+    " sequence, is_open, opened_us, updated_us, escalation_level, next_notify_us,"
+    " trigger_value, trigger_unit, trigger_us, trigger_detail"
 )
 
 _UPSERT = (
-    f"INSERT INTO alert ({_COLUMNS}) VALUES ({','.join('?' * 16)}) ON CONFLICT (id) DO UPDATE SET"  # noqa: S608
+    f"INSERT INTO alert ({_COLUMNS}) VALUES ({','.join('?' * 20)}) ON CONFLICT (id) DO UPDATE SET"  # noqa: S608
     + ", ".join(
         f" {c.strip()} = excluded.{c.strip()}" for c in _COLUMNS.split(",") if c.strip() != "id"
     )
@@ -104,6 +114,11 @@ class AlertRow:
     updated: datetime
     escalation_level: int = 0
     next_notify: datetime | None = None
+    trigger_value: float | None = None
+    """The reading that opened (or last re-opened or raised) the alert, in ``trigger_unit``."""
+    trigger_unit: str | None = None
+    trigger_time: datetime | None = None
+    trigger_detail: dict[str, object] = field(default_factory=dict)
 
     @property
     def is_open(self) -> bool:
@@ -127,12 +142,17 @@ class AlertRow:
             to_micros(self.updated),
             self.escalation_level,
             to_micros(self.next_notify) if self.next_notify is not None else None,
+            self.trigger_value,
+            self.trigger_unit,
+            to_micros(self.trigger_time) if self.trigger_time is not None else None,
+            json.dumps(self.trigger_detail, sort_keys=True) if self.trigger_detail else None,
         )
 
     @classmethod
     def _from(cls, row: tuple[object, ...]) -> AlertRow:
         (aid, rule, subject, resident, home, org, state, severity, summary, assignee) = row[:10]
-        seq, _open, opened, updated, level, notify = row[10:]
+        seq, _open, opened, updated, level, notify = row[10:16]
+        value, unit, trigger_us, detail = row[16:]
         return cls(
             id=str(aid),
             rule=str(rule),
@@ -149,6 +169,10 @@ class AlertRow:
             updated=from_micros(int(str(updated))),
             escalation_level=int(str(level)),
             next_notify=from_micros(notify) if isinstance(notify, int) else None,
+            trigger_value=float(value) if isinstance(value, int | float) else None,
+            trigger_unit=unit if isinstance(unit, str) else None,
+            trigger_time=from_micros(trigger_us) if isinstance(trigger_us, int) else None,
+            trigger_detail=json.loads(detail) if isinstance(detail, str) else {},
         )
 
 
@@ -185,6 +209,7 @@ class AlertStore:
         with self._errors("migrate"):
             backfill = silences.lacks_organisation(conn)
             migrate(conn, "alerts", MIGRATIONS)
+            migrate(conn, "alert_trigger", TRIGGER_MIGRATIONS)
             if backfill:
                 silences.backfill_organisations(conn)
 

@@ -249,7 +249,8 @@ def test_one_open_alert_per_rule_and_subject_is_enforced_by_the_database(tmp_pat
         h.conn.execute(
             "INSERT INTO alert SELECT 'a-copy', rule, subject, resident, home, organisation, state,"
             " severity, summary, assignee, sequence, is_open, opened_us, updated_us,"
-            " escalation_level, next_notify_us FROM alert"
+            " escalation_level, next_notify_us, trigger_value, trigger_unit, trigger_us,"
+            " trigger_detail FROM alert"
         )
 
 
