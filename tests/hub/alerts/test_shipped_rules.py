@@ -244,3 +244,19 @@ async def test_every_incident_raises_its_alert(
 
 def _local(day: date, hour: int, minute: int) -> datetime:
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZONE)
+
+
+def test_the_shipped_hub_configurations_load_the_shipped_rules() -> None:
+    """deploy/hub.example.toml and the compose hub.toml name /etc/hjem/alerts.toml, which the
+    compose image fills with deploy/alerts.example.toml; the demo writes and names its own."""
+    from hjem.demo_home import hub_config_toml
+    from hub.config import load_settings
+
+    for config in (DEPLOY_DIR / "hub.example.toml", DEPLOY_DIR / "compose" / "hub.toml"):
+        alerts = load_settings(config).alerts
+        assert (alerts.enabled, alerts.rules_file) == (True, Path("/etc/hjem/alerts.toml"))
+    dockerfile = (DEPLOY_DIR / "compose" / "Dockerfile").read_text(encoding="utf-8")
+    assert "COPY deploy/alerts.example.toml /etc/hjem/alerts.toml" in dockerfile.splitlines()
+    demo = tomllib.loads(hub_config_toml(Path("/d/hub.sqlite3"), Path("/d/alerts.toml"), 1, 2))
+    assert demo["alerts"]["rules_file"] == "/d/alerts.toml"
+    assert "enabled" not in demo["alerts"]  # rules, so alerts on
