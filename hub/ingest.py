@@ -313,8 +313,9 @@ class Ingestor:
             changes.extend(
                 self.gateways.touch({j.publisher for j in judgements if j.items}, now)  # type: ignore[misc]
             )
-            self.registry.note_devices({i.device_id: i.publisher for i in items}, now)
+            noted = self.registry.note_devices({i.device_id: i.publisher for i in items}, now)
             self.ledger.bump(_counts(judgements, len(items), len(stored)))
+        self.registry.devices_noted(noted)
         return Processed(judgements, stored, changes)
 
 

@@ -203,16 +203,25 @@ class Registry:
         except sqlite3.IntegrityError as exc:
             raise RegistryError("device", device_id, f"cannot add: {exc}") from exc
 
-    def note_devices(self, seen: dict[str, str], at: datetime) -> None:
-        """Record devices first seen in traffic (device id -> publisher); no version bump."""
+    def note_devices(self, seen: dict[str, str], at: datetime) -> list[str]:
+        """Record devices first seen in traffic (device id -> publisher); no version bump.
+
+        Runs inside the caller's transaction and returns the devices it wrote: pass them to
+        :meth:`devices_noted` once that transaction has committed (a rolled-back one must
+        not mark them as known, or they would never be recorded).
+        """
         new = [(d, p) for d, p in seen.items() if d not in self._known_devices]
-        if not new:
-            return
-        self._conn.executemany(
-            "INSERT OR IGNORE INTO device (id, first_seen_us, first_publisher) VALUES (?, ?, ?)",
-            [(d, to_micros(at), p) for d, p in new],
-        )
-        self._known_devices.update(d for d, _ in new)
+        if new:
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO device (id, first_seen_us, first_publisher)"
+                " VALUES (?, ?, ?)",
+                [(d, to_micros(at), p) for d, p in new],
+            )
+        return [d for d, _ in new]
+
+    def devices_noted(self, devices: list[str]) -> None:
+        """Devices whose first-seen rows are committed: not written again."""
+        self._known_devices.update(devices)
 
     def assign(
         self, device_id: str, resident_id: str, start: datetime, end: datetime | None = None

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.db import migrate, open_db
+from hub.db import migrate, open_db, transaction
 from hub.errors import RegistryError, StoreError
 from hub.registry import Registry
 from hub.resolver import REFUSED
@@ -142,3 +142,21 @@ def test_bindings_follow_the_rules_of_assignments(registry: Registry) -> None:
     registry.unbind("d", T + timedelta(days=2))
     assert registry.resolver()("d", _us(T + timedelta(days=3)), "v1") is None
     assert registry.resolver()("d", _us(T + timedelta(hours=36)), "v1") is REFUSED
+
+
+def test_a_first_seen_device_rolled_back_is_recorded_again(registry: Registry) -> None:
+    conn = registry._conn
+
+    def failed_commit() -> None:
+        with transaction(conn):
+            assert registry.note_devices({"new-dev": "gw-1"}, T) == ["new-dev"]
+            raise RuntimeError("the ingest commit failed")
+
+    with pytest.raises(RuntimeError):
+        failed_commit()
+    assert registry.devices() == []
+    with transaction(conn):
+        noted = registry.note_devices({"new-dev": "gw-1"}, T)
+    registry.devices_noted(noted)
+    assert registry.devices() == ["new-dev"]
+    assert registry.note_devices({"new-dev": "gw-1"}, T) == []  # known now: not written again
