@@ -1,8 +1,15 @@
-"""``hjem edge run --config FILE``: run the gateway agent until SIGTERM or Ctrl-C."""
+"""``hjem edge run --config FILE``: run the gateway agent until SIGTERM or Ctrl-C.
+
+Under systemd (``Type=notify``, hjem/sd_notify.py) the agent says ``READY=1`` once it runs
+and its publisher is connected to the broker — or after :data:`READY_WAIT_S` without a
+broker, since a gateway must record (into its outbox) while the broker is away — and pings
+the watchdog from its event loop.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +17,7 @@ from pathlib import Path
 __all__ = ["register"]
 
 log = logging.getLogger("hjem.edge")
+READY_WAIT_S = 30.0
 
 
 def register(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
@@ -33,8 +41,9 @@ def _handle(args: argparse.Namespace) -> int:
     if args.edge_command == "check-config":
         print(config.model_dump_json(indent=2, exclude={"mqtt": {"password"}}))
         return 0
-    if not args.verbose:
-        logging.getLogger().setLevel(config.log_level)
+    from hjem.logs import configure_logging
+
+    configure_logging(logging.DEBUG if args.verbose else config.log_level, config.log_format)
     logging.getLogger("hjem.edge.paho").setLevel(logging.WARNING)
     logging.getLogger("bumble").setLevel(logging.WARNING)
     try:
@@ -44,11 +53,11 @@ def _handle(args: argparse.Namespace) -> int:
 
 
 def _run(config: object) -> int:
-    import asyncio
     import signal
 
     from edge.agent import Agent
     from edge.config import EdgeConfig
+    from hjem.sd_notify import notify, watchdog_pings
 
     assert isinstance(config, EdgeConfig)
 
@@ -57,9 +66,28 @@ def _run(config: object) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        async with Agent(config):
+        async with Agent(config) as agent:
+            pings = asyncio.create_task(watchdog_pings(), name="sd-watchdog")
+            await _ready(agent.publisher.connected, stop)
             await stop.wait()
+            notify("STOPPING=1")
+            pings.cancel()
             log.info("stopping (signal received)")
 
     asyncio.run(main())
     return 0
+
+
+async def _ready(connected: asyncio.Event, stop: asyncio.Event) -> None:
+    """READY=1 once the broker took the connection, or after READY_WAIT_S without it."""
+    from hjem.sd_notify import notify
+
+    waits = [asyncio.ensure_future(connected.wait()), asyncio.ensure_future(stop.wait())]
+    done, pending = await asyncio.wait(waits, timeout=READY_WAIT_S, return_when="FIRST_COMPLETED")
+    for task in pending:
+        task.cancel()
+    if waits[0] in done:
+        notify("READY=1\nSTATUS=running, connected to the broker")
+    else:
+        log.warning("no broker after %.0f s; running and buffering in the outbox", READY_WAIT_S)
+        notify("READY=1\nSTATUS=running, broker not reachable yet (readings kept in the outbox)")

@@ -238,6 +238,8 @@ class EdgeConfig(BaseSettings):
     heartbeat_interval_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
     device_timezone: str = "Europe/Copenhagen"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    """text: for people (journalctl); json: one object a line, for a log shipper."""
 
     @field_validator("gateway_id")
     @classmethod

@@ -72,10 +72,10 @@ def _missing_extra(name: str, missing: str) -> Handler:
 def main(argv: Sequence[str] | None = None) -> int:
     parser, handlers = _build()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
+    from hjem.logs import configure_logging, format_from_env
+
+    # hub and edge reconfigure from their settings (log_level, log_format)
+    configure_logging(logging.DEBUG if args.verbose else logging.INFO, format_from_env())
     try:
         return handlers[args.command](args)
     except CliError as exc:

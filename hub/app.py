@@ -26,6 +26,7 @@ ROUTERS: list[str] = [
     "hub.http_ingest:router",
     "hub.alerts.api:router",
     "hub.web.routes:router",
+    "hub.metrics:router",
 ]
 """Routers included by :func:`create_app`, as ``"module:attribute"``; one line each."""
 

@@ -1,4 +1,10 @@
-"""``hjem hub run --config FILE``: run the hub until SIGINT or SIGTERM."""
+"""``hjem hub run --config FILE``: run the hub until SIGINT or SIGTERM.
+
+Also ``hjem hub check-config --config FILE`` and ``hjem hub rejections --config FILE``
+(hub/operator_cli.py). Under systemd (``Type=notify``) the hub says ``READY=1`` once it is
+connected to the broker and serving HTTP, and pings the watchdog from its event loop
+(hjem/sd_notify.py).
+"""
 
 from __future__ import annotations
 
@@ -16,14 +22,25 @@ __all__ = ["register"]
 _E = TypeVar("_E", bound=BaseException)
 
 
+NO_CONFIG = (
+    "--config FILE is required: the hub does not guess its configuration"
+    " (start from deploy/hub.example.toml; see docs/hub.md)"
+)
+
+
 async def _run(config: Path | None) -> int:
     import asyncio
     import logging
     import signal
 
     from hjem.cli import CliError
+    from hjem.logs import configure_logging
+    from hjem.sd_notify import notify, watchdog_pings
     from hub.config import load_settings
     from hub.errors import ConfigError, HubError
+
+    if config is None:
+        raise CliError(NO_CONFIG)
 
     try:
         from hub.service import Hub, tune_gc
@@ -36,6 +53,8 @@ async def _run(config: Path | None) -> int:
         settings = load_settings(config)
     except ConfigError as exc:
         raise CliError(str(exc)) from exc
+    verbose = logging.getLogger().level == logging.DEBUG  # hjem -v wins over log_level
+    configure_logging(logging.DEBUG if verbose else settings.log_level, settings.log_format)
     tune_gc()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -51,7 +70,11 @@ async def _run(config: Path | None) -> int:
                 settings.mqtt.url,
                 f"{settings.http.host}:{hub.http_port}" if hub.http_port else "off",
             )
+            notify("READY=1")  # connected (subscribed) and serving: Hub.__aenter__ waited
+            pings = asyncio.create_task(watchdog_pings(), name="sd-watchdog")
             await stop.wait()
+            notify("STOPPING=1")
+            pings.cancel()
         logging.getLogger("hub").info("hub stopped: stored %d new observations", hub.stored_here)
     except HubError as exc:
         raise CliError(str(exc), code=1) from exc
@@ -96,10 +119,36 @@ def register(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], 
     sub = parser.add_subparsers(dest="hub_command", metavar="ACTION", required=True)
     run = sub.add_parser("run", help="run ingest, storage and the HTTP API")
     run.add_argument("--config", type=Path, help="TOML configuration file (see docs/hub.md)")
+    check = sub.add_parser(
+        "check-config", help="print the effective settings (secrets masked) and every problem"
+    )
+    check.add_argument("--config", type=Path, required=True, metavar="FILE")
+    rejections = sub.add_parser("rejections", help="list recent refused messages and why")
+    rejections.add_argument("--config", type=Path, required=True, metavar="FILE")
+    rejections.add_argument("--publisher", metavar="P", help="only this publisher's")
+    rejections.add_argument("--since", metavar="T", help="ISO time, or an age: 30m, 2h, 7d")
+    rejections.add_argument("--limit", type=int, default=50, help="at most this many (50)")
+    return _handle
 
-    def handler(args: argparse.Namespace) -> int:
-        import asyncio
 
+def _handle(args: argparse.Namespace) -> int:
+    import asyncio
+
+    if args.hub_command == "run":
         return asyncio.run(_run(args.config))
+    from hjem.cli import CliError
 
-    return handler
+    try:
+        from hub.operator_cli import check_config, rejections
+    except ImportError as exc:  # a gateway that installed only hjem[edge]
+        raise CliError(
+            f"'hjem hub' needs the package {exc.name!r}; install it with pip install 'hjem[hub]'"
+        ) from exc
+    from hub.errors import HubError
+
+    try:
+        if args.hub_command == "check-config":
+            return check_config(args.config)
+        return rejections(args.config, publisher=args.publisher, since=args.since, limit=args.limit)
+    except (HubError, ValueError) as exc:
+        raise CliError(str(exc)) from exc

@@ -179,6 +179,10 @@ class HubSettings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     alerts: AlertSettings = AlertSettings()
 
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text: for people (journalctl); json: one object a line"
+    )
     @classmethod
     def settings_customise_sources(
         cls,

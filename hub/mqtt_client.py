@@ -118,6 +118,11 @@ class MqttConnection:
         return self._connected and self._proc is not None and not self._eof
 
     @property
+    def backlog(self) -> int:
+        """Messages received from the relay and not yet handed to a commit."""
+        return len(self._queue)
+
+    @property
     def generation(self) -> int:
         """The connection's number: 1 for the first CONNACK, one more for each reconnect."""
         return self._generation

@@ -368,11 +368,9 @@ def _tls_problem(config: RelayConfig, exc: BaseException) -> str:
 
 def run(sock: socket.socket) -> int:
     config = _read_config(sock)
-    logging.basicConfig(
-        level=config["log_level"],
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from hjem.logs import configure_logging, format_from_env
+
+    configure_logging(config["log_level"], format_from_env())  # the hub's log_format
     if config["prejudge_min_bytes"] is not None:
         tune_gc()
     try:

@@ -23,6 +23,7 @@ import contextlib
 import functools
 import logging
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,8 +32,10 @@ from typing import TYPE_CHECKING
 
 from hub.config import HubSettings
 from hub.db import HUB_BUSY_TIMEOUT_MS, open_db, transaction
+from hub.events_log import AlertLog, log_gateway_change, log_rejections
 from hub.gateways import GatewayChange, Gateways
 from hub.ingest import Inbound, Ingestor, Processed
+from hub.metrics import HubMetrics
 from hub.mqtt_client import MqttConnection
 from hub.registry import Registry
 from hub.runtime import tune_gc
@@ -88,6 +91,11 @@ class _Tasks:
 
 
 class Hub:
+def _escalation_levels(alerts: AlertService) -> dict[str, int]:
+    """Escalation level of each open alert, so that the alert log tells an escalation."""
+    return {row.id: row.escalation_level for row in alerts.engine.store.open_alerts()}
+
+
     """``async with Hub(settings) as hub:`` runs ingest, status and the HTTP API."""
 
     def __init__(
@@ -124,6 +132,8 @@ class Hub:
         self.gateways = Gateways(self.conn)
         self.store = _make_store(settings, self.conn)
         self.ingestor = Ingestor(
+        self.metrics = HubMetrics(self)
+        """Prometheus metrics of this hub, served at /metrics (hub.metrics)."""
             self.conn,
             registry=self.registry,
             store=self.store,
@@ -141,6 +151,7 @@ class Hub:
                 self.conn.close()
                 raise
 
+            self.alerts.engine.add_listener(AlertLog(_escalation_levels(self.alerts)))
     # -- listeners -------------------------------------------------------------------------
 
     def add_listener(self, listener: Listener) -> Callable[[], None]:
@@ -163,6 +174,9 @@ class Hub:
         events: list[HubEvent] = list(processed.changes)
         if processed.stored:
             events.insert(0, StoredBatch(tuple(processed.stored), transport, self.clock()))
+        log_rejections(processed.judgements)
+        for change in processed.changes:
+            log_gateway_change(change)
         for event in events:
             for listener in list(self._listeners):
                 await listener(event)
@@ -268,13 +282,16 @@ class Hub:
 
     async def _commit(self, group: list[Inbound]) -> Processed:
         """Judge and commit ``group``; on a store fault retry (backoff) until it succeeds."""
-        return await self.health.retry(
+        started = time.perf_counter()
+        processed = await self.health.retry(
             f"commit of {len(group)} messages", lambda: self.ingestor.process(group)
         )
 
     async def _ingest_loop(self, mqtt: MqttConnection) -> None:
         async for group in mqtt.batches():
             processed = await self._commit(group)
+        self.metrics.commit_seconds.observe(time.perf_counter() - started)
+        return processed
             mqtt.ack(group)
             for judgement in processed.judgements:
                 topic = judgement.reply_topic
@@ -308,6 +325,7 @@ class Hub:
                     await listener(change)
             if now >= next_retention:
                 await self.health.retry("retention", functools.partial(self.apply_retention, now))
+                log_gateway_change(change)
                 next_retention = now + timedelta(seconds=retention.interval_s)
             await asyncio.sleep(min(5.0, timeout.total_seconds() / 4))
 

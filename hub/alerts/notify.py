@@ -236,7 +236,22 @@ class OutboxDispatcher:
                 give_up = attempts >= self._backoff.max_attempts
                 when = self._clock.now() + self._backoff.delay(attempts)
                 self._store.retry_later(item.id, when, exc.detail, give_up=give_up)
-                log.warning("alert %s#%d via %s: %s", item.alert_id, item.sequence, channel, exc)
+                log.warning(
+                    "notification failed: alert %s#%d via %s (attempt %d%s): %s",
+                    item.alert_id,
+                    item.sequence,
+                    channel,
+                    attempts,
+                    ", giving up" if give_up else "",
+                    exc,
+                    extra={
+                        "event": "notification_failed",
+                        "alert_id": item.alert_id,
+                        "channel": channel,
+                        "attempt": attempts,
+                        "given_up": give_up,
+                    },
+                )
                 if isinstance(exc, ConnectionLostError):
                     raise
                 continue

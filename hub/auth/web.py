@@ -8,6 +8,7 @@ dependencies look in ``app.state.hjem_auth``, then ``app.state.hub.auth``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,6 +29,7 @@ __all__ = [
 ]
 
 SESSION_COOKIE = "hjem_session"
+log = logging.getLogger("hub.events")
 
 
 @dataclass
@@ -45,6 +47,12 @@ class Authenticator:
         user = self.users.check_password(username, password)
         if user is None:
             self.throttle.failure(username, address)
+            log.warning(
+                "sign-in failed: user %r from %s",
+                username[:64],
+                address or "?",
+                extra={"event": "sign_in_failed", "username": username[:64], "address": address},
+            )
             raise InvalidCredentialsError
         self.throttle.success(username, address)
         return user, self.users.start_session(user.id, self.session_ttl, address)

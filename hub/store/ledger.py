@@ -9,14 +9,28 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from hub.db import from_micros, migrate, to_micros
 from schemas.models import MAX_PAYLOAD_BYTES, RejectionError
 
-__all__ = ["DeadLetter", "Ledger"]
+__all__ = ["REASONS", "REJECTION_COUNTER", "DeadLetter", "Ledger", "reason_of"]
+
+REASONS = (
+    "topic",
+    "too_large",
+    "malformed",
+    "publisher_mismatch",
+    "unbound_device",
+    "schema",
+)
+"""Why a message was refused, as a small fixed set (a metrics label): see :func:`reason_of`."""
+
+REJECTION_COUNTER = "rejected|"
+"""Prefix of the counters ``rejected|<reason>|<publisher>`` (one per refused message)."""
 
 MIGRATIONS = [
     (
@@ -43,6 +57,22 @@ class DeadLetter:
     payload: bytes
 
 
+def reason_of(errors: Sequence[RejectionError]) -> str:
+    """The class of a refusal, one of :data:`REASONS`, from its first error."""
+    if not errors:
+        return "schema"
+    first = errors[0]
+    if first.path == "topic":
+        return "topic"
+    if first.path == "$":
+        return "too_large" if "bytes; at most" in first.reason else "malformed"
+    if "does not match the sender" in first.reason:
+        return "publisher_mismatch"
+    if "is not bound to publisher" in first.reason:
+        return "unbound_device"
+    return "schema"
+
+
 class Ledger:
     """Dead letters and monotonic counters; writes join the caller's transaction."""
 
@@ -51,6 +81,7 @@ class Ledger:
         migrate(conn, "ledger", MIGRATIONS)
 
     def add_dead_letters(self, letters: Iterable[DeadLetter]) -> None:
+        letters = list(letters)
         rows = [
             (
                 to_micros(d.received),
@@ -73,14 +104,32 @@ class Ledger:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+            reasons = Counter(
+                f"{REJECTION_COUNTER}{reason_of(d.errors)}|{d.publisher or ''}" for d in letters
+            )
+            self.bump(reasons)
 
-    def dead_letters(self, publisher: str | None = None, limit: int = 100) -> list[DeadLetter]:
-        rows = self._conn.execute(
-            "SELECT received_us, transport, topic, publisher, message_id, accepted, rejected,"
-            " errors_json, payload FROM dead_letter WHERE ? IS NULL OR publisher = ?"
-            " ORDER BY id DESC LIMIT ?",
-            (publisher, publisher, limit),
+    def dead_letters(
+        self,
+        publisher: str | None = None,
+        limit: int = 100,
+        *,
+        since: datetime | None = None,
+        publishers: Collection[str] | None = None,
+    ) -> list[DeadLetter]:
+        """The newest dead letters first, of ``publisher`` and of ``publishers`` (None: any),
+        received at or after ``since``."""
+        where = "(? IS NULL OR publisher = ?) AND received_us >= ?"
+        params: list[object] = [publisher, publisher, to_micros(since) if since else 0]
+        if publishers is not None:
+            where += f" AND publisher IN ({','.join('?' * len(publishers))})"
+            params += list(publishers)
+        columns = (
+            "received_us, transport, topic, publisher, message_id, accepted, rejected,"
+            " errors_json, payload"
         )
+        query = f"SELECT {columns} FROM dead_letter WHERE {where} ORDER BY id DESC LIMIT ?"  # noqa: S608 - placeholders only
+        rows = self._conn.execute(query, [*params, limit])
         return [
             DeadLetter(
                 from_micros(r[0]),
