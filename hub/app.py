@@ -60,6 +60,7 @@ def create_app(hub_or_settings: Hub | HubSettings) -> FastAPI:
 
     @app.get("/healthz", tags=["ops"])
     def healthz(request: Request) -> JSONResponse:
+        """The process is alive and serving: always 200, with a few facts."""
         hub = get_hub(request)
         mqtt = hub.mqtt
         body: dict[str, Any] = {
@@ -69,6 +70,19 @@ def create_app(hub_or_settings: Hub | HubSettings) -> FastAPI:
             "store_fault": hub.health.fault.as_dict() if hub.health.fault else None,
         }
         return JSONResponse(body)
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz(request: Request) -> JSONResponse:
+        """200 when ready; 503 with the reasons (broker down, store not writable, alert
+        engine stopped). ``degraded`` lists every hub-wide reason the board shows."""
+        assessment = get_hub(request).status.update()
+        body = {
+            "ready": assessment.ready,
+            "checked": assessment.at.isoformat(),
+            "reasons": [r.as_dict() for r in assessment.hub_wide if r.blocks_ready],
+            "degraded": [r.as_dict() for r in assessment.hub_wide],
+        }
+        return JSONResponse(body, status_code=200 if assessment.ready else 503)
 
     for target in ROUTERS:
         module_name, attribute = target.split(":")

@@ -24,6 +24,7 @@ from pydantic_settings import (
 from hjem.mqtturl import broker_host, broker_port, is_tls_url
 from hub.alerts.settings import AlertSettings
 from hub.errors import ConfigError
+from hub.status.settings import StatusSettings
 
 __all__ = [
     "HttpSettings",
@@ -178,6 +179,7 @@ class HubSettings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     ingest: IngestSettings = IngestSettings()
     alerts: AlertSettings = AlertSettings()
+    status: StatusSettings = StatusSettings()
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = Field(

@@ -123,6 +123,11 @@ class MqttConnection:
         return len(self._queue)
 
     @property
+    def oldest_waiting(self) -> datetime | None:
+        """When the oldest message waiting for its commit arrived (None: none waits)."""
+        return self._queue[0].received if self._queue else None
+
+    @property
     def generation(self) -> int:
         """The connection's number: 1 for the first CONNACK, one more for each reconnect."""
         return self._generation

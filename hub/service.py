@@ -39,6 +39,7 @@ from hub.metrics import HubMetrics
 from hub.mqtt_client import MqttConnection
 from hub.registry import Registry
 from hub.runtime import tune_gc
+from hub.status.monitor import StatusMonitor
 from hub.store.base import StoredObservation, TimeSeriesStore
 from hub.store.ledger import Ledger
 from hub.store.sqlite import SqliteStore
@@ -90,12 +91,12 @@ class _Tasks:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
-class Hub:
 def _escalation_levels(alerts: AlertService) -> dict[str, int]:
     """Escalation level of each open alert, so that the alert log tells an escalation."""
     return {row.id: row.escalation_level for row in alerts.engine.store.open_alerts()}
 
 
+class Hub:
     """``async with Hub(settings) as hub:`` runs ingest, status and the HTTP API."""
 
     def __init__(
@@ -131,9 +132,9 @@ def _escalation_levels(alerts: AlertService) -> dict[str, int]:
         self.ledger = Ledger(self.conn)
         self.gateways = Gateways(self.conn)
         self.store = _make_store(settings, self.conn)
-        self.ingestor = Ingestor(
         self.metrics = HubMetrics(self)
         """Prometheus metrics of this hub, served at /metrics (hub.metrics)."""
+        self.ingestor = Ingestor(
             self.conn,
             registry=self.registry,
             store=self.store,
@@ -150,8 +151,10 @@ def _escalation_levels(alerts: AlertService) -> dict[str, int]:
                 self.store.close()
                 self.conn.close()
                 raise
-
             self.alerts.engine.add_listener(AlertLog(_escalation_levels(self.alerts)))
+        self.status = StatusMonitor(self)
+        """Can the hub vouch for calm? (hub.status: the board's banner, /readyz)"""
+
     # -- listeners -------------------------------------------------------------------------
 
     def add_listener(self, listener: Listener) -> Callable[[], None]:
@@ -171,12 +174,12 @@ def _escalation_levels(alerts: AlertService) -> dict[str, int]:
 
     async def _notify(self, processed: Processed, transport: str) -> None:
         self.stored_here += len(processed.stored)
-        events: list[HubEvent] = list(processed.changes)
-        if processed.stored:
-            events.insert(0, StoredBatch(tuple(processed.stored), transport, self.clock()))
         log_rejections(processed.judgements)
         for change in processed.changes:
             log_gateway_change(change)
+        events: list[HubEvent] = list(processed.changes)
+        if processed.stored:
+            events.insert(0, StoredBatch(tuple(processed.stored), transport, self.clock()))
         for event in events:
             for listener in list(self._listeners):
                 await listener(event)
@@ -200,6 +203,7 @@ def _escalation_levels(alerts: AlertService) -> dict[str, int]:
                 await self._mqtt.start()
                 self._spawn(self._ingest_loop(self._mqtt), "ingest")
             self._spawn(self._status_loop(), "status")
+            self._spawn(self.status.run(), "status-monitor")
             if self.alerts is not None:
                 await self.alerts.__aenter__()
             if self.settings.http.enabled:
@@ -286,12 +290,12 @@ def _escalation_levels(alerts: AlertService) -> dict[str, int]:
         processed = await self.health.retry(
             f"commit of {len(group)} messages", lambda: self.ingestor.process(group)
         )
+        self.metrics.commit_seconds.observe(time.perf_counter() - started)
+        return processed
 
     async def _ingest_loop(self, mqtt: MqttConnection) -> None:
         async for group in mqtt.batches():
             processed = await self._commit(group)
-        self.metrics.commit_seconds.observe(time.perf_counter() - started)
-        return processed
             mqtt.ack(group)
             for judgement in processed.judgements:
                 topic = judgement.reply_topic
@@ -321,11 +325,11 @@ def _escalation_levels(alerts: AlertService) -> dict[str, int]:
                 "gateway status", functools.partial(self._expire_gateways, now, timeout)
             )
             for change in changes:
+                log_gateway_change(change)
                 for listener in list(self._listeners):
                     await listener(change)
             if now >= next_retention:
                 await self.health.retry("retention", functools.partial(self.apply_retention, now))
-                log_gateway_change(change)
                 next_retention = now + timedelta(seconds=retention.interval_s)
             await asyncio.sleep(min(5.0, timeout.total_seconds() / 4))
 

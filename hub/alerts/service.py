@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
+from datetime import datetime
 from types import TracebackType
 
 import aiomqtt
@@ -62,6 +63,8 @@ class AlertService:
         self._stack = contextlib.AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
         self._tick_wake = asyncio.Event()
+        self.last_tick: datetime | None = None
+        """When the timer last evaluated time-based rules and escalations."""
         engine.add_listener(self._on_event)
 
     def _on_event(self, event: AlertEvent, organisation: str | None) -> None:
@@ -78,6 +81,11 @@ class AlertService:
         return self.engine.gateway(item)
 
     # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """True while the timer task runs (entered, not stopped, not failed)."""
+        return any(t.get_name() == "alerts-tick" and not t.done() for t in self._tasks)
 
     async def __aenter__(self) -> AlertService:
         tg = await self._stack.enter_async_context(asyncio.TaskGroup())
@@ -116,6 +124,7 @@ class AlertService:
     async def _tick_loop(self) -> None:
         while True:
             self.engine.tick()
+            self.last_tick = self.engine.clock.now()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._tick_wake.wait(), self.settings.tick_seconds)
             self._tick_wake.clear()

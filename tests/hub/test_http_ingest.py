@@ -68,7 +68,17 @@ async def test_vendor_posts_with_its_token(running: RunningHub) -> None:
         assert huge.headers["content-type"] == PROBLEM
 
         health = await http.get(f"http://127.0.0.1:{hub.http_port}/healthz")
-        assert health.json() == {"status": "ok", "store": "sqlite", "mqtt_connected": True}
+        assert health.status_code == 200
+        assert health.json() == {
+            "status": "ok",
+            "store": "sqlite",
+            "mqtt_connected": True,
+            "store_fault": None,
+        }
+        ready = await http.get(f"http://127.0.0.1:{hub.http_port}/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["ready"] is True
+        assert ready.json()["reasons"] == []
 
     want = expected_ids("vendor-x", 0, 4) | expected_ids("vendor-x", 20, 1)
     assert set(hub.store.ids()) == want  # type: ignore[attr-defined]

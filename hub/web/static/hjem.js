@@ -150,10 +150,74 @@
       source.onerror = function () {
         live.setAttribute("data-state", "error");
         live.querySelector(".text").textContent = live.getAttribute("data-label-error");
+        var box = document.getElementById("status-banner");
+        if (box) { box.dispatchEvent(new CustomEvent("hjem:status")); }
       };
     }
     board.addEventListener("hjem:refresh", function () { refresh(false); });
     window.setInterval(function () { refresh(false); }, 60000);
+  }
+
+  /* ---- status banner (hub.status) ---------------------------------------------------- */
+  /* The server renders the banner; the page asks for it every few seconds and when the live
+     stream breaks. If the hub does not answer, the page says so itself and hides any
+     "all calm" text: silence must never look like safety. */
+  var STATUS_POLL_MS = 5000;
+
+  function setupStatus() {
+    var box = document.getElementById("status-banner");
+    if (!box) { return; }
+    var url = box.getAttribute("data-url");
+    var last = box.innerHTML.trim();
+    var polling = false;
+
+    function calmState() {
+      var el = box.querySelector("[data-calm]");
+      return el ? el.getAttribute("data-calm") : "unknown";
+    }
+
+    function show(html) {
+      if (html.trim() === last) { return; }
+      var before = calmState();
+      box.innerHTML = html;
+      last = html.trim();
+      if (calmState() !== before) {
+        var board = document.getElementById("board");
+        if (board) { board.dispatchEvent(new CustomEvent("hjem:refresh")); }
+      }
+    }
+
+    function unreachable() {
+      var banner = document.createElement("div");
+      banner.className = "status-banner";
+      banner.setAttribute("role", "alert");
+      banner.setAttribute("data-calm", "no");
+      var title = document.createElement("strong");
+      title.className = "status-title";
+      title.textContent = box.getAttribute("data-unreachable") || "";
+      banner.appendChild(title);
+      var holder = document.createElement("div");
+      holder.appendChild(banner);
+      show(holder.innerHTML);
+      document.querySelectorAll("[data-calm-text]").forEach(function (el) { el.hidden = true; });
+    }
+
+    function poll() {
+      if (polling) { return; }
+      polling = true;
+      fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+        .then(function (r) {
+          if (r.status === 401 || r.redirected) { window.location.reload(); return null; }
+          if (!r.ok) { throw new Error(String(r.status)); }
+          return r.text();
+        })
+        .then(function (html) { if (html !== null) { show(html); } })
+        .catch(unreachable)
+        .finally(function () { polling = false; });
+    }
+
+    box.addEventListener("hjem:status", poll);
+    window.setInterval(poll, STATUS_POLL_MS);
   }
 
   /* ---- fetch form actions with CSRF --------------------------------------------------- */
@@ -197,6 +261,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     setupMute();
+    setupStatus();
     setupBoard();
     bindForms(document);
     tickCountdowns();

@@ -15,11 +15,12 @@ from hub.alerts.engine import SEVERITY_RANK
 from hub.alerts.errors import AlertNotFoundError, InvalidTransitionError
 from hub.alerts.service import AlertService
 from hub.alerts.store import AlertRow
+from hub.status.core import Reason
 from hub.web import queries
 from hub.web.site import CurrentPage, Page, PageRoute, alerts_of, render
 from schemas.models import AlertState
 
-__all__ = ["AlertCard", "alert_cards", "router"]
+__all__ = ["AlertCard", "StatusLine", "alert_cards", "router", "status_lines"]
 
 router = APIRouter(route_class=PageRoute)
 
@@ -68,6 +69,34 @@ def alert_cards(
     return cards
 
 
+@dataclass(frozen=True, slots=True)
+class StatusLine:
+    """One reason the hub cannot vouch for calm, in the user's language."""
+
+    code: str
+    text: str
+    since: datetime | None
+
+
+def _line(current: Page, reason: Reason) -> StatusLine:
+    return StatusLine(
+        reason.code, current.t(f"status.{reason.code}", **reason.values), reason.since
+    )
+
+
+def status_lines(current: Page) -> list[StatusLine]:
+    """What this user must be told before the board may say all is calm (empty: calm).
+
+    A fresh assessment of the hub's parts (hub.status) for the organisations the user
+    sees; a hub without a status model can vouch for nothing.
+    """
+    monitor = getattr(current.hub, "status", None)
+    if monitor is None:
+        return [StatusLine("unknown", current.t("status.unknown"), None)]
+    assessment = monitor.update(alerts=alerts_of(current.request))
+    return [_line(current, reason) for reason in assessment.for_viewer(current.orgs)]
+
+
 def service_of(current: Page) -> AlertService:
     service = alerts_of(current.request)
     if service is None:
@@ -100,12 +129,27 @@ def visible_alert(current: Page, alert_id: str) -> AlertRow:
 @router.get("/board", response_class=HTMLResponse)
 async def board(current: CurrentPage) -> HTMLResponse:
     cards = open_cards(current)
-    return render(current, "board.html", alerts=cards, open_count=len(cards))
+    lines = status_lines(current)
+    return render(
+        current,
+        "board.html",
+        alerts=cards,
+        open_count=len(cards),
+        status_lines=lines,
+        calm=not lines,
+    )
 
 
 @router.get("/board/fragment", response_class=HTMLResponse)
 async def board_fragment(current: CurrentPage) -> HTMLResponse:
-    return render(current, "_alerts.html", alerts=open_cards(current))
+    lines = status_lines(current)
+    return render(current, "_alerts.html", alerts=open_cards(current), calm=not lines)
+
+
+@router.get("/board/status", response_class=HTMLResponse)
+async def board_status(current: CurrentPage) -> HTMLResponse:
+    """The banner alone: the board polls it every few seconds."""
+    return render(current, "_status.html", status_lines=status_lines(current))
 
 
 @router.get("/alerts/history", response_class=HTMLResponse)

@@ -1,0 +1,41 @@
+"""The ``[status]`` section of the hub settings: when the hub stops vouching for calm."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["StatusSettings"]
+
+
+class StatusSettings(BaseModel):
+    """Thresholds of the system-status model (``HJEM_HUB_STATUS__...``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    no_data_minutes: float = Field(
+        default=15,
+        gt=0,
+        description="an organisation with residents and no reading stored for this long"
+        " (counted from the hub's start at the earliest) is reported",
+    )
+    ingest_lag_s: float = Field(
+        default=30, gt=0, description="the oldest message waiting for its commit is this old"
+    )
+    backlog_messages: int = Field(
+        default=2000, ge=1, description="this many messages wait in the hub for their commit"
+    )
+    outbox_overdue_s: float = Field(
+        default=120, gt=0, description="a notification due this long ago is still undelivered"
+    )
+    engine_stall_s: float = Field(
+        default=30, gt=0, description="the alert engine's timer has not run for this long"
+    )
+    interval_s: float = Field(
+        default=2.0, gt=0, le=60, description="how often the hub looks at its parts"
+    )
+    probe_interval_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="how often an idle hub checks that its database takes a write",
+    )
