@@ -84,6 +84,27 @@ class _ProblemRoute(APIRoute):
         return wrapped
 
 
+class TriggerView(BaseModel):
+    """The reading that opened the alert (or last re-opened or raised it)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    value: float | None
+    unit: str | None
+    time: datetime | None
+    detail: dict[str, Any]
+
+
+class AckView(BaseModel):
+    """The latest acknowledgement: user name, time and note."""
+
+    model_config = ConfigDict(frozen=True)
+
+    by: str
+    time: datetime
+    note: str | None
+
+
 class AlertView(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -101,9 +122,20 @@ class AlertView(BaseModel):
     updated: datetime
     escalation_level: int
     next_notify: datetime | None
+    trigger: TriggerView | None = None
+    acknowledged: AckView | None = None
 
     @classmethod
-    def of(cls, row: AlertRow) -> AlertView:
+    def of(cls, row: AlertRow, ack: AuditEntry | None = None) -> AlertView:
+        trigger = None
+        if row.trigger_time is not None or row.trigger_value is not None or row.trigger_detail:
+            trigger = TriggerView(
+                value=row.trigger_value,
+                unit=row.trigger_unit,
+                time=row.trigger_time,
+                detail=row.trigger_detail,
+            )
+        acked = AckView(by=ack.actor, time=ack.time, note=ack.note) if ack else None
         return cls(
             id=row.id,
             rule=row.rule,
@@ -119,7 +151,14 @@ class AlertView(BaseModel):
             updated=row.updated,
             escalation_level=row.escalation_level,
             next_notify=row.next_notify,
+            trigger=trigger,
+            acknowledged=acked,
         )
+
+
+def _views(service: AlertService, rows: list[AlertRow]) -> list[AlertView]:
+    acks = service.engine.store.acknowledgements(r.id for r in rows)
+    return [AlertView.of(r, acks.get(r.id)) for r in rows]
 
 
 class AuditView(BaseModel):
@@ -215,7 +254,7 @@ async def list_alerts(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[AlertView]:
     rows = service.engine.store.find(organisations=user.organisations(), states=state, limit=limit)
-    return [AlertView.of(r) for r in rows]
+    return _views(service, rows)
 
 
 async def _events(
@@ -332,7 +371,7 @@ async def end_silence(silence_id: str, user: Admin, service: Service) -> Respons
 
 @router.get("/{alert_id}")
 async def get_alert(alert_id: str, user: CurrentUser, service: Service) -> AlertView:
-    return AlertView.of(_visible(service, user, alert_id))
+    return _views(service, [_visible(service, user, alert_id)])[0]
 
 
 @router.post("/{alert_id}/ack")
@@ -341,7 +380,7 @@ async def acknowledge(
 ) -> AlertView:
     _visible(service, user, alert_id)
     service.engine.acknowledge(alert_id, user.username, body.note if body else None)
-    return AlertView.of(service.engine.store.get(alert_id))
+    return _views(service, [service.engine.store.get(alert_id)])[0]
 
 
 @router.post("/{alert_id}/resolve")
@@ -350,7 +389,7 @@ async def resolve(
 ) -> AlertView:
     _visible(service, user, alert_id)
     service.engine.resolve(alert_id, user.username, body.note)
-    return AlertView.of(service.engine.store.get(alert_id))
+    return _views(service, [service.engine.store.get(alert_id)])[0]
 
 
 @router.get("/{alert_id}/audit")

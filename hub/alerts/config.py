@@ -97,10 +97,17 @@ class MeasureRef(_Strict):
         return codes()[self.measure].unit if self.measure is not None else None
 
 
+Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
+
+
 class _RuleBase(_Strict):
     id: RuleId
     severity: Severity = Severity.HIGH
     summary: Annotated[str, StringConstraints(max_length=200)] | None = None
+    summaries: dict[Language, Annotated[str, StringConstraints(min_length=1, max_length=200)]] = (
+        Field(default_factory=dict)
+    )
+    """The summary per dashboard language (``summaries = { da = "…", en = "…" }``)."""
     escalation: str | None = None
     enabled: bool = True
 

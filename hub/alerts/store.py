@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from hub.admin_audit import organisation_of_resident
 from hub.alerts import silences
@@ -304,20 +305,23 @@ class AlertStore:
                 " detail FROM alert_audit WHERE alert_id = ? ORDER BY seq",
                 (alert_id,),
             ).fetchall()
-        return [
-            AuditEntry(
-                alert_id=a,
-                sequence=s,
-                time=from_micros(t),
-                actor=actor,
-                action=action,
-                from_state=AlertState(f) if f else None,
-                to_state=AlertState(to),
-                note=note,
-                detail=json.loads(detail),
-            )
-            for a, s, t, actor, action, f, to, note, detail in rows
-        ]
+        return _entries(rows)
+
+    def acknowledgements(self, alert_ids: Iterable[str]) -> dict[str, AuditEntry]:
+        """The latest "acknowledge" audit entry of each alert that has one (who, when, note)."""
+        wanted = sorted(set(alert_ids))
+        found: dict[str, AuditEntry] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            with self._errors("acknowledgements"):
+                rows = self._conn.execute(
+                    "SELECT alert_id, sequence, time_us, actor, action, from_state, to_state,"  # noqa: S608
+                    " note, detail FROM alert_audit WHERE action = 'acknowledge'"
+                    f" AND alert_id IN ({','.join('?' * len(chunk))}) ORDER BY seq",
+                    chunk,
+                ).fetchall()
+            found.update((e.alert_id, e) for e in _entries(rows))
+        return found
 
     # -- outbox ----------------------------------------------------------------------------
 
@@ -396,3 +400,20 @@ class AlertStore:
         """The organisation of a registry resident (None: unknown, or no registry here)."""
         with self._errors("resident organisation"):
             return organisation_of_resident(self._conn, resident_id)
+
+
+def _entries(rows: Iterable[tuple[Any, ...]]) -> list[AuditEntry]:
+    return [
+        AuditEntry(
+            alert_id=a,
+            sequence=s,
+            time=from_micros(t),
+            actor=actor,
+            action=action,
+            from_state=AlertState(f) if f else None,
+            to_state=AlertState(to),
+            note=note,
+            detail=json.loads(detail),
+        )
+        for a, s, t, actor, action, f, to, note, detail in rows
+    ]

@@ -27,6 +27,7 @@ router = APIRouter(prefix="/api/v1", tags=["dashboard"])
 
 Measure = Literal[
     "heart_rate",
+    "pulse_rate_bp",
     "pulse_rate_oximeter",
     "spo2",
     "blood_pressure_systolic",
@@ -34,7 +35,14 @@ Measure = Literal[
     "respiration_rate",
     "body_temperature",
     "body_weight",
+    "glucose_capillary_whole_blood",
     "glucose_capillary_plasma",
+    "glucose_venous_whole_blood",
+    "glucose_venous_plasma",
+    "glucose_arterial_whole_blood",
+    "glucose_arterial_plasma",
+    "glucose_interstitial",
+    "glucose_undetermined",
 ]
 """The keys of :data:`hub.web.vitals.VITALS` (a test keeps the two equal)."""
 

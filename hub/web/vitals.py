@@ -11,8 +11,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import cache
 
 from hub.alerts.config import RulesConfig, ThresholdRule
+from hub.alerts.engine import SEVERITY_RANK
 from hub.alerts.inputs import convert
 from hub.alerts.news2 import News2Parameter, News2Result, news2
 from hub.store.base import Sample
@@ -27,7 +29,9 @@ __all__ = [
     "display_unit",
     "format_value",
     "latest_values",
+    "out_of_range",
     "score",
+    "threshold_rules",
     "thresholds_for",
 ]
 
@@ -36,28 +40,84 @@ NEWS2_MAX_AGE = timedelta(hours=12)
 
 @dataclass(frozen=True, slots=True)
 class Vital:
-    """A vital sign column/chart: a measure key (of ``schemas/codes.toml``) and how to show it."""
+    """A vital sign column/chart: a measure key (of ``schemas/codes.toml``), the measures it
+    also shows (``also``: variants such as fast/slow SpO2) and how to show it."""
 
     key: str
     decimals: int
     news2: News2Parameter | None = None
+    also: tuple[str, ...] = ()
 
     @property
     def code(self) -> str:
+        """The primary code of the vital's own measure."""
         return codes()[self.key].primary.code
 
+    @property
+    def codes(self) -> frozenset[str]:
+        """Every code a stored sample of this vital may carry (see :func:`vital_codes`)."""
+        return vital_codes(self.key, self.also)
+
+    def pick(self, latest: Mapping[str, Sample]) -> Sample | None:
+        """The newest of the resident's samples that carry one of this vital's codes."""
+        found = [latest[c] for c in self.codes if c in latest]
+        return max(found, key=lambda s: s.time) if found else None
+
+
+_GLUCOSE = (
+    "glucose_capillary_whole_blood",
+    "glucose_capillary_plasma",
+    "glucose_venous_whole_blood",
+    "glucose_venous_plasma",
+    "glucose_arterial_whole_blood",
+    "glucose_arterial_plasma",
+    "glucose_interstitial",
+    "glucose_undetermined",
+)
+"""Every glucose sample type of the codes table but the meter's control solution."""
 
 VITALS: tuple[Vital, ...] = (
     Vital("heart_rate", 0, News2Parameter.PULSE),
-    Vital("pulse_rate_oximeter", 0, News2Parameter.PULSE),
-    Vital("spo2", 0, News2Parameter.SPO2_SCALE_1),
+    Vital("pulse_rate_bp", 0, News2Parameter.PULSE),
+    Vital(
+        "pulse_rate_oximeter",
+        0,
+        News2Parameter.PULSE,
+        ("pulse_rate_oximeter_fast", "pulse_rate_oximeter_slow"),
+    ),
+    Vital("spo2", 0, News2Parameter.SPO2_SCALE_1, ("spo2_fast", "spo2_slow")),
     Vital("blood_pressure_systolic", 0, News2Parameter.SYSTOLIC_BP),
     Vital("blood_pressure_diastolic", 0),
     Vital("respiration_rate", 0, News2Parameter.RESPIRATION_RATE),
     Vital("body_temperature", 1, News2Parameter.TEMPERATURE),
     Vital("body_weight", 1),
-    Vital("glucose_capillary_plasma", 1),
+    *(Vital(key, 1) for key in _GLUCOSE),
 )
+
+
+@cache
+def _owners() -> dict[str, frozenset[str]]:
+    """Code -> the measures that carry it in any of their codings."""
+    owners: dict[str, set[str]] = {}
+    for measure in codes():
+        for coding in measure.codings:
+            owners.setdefault(coding.code, set()).add(measure.key)
+    return {code: frozenset(keys) for code, keys in owners.items()}
+
+
+@cache
+def vital_codes(key: str, also: tuple[str, ...] = ()) -> frozenset[str]:
+    """The codes of a vital: its measures' primary codes, and their other codings' codes
+    (LOINC, NPU; a sample is stored under the first coding it was sent with) where those
+    name no measure outside the vital (LOINC 2339-0 is any blood glucose: not matched)."""
+    mine = frozenset((key, *also))
+    out = set()
+    for measure_key in mine:
+        for index, coding in enumerate(codes()[measure_key].codings):
+            if index == 0 or _owners()[coding.code] <= mine:
+                out.add(coding.code)
+    return frozenset(out)
+
 
 _UNIT_TEXT = {"Cel": "°C", "[degF]": "°F", "mm[Hg]": "mmHg", "/min": "/min", "%": "%"}
 _NEWS2_UNITS = {News2Parameter.TEMPERATURE: "Cel", News2Parameter.SYSTOLIC_BP: "mm[Hg]"}
@@ -86,7 +146,7 @@ def latest_values(latest: Mapping[str, Sample], now: datetime) -> list[LatestVal
     """The newest sample of each dashboard vital the resident has, in display order."""
     out = []
     for vital in VITALS:
-        sample = latest.get(vital.code)
+        sample = vital.pick(latest)
         if sample is not None:
             out.append(LatestValue(vital, sample, now - sample.time <= NEWS2_MAX_AGE))
     return out
@@ -113,19 +173,44 @@ def score(values: Sequence[LatestValue]) -> News2Result | None:
     return news2(inputs) if inputs else None
 
 
+def threshold_rules(vital: Vital, rules: RulesConfig | None) -> list[ThresholdRule]:
+    """The enabled threshold rules of the loaded rules file that watch this vital."""
+    if rules is None:
+        return []
+    wanted = {(c.system, c.code) for k in (vital.key, *vital.also) for c in codes()[k].codings}
+    return [
+        rule
+        for rule in rules.rules
+        if isinstance(rule, ThresholdRule)
+        and rule.enabled
+        and not rule.watch.keys().isdisjoint(wanted)
+    ]
+
+
 def thresholds_for(
     vital: Vital, rules: RulesConfig | None, language: str = "en"
 ) -> list[Threshold]:
     """The enabled threshold rules watching this vital, as chart lines (labels localised)."""
-    if rules is None:
-        return []
-    wanted = codes()[vital.key].primary
-    out = []
-    for rule in rules.rules:
-        if not isinstance(rule, ThresholdRule) or not rule.enabled:
-            continue
-        if any(c.system == wanted.system and c.code == wanted.code for c in rule.watch.codings()):
-            number = f"{rule.value:g}"
-            label = f"{rule.operator} {number.replace('.', ',') if language == 'da' else number}"
-            out.append(Threshold(float(rule.value), label, rule.severity.value))
-    return out
+    return [
+        Threshold(float(rule.value), limit_text(rule, language), rule.severity.value)
+        for rule in threshold_rules(vital, rules)
+    ]
+
+
+def limit_text(rule: ThresholdRule, language: str) -> str:
+    """``< 92``; ``> 38,5`` in Danish."""
+    number = f"{rule.value:g}"
+    return f"{rule.operator} {number.replace('.', ',') if language == 'da' else number}"
+
+
+_OPS = {"<": Decimal.__lt__, "<=": Decimal.__le__, ">": Decimal.__gt__, ">=": Decimal.__ge__}
+
+
+def out_of_range(vital: Vital, sample: Sample, rules: RulesConfig | None) -> ThresholdRule | None:
+    """The most severe threshold rule this reading is beyond (in the rule's unit), if any."""
+    beyond = []
+    for rule in threshold_rules(vital, rules):
+        value = convert(Decimal(str(sample.value)), sample.unit, rule.watch.unit())
+        if value is not None and _OPS[rule.operator](value, Decimal(str(rule.value))):
+            beyond.append(rule)
+    return max(beyond, key=lambda r: SEVERITY_RANK[r.severity], default=None)

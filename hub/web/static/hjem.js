@@ -21,31 +21,66 @@
   document.addEventListener("pointerdown", unlockAudio, { once: true });
   document.addEventListener("keydown", unlockAudio, { once: true });
 
-  function beep() {
-    document.body.setAttribute("data-last-cue", String(Date.now()));
+  /* One sound per severity: higher, more beeps and more often the more severe. It repeats
+     while an alert is active and not acknowledged (the most severe one sets the sound). */
+  var SOUNDS = {
+    critical: { freq: 988, beeps: 3, gap: 0.18, every: 10000 },
+    high: { freq: 880, beeps: 2, gap: 0.25, every: 20000 },
+    medium: { freq: 660, beeps: 2, gap: 0.4, every: 45000 },
+    low: { freq: 523, beeps: 1, gap: 0, every: 90000 }
+  };
+  var SEVERITIES = ["critical", "high", "medium", "low"];
+  var lastCue = 0;
+
+  function beep(severity) {
+    var sound = SOUNDS[severity] || SOUNDS.high;
+    var body = document.body;
+    lastCue = Date.now();
+    body.setAttribute("data-last-cue", String(lastCue));
+    body.setAttribute("data-cue-severity", severity || "high");
+    body.setAttribute("data-cue-count", String(Number(body.getAttribute("data-cue-count") || "0") + 1));
     if (muted()) { return; }
     unlockAudio();
     if (!audio) { return; }
     var start = audio.currentTime + 0.01;
-    [0, 0.25].forEach(function (offset) {
+    for (var i = 0; i < sound.beeps; i++) {
+      var offset = i * (0.2 + sound.gap);
       var osc = audio.createOscillator();
       var gain = audio.createGain();
-      osc.type = "sine";
-      osc.frequency.value = 880;
+      osc.type = severity === "critical" ? "square" : "sine";
+      osc.frequency.value = sound.freq;
       gain.gain.setValueAtTime(0.0001, start + offset);
       gain.gain.exponentialRampToValueAtTime(0.25, start + offset + 0.02);
       gain.gain.exponentialRampToValueAtTime(0.0001, start + offset + 0.18);
       osc.connect(gain).connect(audio.destination);
       osc.start(start + offset);
       osc.stop(start + offset + 0.2);
-    });
+    }
+  }
+
+  /* The most severe alert on the board that waits for acknowledgement, or null. */
+  function waitingSeverity() {
+    for (var i = 0; i < SEVERITIES.length; i++) {
+      if (document.querySelector('[data-alert-id][data-state="active_unack"].sev-' + SEVERITIES[i])) {
+        return SEVERITIES[i];
+      }
+    }
+    return null;
+  }
+
+  function repeatCue() {
+    var severity = waitingSeverity();
+    if (severity && Date.now() - lastCue >= SOUNDS[severity].every) { beep(severity); }
   }
 
   function setupMute() {
     var button = document.getElementById("mute-toggle");
     if (!button) { return; }
-    function render() {  /* a toggle: constant label, state in aria-pressed */
-      button.setAttribute("aria-pressed", muted() ? "true" : "false");
+    var label = button.querySelector(".label");
+    function render() {  /* the label says the state: "Lyd til" / "Lyd fra" */
+      var off = muted();
+      button.setAttribute("data-sound", off ? "off" : "on");
+      label.textContent = button.getAttribute(off ? "data-label-off" : "data-label-on");
     }
     button.addEventListener("click", function () {
       try { window.localStorage.setItem(MUTE_KEY, muted() ? "0" : "1"); } catch (e) { /* private mode */ }
@@ -56,23 +91,22 @@
   }
 
   /* ---- countdowns ------------------------------------------------------------------- */
-  function pad(n) { return n < 10 ? "0" + n : String(n); }
-
   /* Deadlines come from the server's clock; correct for a browser clock that is off. */
   var serverNow = Date.parse(document.body.getAttribute("data-server-now") || "");
   var skew = isNaN(serverNow) ? 0 : serverNow - Date.now();
 
+  /* "(om 4 min)": whole minutes left, rounded up, as the server renders it. */
   function tickCountdowns() {
     var now = Date.now() + skew;
     document.querySelectorAll(".countdown[data-deadline]").forEach(function (el) {
-      var left = Math.round((Date.parse(el.getAttribute("data-deadline")) - now) / 1000);
+      var left = (Date.parse(el.getAttribute("data-deadline")) - now) / 1000;
       if (left <= 0) {
         el.classList.add("overdue");
-        el.textContent = el.getAttribute("data-overdue") || "0:00";
+        el.textContent = el.getAttribute("data-overdue") || "0";
         return;
       }
-      var h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), s = left % 60;
-      el.textContent = (h > 0 ? h + ":" + pad(m) : String(m)) + ":" + pad(s);
+      var text = (el.getAttribute("data-in") || "{n}").replace("{n}", String(Math.ceil(left / 60)));
+      if (el.textContent !== text) { el.textContent = text; }
     });
   }
 
@@ -115,7 +149,7 @@
             }
           });
           if (fresh.length && cue) {
-            beep();
+            beep(waitingSeverity() || "high");
             var title = fresh[0].querySelector(".alert-title");
             if (announce && title) { announce.textContent = title.textContent; }
           }
@@ -266,5 +300,6 @@
     bindForms(document);
     tickCountdowns();
     window.setInterval(tickCountdowns, 1000);
+    if (document.getElementById("board")) { window.setInterval(repeatCue, 1000); }
   });
 })();

@@ -21,7 +21,16 @@ from hub.alerts import silences
 from hub.auth import Role, UserExistsError
 from hub.errors import RegistryError
 from hub.web import queries
-from hub.web.site import AdminPage, CurrentPage, Page, PageRoute, authenticator_of, render
+from hub.web.alert_text import alert_title, audit_note
+from hub.web.site import (
+    AdminPage,
+    CurrentPage,
+    Page,
+    PageRoute,
+    alerts_of,
+    authenticator_of,
+    render,
+)
 
 __all__ = ["router"]
 
@@ -42,9 +51,20 @@ async def audit(current: CurrentPage) -> HTMLResponse:
         current,
         "audit.html",
         entries=entries,
+        titles=_titles(current, {e.alert_id for e in entries}),
+        audit_note=lambda entry: audit_note(entry, current.t),
         actions=sorted(actions, key=lambda a: a.time, reverse=True),
         actor_names=current.actor_names(),
     )
+
+
+def _titles(current: Page, alert_ids: set[str]) -> dict[str, str]:
+    """Each alert's title in the page's language (see :func:`alert_title`)."""
+    service = alerts_of(current.request)
+    if service is None:
+        return {}
+    store, rules = service.engine.store, service.engine.config
+    return {i: alert_title(store.get(i), rules, current.t) for i in sorted(alert_ids)}
 
 
 def _own_org(current: Page) -> str | None:

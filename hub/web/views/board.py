@@ -3,6 +3,7 @@ acknowledge/resolve actions (plain form posts, or fetch with ``Accept: applicati
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,7 @@ from hub.alerts.service import AlertService
 from hub.alerts.store import AlertRow
 from hub.status.core import Reason
 from hub.web import queries
+from hub.web.alert_text import alert_title, audit_note, reading
 from hub.web.site import CurrentPage, Page, PageRoute, alerts_of, render
 from schemas.models import AlertState
 
@@ -39,23 +41,52 @@ class AlertCard:
     assignee: str | None
     escalation_level: int
     deadline: datetime | None
+    reading: str | None = None
+    """The value that triggered the alert, with its unit (``39,4 °C``)."""
+    reading_time: datetime | None = None
+    acked_by: str | None = None
+    """The acknowledging user's display name."""
+    acked_at: datetime | None = None
+    ack_note: str | None = None
+    deadline_clock: str | None = None
+    """The escalation deadline on the board's clock (``14:32``)."""
+    deadline_minutes: int = 0
+    """Whole minutes left until the deadline, rounded up (``om 4 min``)."""
+
+
+def _clock(moment: datetime, current: Page) -> str:
+    """``14:32`` today in the board's time zone, else with the date."""
+    local = moment.astimezone(current.settings.zone)
+    if local.date() == current.now.astimezone(current.settings.zone).date():
+        return local.strftime("%H:%M")
+    return local.strftime("%d.%m. %H:%M" if current.t.language == "da" else "%b %d %H:%M")
+
+
+def minutes_left(deadline: datetime, now: datetime) -> int:
+    """Minutes until ``deadline``, rounded up (3 min 10 s -> 4); 0 when it has passed."""
+    return max(0, math.ceil((deadline - now).total_seconds() / 60))
 
 
 def alert_cards(
-    rows: Iterable[AlertRow], residents: Mapping[str, queries.ResidentView]
+    rows: Iterable[AlertRow], residents: Mapping[str, queries.ResidentView], current: Page
 ) -> list[AlertCard]:
-    """Board order: most severe first, then the longest waiting."""
+    """Board order: most severe first, then the longest waiting; texts in the page's language."""
     ordered = sorted(rows, key=lambda r: (-SEVERITY_RANK[r.severity], r.opened, r.id))
+    service = alerts_of(current.request)
+    rules = service.engine.config if service else None
+    acks = service.engine.store.acknowledgements(r.id for r in ordered) if service else {}
+    names = current.actor_names()
     cards = []
     for row in ordered:
         who = residents.get(row.resident) if row.resident else None
         deadline = row.next_notify if row.state is AlertState.ACTIVE_UNACK else None
+        ack = acks.get(row.id)
         cards.append(
             AlertCard(
                 row.id,
                 row.severity.value,
                 row.state.value.lower(),
-                row.summary,
+                alert_title(row, rules, current.t),
                 row.resident,
                 who.name if who else None,
                 who.home_label if who else None,
@@ -64,6 +95,13 @@ def alert_cards(
                 row.assignee,
                 row.escalation_level,
                 deadline,
+                reading(row, current.t),
+                row.trigger_time,
+                names.get(ack.actor, ack.actor) if ack else None,
+                ack.time if ack else None,
+                ack.note if ack else None,
+                _clock(deadline, current) if deadline else None,
+                minutes_left(deadline, current.now) if deadline else 0,
             )
         )
     return cards
@@ -111,7 +149,7 @@ def open_cards(current: Page) -> list[AlertCard]:
     states = [s for s in AlertState if s is not AlertState.CLEARED_ACK]
     rows = service.engine.store.find(organisations=current.orgs, states=states, limit=500)
     residents = {r.id: r for r in queries.residents(current.conn, current.orgs)}
-    return alert_cards(rows, residents)
+    return alert_cards(rows, residents, current)
 
 
 def visible_alert(current: Page, alert_id: str) -> AlertRow:
@@ -159,7 +197,7 @@ async def history(current: CurrentPage) -> HTMLResponse:
         organisations=current.orgs, states=[AlertState.CLEARED_ACK], limit=300
     )
     residents = {r.id: r for r in queries.residents(current.conn, current.orgs)}
-    cards = sorted(alert_cards(rows, residents), key=lambda c: c.updated, reverse=True)
+    cards = sorted(alert_cards(rows, residents, current), key=lambda c: c.updated, reverse=True)
     closed = queries.resolutions(current.conn, (c.id for c in cards))
     return render(
         current,
@@ -174,10 +212,17 @@ async def history(current: CurrentPage) -> HTMLResponse:
 async def alert_detail(alert_id: str, current: CurrentPage) -> HTMLResponse:
     row = visible_alert(current, alert_id)
     residents = {r.id: r for r in queries.residents(current.conn, current.orgs)}
-    card = alert_cards([row], residents)[0]
+    card = alert_cards([row], residents, current)[0]
     entries = service_of(current).engine.audit(alert_id)
     names = current.actor_names()
-    return render(current, "alert.html", alert=card, entries=entries, actor_names=names)
+    notes = [audit_note(e, current.t) for e in entries]
+    return render(
+        current,
+        "alert.html",
+        alert=card,
+        entries=zip(entries, notes, strict=True),
+        actor_names=names,
+    )
 
 
 def _done(request: Request, alert_id: str, state: AlertState) -> Response:

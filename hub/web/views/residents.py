@@ -10,9 +10,11 @@ from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
+from hub.alerts.config import RulesConfig
 from hub.alerts.news2 import News2Result
-from hub.store.base import ROLLUP_WIDTHS, Sample, TimeSeriesStore
+from hub.store.base import ROLLUP_WIDTHS, Bucket, Sample, TimeSeriesStore
 from hub.web import queries
+from hub.web.alert_text import alert_title
 from hub.web.charts import ChartPoint, render_chart
 from hub.web.site import CurrentPage, Page, PageRoute, alerts_of, render
 from hub.web.vitals import (
@@ -22,6 +24,8 @@ from hub.web.vitals import (
     display_unit,
     format_value,
     latest_values,
+    limit_text,
+    out_of_range,
     score,
     thresholds_for,
 )
@@ -59,6 +63,9 @@ class ShownValue:
     text: str
     unit: str
     fresh: bool
+    limit: str | None = None
+    """The alert limit the value is beyond (``< 92``), from the loaded threshold rules."""
+    severity: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +77,22 @@ class ResidentRow:
     open_alerts: int
 
 
-def _shown(item: LatestValue, language: str) -> ShownValue:
+def _shown(item: LatestValue, language: str, rules: RulesConfig | None) -> ShownValue:
+    beyond = out_of_range(item.vital, item.sample, rules)
     return ShownValue(
         item.sample,
         format_value(item.sample.value, item.vital.decimals, language),
         display_unit(item.sample.unit),
         item.fresh,
+        limit_text(beyond, language) if beyond else None,
+        beyond.severity.value if beyond else None,
     )
+
+
+def rules_of(current: Page) -> RulesConfig | None:
+    """The alert rules the running engine loaded (None: alerts not running)."""
+    service = alerts_of(current.request)
+    return service.engine.config if service else None
 
 
 def resident_row(
@@ -84,7 +100,8 @@ def resident_row(
 ) -> ResidentRow:
     latest = current.hub.store.latest(resident.id)
     items = latest_values(latest, current.now)
-    values = {i.vital.key: _shown(i, current.t.language) for i in items}
+    rules = rules_of(current)
+    values = {i.vital.key: _shown(i, current.t.language, rules) for i in items}
     last = max((s.time for s in latest.values()), default=None)
     return ResidentRow(resident, values, score(items), last, open_alerts)
 
@@ -120,24 +137,41 @@ async def residents(current: CurrentPage) -> HTMLResponse:
 def chart_points(
     store: TimeSeriesStore, resident_id: str, vital: Vital, end: datetime, range_key: str
 ) -> list[ChartPoint]:
+    """The vital's readings under any of its codes (:attr:`Vital.codes`), oldest first."""
     span, width = RANGES[range_key]
     start = end - span
+    found = sorted(vital.codes)
     if width is None:
-        samples = store.query(code=vital.code, start=start, end=end, resident_id=resident_id)
+        samples = sorted(
+            (
+                s
+                for code in found
+                for s in store.query(code=code, start=start, end=end, resident_id=resident_id)
+            ),
+            key=lambda s: s.time,
+        )
         if len(samples) <= MAX_RAW_POINTS:
             return [ChartPoint(s.time, s.value) for s in samples]
         width = ROLLUP_WIDTHS[0]  # dense data (e.g. a wearable every minute): 5-min buckets
-    buckets = store.rollup(
-        code=vital.code, start=start, end=end, width=width, resident_id=resident_id
-    )
-    return [ChartPoint(b.start + width / 2, b.mean, b.minimum, b.maximum) for b in buckets]
+    merged: dict[datetime, list[Bucket]] = {}
+    for code in found:
+        for b in store.rollup(
+            code=code, start=start, end=end, width=width, resident_id=resident_id
+        ):
+            merged.setdefault(b.start, []).append(b)
+    return [_point(at + width / 2, merged[at]) for at in sorted(merged)]
+
+
+def _point(at: datetime, buckets: list[Bucket]) -> ChartPoint:
+    count = sum(b.count for b in buckets)
+    mean = sum(b.mean * b.count for b in buckets) / count if count else buckets[0].mean
+    return ChartPoint(at, mean, min(b.minimum for b in buckets), max(b.maximum for b in buckets))
 
 
 def _charts(
     current: Page, resident_id: str, row: ResidentRow, range_key: str
 ) -> list[dict[str, object]]:
-    service = alerts_of(current.request)
-    rules = service.engine.config if service else None
+    rules = rules_of(current)
     t, zone = current.t, current.settings.zone
     end = current.now + HEADROOM
     start = end - RANGES[range_key][0]
@@ -201,5 +235,6 @@ async def resident(
         range_key=range,
         charts=_charts(current, resident_id, row, range),
         open_alerts=open_alerts,
+        titles={a.id: alert_title(a, rules_of(current), current.t) for a in open_alerts},
         devices=queries.devices_of_resident(current.conn, resident_id),
     )
