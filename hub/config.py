@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -73,11 +81,16 @@ class MqttSettings(_Section):
         " waits for data and hears nothing for this long stops the relay and fails",
     )
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:  # a field check: reported with the section's others
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError(f"url {url!r} must look like mqtt://host:1883 or mqtts://host")
+        return url
+
     @model_validator(mode="after")
     def _check(self) -> MqttSettings:
-        parts = urlsplit(self.url)
-        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise ValueError(f"url {self.url!r} must look like mqtt://host:1883 or mqtts://host")
         if self.shared_group and self.protocol != "5":
             raise ValueError('shared_group needs protocol = "5" (shared subscriptions)')
         return self
@@ -180,11 +193,11 @@ class HubSettings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     alerts: AlertSettings = AlertSettings()
     status: StatusSettings = StatusSettings()
-
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = Field(
         default="text", description="text: for people (journalctl); json: one object a line"
     )
+
     @classmethod
     def settings_customise_sources(
         cls,

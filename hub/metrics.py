@@ -1,4 +1,4 @@
-"""Prometheus metrics of one hub at ``GET /metrics`` (text format 0.0.4).
+"""Prometheus metrics of one hub at ``GET /metrics`` (the Prometheus text format).
 
 Each :class:`~hub.service.Hub` has its own :class:`CollectorRegistry` (``hub.metrics``), so
 several hubs in one process do not clash. Almost everything is read **at scrape time** from

@@ -170,12 +170,12 @@ def rejections(
     finally:
         conn.close()
     for letter in letters:
+        counts = f"{letter.rejected} refused, {letter.accepted} accepted"
         out(
             f"{letter.received.astimezone().isoformat(timespec='seconds')}"
             f"  {letter.publisher or '(none)'}  {reason_of(letter.errors)}"
-            f"  {letter.transport} {letter.topic}"
-            f"  message {letter.message_id or '-'}: {letter.rejected} refused,"
-            f" {letter.accepted} accepted"
+            f"  {letter.transport} {letter.topic}  message {letter.message_id or '-'}:"
+            f" {counts if letter.rejected or letter.accepted else 'whole message refused'}"
         )
         for error in letter.errors:
             out(f"    {error.path}: {error.reason}")

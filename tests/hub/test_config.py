@@ -56,7 +56,7 @@ def test_unknown_key_is_named_with_its_section(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "key", "fragment"),
     [
-        ('[mqtt]\nurl = "http://x"\n', "mqtt", "must look like mqtt://"),
+        ('[mqtt]\nurl = "http://x"\n', "mqtt.url", "must look like mqtt://"),
         ('[mqtt]\nprotocol = "3.1.1"\nshared_group = "g"\n', "mqtt", "shared_group needs"),
         ('[store]\nkind = "postgres"\n', "store.kind", "'sqlite' or 'influxdb'"),
         ("[http]\nport = 70000\n", "http.port", "less than or equal to 65535"),
