@@ -124,7 +124,8 @@ class AckingClient(aiomqtt.Client):
         """Publish at QoS 1 and wait for the PUBACK; return its reason code (0: delivered)."""
         info = self._client.publish(topic, payload, qos=1)
         if info.rc != paho.MQTT_ERR_SUCCESS:
-            raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+            lost = self._disconnected.exception() if self._disconnected.done() else None
+            raise aiomqtt.MqttCodeError(info.rc, "Could not publish message") from lost
         done = asyncio.Event()
         with self._pending_call(info.mid, done, self._pending_publishes):
             await self._wait_for(done.wait(), timeout=None)
