@@ -156,7 +156,7 @@ def gateway_status(publisher: str, at: datetime) -> GatewayStatus:
 class FastWorld:
     """A Hub's database and components (not running) with the dashboard app on top."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, rules: str = RULES) -> None:
         self.clock = ManualClock(T0)
         settings = HubSettings(
             database=tmp_path / "hub.sqlite3",
@@ -169,7 +169,7 @@ class FastWorld:
         self.users = UserStore(self.hub.conn, self.clock, fast_hasher())
         seed_users(self.users)
         self.auth = Authenticator(self.users, LoginThrottle(self.clock))
-        engine = AlertEngine(parse_rules(RULES), AlertStore(self.hub.conn), self.clock)
+        engine = AlertEngine(parse_rules(rules), AlertStore(self.hub.conn), self.clock)
         self.alerts = AlertService(engine, AlertSettings(mqtt=False))
         self.app = build_app(self.hub, self.auth, self.alerts)
 

@@ -52,6 +52,7 @@ class AlertCard:
     """The escalation deadline on the board's clock (``14:32``)."""
     deadline_minutes: int = 0
     """Whole minutes left until the deadline, rounded up (``om 4 min``)."""
+    rule: str = ""
 
 
 def _clock(moment: datetime, current: Page) -> str:
@@ -102,6 +103,7 @@ def alert_cards(
                 ack.note if ack else None,
                 _clock(deadline, current) if deadline else None,
                 minutes_left(deadline, current.now) if deadline else 0,
+                row.rule,
             )
         )
     return cards
