@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.provision import render_acl
 from hub.service import Hub
 from tests.hub.conftest import eventually
 from tests.security.mqtt_fleet import shipped_hub_settings
@@ -103,3 +104,39 @@ async def test_a_gateway_using_another_gateways_client_id_does_not_kick_it_off(
     assert not impostor.disconnected.is_set()
     for client in (impostor, gw_a, watcher):
         client.close()
+
+
+async def test_hub_processes_with_logins_of_their_own_share_the_load_without_kicking(
+    tmp_path: Path,
+) -> None:
+    """Several hub processes: each its own login (hub-<node>), rendered into the ACL."""
+    users = {"hub-a": "hub-a-secret-01", "hub-b": "hub-b-secret-01", "gw-a": "gateway-a-secret"}
+    secure = start_secure_broker(
+        tmp_path / "broker", users, acl_text=render_acl(["hub-a", "hub-b"])
+    )
+    try:
+        nodes = [
+            # the same client_id, as in a copied configuration: the login names the session
+            shipped_hub_settings(
+                secure, tmp_path / f"{node}.sqlite3", username=node, shared_group="hubs"
+            )
+            for node in ("hub-a", "hub-b")
+        ]
+        async with Hub(nodes[0]) as hub_a, Hub(nodes[1]) as hub_b:
+            await asyncio.sleep(1)  # both subscribed
+            gw_a = login(secure, "gw-a", "gw-a")
+            for index in range(100):
+                gw_a.publish("hjem/v1/gw-a/obs", reading("gw-a", index))
+            gw_a.close()
+            stores = [hub_a.store, hub_b.store]
+
+            def everything() -> bool:
+                return ids("gw-a", 0, 100) <= {i for s in stores for i in s.ids()}  # type: ignore[attr-defined]
+
+            await eventually(everything, what="all readings over both hub processes")
+            for hub in (hub_a, hub_b):
+                assert hub.mqtt is not None
+                assert hub.mqtt.generation == 1, "a hub process was disconnected"
+            assert all(store.ids() for store in stores)  # type: ignore[attr-defined]
+    finally:
+        secure.broker.stop()

@@ -76,15 +76,23 @@ class SecureBroker:
         return self.layout.tls_port
 
 
-def start_secure_broker(root: Path, users: dict[str, str]) -> SecureBroker:
+def start_secure_broker(
+    root: Path, users: dict[str, str], *, acl_text: str | None = None
+) -> SecureBroker:
+    """The shipped configuration on loopback ports; ``acl_text``: an ACL rendered by
+    ``hub.provision.render_acl`` instead of the shipped file (e.g. for several hub logins)."""
     certs = root / "certs"
     make_certs(certs, *users)
     (root / "data").mkdir(parents=True, exist_ok=True)
+    acl_file = SHIPPED_ACL
+    if acl_text is not None:
+        acl_file = root / "hjem.acl"
+        acl_file.write_text(acl_text, encoding="utf-8")
     layout = LoopbackLayout(
         plain_port=free_port(),
         tls_port=free_port(),
         password_file=root / "hjem.passwd",
-        acl_file=SHIPPED_ACL,
+        acl_file=acl_file,
         persistence_dir=root / "data",
         cafile=certs / "ca.crt",
         certfile=certs / "server.crt",
