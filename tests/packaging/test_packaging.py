@@ -19,6 +19,7 @@ HUB_ONLY = [
     "argon2",
     "multipart",
     "msgspec",
+    "prometheus_client",
 ]
 
 # Runs in a fresh interpreter that cannot import any hub-only dependency, as on a gateway that
