@@ -194,13 +194,14 @@ class StatusMonitor:
             self.probe_fault = None
 
     async def run(self) -> None:
-        """Update every ``interval_s``; probe the store every ``probe_interval_s``."""
+        """Update every ``interval_s``; probe the store every ``probe_interval_s`` (every
+        ``interval_s`` while a probe fails, so that the end of a fault shows soon)."""
         settings = self.settings
         next_probe = 0.0
         loop = asyncio.get_running_loop()
         while True:
             try:
-                if loop.time() >= next_probe:
+                if self.probe_fault is not None or loop.time() >= next_probe:
                     self.probe()
                     next_probe = loop.time() + settings.probe_interval_s
                 self.update()
