@@ -69,6 +69,9 @@ class _StateCollector(Collector):
 
     def __init__(self, hub: Hub) -> None:
         self._hub = hub
+        self._escalations = 0
+        self._audit_seen = 0
+        """The audit log is append-only: each scrape counts only rows after this one."""
 
     def collect(self) -> Iterator[Metric]:
         counters = self._hub.ledger.counters()
@@ -172,11 +175,16 @@ class _StateCollector(Collector):
                     [state.value, severity.value], counts.get((state.value, severity.value), 0)
                 )
         yield family
-        escalations = conn.execute(
-            "SELECT COUNT(*) FROM alert_audit WHERE action = 'escalate'"
-        ).fetchone()[0]
+        last, new = conn.execute(
+            "SELECT MAX(seq), SUM(action = 'escalate') FROM alert_audit WHERE seq > ?",
+            (self._audit_seen,),
+        ).fetchone()
+        if last is not None:
+            self._audit_seen, self._escalations = int(last), self._escalations + int(new or 0)
         yield CounterMetricFamily(
-            "hjem_alert_escalations", "Alerts escalated to the next responder", value=escalations
+            "hjem_alert_escalations",
+            "Alerts escalated to the next responder",
+            value=self._escalations,
         )
         yield from self._notifications(conn)
 
