@@ -92,13 +92,19 @@ class StoreHealth:
                 fault.attempts,
             )
 
-    async def retry(self, operation: str, attempt: Callable[[], T]) -> T:
-        """Call ``attempt`` until it does not raise a store error; back off in between."""
+    async def retry(
+        self,
+        operation: str,
+        attempt: Callable[[], T],
+        errors: tuple[type[Exception], ...] = (StoreError, sqlite3.Error),
+    ) -> T:
+        """Call ``attempt`` until it does not raise one of ``errors`` (store errors); back off
+        in between."""
         delay = RETRY_FIRST_S
         while True:
             try:
                 result = attempt()
-            except (StoreError, sqlite3.Error) as exc:
+            except errors as exc:
                 self.failed(operation, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)

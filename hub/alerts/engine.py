@@ -17,12 +17,14 @@ listeners (the live stream). Time comes only from the injected clock.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import fields
 from datetime import datetime, timedelta
 
 from hub.alerts.clock import Clock
 from hub.alerts.config import EscalationPolicy, RulesConfig
-from hub.alerts.errors import InvalidTransitionError
+from hub.alerts.errors import InvalidTransitionError, StorageError
 from hub.alerts.inputs import GatewayInput, ObservationInput, Signal, Subject, observation_keys
 from hub.alerts.rules import Evaluator, build_evaluator
 from hub.alerts.store import AlertRow, AlertStore, AuditEntry, Silence
@@ -131,7 +133,8 @@ class AlertEngine:
                 and row.next_notify <= now
                 and not self._silenced(row.rule, row.subject, row.resident, row.organisation, now)
             ):
-                events.append(self._escalate(row, now))
+                with _unchanged_on_failure(row):
+                    events.append(self._escalate(row, now))
         return events
 
     def next_deadline(self) -> datetime | None:
@@ -254,6 +257,10 @@ class AlertEngine:
 
     def _apply(self, signal: Signal, now: datetime) -> AlertEvent | None:
         row = self._open.get((signal.rule, signal.subject.key))
+        with _unchanged_on_failure(row):
+            return self._apply_to(row, signal, now)
+
+    def _apply_to(self, row: AlertRow | None, signal: Signal, now: datetime) -> AlertEvent | None:
         if signal.firing:
             return self._fire(row, signal, now)
         if row is None or row.state is AlertState.CLEARED_UNACK:
@@ -361,3 +368,16 @@ class AlertEngine:
         for listener in self._listeners:
             listener(event, row.organisation)
         return event
+
+
+@contextmanager
+def _unchanged_on_failure(row: AlertRow | None) -> Iterator[None]:
+    """Put an open alert's fields back as they were when its change could not be stored, so
+    that evaluating the same signal again (the hub retries) makes the same change."""
+    saved = [(f.name, getattr(row, f.name)) for f in fields(row)] if row is not None else []
+    try:
+        yield
+    except StorageError:
+        for name, value in saved:
+            setattr(row, name, value)
+        raise

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from hub.errors import HubError
+import sqlite3
+
+from hub.errors import HubError, StoreError
 from schemas.models import AlertState
 
 __all__ = [
+    "STORE_ERRORS",
     "AlertNotFoundError",
     "AlertsError",
     "InvalidTransitionError",
@@ -58,3 +61,7 @@ class InvalidTransitionError(AlertsError):
 
 class StorageError(AlertsError):
     """The alert database failed (wraps :class:`sqlite3.Error`)."""
+
+
+STORE_ERRORS: tuple[type[Exception], ...] = (StorageError, StoreError, sqlite3.Error)
+"""What a database that cannot write raises on the alert path (retried, never fatal)."""

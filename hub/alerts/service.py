@@ -14,11 +14,13 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import aiomqtt
 import httpx
 
 from hub.alerts.engine import AlertEngine
+from hub.alerts.errors import STORE_ERRORS
 from hub.alerts.inputs import GatewayInput, ObservationInput
 from hub.alerts.notify import (
     Backoff,
@@ -30,6 +32,9 @@ from hub.alerts.notify import (
 )
 from hub.alerts.settings import AlertSettings, MqttTarget
 from schemas.models import AlertEvent
+
+if TYPE_CHECKING:
+    from hub.store_health import StoreHealth
 
 __all__ = ["AlertService", "AlertSettings", "MqttTarget"]
 
@@ -50,9 +55,16 @@ class AlertService:
     """Run an :class:`AlertEngine` with its notifiers. Use ``async with``."""
 
     def __init__(
-        self, engine: AlertEngine, settings: AlertSettings, mqtt: MqttTarget | None = None
+        self,
+        engine: AlertEngine,
+        settings: AlertSettings,
+        mqtt: MqttTarget | None = None,
+        *,
+        health: StoreHealth | None = None,
     ) -> None:
         self.engine = engine
+        self._health = health
+        """The hub's store health: a tick that cannot be stored is retried and shown there."""
         self.settings = settings
         self.mqtt = mqtt if settings.mqtt else None
         self.broadcaster = Broadcaster()
@@ -123,7 +135,13 @@ class AlertService:
 
     async def _tick_loop(self) -> None:
         while True:
-            self.engine.tick()
+            if self._health is not None:
+                await self._health.retry("alert tick", self.engine.tick, errors=STORE_ERRORS)
+            else:
+                try:
+                    self.engine.tick()
+                except STORE_ERRORS:  # the next tick evaluates the same deadlines again
+                    log.exception("alert tick could not be stored; trying again next tick")
             self.last_tick = self.engine.clock.now()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._tick_wake.wait(), self.settings.tick_seconds)

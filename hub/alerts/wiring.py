@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from hub.alerts.config import RulesConfig, load_rules
 from hub.alerts.engine import AlertEngine
-from hub.alerts.errors import AlertsError, NoRulesError
+from hub.alerts.errors import STORE_ERRORS, AlertsError, NoRulesError
 from hub.alerts.inputs import GatewayInput, ObservationInput, Subject
 from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertSettings, MqttTarget
@@ -33,6 +33,7 @@ from schemas.models import GatewayStatus, StatusKind
 
 if TYPE_CHECKING:
     from hub.service import Hub, HubEvent, StoredBatch
+    from hub.store_health import StoreHealth
 
 __all__ = ["Directory", "FunctionClock", "build_alerts", "load_enabled_rules"]
 
@@ -140,27 +141,37 @@ def _note_lag(batch: StoredBatch, service: AlertService) -> None:
         )
 
 
-def _listener(service: AlertService, directory: Directory) -> Callable[[HubEvent], object]:
+def _listener(
+    service: AlertService, directory: Directory, health: StoreHealth
+) -> Callable[[HubEvent], object]:
     from hub.gateways import GatewayChange
     from hub.service import StoredBatch
 
     async def on_event(event: HubEvent) -> None:
-        try:
-            if isinstance(event, StoredBatch):
-                _note_lag(event, service)
-                service.observe(directory.observations(event))
-            elif isinstance(event, GatewayChange):
-                status = event.status
-                if status is None or status.online != event.online:
-                    kind = StatusKind.HEARTBEAT if event.online else StatusKind.DEATH
-                    status = GatewayStatus(
-                        publisher=event.publisher, kind=kind, online=event.online, time=event.time
-                    )
-                service.gateway(directory.gateway(event.publisher, status))
-        except AlertsError:
-            log.exception("alert evaluation failed; the observations are stored regardless")
+        if isinstance(event, StoredBatch):
+            _note_lag(event, service)
+            await _evaluate(health, lambda: service.observe(directory.observations(event)))
+        elif isinstance(event, GatewayChange):
+            status = event.status
+            if status is None or status.online != event.online:
+                kind = StatusKind.HEARTBEAT if event.online else StatusKind.DEATH
+                status = GatewayStatus(
+                    publisher=event.publisher, kind=kind, online=event.online, time=event.time
+                )
+            await _evaluate(
+                health, lambda: service.gateway(directory.gateway(event.publisher, status))
+            )
 
     return on_event
+
+
+async def _evaluate(health: StoreHealth, evaluation: Callable[[], object]) -> None:
+    """Run an alert evaluation; while the database cannot store its result, retry with
+    backoff (ingest waits meanwhile, so nothing more is acknowledged and no alert is lost)."""
+    try:
+        await health.retry("alert evaluation", evaluation, errors=STORE_ERRORS)
+    except AlertsError:
+        log.exception("alert evaluation failed; the observations are stored regardless")
 
 
 def load_enabled_rules(settings: AlertSettings) -> RulesConfig:
@@ -206,8 +217,8 @@ def build_alerts(hub: Hub) -> AlertService:
     engine = AlertEngine(config, AlertStore(hub.conn), clock, channels=settings.channels(mqtt))
     directory = Directory(hub.conn)
     engine.track(directory.subjects())
-    service = AlertService(engine, settings, mqtt)
-    hub.add_listener(_listener(service, directory))  # type: ignore[arg-type]
+    service = AlertService(engine, settings, mqtt, health=hub.health)
+    hub.add_listener(_listener(service, directory, hub.health))  # type: ignore[arg-type]
     hub.auth = Authenticator(
         UserStore(hub.conn, clock),
         LoginThrottle(clock),
