@@ -97,17 +97,27 @@ class StoreHealth:
         operation: str,
         attempt: Callable[[], T],
         errors: tuple[type[Exception], ...] = (StoreError, sqlite3.Error),
+        *,
+        proves_writable: bool = True,
     ) -> T:
         """Call ``attempt`` until it does not raise one of ``errors`` (store errors); back off
-        in between."""
+        in between.
+
+        ``proves_writable``: whether a success shows that the store takes writes again (a
+        commit does; an alert tick that had nothing to write does not, so its success ends
+        only a fault that it met itself).
+        """
         delay = RETRY_FIRST_S
+        failed = False
         while True:
             try:
                 result = attempt()
             except errors as exc:
+                failed = True
                 self.failed(operation, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
             else:
-                self.recovered()
+                if proves_writable or failed:
+                    self.recovered()
                 return result

@@ -136,7 +136,9 @@ class AlertService:
     async def _tick_loop(self) -> None:
         while True:
             if self._health is not None:
-                await self._health.retry("alert tick", self.engine.tick, errors=STORE_ERRORS)
+                await self._health.retry(
+                    "alert tick", self.engine.tick, errors=STORE_ERRORS, proves_writable=False
+                )
             else:
                 try:
                     self.engine.tick()

@@ -169,7 +169,9 @@ async def _evaluate(health: StoreHealth, evaluation: Callable[[], object]) -> No
     """Run an alert evaluation; while the database cannot store its result, retry with
     backoff (ingest waits meanwhile, so nothing more is acknowledged and no alert is lost)."""
     try:
-        await health.retry("alert evaluation", evaluation, errors=STORE_ERRORS)
+        await health.retry(
+            "alert evaluation", evaluation, errors=STORE_ERRORS, proves_writable=False
+        )
     except AlertsError:
         log.exception("alert evaluation failed; the observations are stored regardless")
 
