@@ -167,10 +167,20 @@ class AlertService:
                     )
                     self._dispatchers.append(dispatcher)
                     try:
-                        await dispatcher.run()
+                        async with asyncio.TaskGroup() as tg:
+                            tg.create_task(dispatcher.run(), name="alerts-mqtt-send")
+                            tg.create_task(_until_lost(client), name="alerts-mqtt-watch")
                     finally:
                         self._dispatchers.remove(dispatcher)
-            except (aiomqtt.MqttError, ConnectionLostError) as exc:
+            except* (aiomqtt.MqttError, ConnectionLostError) as group:
+                exc = group.exceptions[0]
                 log.warning("alerts MQTT: %s; reconnecting in %.0f s", exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 60.0)
+
+
+async def _until_lost(client: aiomqtt.Client) -> None:
+    """Return never; raise MqttError as soon as the connection is lost (not only at the
+    next publish), so the publisher reconnects while it has nothing to send."""
+    async for _ in client.messages:  # nothing is subscribed: only the loss ends it
+        pass
