@@ -92,6 +92,25 @@ async def test_mqtt_outbox_waits_for_the_broker(tmp_path: Path, broker: Mosquitt
         await _until(lambda: h.engine.store.outbox_counts("mqtt")["delivered"] == 1, 15)
 
 
+@pytest.mark.mosquitto
+async def test_mqtt_publisher_reconnects_while_idle_after_a_broker_restart(
+    tmp_path: Path, broker: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = Harness(tmp_path / "hub.db", RULES)
+    h.engine.channels = ("mqtt",)
+    target = MqttTarget("127.0.0.1", broker.port, client_id="alerts-test")
+    async with AlertService(h.engine, AlertSettings(tick_seconds=0.05), target):
+        _fall(h, "r-1")
+        await _until(lambda: h.engine.store.outbox_counts("mqtt")["delivered"] == 1)
+        broker.stop()
+        # noticed while idle, without anything to publish
+        await _until(lambda: "alerts MQTT:" in caplog.text, 10)
+        broker.start()
+        await asyncio.sleep(2.5)  # reconnected (first retry after 1 s) before the next alert
+        _fall(h, "r-2")
+        await _until(lambda: h.engine.store.outbox_counts("mqtt")["delivered"] == 2, 5)
+
+
 class _Receiver:
     """A webhook receiver on 127.0.0.1 that answers 500 to the first ``failures`` requests."""
 
