@@ -15,10 +15,11 @@ def component(
     key: str, value: str | None, unit: str | None = None, absent: DataAbsentReason | None = None
 ) -> Component:
     measure = codes()[key]
+    unit = (unit or measure.unit) if value is not None else None
     return Component(
-        code=list(measure.codings),
+        code=list(measure.codings_for(unit)),
         value=value,
-        unit=(unit or measure.unit) if value is not None else None,
+        unit=unit,
         data_absent_reason=absent,
     )
 
@@ -35,6 +36,8 @@ def make_observation(
     **fields: object,
 ) -> Observation:
     """An observation of the measure ``key`` with codes (and the default unit) from the table.
+
+    The codes are those that allow the reading's unit (:meth:`Measure.codings_for`).
 
     The id is derived from the device, the primary code, ``instant`` (default: the effective
     time) and ``extra``; pass the device's own timestamp or sequence number as ``instant``.
@@ -55,7 +58,7 @@ def make_observation(
         {
             "id": oid,
             "source": source,
-            "code": list(measure.codings),
+            "code": list(measure.codings_for(unit if value is not None else None)),
             "effective": effective,
             "value": value,
             "unit": unit,

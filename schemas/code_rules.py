@@ -1,8 +1,12 @@
 """What the codes table says about an observation: kinds, units, events and possible ranges.
 
-Only codes of Hjem's own systems are judged (MDC and the Hjem code system); a vendor's own
-or another standard code is not ours to judge. Both the models' path
-(:mod:`schemas.validation`) and the hub's fast path run these checks, so they agree.
+Kinds, events and ranges are judged for codes of Hjem's own systems (MDC and the Hjem code
+system) in the first coding; a vendor's own code is not ours to judge. Units are judged for
+every coding the table knows, in any position and any system (MDC, Hjem, LOINC, NPU): each
+code in ``codes.toml`` lists the units it allows, so LOINC 2339-0 (glucose, mass
+concentration) with a value in mmol/L, or NPU08676 (°C) with °F, is refused with both named.
+Both the models' path (:mod:`schemas.validation`) and the hub's fast path run these checks,
+so they agree.
 
 Ranges (``range`` in ``codes.toml``) are per unit, wide physical or physiological limits: a
 body temperature of 1e20 °C is refused with the path, the range and the unit. Values are
@@ -15,7 +19,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from schemas.codes import HJEM_SYSTEM, MDC_SYSTEM, CodesTable, Measure
+from schemas.codes import (
+    HJEM_SYSTEM,
+    LOINC_SYSTEM,
+    MDC_SYSTEM,
+    NPU_SYSTEM,
+    CodesTable,
+    Measure,
+)
 
 if TYPE_CHECKING:
     from schemas.validation import ObservationFields
@@ -81,10 +92,43 @@ def _out_of_range(rules: _CodeRules, code: str, value: str, unit: str | None) ->
     )
 
 
+_SYSTEM_NAMES = {MDC_SYSTEM: "MDC", HJEM_SYSTEM: "Hjem", LOINC_SYSTEM: "LOINC", NPU_SYSTEM: "NPU"}
+
+
+def _unit_mismatches(
+    codings: Sequence[Any], unit: str | None, table: CodesTable, path: str
+) -> list[tuple[str, str]]:
+    """Each coding the table knows whose code does not allow ``unit`` (a value's unit).
+
+    A first coding in MDC or the Hjem system is left to the primary-code checks (their
+    wording names the measure's units and possible range)."""
+    problems: list[tuple[str, str]] = []
+    ours = codings[0].system in (MDC_SYSTEM, HJEM_SYSTEM)
+    for index, coding in enumerate(codings):
+        if index == 0 and ours:
+            continue
+        allowed = table.units_of(coding.system, coding.code)
+        if allowed is None or unit in allowed:
+            continue
+        name = _SYSTEM_NAMES.get(coding.system, coding.system)
+        listed = ", ".join(sorted(allowed)) or "none: it takes no unit"
+        reason = (
+            f"{name} code {coding.code} does not allow unit {unit!r} (allowed: {listed});"
+            " send the code that matches the unit, or convert the value"
+        )
+        problems.append((f"{path}code[{index}].code", reason))
+    return problems
+
+
 def _check_components(components: Sequence[Any], table: CodesTable) -> list[tuple[str, str]]:
     """Units and possible ranges of component values coded in MDC or the Hjem system."""
     problems: list[tuple[str, str]] = []
     for index, comp in enumerate(components):
+        if comp.value is not None:
+            mismatches = _unit_mismatches(comp.code, comp.unit, table, f"components[{index}].")
+            if mismatches:
+                problems.extend(mismatches)
+                continue
         primary = comp.code[0]
         if comp.value is None or primary.system not in (MDC_SYSTEM, HJEM_SYSTEM):
             continue
@@ -104,9 +148,14 @@ def _check_components(components: Sequence[Any], table: CodesTable) -> list[tupl
 
 
 def check_codes(obs: ObservationFields, table: CodesTable) -> list[tuple[str, str]]:
+    if obs.value is not None:
+        mismatches = _unit_mismatches(obs.code, obs.unit, table, "")
+        if mismatches:
+            return mismatches
     primary = obs.code[0]
     if primary.system not in (MDC_SYSTEM, HJEM_SYSTEM):
-        return []  # a vendor's own or another standard code system: not ours to judge
+        # another system's primary code: only the units of codes the table knows are judged
+        return _check_components(obs.components, table) if obs.components else []
     rules = _rules(table, primary.system, primary.code)
     if rules is None:
         if primary.system == HJEM_SYSTEM:

@@ -19,6 +19,7 @@ from edge.decoders.ieee11073 import DeviceDateTime
 from schemas.builders import component, make_observation
 from schemas.codes import codes
 from schemas.models import (
+    Coding,
     Component,
     DataAbsentReason,
     Observation,
@@ -205,6 +206,7 @@ class Emitter:
         values[field] = value
         if field == "value":
             values["unit"] = unit or entry[3]
+            values["code"] = codings_for(key, values["unit"])
         if self.ctx.demo:
             values["demo"] = True
         return _construct(Observation, values, _OBSERVATION_FIELDS)
@@ -251,6 +253,7 @@ class Emitter:
             else:
                 values["value"] = value
                 values["unit"] = unit or default_unit
+                values["code"] = codings_for(key, values["unit"])
         if device_time is not None:
             values["device_time"] = device_time
             values["clock_corrected"] = when.clock_corrected
@@ -358,6 +361,16 @@ def _template(source: Source, templates: dict[str, _Template], key: str) -> _Tem
     found = (values, system, code, measure.unit, shared, prefix)
     templates[key] = found
     return found
+
+
+@cache
+def _codings_for(key: str, unit: str) -> tuple[Coding, ...]:
+    return codes()[key].codings_for(unit)
+
+
+def codings_for(key: str, unit: object) -> list[Coding]:
+    """The codes of measure ``key`` that allow ``unit`` (a fresh list per observation)."""
+    return list(_codings_for(key, str(unit)))
 
 
 def make_component(key: str, value: str | DataAbsentReason, unit: str) -> Component:

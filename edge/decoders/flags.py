@@ -72,7 +72,6 @@ FLAGS: dict[str, str] = {
     "strip-pulled-too-soon": "read interrupted: strip pulled too soon (no value given)",
     "device-fault": "general device fault (no value given)",
     "time-fault": "time fault: the device time is not trusted; receive time used",
-    "sample-type-reserved": "the sample type code is reserved; measure 'undetermined'",
     "context-follows": "a Glucose Measurement Context record follows",
     # CGM 0x2AA7
     "below-patient-low": "result lower than the patient low level",

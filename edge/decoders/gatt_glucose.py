@@ -35,12 +35,15 @@ GLUCOSE_TYPES: dict[int, str] = {
     4: "glucose_venous_plasma",
     5: "glucose_arterial_whole_blood",
     6: "glucose_arterial_plasma",
-    7: "glucose_undetermined",  # undetermined whole blood
-    8: "glucose_undetermined",  # undetermined plasma
+    7: "glucose_undetermined_whole_blood",  # MDC 160364
+    8: "glucose_undetermined",  # undetermined plasma, MDC 160368
     9: "glucose_interstitial",
     10: "glucose_control_solution",
 }
-"""Glucose Type (low nibble) to measure; 0 and 11-15 are reserved."""
+"""Glucose Type (low nibble) to measure (GSS Glucose Measurement, Type-Sample Location field:
+1 capillary whole blood ... 7 undetermined whole blood, 8 undetermined plasma, 9 interstitial
+fluid, 10 control solution). 0 and 11-15 are reserved: such a record is refused, since no
+measure can say which sample the number is of (coding it as plasma or blood would be a guess)."""
 
 GLUCOSE_LOCATIONS: dict[int, str | None] = {
     1: "finger",
@@ -112,9 +115,12 @@ def glucose(data: bytes, ctx: DecodeContext) -> list[Observation]:
     if flags & 0x02:
         value, unit = _concentration(r.u16(), bool(flags & 0x04))
         type_location = r.u8()
-        key = GLUCOSE_TYPES.get(type_location & 0x0F, "glucose_undetermined")
-        if (type_location & 0x0F) not in GLUCOSE_TYPES:
-            extra_flags.append("sample-type-reserved")
+        sample_type = type_location & 0x0F
+        if sample_type not in GLUCOSE_TYPES:
+            raise InvalidValueError(
+                fmt, "glucose type", sample_type, "reserved (0 and 11-15); 1-10 are defined"
+            )
+        key = GLUCOSE_TYPES[sample_type]
         location = type_location >> 4
         site = GLUCOSE_LOCATIONS.get(location)
         if location not in GLUCOSE_LOCATIONS:
@@ -240,17 +246,22 @@ def _cgm_record(fmt: str, record: bytes, ctx: DecodeContext) -> list[Observation
             status += [name for bit, name in names if bits & bit]
             if bits & _CGM_RESERVED[octet] and "reserved-status" not in status:
                 status.append("reserved-status")
-    if _NO_VALUE & set(status):
+    invalid = bool(_NO_VALUE & set(status))
+    if invalid:
         value = DataAbsentReason.ERROR
     emit = Emitter(ctx, fmt, record)
     when = _cgm_time(emit, offset)
     start = _session_start(ctx)
     instant = f"{start.isoformat() if start else emit.now_text}+{offset}min"
     readings = [("glucose_interstitial", value, "mg/dL", status)]
-    if flags & 0x01:
-        readings.append(("glucose_trend", r.sfloat(), "mg/dL/min", []))
-    if flags & 0x02:
-        readings.append(("cgm_quality", r.sfloat(), "%", []))
+    # a record whose status says the measurement is invalid has no number at all: its trend
+    # and quality were worked out from the same invalid reading
+    for bit, key, unit in ((0x01, "glucose_trend", "mg/dL/min"), (0x02, "cgm_quality", "%")):
+        if flags & bit:
+            extra: str | DataAbsentReason = r.sfloat()
+            readings.append(
+                (key, DataAbsentReason.ERROR, unit, status) if invalid else (key, extra, unit, [])
+            )
     return [
         emit.observation(key, when, value=v, unit=unit, flags=f, instant=instant, sequence=offset)
         for key, v, unit, f in readings

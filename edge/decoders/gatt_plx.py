@@ -62,26 +62,30 @@ def _status_flags(measurement: int | None, device: int | None) -> list[str]:
     return flags
 
 
-def _emit_pair(
+def _emit_record(
     emit: Emitter,
     when: TimeInfo,
-    keys: tuple[str, str],
-    values: tuple[str | DataAbsentReason, str | DataAbsentReason],
+    readings: list[tuple[str, str | DataAbsentReason, str]],
     flags: list[str],
 ) -> list[Observation]:
-    """SpO2 and pulse rate; invalid or unavailable measurements give no number."""
+    """Every value of one record (SpO2, pulse rate, perfusion index) under its Measurement
+    Status: invalid or unavailable measurements give no number for any of them, and the
+    status (preliminary, demonstration or testing data) applies to each."""
     status = ObservationStatus.PRELIMINARY if _PRELIMINARY & set(flags) else ObservationStatus.FINAL
     demo = bool(_DEMO & set(flags))
-    out = []
     no_value = bool(_NO_VALUE & set(flags))
-    for key, reading, unit in zip(keys, values, ("%", "/min"), strict=True):
-        value = DataAbsentReason.ERROR if no_value else reading
-        out.append(
-            emit.observation(
-                key, when, value=value, unit=unit, flags=flags, status=status, demo=demo
-            )
+    return [
+        emit.observation(
+            key,
+            when,
+            value=DataAbsentReason.ERROR if no_value else reading,
+            unit=unit,
+            flags=flags,
+            status=status,
+            demo=demo,
         )
-    return out
+        for key, reading, unit in readings
+    ]
 
 
 def plx_spot_check(data: bytes, ctx: DecodeContext) -> list[Observation]:
@@ -100,10 +104,10 @@ def plx_spot_check(data: bytes, ctx: DecodeContext) -> list[Observation]:
     status = _status_flags(measurement, device)
     if flags & 0x10 and stamp is None:
         status.append("device-clock-not-set")
-    out = _emit_pair(emit, when, ("spo2", "pulse_rate_oximeter"), (spo2, pulse), status)
+    readings = [("spo2", spo2, "%"), ("pulse_rate_oximeter", pulse, "/min")]
     if flags & 0x08:
-        out.append(emit.observation("perfusion_index", when, value=r.sfloat(), unit="%"))
-    return out
+        readings.append(("perfusion_index", r.sfloat(), "%"))
+    return _emit_record(emit, when, readings, status)
 
 
 def plx_continuous(data: bytes, ctx: DecodeContext) -> list[Observation]:
@@ -114,17 +118,15 @@ def plx_continuous(data: bytes, ctx: DecodeContext) -> list[Observation]:
     size += (2 if flags & 0x04 else 0) + (3 if flags & 0x08 else 0) + (2 if flags & 0x10 else 0)
     check_length(fmt, data, size)
     r = Reader(data, 1)
-    pairs = [(("spo2", "pulse_rate_oximeter"), (r.sfloat(), r.sfloat()))]
-    if flags & 0x01:
-        pairs.append((("spo2_fast", "pulse_rate_oximeter_fast"), (r.sfloat(), r.sfloat())))
-    if flags & 0x02:
-        pairs.append((("spo2_slow", "pulse_rate_oximeter_slow"), (r.sfloat(), r.sfloat())))
+    pairs = [("", "normal")] + [(s, s) for bit, s in ((1, "_fast"), (2, "_slow")) if flags & bit]
+    readings: list[tuple[str, str | DataAbsentReason, str]] = []
+    for suffix, _ in pairs:
+        readings.append((f"spo2{suffix}", r.sfloat(), "%"))
+        readings.append((f"pulse_rate_oximeter{suffix}", r.sfloat(), "/min"))
     measurement = r.u16() if flags & 0x04 else None
     device = r.uint(3) if flags & 0x08 else None
     status = _status_flags(measurement, device)
     emit = Emitter(ctx, fmt, data)
-    when = emit.receive_time()
-    out = [obs for keys, values in pairs for obs in _emit_pair(emit, when, keys, values, status)]
     if flags & 0x10:
-        out.append(emit.observation("perfusion_index", when, value=r.sfloat(), unit="%"))
-    return out
+        readings.append(("perfusion_index", r.sfloat(), "%"))
+    return _emit_record(emit, emit.receive_time(), readings, status)

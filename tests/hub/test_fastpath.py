@@ -92,6 +92,34 @@ def test_every_measure_of_the_codes_table_takes_the_fast_path() -> None:
     assert len(fast.observations) == len(codes())
 
 
+_CODED = sorted({(c.system, c.code) for m in codes() for c in m.codings})
+_UNITS = sorted({u for m in codes() for u in m.units})
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.sampled_from(_CODED), min_size=1, max_size=4, unique=True),
+    st.sampled_from(_UNITS),
+)
+def test_code_unit_pairs_agree_and_never_pass_what_the_table_disallows(
+    coded: list[tuple[str, str]], unit: str
+) -> None:
+    """Any codes of the table with any unit of the table (issue 14): the fast path never
+    accepts a pair the models refuse, and neither accepts a code that disallows the unit."""
+    obs = observation(value="1", unit=unit)
+    obs["code"] = [{"system": s, "code": c} for s, c in coded]
+    payload = json.dumps(batch(observations=[obs])).encode()
+    fast = agree(payload)
+    slow = validate_batch(payload, now=NOW, expected_publisher="gw-1")
+    first_ours = coded[0][0] in ("urn:iso:std:iso:11073:10101", "urn:hjem:code")
+    for index, (system, code) in enumerate(coded):
+        allowed = codes().units_of(system, code)
+        assert allowed is not None
+        if unit not in allowed and not (index == 0 and first_ours):
+            assert fast is None
+            assert any(e.path.endswith(f".code[{index}].code") for e in slow.errors)
+
+
 def _rich() -> dict[str, Any]:
     """A batch that uses every optional field of an observation."""
     obs = observation(

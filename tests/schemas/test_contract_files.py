@@ -75,7 +75,11 @@ def test_codes_table_is_consistent() -> None:
         for member in measure.components:
             assert table[member].kind == "quantity"
         primary = measure.primary
-        assert primary.system == (MDC_SYSTEM if measure.mdc else HJEM_SYSTEM)
+        if measure.supplemental:  # fast/slow pulse oximetry: Hjem code first, then the MDC term
+            assert primary.system == HJEM_SYSTEM
+            assert measure.codings[1].system == MDC_SYSTEM
+        else:
+            assert primary.system == (MDC_SYSTEM if measure.mdc else HJEM_SYSTEM)
     assert table["spo2"].npu == "NPU03011"
     assert table["blood_pressure_systolic"].loinc == "8480-6"
     assert table["body_temperature"].unit == "Cel"

@@ -159,7 +159,7 @@ def test_emitter_equals_make_observation(key: str, fields: dict[str, object]) ->
         source=ctx.source,
         effective=NOW,
         instant="2026-11-28T13:00:00",
-        extra="o1/spo2" if key == "spo2" else "o1",  # spo2 shares its MDC code with spo2_fast
+        extra="o1",  # no two measures share a primary code (spo2_fast is Hjem-coded first)
         value=None if absent else value,
         data_absent_reason=absent,
         device_time="2026-11-28T13:00:00",
