@@ -158,6 +158,11 @@ class DeviceInfo(_Model):
     address: Annotated[str, StringConstraints(pattern=r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")] | None = (
         None
     )
+    system_id: Annotated[str, StringConstraints(pattern=r"^[0-9A-F]{16}$")] | None = Field(
+        default=None,
+        description="The device's IEEE EUI-64 system id (e.g. the Bluetooth System ID "
+        "characteristic 0x2A23), 16 upper-case hex digits.",
+    )
     serial: ShortText | None = None
     manufacturer: ShortText | None = None
     model: ShortText | None = None

@@ -51,7 +51,7 @@ def test_fhir_prints_a_bundle() -> None:
     assert out.returncode == 0, out.stderr
     bundle = Bundle.model_validate_json(out.stdout)
     assert bundle.entry is not None
-    assert len(bundle.entry) == 3
+    assert len(bundle.entry) == 4  # the gateway (publisher), the cuff, two readings
     bad = hjem("schema", "fhir", str(EXAMPLES / "invalid" / "wrong-unit.json"))
     assert bad.returncode == 1
     assert "not valid" in bad.stderr

@@ -8,6 +8,7 @@ from fhir.resources.R4B.bundle import Bundle
 from schemas import DataAbsentReason
 from schemas.builders import component, make_observation
 from schemas.fhir import (
+    EXT_BASE,
     GATEWAY_EXT,
     PHD_COMPOUND_PROFILE,
     PHD_DEDUP_SYSTEM,
@@ -51,23 +52,34 @@ def test_numeric_observation_keeps_precision_and_parses_as_r4b() -> None:
     bundle = Bundle.model_validate_json(text)
     assert bundle.type == "transaction"
     res = _resources(text)
-    device, observation = res[0], res[1]
+    gateway, device, observation = res
+    assert gateway["identifier"] == [{"system": "urn:hjem:gateway", "value": "gw-1"}]
     assert device["resourceType"] == "Device"
     assert {
+        "type": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/ContinuaDeviceIdentifiers",
+                    "code": "BTMAC",
+                }
+            ]
+        },
         "system": "http://hl7.org/fhir/sid/eui-48/bluetooth",
         "value": "AA-BB-CC-DD-EE-FF",
     } in device["identifier"]
     assert observation["meta"]["profile"] == [PHD_NUMERIC_PROFILE]
     assert observation["meta"]["security"][0]["code"] == "HTEST"
-    assert observation["identifier"] == [{"system": PHD_DEDUP_SYSTEM, "value": obs.id}]
+    assert observation["identifier"][0]["system"] == PHD_DEDUP_SYSTEM
+    assert {"system": "urn:hjem:observation", "value": obs.id} in observation["identifier"]
     assert observation["valueQuantity"]["code"] == "Cel"
     assert observation["subject"] == {"reference": "Patient/r-1"}
     cats = [c["coding"][0]["code"] for c in observation["category"]]
     assert cats == ["vital-signs", "phd"]
     urls = [e["url"] for e in observation["extension"]]
     assert GATEWAY_EXT in urls
-    entry = json.loads(text)["entry"][1]
-    assert entry["request"]["ifNoneExist"] == f"identifier={PHD_DEDUP_SYSTEM}|{obs.id}"
+    entry = json.loads(text)["entry"][2]
+    phd_id = observation["identifier"][0]["value"]
+    assert entry["request"]["ifNoneExist"] == f"identifier={PHD_DEDUP_SYSTEM}|{phd_id}"
 
 
 def test_blood_pressure_is_compound_with_components() -> None:
@@ -82,9 +94,9 @@ def test_blood_pressure_is_compound_with_components() -> None:
             component("blood_pressure_mean", None, absent=DataAbsentReason.NOT_A_NUMBER),
         ],
     )
-    text = bundle_json(to_bundle([obs]))
+    text = bundle_json(to_bundle([obs], subject="Patient/r-1"))
     Bundle.model_validate_json(text)
-    res = _resources(text)[1]
+    res = _resources(text)[2]
     assert res["meta"]["profile"] == [PHD_COMPOUND_PROFILE]
     assert res["code"]["coding"][0]["code"] == "150020"
     assert [c["code"]["coding"][0]["code"] for c in res["component"]] == [
@@ -95,7 +107,8 @@ def test_blood_pressure_is_compound_with_components() -> None:
     assert res["component"][0]["valueQuantity"]["value"] == 120.5
     assert res["component"][2]["dataAbsentReason"]["coding"][0]["code"] == "not-a-number"
     assert "valueQuantity" not in res
-    assert res["interpretation"][0]["coding"][0]["code"] == "irregular-pulse"
+    assert "interpretation" not in res  # a device status, not a measurement status
+    assert {"url": f"{EXT_BASE}:flag", "valueCode": "irregular-pulse"} in res["extension"]
 
 
 def test_absent_boolean_and_event_values() -> None:
@@ -107,9 +120,9 @@ def test_absent_boolean_and_event_values() -> None:
     text = bundle_json(to_bundle([absent, motion, button]))
     Bundle.model_validate_json(text)
     res = _resources(text)
-    assert len([r for r in res if r["resourceType"] == "Device"]) == 1  # one device, once
+    assert len([r for r in res if r["resourceType"] == "Device"]) == 2  # gateway + device, once
     by_code = {r["code"]["coding"][0]["code"]: r for r in res if r["resourceType"] == "Observation"}
     assert by_code["150456"]["dataAbsentReason"]["coding"][0]["code"] == "positive-infinity"
     assert by_code["motion"]["valueBoolean"] is True
     assert by_code["button"]["valueCodeableConcept"]["coding"][0]["code"] == "long_press"
-    assert [c["coding"][0]["code"] for c in by_code["motion"]["category"]] == ["phd"]
+    assert "category" not in by_code["motion"]  # a room sensor: no PHD category
