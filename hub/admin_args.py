@@ -15,6 +15,7 @@ __all__ = [
     "gateway_args",
     "no_args",
     "organisation_args",
+    "spo2_scale_args",
     "team_args",
     "user_args",
     "vendor_args",
@@ -73,6 +74,17 @@ def assign_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--home", help="home of a new resident")
     parser.add_argument("--start", help="ISO 8601 with offset (default: now)")
     parser.add_argument("--end", help="ISO 8601 with offset (default: open-ended)")
+
+
+def spo2_scale_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("resident", help="pseudonymous resident id (r-...)")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        choices=[1, 2],
+        required=True,
+        help="NEWS2 SpO2 scale: 2 only as prescribed by a clinician (hypercapnic failure)",
+    )
 
 
 def bind_args(parser: argparse.ArgumentParser) -> None:

@@ -198,6 +198,7 @@ CLI_ACTIONS = {
     "add-user": "user_added",
     "assign-device": "device_assigned",
     "bind-device": "device_bound",
+    "set-spo2-scale": "spo2_scale_set",
 }
 _DETAIL = (
     "name",
@@ -214,6 +215,8 @@ _DETAIL = (
     "end",
     "no_broker",
     "no_token",
+    "scale",
+    "previous_scale",
 )
 
 
@@ -257,7 +260,12 @@ def audit_cli_action(
     if action is None:
         return
     target = next(
-        (str(values[k]) for k in ("id", "username", "device") if values.get(k) is not None), ""
+        (
+            str(values[k])
+            for k in ("id", "username", "device", "resident")
+            if values.get(k) is not None
+        ),
+        "",
     )
     detail = {k: values[k] for k in _DETAIL if values.get(k) not in (None, False, [])}
     affected = cli_affected(conn, command, values) | set(before)

@@ -1,5 +1,5 @@
 """``hjem admin add-organisation | add-team | add-gateway | add-vendor | add-user |
-assign-device | bind-device | list | broker-password | render-acl``.
+assign-device | bind-device | set-spo2-scale | list | broker-password | render-acl``.
 
 Provisioning writes three places: the broker's password file (``mosquitto_passwd``; the ACL
 is a fixed set of patterns keyed on the username, see :mod:`hub.provision`), the registry
@@ -34,6 +34,7 @@ from hub.admin_args import (
     gateway_args,
     no_args,
     organisation_args,
+    spo2_scale_args,
     team_args,
     user_args,
     vendor_args,
@@ -269,6 +270,16 @@ def _bind_device(args: argparse.Namespace) -> int:
     return 0
 
 
+def _set_spo2_scale(args: argparse.Namespace) -> int:
+    with _registry(args) as registry:
+        args.previous_scale = _call(lambda: registry.set_spo2_scale(args.resident, args.scale))
+    print(
+        f"resident {args.resident}: NEWS2 SpO2 scale {args.scale}"
+        f" (was {args.previous_scale}); NEWS2 scores the resident's SpO2 on it"
+    )
+    return 0
+
+
 def _list(args: argparse.Namespace) -> int:
     from hub.provision import broker_users, is_hub_login
 
@@ -347,6 +358,13 @@ _ACTIONS: list[tuple[str, Handler, _Arguments, str, tuple[bool, bool]]] = [
         _bind_device,
         bind_args,
         "bind a device to the vendor (or gateway) whose readings of it are accepted",
+        (False, True),
+    ),
+    (
+        "set-spo2-scale",
+        _set_spo2_scale,
+        spo2_scale_args,
+        "the NEWS2 SpO2 scale a clinician prescribed for a resident (1 or 2)",
         (False, True),
     ),
     ("list", _list, no_args, "homes, residents, devices and broker users", (True, True)),

@@ -83,6 +83,12 @@ MIGRATIONS = [
         " end_us INTEGER, PRIMARY KEY (device_id, start_us),"
         " CHECK (end_us IS NULL OR end_us > start_us))"
     ),
+    # Version 12: the NEWS2 SpO2 scale a clinician prescribed for the resident (issue 14):
+    # 1 (default) or 2 (hypercapnic respiratory failure, target 88-92 %).
+    (
+        "ALTER TABLE resident ADD COLUMN spo2_scale INTEGER NOT NULL DEFAULT 1"
+        " CHECK (spo2_scale IN (1, 2))"
+    ),
 ]
 
 PublisherKind = Literal["gateway", "vendor"]
@@ -190,6 +196,34 @@ class Registry:
             (rid, home_id, name, to_micros(datetime.now().astimezone())),
         )
         return Resident(rid, home_id, name)
+
+    def set_spo2_scale(self, resident_id: str, scale: int) -> int:
+        """Set the resident's NEWS2 SpO2 scale (1 or 2); returns the scale it had.
+
+        Prescribed by a clinician; the callers (``hjem admin set-spo2-scale``, the
+        resident's admin page) check the organisation and audit the change."""
+        if scale not in (1, 2):
+            raise RegistryError("resident", resident_id, f"SpO2 scale must be 1 or 2, not {scale}")
+        with transaction(self._conn):
+            row = self._conn.execute(
+                "SELECT spo2_scale FROM resident WHERE id = ?", (resident_id,)
+            ).fetchone()
+            if row is None:
+                raise RegistryError("resident", resident_id, "no such resident")
+            self._conn.execute(
+                "UPDATE resident SET spo2_scale = ? WHERE id = ?", (scale, resident_id)
+            )
+            self._bump()
+        return int(row[0])
+
+    def spo2_scale(self, resident_id: str) -> int:
+        """The resident's NEWS2 SpO2 scale (1 unless a clinician prescribed 2)."""
+        row = self._conn.execute(
+            "SELECT spo2_scale FROM resident WHERE id = ?", (resident_id,)
+        ).fetchone()
+        if row is None:
+            raise RegistryError("resident", resident_id, "no such resident")
+        return int(row[0])
 
     def add_device(self, device_id: str, description: str = "") -> None:
         try:

@@ -43,6 +43,9 @@ class ObservationInput:
     room: str | None = None
     at: datetime | None = None
     """The effective time in UTC; required with a decoded struct, else the model's."""
+    spo2_scale: int = 1
+    """The resident's prescribed NEWS2 SpO2 scale (1, or 2 for hypercapnic respiratory
+    failure), from the registry."""
 
     @property
     def effective(self) -> datetime:

@@ -1,10 +1,13 @@
 """NEWS2 (Royal College of Physicians, 2017) for the parameters a home can measure.
 
-Scored here: respiration rate, SpO2 on scale 1, systolic blood pressure, pulse, temperature.
-Not measurable at home and therefore **not scored** (a total computed here can under-state
-the clinical NEWS2 by up to 3 + 2 points): level of consciousness (ACVPU; new confusion or
-worse scores 3) and air or supplemental oxygen (oxygen scores 2). SpO2 scale 2 (hypercapnic
-respiratory failure) needs clinical prescription and is not used.
+Scored here: respiration rate, SpO2 (scale 1, or scale 2 where a clinician prescribed it for
+the resident: :meth:`hub.registry.Registry.set_spo2_scale`), systolic blood pressure, pulse,
+temperature. Not measurable at home and therefore **not scored** (a total computed here can
+under-state the clinical NEWS2 by up to 3 + 2 points): level of consciousness (ACVPU; new
+confusion or worse scores 3) and air or supplemental oxygen (oxygen scores 2). Scale 2 is
+scored as on air (the chart, RCP 2017, as in Thorax's table: <=83 3, 84-85 2, 86-87 1,
+88-92 and >=93 on air 0): for a resident on oxygen, 93-94 / 95-96 / >=97 % would score
+1 / 2 / 3, so the home subset under-states those by that much.
 
 Readings are rounded as they would be charted: whole numbers for rates, SpO2 and pressure,
 one decimal for temperature (half up).
@@ -31,6 +34,7 @@ NOT_SCORED_AT_HOME = ("consciousness", "air_or_oxygen")
 class News2Parameter(enum.StrEnum):
     RESPIRATION_RATE = "respiration_rate"
     SPO2_SCALE_1 = "spo2_scale_1"
+    SPO2_SCALE_2 = "spo2_scale_2"
     SYSTOLIC_BP = "systolic_bp"
     PULSE = "pulse"
     TEMPERATURE = "temperature"
@@ -49,6 +53,12 @@ _BANDS: dict[News2Parameter, tuple[tuple[Decimal | None, int], ...]] = {
         (Decimal(91), 3),
         (Decimal(93), 2),
         (Decimal(95), 1),
+        (None, 0),
+    ),
+    News2Parameter.SPO2_SCALE_2: (  # on air: >= 88 scores 0 (oxygen is not known at home)
+        (Decimal(83), 3),
+        (Decimal(85), 2),
+        (Decimal(87), 1),
         (None, 0),
     ),
     News2Parameter.SYSTOLIC_BP: (
@@ -118,7 +128,11 @@ def clinical_risk(total: int, any_three: bool) -> str:
 
 
 def news2(values: dict[News2Parameter, Decimal | float | str]) -> News2Result:
-    """The NEWS2 total for the parameters given (the home subset)."""
+    """The NEWS2 total for the parameters given (the home subset); give SpO2 on one scale."""
     points = {parameter: score_parameter(parameter, v) for parameter, v in values.items()}
-    missing = tuple(p.value for p in News2Parameter if p not in values) + NOT_SCORED_AT_HOME
+    scales = {News2Parameter.SPO2_SCALE_1, News2Parameter.SPO2_SCALE_2}
+    absent = [p for p in News2Parameter if p not in values and p is not News2Parameter.SPO2_SCALE_2]
+    if scales & values.keys():  # SpO2 is one parameter, scored on one of its two scales
+        absent = [p for p in absent if p not in scales]
+    missing = tuple(p.value for p in absent) + NOT_SCORED_AT_HOME
     return News2Result(total=sum(points.values()), points=points, missing=missing)

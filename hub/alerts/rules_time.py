@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from hub.alerts.baseline import RollingHistory, robust_score
 from hub.alerts.config import BaselineRule, InactivityRule, News2Rule, NoDataRule, Rule
 from hub.alerts.inputs import (
+    AnyObservation,
     ObservationInput,
     Signal,
     Subject,
@@ -21,7 +22,7 @@ from hub.alerts.inputs import (
 )
 from hub.alerts.news2 import News2Parameter, news2
 from hub.alerts.rules import Evaluator
-from schemas.codes import codes
+from schemas.codes import HJEM_SYSTEM, codes
 from schemas.models import Severity
 
 __all__ = [
@@ -193,6 +194,24 @@ class NoDataEvaluator(Evaluator):
         return out
 
 
+_NOT_SCORED_FLAGS = frozenset({"demonstration-data", "testing-data"})
+
+
+def _scorable(obs: AnyObservation) -> bool:
+    """A final reading of real data that is not a fast/slow variant of a vital sign.
+
+    Preliminary readings (PLX ``measurement-ongoing``, ``early-estimate``), demonstration and
+    testing data are never scored; neither is a reading that carries a Hjem code of a
+    measure with an MDC Supplemental-Types modality (fast or slow SpO2 and pulse): those
+    share the MDC code of the normal reading and must not replace it."""
+    if obs.status != "preliminary" and not obs.demo and _NOT_SCORED_FLAGS.isdisjoint(obs.flags):
+        return not any(
+            c.system == HJEM_SYSTEM and c.code in codes() and codes()[c.code].supplemental
+            for c in obs.code
+        )
+    return False
+
+
 _NEWS2_SOURCES: dict[str, News2Parameter] = {
     "respiration_rate": News2Parameter.RESPIRATION_RATE,
     "spo2": News2Parameter.SPO2_SCALE_1,
@@ -209,6 +228,8 @@ class News2Evaluator(Evaluator):
     rule: News2Rule
     latest: dict[str, dict[News2Parameter, tuple[datetime, Decimal]]] = field(default_factory=dict)
     firing: set[str] = field(default_factory=set)
+    scales: dict[str, int] = field(default_factory=dict)
+    """Per resident subject, the SpO2 scale of the newest observation's resident."""
 
     def __post_init__(self) -> None:
         self.rule_id = self.rule.id
@@ -224,7 +245,10 @@ class News2Evaluator(Evaluator):
         if subject is None:
             return []
         obs = item.observation
-        changed = False
+        if not _scorable(obs):
+            return []
+        changed = self.scales.get(subject.key, 1) != item.spo2_scale
+        self.scales[subject.key] = item.spo2_scale
         latest = self.latest.setdefault(subject.key, {})
         present = observation_keys(obs)
         for keys, unit, parameter in self._sources:
@@ -235,11 +259,14 @@ class News2Evaluator(Evaluator):
                 if known is None or item.effective >= known[0]:
                     latest[parameter] = (item.effective, value)
                     changed = True
-        return self._evaluate(subject, now) if changed else []
+        return self._evaluate(subject, now) if changed and latest else []
 
     def _evaluate(self, subject: Subject, now: datetime) -> list[Signal]:
+        scale_2 = self.scales.get(subject.key, 1) == 2
         fresh: dict[News2Parameter, Decimal | float | str] = {
-            p: v for p, (when, v) in self.latest[subject.key].items() if now - when <= self._max_age
+            (News2Parameter.SPO2_SCALE_2 if scale_2 and p is News2Parameter.SPO2_SCALE_1 else p): v
+            for p, (when, v) in self.latest[subject.key].items()
+            if now - when <= self._max_age
         }
         if len(fresh) < self.rule.min_parameters:
             return []

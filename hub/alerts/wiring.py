@@ -60,6 +60,8 @@ class Directory:
     residents: dict[str, Place] = field(default_factory=dict)
     publishers: dict[str, Place] = field(default_factory=dict)
     rooms: dict[str, str] = field(default_factory=dict)
+    spo2_scales: dict[str, int] = field(default_factory=dict)
+    """Residents a clinician put on NEWS2 SpO2 scale 2 (others are on scale 1)."""
     _version: int = -1
 
     def refresh(self) -> None:
@@ -79,6 +81,9 @@ class Directory:
             pid: (home, org_of_home.get(home))
             for pid, home in self.conn.execute("SELECT id, home_id FROM publisher")
         }
+        self.spo2_scales = dict(
+            self.conn.execute("SELECT id, spo2_scale FROM resident WHERE spo2_scale != 1")
+        )
         self.rooms = {
             did: str(desc).strip().lower()
             for did, desc in self.conn.execute("SELECT id, description FROM device")
@@ -97,7 +102,10 @@ class Directory:
             resident = item.resident_id
             home, org = self.residents.get(resident, (None, None)) if resident else (None, None)
             room = self.rooms.get(item.device_id)
-            out.append(ObservationInput(item.fields, resident, home, org, room, item.effective))
+            scale = self.spo2_scales.get(resident, 1) if resident else 1
+            out.append(
+                ObservationInput(item.fields, resident, home, org, room, item.effective, scale)
+            )
         return out
 
     def gateway(self, publisher: str, status: GatewayStatus) -> GatewayInput:

@@ -106,6 +106,7 @@ def _admin_page(
         status_code=status_code,
         devices=queries.devices(conn, orgs),
         residents=queries.residents(conn, orgs),
+        spo2_scales=dict(conn.execute("SELECT id, spo2_scale FROM resident WHERE spo2_scale != 1")),
         homes=queries.homes(conn, orgs),
         users=queries.users(conn, orgs),
         teams=_teams(current),
@@ -149,6 +150,29 @@ async def add_resident(
     made = current.hub.registry.add_resident(name.strip(), home_id)
     affected = (queries.organisation_of_home(current.conn, home_id),)
     _log(current, "resident_added", made.id, affected, name=made.name, home=home_id)
+    return _admin_page(current, message=current.t("admin.saved"))
+
+
+@router.post("/admin/residents/{resident_id}/spo2-scale", response_class=HTMLResponse)
+async def set_spo2_scale(
+    resident_id: str,
+    current: AdminPage,
+    scale: Annotated[int, Form(ge=1, le=2)],
+) -> Response:
+    """Set the NEWS2 SpO2 scale a clinician prescribed for a resident of the organisation
+    (another organisation's resident is not found); audited with the scale it had."""
+    resident = queries.resident(current.conn, resident_id, current.orgs)
+    if resident is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, current.t("errors.no_resident"))
+    previous = current.hub.registry.set_spo2_scale(resident_id, scale)
+    _log(
+        current,
+        "spo2_scale_set",
+        resident_id,
+        (resident.organisation,),
+        scale=scale,
+        previous=previous,
+    )
     return _admin_page(current, message=current.t("admin.saved"))
 
 
