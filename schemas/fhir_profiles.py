@@ -376,7 +376,7 @@ def check_bundle(
 ) -> Report:
     """Bundle-level checks, then every claimed profile of every entry.
 
-    Every ``fullUrl`` is absolute (``urn:uuid:`` with a valid UUID, or http(s)); every
+    Every ``fullUrl`` is absolute (``urn:uuid:`` with a valid UUID, ``urn:oid:`` or http(s)); every
     reference resolves to an entry unless it is in ``external`` (e.g. a ``Patient/123`` the
     server already holds); a reference restricted to some profiles points at an entry that
     claims one of them.
@@ -389,7 +389,7 @@ def check_bundle(
         full_url = str(entry.get("fullUrl", ""))
         if full_url.startswith("urn:uuid:") and not _UUID_URL.match(full_url):
             report.errors.append(f"entry[{index}].fullUrl: {full_url} is not urn:uuid:<UUID>")
-        elif not re.match(r"^(urn:uuid:|https?://)", full_url):
+        elif not re.match(r"^(urn:uuid:|urn:oid:[0-9.]+$|https?://)", full_url):
             report.errors.append(f"entry[{index}].fullUrl: {full_url!r} is not an absolute URL")
         resource = entry.get("resource", {})
         for path, ref in _references(resource):
