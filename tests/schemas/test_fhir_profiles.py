@@ -258,3 +258,22 @@ def test_each_break_of_hjem_output_is_caught(profile: str, mutate: Mutation, nam
     mutate(resource)
     errors = checker().check(resource, PHD + profile).errors
     assert any(named in e for e in errors), errors
+
+
+def test_a_reference_to_a_device_that_does_not_claim_the_target_profile_is_caught() -> None:
+    readings = [_known(o) for o in READINGS[:3]]
+    bundle = json.loads(bundle_json(to_bundle(readings, subject="Patient/r-1")))
+    assert check_bundle(bundle, checker(), external={"Patient/r-1"}).errors == []
+    for entry in bundle["entry"]:
+        if PHD + "PhgDevice" in json.dumps(entry["resource"].get("meta", {})):
+            del entry["resource"]["meta"]
+    errors = check_bundle(bundle, checker(), external={"Patient/r-1"}).errors
+    assert any("claims none of ['" + PHD + "PhgDevice']" in e for e in errors), errors
+
+
+def test_a_binding_to_a_value_set_not_held_locally_is_reported_unchecked() -> None:
+    report = checker().check(
+        _hjem("PhdCompoundNumericObservation"), PHD + "PhdCompoundNumericObservation"
+    )
+    assert report.errors == []
+    assert report.unchecked == {"http://hl7.org/fhir/uv/phd/ValueSet/MDCnotObject"}
