@@ -30,6 +30,7 @@ __all__ = [
     "format_value",
     "latest_values",
     "out_of_range",
+    "scorable",
     "score",
     "threshold_rules",
     "thresholds_for",
@@ -119,6 +120,12 @@ def vital_codes(key: str, also: tuple[str, ...] = ()) -> frozenset[str]:
     return frozenset(out)
 
 
+@cache
+def _variant_codes() -> frozenset[str]:
+    """Primary codes of fast/slow variants (a measure with an MDC Supplemental-Types)."""
+    return frozenset(m.primary.code for m in codes() if m.supplemental)
+
+
 _UNIT_TEXT = {"Cel": "°C", "[degF]": "°F", "mm[Hg]": "mmHg", "/min": "/min", "%": "%"}
 _NEWS2_UNITS = {News2Parameter.TEMPERATURE: "Cel", News2Parameter.SYSTOLIC_BP: "mm[Hg]"}
 
@@ -152,13 +159,18 @@ def latest_values(latest: Mapping[str, Sample], now: datetime) -> list[LatestVal
     return out
 
 
+def scorable(latest: Mapping[str, Sample]) -> dict[str, Sample]:
+    """The samples NEWS2 may score: not a fast/slow variant (the normal reading counts)."""
+    return {code: s for code, s in latest.items() if code not in _variant_codes()}
+
+
 def score(values: Sequence[LatestValue]) -> News2Result | None:
     """NEWS2 over the fresh readings (the newest per parameter); None with none fresh."""
     chosen: dict[News2Parameter, Sample] = {}
     for item in values:
         parameter = item.vital.news2
-        if parameter is None or not item.fresh:
-            continue
+        if parameter is None or not item.fresh or item.sample.code in _variant_codes():
+            continue  # a fast/slow reading is shown, never scored in place of the normal one
         best = chosen.get(parameter)
         if best is None or item.sample.time > best.time:
             chosen[parameter] = item.sample

@@ -26,6 +26,7 @@ from hub.web.vitals import (
     latest_values,
     limit_text,
     out_of_range,
+    scorable,
     score,
     thresholds_for,
 )
@@ -103,7 +104,8 @@ def resident_row(
     rules = rules_of(current)
     values = {i.vital.key: _shown(i, current.t.language, rules) for i in items}
     last = max((s.time for s in latest.values()), default=None)
-    return ResidentRow(resident, values, score(items), last, open_alerts)
+    news2 = score(latest_values(scorable(latest), current.now))
+    return ResidentRow(resident, values, news2, last, open_alerts)
 
 
 def _open_alert_counts(current: Page) -> dict[str, int]:

@@ -251,3 +251,34 @@ async def test_static_files_are_served_and_nothing_else(signed_in: SignedIn) -> 
     assert css.headers["content-type"].startswith("text/css")
     assert (await client.get("/static/..%2Fsite.py")).status_code == 404
     assert (await client.get("/static/site.py")).status_code == 404
+
+
+async def test_admin_sets_the_spo2_scale_of_own_residents_only_and_it_is_audited(
+    world: FastWorld, signed_in: SignedIn
+) -> None:
+    """Issue 14: scale 2 is prescribed per resident, checked by organisation, audited."""
+    ida, csrf = await signed_in("ida")
+    page = await ida.get("/admin")
+    assert 'action="/admin/residents/r-anna/spo2-scale"' in page.text
+    assert "r-bent/spo2-scale" not in page.text
+    done = await ida.post(
+        "/admin/residents/r-anna/spo2-scale", data={"scale": "2", "csrf_token": csrf}
+    )
+    assert done.status_code == 200
+    assert world.hub.registry.spo2_scale("r-anna") == 2
+    assert re.search(r'<option value="2" selected>', done.text)
+    other_org = await ida.post(
+        "/admin/residents/r-bent/spo2-scale", data={"scale": "2", "csrf_token": csrf}
+    )
+    assert other_org.status_code == 404
+    assert world.hub.registry.spo2_scale("r-bent") == 1
+    bad = await ida.post(
+        "/admin/residents/r-anna/spo2-scale", data={"scale": "3", "csrf_token": csrf}
+    )
+    assert bad.status_code == 422
+    no_csrf = await ida.post("/admin/residents/r-anna/spo2-scale", data={"scale": "1"})
+    assert no_csrf.status_code in {400, 403}
+    assert world.hub.registry.spo2_scale("r-anna") == 2
+    audit = await ida.get("/audit")
+    assert "SpO2-skala (NEWS2) ændret" in audit.text
+    assert "r-anna" in audit.text

@@ -6,6 +6,7 @@ import typing
 from datetime import UTC, datetime, timedelta
 
 from hub.alerts.config import parse_rules
+from hub.alerts.news2 import News2Parameter
 from hub.store.base import Sample
 from hub.web.api import Measure
 from hub.web.vitals import (
@@ -14,6 +15,7 @@ from hub.web.vitals import (
     display_unit,
     format_value,
     latest_values,
+    scorable,
     score,
     thresholds_for,
 )
@@ -88,3 +90,15 @@ def test_threshold_rules_become_chart_lines() -> None:
 
 def test_api_measure_literal_matches_the_vitals() -> None:
     assert set(typing.get_args(Measure)) == {v.key for v in VITALS}
+
+
+def test_fast_spo2_is_shown_but_never_scored_in_place_of_the_normal_reading() -> None:
+    """Issue 14: normal 97 % (0 points) and a newer fast 88 % (would be 3 points)."""
+    normal = sample("spo2", 97, "%", timedelta(minutes=2))
+    fast = Sample(NOW - timedelta(minutes=1), 88, "%", "spo2_fast", "o-2", "dev-1", "r-1")
+    both = latest(normal, fast)
+    shown = latest_values(both, NOW)
+    assert [v.sample.value for v in shown] == [88]  # the chart shows the newest variant
+    result = score(latest_values(scorable(both), NOW))
+    assert result is not None
+    assert result.points == {News2Parameter.SPO2_SCALE_1: 0}
