@@ -65,6 +65,7 @@ class WireCoding(_Wire):
 class WireDevice(_Wire):
     id: _Ident
     address: Annotated[str, Meta(pattern=r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}\Z")] | None = None
+    system_id: Annotated[str, Meta(pattern=r"^[0-9A-F]{16}\Z")] | None = None
     serial: _Short | None = None
     manufacturer: _Short | None = None
     model: _Short | None = None

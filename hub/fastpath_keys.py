@@ -41,6 +41,7 @@ class _Coding(_Presence):
 class _Device(_Presence):
     id: Raw = _ABSENT
     address: Raw = _ABSENT
+    system_id: Raw = _ABSENT
     serial: Raw = _ABSENT
     manufacturer: Raw = _ABSENT
     model: Raw = _ABSENT

@@ -133,7 +133,9 @@ def _rich() -> dict[str, Any]:
         raw={"format": "gatt:2a5f", "data": "00ff10"},
         demo=True,
     )
-    obs["source"]["device"].update(serial="S-1", manufacturer="M", model="X", firmware="1.0")
+    obs["source"]["device"].update(
+        serial="S-1", manufacturer="M", model="X", firmware="1.0", system_id="711000FEFF5F49B0"
+    )
     event = observation(
         1,
         code=[{"system": "urn:hjem:code", "code": "button"}],
