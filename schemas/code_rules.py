@@ -148,19 +148,18 @@ def _check_components(components: Sequence[Any], table: CodesTable) -> list[tupl
 
 
 def check_codes(obs: ObservationFields, table: CodesTable) -> list[tuple[str, str]]:
-    if obs.value is not None:
-        mismatches = _unit_mismatches(obs.code, obs.unit, table, "")
+    primary = obs.code[0]
+    mismatches = [] if obs.value is None else _unit_mismatches(obs.code, obs.unit, table, "")
+    if primary.system not in (MDC_SYSTEM, HJEM_SYSTEM):
+        # another system's first code: only the units of codes the table knows are judged
         if mismatches:
             return mismatches
-    primary = obs.code[0]
-    if primary.system not in (MDC_SYSTEM, HJEM_SYSTEM):
-        # another system's primary code: only the units of codes the table knows are judged
         return _check_components(obs.components, table) if obs.components else []
     rules = _rules(table, primary.system, primary.code)
     if rules is None:
         if primary.system == HJEM_SYSTEM:
             return [("code[0].code", f"unknown Hjem code {primary.code!r} (see codes.toml)")]
-        return []
+        return mismatches
     code = primary.code
     if obs.value is not None and "quantity" not in rules.kinds:
         return [("value", f"code {code} takes no numeric value (it is {rules.kinds_text})")]
@@ -170,6 +169,8 @@ def check_codes(obs: ObservationFields, table: CodesTable) -> list[tuple[str, st
     why = None if obs.value is None else _out_of_range(rules, code, obs.value, obs.unit)
     if why is not None:
         return [("value", why)]
+    if mismatches:  # the first code allows the unit, a later one (LOINC, NPU) does not
+        return mismatches
     if obs.value_boolean is not None and "boolean" not in rules.kinds:
         return [("value_boolean", f"code {code} is not a boolean state (it is {rules.kinds_text})")]
     if obs.value_code is not None and obs.value_code not in rules.events:
