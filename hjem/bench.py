@@ -1,59 +1,58 @@
-"""``hjem bench``: benchmarks that print figures, each side by side with its named peer.
+"""``hjem bench``: runs the benchmarks of a source checkout (``bench/``, not installed).
 
-Benchmarks are not tests: they print what they measured (and the peer measured in the same
-run) so that a reader can judge; nothing here fails on a number. Each part adds its
-benchmarks to :data:`BENCHMARKS` as ``name -> "module:function"``; the function takes no
-arguments and prints its own report.
+The benchmarks and their table live in the top-level ``bench/`` directory, which no wheel
+ships; this command finds it next to the ``hjem`` package (an editable install or a
+checkout on ``PYTHONPATH``) or in the working directory, and says so when there is none.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-__all__ = ["BENCHMARKS", "register", "run"]
+__all__ = ["find_checkout", "register", "run"]
 
-BENCHMARKS: dict[str, tuple[str, str]] = {
-    "agent": (
-        "edge.bench_agent:agent",
-        "edge agent CPU and peak RSS, 50 virtual devices at 1 advert/s, vs the virtual radio alone",
-    ),
-    "outbox": (
-        "edge.bench_agent:outbox",
-        "outbox drain of 100,000 observations into Mosquitto, vs plain paho QoS 1",
-    ),
-    "ingest": (
-        "hub.bench_ingest:ingest_throughput",
-        "hub MQTT ingest end to end (validated, committed, acked) vs a raw paho QoS 1 subscriber",
-    ),
-    "schema-validate": (
-        "schemas.bench:validate_throughput",
-        "batch validation, observations/s, vs jsonschema on the same payloads",
-    ),
-    "decode": (
-        "edge.bench_decode:decode_throughput",
-        "edge decoders, decodes/s on a mixed corpus, vs bthome-ble on the same BTHome payloads",
-    ),
-    "alerts": (
-        "hub.bench_alerts:latency",
-        (
-            "MQTT observation -> alert event on the SSE stream, p50/p99 at 1,000 obs/s "
-            "background, vs the plain MQTT relay floor"
-        ),
-    ),
-}
+_NO_CHECKOUT = (
+    "the benchmarks live in the bench/ directory of a source checkout, which is not "
+    "installed; none found next to the hjem package ({package}) or in the working "
+    "directory ({cwd}). Run it from a clone of the repository (pip install -e '.[dev]')"
+)
+
+
+def find_checkout() -> Path | None:
+    """The directory holding ``bench/__init__.py``: beside the hjem package, else the cwd."""
+    for root in (Path(__file__).resolve().parents[1], Path.cwd()):
+        if (root / "bench" / "__init__.py").is_file():
+            return root
+    return None
+
+
+def _benchmarks() -> dict[str, tuple[str, str]]:
+    from hjem.cli import CliError
+
+    root = find_checkout()
+    if root is None:
+        raise CliError(_NO_CHECKOUT.format(package=Path(__file__).parent, cwd=Path.cwd()))
+    if str(root) not in sys.path:
+        sys.path.append(str(root))
+    table: dict[str, tuple[str, str]] = importlib.import_module("bench").BENCHMARKS
+    return table
 
 
 def run(names: list[str]) -> int:
-    unknown = [n for n in names if n not in BENCHMARKS]
-    if unknown:
-        from hjem.cli import CliError
+    from hjem.cli import CliError
 
-        raise CliError(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
-    for name in names or list(BENCHMARKS):
-        target, description = BENCHMARKS[name]
+    benchmarks = _benchmarks()
+    unknown = [n for n in names if n not in benchmarks]
+    if unknown:
+        raise CliError(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(benchmarks)}")
+    for name in names or list(benchmarks):
+        target, description = benchmarks[name]
         module_name, func_name = target.split(":")
         func: Callable[[], None] = getattr(importlib.import_module(module_name), func_name)
         print(f"\n=== {name}: {description}", flush=True)
@@ -63,11 +62,19 @@ def run(names: list[str]) -> int:
     return 0
 
 
+def _names(root: Path) -> list[str]:
+    """The benchmark names in ``bench/__init__.py``, read without importing it (for --help)."""
+    tree = ast.parse((root / "bench" / "__init__.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign) and ast.unparse(node.target) == "BENCHMARKS":
+            return list(ast.literal_eval(node.value) if node.value else {})
+    return []
+
+
 def register(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    root = find_checkout()
+    known = ", ".join(_names(root)) if root else "none here (they run from a source checkout)"
     parser.add_argument(
-        "names",
-        nargs="*",
-        metavar="NAME",
-        help=f"benchmarks to run (default: all): {', '.join(BENCHMARKS)}",
+        "names", nargs="*", metavar="NAME", help=f"benchmarks to run (default: all): {known}"
     )
     return lambda args: run(list(args.names))

@@ -1,6 +1,6 @@
 """The scale-out row of ``hjem bench ingest``: hub processes on one MQTT 5 shared subscription.
 
-``HJEM_BENCH_INGEST_PROCESSES`` (default 2) processes, each ``python -m hub.bench_shared``,
+``HJEM_BENCH_INGEST_PROCESSES`` (default 2) processes, each ``python -m bench.ingest_shared``,
 share one subscription (``$share/bench/...``) and one database file; the row is timed until
 the database holds every observation.
 """
@@ -66,15 +66,16 @@ def shared_hubs(port: int, workdir: Path, observations: int, payloads: list[byte
     def child(index: int, mode: str) -> subprocess.Popen[bytes]:
         args = [str(port), str(database), f"shared-{index}", mode]
         return subprocess.Popen(  # noqa: S603 - this interpreter, this module
-            [sys.executable, "-m", "hub.bench_shared", *args],
+            [sys.executable, "-m", "bench.ingest_shared", *args],
             stderr=subprocess.DEVNULL,
+            cwd=Path(__file__).resolve().parents[1],  # the checkout: `bench` is importable there
             preexec_fn=die_with_parent,  # noqa: PLW1509 - only sets the parent-death signal
         )
 
     for index in range(SHARED_PROCESSES):  # create the sessions, one after the other
         if child(index, "once").wait(60) != 0:
             raise RuntimeError("a hub process of the scale-out row failed to start")
-    from hub.bench_ingest import _forget_session, _publish
+    from bench.ingest import _forget_session, _publish
 
     _publish(port, payloads)
     started = time.perf_counter()

@@ -24,6 +24,9 @@ from typing import Any
 __all__ = ["agent", "outbox"]
 
 BACKLOG = 100_000
+CHECKOUT = Path(__file__).resolve().parents[1]
+"""The source checkout that holds ``bench/``."""
+
 AGENT_SECONDS = float(os.environ.get("HJEM_BENCH_AGENT_SECONDS", "30"))
 _MIX = (
     ("bthome",) * 15
@@ -119,15 +122,14 @@ def phase(kind: str, workdir: str, port: int, seconds: float) -> None:
 
 
 def _run_phase(kind: str, workdir: Path, port: int, seconds: float) -> dict[str, float]:
-    code = (
-        f"from edge.bench_agent import phase; phase({kind!r}, {str(workdir)!r}, {port}, {seconds})"
-    )
+    code = f"from bench.agent import phase; phase({kind!r}, {str(workdir)!r}, {port}, {seconds})"
     out = subprocess.run(  # noqa: S603 - this interpreter, fixed code
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         check=True,
         timeout=seconds * 4 + 60,
+        cwd=CHECKOUT,  # where `bench` is importable from
     )
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 

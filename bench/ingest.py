@@ -12,7 +12,7 @@ subscriber connects and the time until the last message is measured:
   collector tuned as ``hjem hub run`` tunes it (:func:`hub.service.tune_gc`);
 * N hubs: N hub processes (``HJEM_BENCH_INGEST_PROCESSES``, default 2) on one MQTT 5 shared
   subscription and one database, timed until the database holds every observation
-  (:mod:`hub.bench_shared`).
+  (:mod:`bench.ingest_shared`).
 
 Each subscriber is timed twice: *drain*, from its start (connect; for the hub, creating its
 objects and starting its relay process) to the last message, and *steady*, from the first
@@ -23,7 +23,7 @@ that a slow minute on a shared machine hits all three; the table shows median ti
 ratios are the medians of the ratios within each round.
 
 Then, in-process on the hub's payloads without MQTT, the ceilings of the parts
-(:mod:`hub.bench_ceilings`): the fast path alone, validation with the pydantic models alone,
+(:mod:`bench.ingest_ceilings`): the fast path alone, validation with the pydantic models alone,
 and the commits alone (messages judged beforehand, committed in groups of about 1,000
 observations into a fresh database).
 Observation ids are made as the edge makes them (:mod:`schemas.identity`), across 20 devices.
@@ -41,7 +41,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from hub.bench_shared import SHARED_PROCESSES, Timing
+from bench.ingest_shared import SHARED_PROCESSES, Timing
 
 __all__ = ["ingest_throughput"]
 
@@ -315,8 +315,8 @@ def _median(timings: list[Timing]) -> Timing:
 
 
 def _shape(port: int, root: Path, per_message: int, messages: int) -> None:
-    from hub.bench_ceilings import accept_only, hub_part, store_only, validate_only
-    from hub.bench_shared import shared_hubs
+    from bench.ingest_ceilings import accept_only, hub_part, store_only, validate_only
+    from bench.ingest_shared import shared_hubs
 
     rounds = [_mqtt_round(port, root, per_message, messages, r) for r in range(ROUNDS)]
     rows = [
