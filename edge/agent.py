@@ -40,7 +40,7 @@ from edge.watchdog import (
     WatchdogState,
     decide,
 )
-from hjem import __version__
+from foundation.version import __version__
 from schemas.builders import make_observation
 from schemas.codes import codes
 from schemas.models import DeviceInfo, GatewayStatus, Observation, Source, StatusKind, encode

@@ -1,6 +1,6 @@
 """``hjem edge run --config FILE``: run the gateway agent until SIGTERM or Ctrl-C.
 
-Under systemd (``Type=notify``, hjem/sd_notify.py) the agent says ``READY=1`` once it runs
+Under systemd (``Type=notify``, foundation/sd_notify.py) the agent says ``READY=1`` once it runs
 and its publisher is connected to the broker — or after :data:`READY_WAIT_S` without a
 broker, since a gateway must record (into its outbox) while the broker is away — and pings
 the watchdog from its event loop.
@@ -32,7 +32,7 @@ def register(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], 
 def _handle(args: argparse.Namespace) -> int:
     from edge.config import load_config
     from edge.errors import ConfigError, EdgeError
-    from hjem.cli import CliError
+    from foundation.errors import CliError
 
     try:
         config = load_config(args.config)
@@ -41,7 +41,7 @@ def _handle(args: argparse.Namespace) -> int:
     if args.edge_command == "check-config":
         print(config.model_dump_json(indent=2, exclude={"mqtt": {"password"}}))
         return 0
-    from hjem.logs import configure_logging
+    from foundation.logs import configure_logging
 
     configure_logging(logging.DEBUG if args.verbose else config.log_level, config.log_format)
     logging.getLogger("hjem.edge.paho").setLevel(logging.WARNING)
@@ -57,7 +57,7 @@ def _run(config: object) -> int:
 
     from edge.agent import Agent
     from edge.config import EdgeConfig
-    from hjem.sd_notify import notify, watchdog_pings
+    from foundation.sd_notify import notify, watchdog_pings
 
     assert isinstance(config, EdgeConfig)
 
@@ -80,7 +80,7 @@ def _run(config: object) -> int:
 
 async def _ready(connected: asyncio.Event, stop: asyncio.Event) -> None:
     """READY=1 once the broker took the connection, or after READY_WAIT_S without it."""
-    from hjem.sd_notify import notify
+    from foundation.sd_notify import notify
 
     waits = [asyncio.ensure_future(connected.wait()), asyncio.ensure_future(stop.wait())]
     done, pending = await asyncio.wait(waits, timeout=READY_WAIT_S, return_when="FIRST_COMPLETED")

@@ -29,7 +29,7 @@ _MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 
 
 def _hex(text: str, what: str) -> bytes:
-    from hjem.cli import CliError
+    from foundation.errors import CliError
 
     cleaned = text.replace(" ", "").replace(":", "").removeprefix("0x")
     try:
@@ -39,7 +39,7 @@ def _hex(text: str, what: str) -> bytes:
 
 
 def _pair(text: str, what: str) -> tuple[str, bytes]:
-    from hjem.cli import CliError
+    from foundation.errors import CliError
 
     key, sep, data = text.partition("=")
     if not sep or not key:
@@ -48,7 +48,7 @@ def _pair(text: str, what: str) -> tuple[str, bytes]:
 
 
 def _now(text: str | None) -> datetime:
-    from hjem.cli import CliError
+    from foundation.errors import CliError
 
     if text is None:
         return datetime.now(UTC)
@@ -63,7 +63,7 @@ def _now(text: str | None) -> datetime:
 
 def _context(args: argparse.Namespace) -> DecodeContext:
     from edge.decoders import DecodeContext, DeviceState
-    from hjem.cli import CliError
+    from foundation.errors import CliError
     from schemas.models import DeviceInfo, Source
 
     mac = args.mac.upper() if args.mac else None
@@ -87,7 +87,7 @@ def _context(args: argparse.Namespace) -> DecodeContext:
 
 def _decode(args: argparse.Namespace) -> int:
     from edge import decoders
-    from hjem.cli import CliError
+    from foundation.errors import CliError
     from schemas.models import encode
 
     ctx = _context(args)
@@ -116,7 +116,7 @@ def _decode(args: argparse.Namespace) -> int:
 
 def _check_claimed(service: dict[str, bytes], maker: dict[int, bytes]) -> None:
     from edge.decoders import MANUFACTURER_DECODERS, SERVICE_DATA_DECODERS, short_uuid
-    from hjem.cli import CliError
+    from foundation.errors import CliError
 
     if not service and not maker:
         raise CliError("give --gatt UUID HEX, --service-data UUID=HEX or --manufacturer ID=HEX")
@@ -156,7 +156,7 @@ def register(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], 
     )
 
     def handler(args: argparse.Namespace) -> int:
-        from hjem.cli import CliError
+        from foundation.errors import CliError
 
         if args.gatt is not None and args.hex is None:
             raise CliError("--gatt needs the value as HEX")

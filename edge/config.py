@@ -26,7 +26,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from edge.errors import ConfigError
-from hjem.mqtturl import broker_host, broker_port, is_tls_url
+from foundation.mqtturl import broker_host, broker_port, is_tls_url
 
 __all__ = [
     "GATT_KINDS",

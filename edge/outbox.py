@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 from edge.errors import OutboxError
+from foundation.sqlite import transaction
 
 __all__ = ["ROW_OVERHEAD_BYTES", "Outbox", "OutboxRow", "StoredItem", "wal_bounds"]
 
@@ -230,8 +232,8 @@ class Outbox:
 
     # -- internals --------------------------------------------------------------------------
 
-    def _transaction(self) -> _Tx:
-        return _Tx(self.db)
+    def _transaction(self) -> AbstractContextManager[None]:
+        return transaction(self.db)
 
     def _enforce_quota(self, added: int) -> None:
         if added > self.quota_bytes:
@@ -263,18 +265,3 @@ class Outbox:
                 (str(self._dropped),),
             )
         return freed
-
-
-class _Tx:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on an error."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.db.execute("COMMIT" if et is None else "ROLLBACK")

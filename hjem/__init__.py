@@ -1,15 +1,12 @@
 """Hjem: open home monitoring for welfare and health care.
 
-The distribution ships four import packages: ``schemas`` (the open contract), ``edge`` (the
-gateway agent), ``hub`` (ingest, storage, alerts, dashboard) and this one, which holds the
-``hjem`` command and the pieces every part shares (the Mosquitto runner).
+The distribution ships five import packages: ``foundation`` (what every part shares: clock,
+MQTT URLs, the CLI error, the version, logging, the SQLite transaction helper), ``schemas``
+(the open contract), ``edge`` (the gateway agent), ``hub`` (ingest, storage, alerts,
+dashboard) and this one, which holds the ``hjem`` command, the demo and the Mosquitto runner
+the demo and tests share. Nothing outside ``hjem`` imports it.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("hjem")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0"
+from foundation.version import __version__
 
 __all__ = ["__version__"]

@@ -14,7 +14,8 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from hjem import __version__
+from foundation.errors import CliError
+from foundation.version import __version__
 
 __all__ = ["SUBCOMMANDS", "CliError", "main"]
 
@@ -31,15 +32,6 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "hub": ("hub.cli", "run the hub: MQTT/HTTP ingest, storage, API"),
     "demo": ("hjem.demo", "run broker, hub, dashboard and a virtual home on this machine"),
 }
-
-
-class CliError(Exception):
-    """An error the user can fix; printed as one line, exit status 2 (or the given code)."""
-
-    def __init__(self, message: str, code: int = 2) -> None:
-        super().__init__(message)
-        self.code = code
-
 
 def _build() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     parser = argparse.ArgumentParser(prog="hjem", description="Hjem home monitoring")
@@ -72,7 +64,7 @@ def _missing_extra(name: str, missing: str) -> Handler:
 def main(argv: Sequence[str] | None = None) -> int:
     parser, handlers = _build()
     args = parser.parse_args(argv)
-    from hjem.logs import configure_logging, format_from_env
+    from foundation.logs import configure_logging, format_from_env
 
     # hub and edge reconfigure from their settings (log_level, log_format)
     configure_logging(logging.DEBUG if args.verbose else logging.INFO, format_from_env())

@@ -309,7 +309,7 @@ def _world() -> str:
 def _run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from hjem.cli import CliError
+    from foundation.errors import CliError
     from hjem.demo_history import HistoryError
     from hjem.demo_stack import DemoError, check_port_free
     from hjem.mosquitto import BrokerError

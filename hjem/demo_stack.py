@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from hjem.mosquitto import die_with_parent
+from foundation.process import die_with_parent
 
 __all__ = [
     "Child",

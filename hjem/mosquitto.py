@@ -7,7 +7,6 @@ port, and is stopped by its own PID. Production brokers use ``deploy/mosquitto/`
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
@@ -18,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from foundation.process import die_with_parent
+
 __all__ = ["BrokerError", "Mosquitto", "die_with_parent", "free_port", "wait_for_port"]
 
 DEFAULT_MAX_QUEUED = 1_000_000
@@ -25,18 +26,6 @@ DEFAULT_MAX_QUEUED = 1_000_000
 1000, beyond which it silently drops them)."""
 
 
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """``preexec_fn`` that makes Linux send the child SIGTERM when its parent dies.
-
-    Only for parents that start children from their main thread (the signal follows the
-    thread that forked, not the process).
-    """
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class BrokerError(RuntimeError):

@@ -56,7 +56,7 @@ class _SystemClock:
 
 
 def _fail(message: str) -> Exception:
-    from hjem.cli import CliError
+    from foundation.errors import CliError
 
     return CliError(message)
 

@@ -3,7 +3,7 @@
 Also ``hjem hub check-config --config FILE`` and ``hjem hub rejections --config FILE``
 (hub/operator_cli.py). Under systemd (``Type=notify``) the hub says ``READY=1`` once it is
 connected to the broker and serving HTTP, and pings the watchdog from its event loop
-(hjem/sd_notify.py).
+(foundation/sd_notify.py).
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ async def _run(config: Path | None) -> int:
     import logging
     import signal
 
-    from hjem.cli import CliError
-    from hjem.logs import configure_logging
-    from hjem.sd_notify import notify, watchdog_pings
+    from foundation.errors import CliError
+    from foundation.logs import configure_logging
+    from foundation.sd_notify import notify, watchdog_pings
     from hub.config import load_settings
     from hub.errors import ConfigError, HubError
 
@@ -136,7 +136,7 @@ def _handle(args: argparse.Namespace) -> int:
 
     if args.hub_command == "run":
         return asyncio.run(_run(args.config))
-    from hjem.cli import CliError
+    from foundation.errors import CliError
 
     try:
         from hub.operator_cli import check_config, rejections

@@ -29,7 +29,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from hjem.mqtturl import broker_host, broker_port, is_tls_url
+from foundation.mqtturl import broker_host, broker_port, is_tls_url
 from hub.alerts.settings import AlertSettings
 from hub.errors import ConfigError
 from hub.status.settings import StatusSettings

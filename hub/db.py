@@ -15,6 +15,7 @@ name and version (1-based index). Never edit or reorder a released statement; ap
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -22,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
+from foundation.sqlite import transaction as _transaction
 from hub.errors import StoreError
 
 __all__ = ["from_micros", "migrate", "open_db", "to_micros", "transaction"]
@@ -114,34 +116,18 @@ def insert_rows(
 def transaction(
     conn: sqlite3.Connection, *, immediate: bool = True, operation: str | None = None
 ) -> Iterator[None]:
-    """BEGIN (IMMEDIATE) ... COMMIT, or ROLLBACK on error. Nests: inner calls join the outer.
+    """BEGIN (IMMEDIATE) ... COMMIT, or ROLLBACK on error (:func:`foundation.sqlite.transaction`).
 
-    A failed COMMIT (locked, disk or database full) rolls back too, so the connection is never
-    left inside a transaction. With ``operation``, every sqlite3.Error raised by BEGIN, the
-    body or COMMIT becomes a :class:`~hub.errors.StoreError` naming that operation.
+    With ``operation``, every sqlite3.Error raised by BEGIN, the body or COMMIT becomes a
+    :class:`~hub.errors.StoreError` naming that operation.
     """
-    if conn.in_transaction:
+    wrap = None if operation is None else functools.partial(_store_error, operation)
+    with _transaction(conn, immediate=immediate, wrap=wrap):
         yield
-        return
-    try:
-        conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-        try:
-            yield
-            conn.execute("COMMIT")
-        except BaseException:
-            _rollback(conn)
-            raise
-    except sqlite3.Error as exc:
-        if operation is None:
-            raise
-        raise StoreError("sqlite", operation, str(exc)) from exc
 
 
-def _rollback(conn: sqlite3.Connection) -> None:
-    """ROLLBACK unless SQLite already rolled back (it may after SQLITE_FULL or BUSY)."""
-    if conn.in_transaction:
-        with contextlib.suppress(sqlite3.Error):  # the original error is the one to report
-            conn.execute("ROLLBACK")
+def _store_error(operation: str, exc: sqlite3.Error) -> StoreError:
+    return StoreError("sqlite", operation, str(exc))
 
 
 def migrate(conn: sqlite3.Connection, component: str, statements: Sequence[str]) -> int:

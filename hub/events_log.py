@@ -1,5 +1,5 @@
 """One log line per significant event, with its fields as ``extra=`` (keys of their own in
-``log_format = "json"``; hjem/logs.py).
+``log_format = "json"``; foundation/logs.py).
 
 Events and their ``event`` field:
 

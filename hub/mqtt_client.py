@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from hjem.mosquitto import die_with_parent
+from foundation.process import die_with_parent
 from hub.config import IngestSettings, MqttSettings
 from hub.errors import MqttError
 from hub.ingest import Inbound

@@ -368,7 +368,7 @@ def _tls_problem(config: RelayConfig, exc: BaseException) -> str:
 
 def run(sock: socket.socket) -> int:
     config = _read_config(sock)
-    from hjem.logs import configure_logging, format_from_env
+    from foundation.logs import configure_logging, format_from_env
 
     configure_logging(config["log_level"], format_from_env())  # the hub's log_format
     if config["prejudge_min_bytes"] is not None:

@@ -12,7 +12,7 @@ __all__ = ["register"]
 
 
 def _read(path: str) -> bytes:
-    from hjem.cli import CliError
+    from foundation.errors import CliError
 
     try:
         return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
@@ -44,7 +44,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _fhir(args: argparse.Namespace) -> int:
-    from hjem.cli import CliError
+    from foundation.errors import CliError
     from schemas.fhir import bundle_json, to_bundle
     from schemas.validation import validate_batch
 

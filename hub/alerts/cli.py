@@ -48,7 +48,7 @@ def unemitted(config: RulesConfig) -> list[tuple[str, str]] | None:
 
 
 def _check(path: Path) -> int:
-    from hjem.cli import CliError
+    from foundation.errors import CliError
     from hub.alerts.config import load_rules
     from hub.alerts.errors import RulesConfigError
 

@@ -1,4 +1,4 @@
-"""systemd's notify protocol for ``Type=notify`` and ``WatchdogSec=`` (hjem/sd_notify.py):
+"""systemd's notify protocol for ``Type=notify`` and ``WatchdogSec=`` (foundation/sd_notify.py):
 a real unix datagram socket as ``$NOTIFY_SOCKET`` for real ``hjem hub run`` and ``hjem edge
 run`` processes behind the shipped broker configuration. READY=1 comes once the hub is
 connected and serving; WATCHDOG=1 repeats at half of ``$WATCHDOG_USEC``, from the event loop
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from hjem.mosquitto import free_port
-from hjem.sd_notify import notify, watchdog_interval, watchdog_pings
+from foundation.sd_notify import notify, watchdog_interval, watchdog_pings
 from tests.hub.processes import HJEM, ROOT
 from tests.support.deploy import SecureBroker
 from tests.support.edge import agent_config_dict, toml_of
