@@ -68,8 +68,8 @@ def _config(workdir: Path, port: int) -> dict[str, Any]:
 async def _radio_only(config: Any, seconds: float) -> dict[str, float]:
     from bleak import BleakScanner
 
-    from edge.virtual.backend import VirtualScanner
-    from edge.virtual.radio import VirtualRadio
+    from sim.backend import VirtualScanner
+    from sim.radio import VirtualRadio
 
     count = [0]
 

@@ -32,16 +32,10 @@ from edge.gatt import GattManager, GattReport
 from edge.health import HealthBook
 from edge.outbox import Outbox, StoredItem
 from edge.publisher import Publisher
+from edge.radio import load_radio
 from edge.scanner import AdvertReport, Scanner
-from edge.watchdog import (
-    BlueZPowerControl,
-    PowerControl,
-    VirtualPowerControl,
-    WatchdogState,
-    decide,
-)
+from edge.watchdog import BlueZPowerControl, PowerControl, WatchdogState, decide
 from foundation.version import __version__
-from schemas.builders import make_observation
 from schemas.codes import codes
 from schemas.models import DeviceInfo, GatewayStatus, Observation, Source, StatusKind, encode
 
@@ -62,7 +56,6 @@ def is_vital(obs: Observation) -> bool:
     return _vital_code(obs.code[0].system, obs.code[0].code)
 
 
-
 ARRIVAL_TOLERANCE = timedelta(seconds=2)
 
 
@@ -77,6 +70,7 @@ def stamped_ahead(observations: list[Observation], received: datetime) -> bool:
         o.device_time is not None and not o.clock_corrected and o.effective > limit
         for o in observations
     )
+
 
 class Agent:
     """One gateway. ``async with Agent(config) as agent: await agent.wait()``."""
@@ -159,18 +153,11 @@ class Agent:
     async def _radio_backend(self) -> dict[str, dict[str, Any]]:
         if self.config.radio == "bluez":
             return {"scanner": {}, "client": {}}
-        from edge.virtual.backend import VirtualClient, VirtualScanner
-        from edge.virtual.radio import VirtualRadio
-
-        radio = VirtualRadio(
-            self.config.virtual, self.config.devices, self.config.scan.adapters, self.clock
-        )
-        self.radio = await self._stack.enter_async_context(radio)
-        self.power = VirtualPowerControl(radio)
-        return {
-            "scanner": {"backend": VirtualScanner, "virtual_radio": radio},
-            "client": {"backend": VirtualClient, "virtual_radio": radio},
-        }
+        factory = load_radio(self.config.radio)  # a plug-in: the simulator's "virtual"
+        backend = await self._stack.enter_async_context(factory(self.config, self.clock))
+        self.radio = backend.handle
+        self.power = backend.power
+        return {"scanner": backend.scanner, "client": backend.client}
 
     # -- decoding ---------------------------------------------------------------------------
 
@@ -214,8 +201,6 @@ class Agent:
         try:
             if isinstance(report, GattReport):
                 self.health.saw(report.address, device_id, ctx.now, None)
-                if report.characteristic == 0x2A19:
-                    return _battery(ctx, report.data)
                 out = decode_gatt(report.characteristic, report.data, ctx)
                 if report.stale_offset is not None and stamped_ahead(out, ctx.now):
                     stale = self._context(report.address, report.stale_offset)
@@ -339,19 +324,3 @@ class Agent:
             adapters=adapters if kind != StatusKind.DEATH else [],
             devices=self.health.device_health(connected) if kind != StatusKind.DEATH else [],
         )
-
-
-def _battery(ctx: DecodeContext, data: bytes) -> list[Observation]:
-    """Battery Level (0x2A19): one byte, percent (0-100)."""
-    if len(data) != 1 or data[0] > 100:
-        raise DecodeError("gatt:2a19", f"battery level must be one byte 0-100, got {data.hex()}")
-    return [
-        make_observation(
-            "battery",
-            source=ctx.source,
-            effective=ctx.now,
-            value=str(data[0]),
-            raw={"format": "gatt:2a19", "data": data.hex()},
-            demo=ctx.demo,
-        )
-    ]

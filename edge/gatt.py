@@ -28,8 +28,8 @@ from bleak_retry_connector import establish_connection
 
 from edge.config import DeviceConfig, GattConfig
 from edge.decoders import DecodeError, RacpOpcode, RacpOperator, parse_racp, racp_request
+from edge.decoders.current_time import current_time
 from edge.errors import GattSessionError
-from edge.virtual.encoders import current_time
 
 __all__ = ["HEALTH_CHARACTERISTICS", "GattManager", "GattReport", "uuid16"]
 

@@ -2,7 +2,7 @@
 
 :func:`decide` is pure (monotonic times in, an action out). Power-cycling goes through
 :class:`PowerControl`; :class:`BlueZPowerControl` toggles ``org.bluez.Adapter1.Powered`` over
-D-Bus, and the virtual radio has its own implementation.
+D-Bus; a radio plug-in (:mod:`edge.radio`) brings its own.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ __all__ = [
     "Action",
     "BlueZPowerControl",
     "PowerControl",
-    "VirtualPowerControl",
     "WatchdogState",
     "decide",
 ]
@@ -88,17 +87,3 @@ class BlueZPowerControl:
         await self._set_powered(adapter, powered=False)
         await asyncio.sleep(1.0)
         await self._set_powered(adapter, powered=True)
-
-
-class VirtualPowerControl:
-    """Power-cycle an adapter of the virtual radio."""
-
-    def __init__(self, radio: object) -> None:
-        from edge.virtual.radio import VirtualRadio
-
-        assert isinstance(radio, VirtualRadio)
-        self.radio = radio
-
-    async def power_cycle(self, adapter: str) -> None:
-        log.warning("%s: power-cycling the (virtual) adapter", adapter)
-        await self.radio.adapter(adapter).power_cycle()

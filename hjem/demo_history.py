@@ -2,7 +2,7 @@
 
 Pure core: :func:`history` asks each home's resident model (no incidents: an ordinary day)
 for its vital signs every ``step`` over the last ``hours``, encodes them as the home's virtual
-health devices do (``edge.virtual.encoders``) and decodes them with the edge's own decoders
+health devices do (``sim.encoders``) and decodes them with the edge's own decoders
 (``edge.decoders.decode_gatt``), so the hub receives exactly what a gateway that had been
 running for a day would have sent, ``demo: true`` included. Shell: :func:`publish_history`
 sends it as the home's gateway (its MQTT login, its topic), in batches, QoS 1.
@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from edge.decoders import DecodeContext, DeviceState, decode_gatt
-from edge.virtual import encoders as enc
-from edge.virtual.resident import ResidentModel, VitalSigns
 from hjem.demo_home import DemoDevice, DemoHome
 from schemas.models import Batch, DeviceInfo, Observation, Source, encode
+from sim import encoders as enc
+from sim.resident import ResidentModel, VitalSigns
 
 __all__ = ["HISTORY_HOURS", "HistoryError", "batches", "history", "publish_history"]
 

@@ -5,7 +5,7 @@ edge and hub configuration files (as TOML text), the demo alert rules, and the r
 (:func:`seed_registry`, the only function that writes, through :class:`hub.registry.Registry`).
 
 Each home has its own gateway: one virtual radio drives one resident model, and a real home
-has one gateway. Rooms follow the virtual radio's placement (``edge.virtual.devices``: the
+has one gateway. Rooms follow the virtual radio's placement (``sim.devices``: the
 n-th device of a kind sits in ``ROOMS[n]``; the first BTHome device is the alarm pendant), so
 the registry description of every room sensor names the room it really reports from.
 """
@@ -49,7 +49,7 @@ Kind = Literal[
 ORGANISATION = ("org-demo", "Demo Kommune")
 TEAM = ("team-demo", "Hjemmeplejen Demo")
 
-# The rooms of edge.virtual.resident.ROOMS, in Danish (the dashboard's default language).
+# The rooms of sim.resident.ROOMS, in Danish (the dashboard's default language).
 ROOM_NAMES: dict[str, str] = {
     "bedroom": "Soveværelse",
     "bathroom": "Badeværelse",
@@ -116,7 +116,7 @@ def _description(kind: str, index: int) -> str:
         return _HEALTH_NAMES[kind]
     if kind == "bthome" and index == 0:
         return "Nødkaldsknap"
-    from edge.virtual.resident import ROOMS  # where the virtual radio places it
+    from sim.resident import ROOMS  # where the virtual radio places it
 
     return ROOM_NAMES[ROOMS[index % len(ROOMS)]]
 

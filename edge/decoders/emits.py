@@ -40,7 +40,7 @@ GATT_MEASURES: dict[int, frozenset[str]] = {
     0x2A6E: frozenset({"room_temperature"}),
     0x2A6F: frozenset({"relative_humidity"}),
     0x2A6D: frozenset({"air_pressure"}),
-    0x2A19: frozenset({"battery"}),  # Battery Level, read by the agent (edge.agent._battery)
+    0x2A19: frozenset({"battery"}),  # Battery Level (gatt_vitals.battery_level)
 }
 """GATT characteristic -> the measures its decoder emits."""
 

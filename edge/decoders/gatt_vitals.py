@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from edge.decoders.context import DecodeContext, Emitter, check_length, make_component
-from edge.decoders.errors import InvalidValueError, ReservedFlagError, TooShortError
+from edge.decoders.errors import DecodeError, InvalidValueError, ReservedFlagError, TooShortError
 from edge.decoders.ieee11073 import scaled
 from edge.decoders.reader import Reader
+from schemas.builders import make_observation
 from schemas.models import DataAbsentReason, Observation
 
 __all__ = [
     "BODY_SITES",
+    "battery_level",
     "blood_pressure",
     "ess_humidity",
     "ess_pressure",
@@ -222,3 +224,19 @@ def ess_pressure(data: bytes, ctx: DecodeContext) -> list[Observation]:
     value = scaled(int.from_bytes(data, "little"), 1, 1)
     emit = Emitter(ctx, fmt, data)
     return [emit.observation("air_pressure", emit.receive_time(), value=value, unit="Pa")]
+
+
+def battery_level(data: bytes, ctx: DecodeContext) -> list[Observation]:
+    """Battery Level (0x2A19): one byte, percent (0-100); the agent reads it once a session."""
+    if len(data) != 1 or data[0] > 100:
+        raise DecodeError("gatt:2a19", f"battery level must be one byte 0-100, got {data.hex()}")
+    return [
+        make_observation(
+            "battery",
+            source=ctx.source,
+            effective=ctx.now,
+            value=str(data[0]),
+            raw={"format": "gatt:2a19", "data": data.hex()},
+            demo=ctx.demo,
+        )
+    ]

@@ -10,6 +10,7 @@ from edge.decoders.errors import LengthError, UnknownFormatError
 from edge.decoders.gatt_glucose import cgm_measurement, glucose
 from edge.decoders.gatt_plx import plx_continuous, plx_spot_check
 from edge.decoders.gatt_vitals import (
+    battery_level,
     blood_pressure,
     ess_humidity,
     ess_pressure,
@@ -49,6 +50,7 @@ GATT_DECODERS: dict[int, Decoder] = {
     0x2A6E: ess_temperature,
     0x2A6F: ess_humidity,
     0x2A6D: ess_pressure,
+    0x2A19: battery_level,
 }
 """GATT characteristic UUID (16-bit) -> decoder. RACP 0x2A52 has its own parse_racp."""
 

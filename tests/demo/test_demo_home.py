@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from edge.config import GATT_KINDS, parse_config
-from edge.virtual.radio import VirtualRadio
 from hjem.demo import broker_config
 from hjem.demo_home import (
     HOMES,
@@ -34,6 +33,7 @@ from hub.config import load_settings
 from hub.db import open_db
 from hub.provision import SHIPPED_CONF, LoopbackLayout
 from hub.registry import Registry
+from sim.radio import VirtualRadio
 
 ALL_KINDS = {
     "bthome",

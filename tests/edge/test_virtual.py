@@ -11,11 +11,11 @@ import pytest
 from edge.config import parse_config
 from edge.decoders import DecodeContext, DeviceState, decode_advertisement, decode_gatt
 from edge.gatt import GattManager, GattReport
-from edge.virtual import encoders as enc
-from edge.virtual.health import GattDevice
-from edge.virtual.radio import VirtualRadio
-from edge.virtual.resident import Incident, ResidentModel
 from schemas.models import DeviceInfo, Observation, Source
+from sim import encoders as enc
+from sim.health import GattDevice
+from sim.radio import VirtualRadio
+from sim.resident import Incident, ResidentModel
 from tests.support.edge import device_list, wait_until
 
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
@@ -172,7 +172,7 @@ async def test_glucose_records_are_fetched_since_the_last_sequence(tmp_path: Pat
             meter._measure(NOW + timedelta(minutes=minute))
         assert len(meter.records) >= 6
         reports: list[GattReport] = []
-        from edge.virtual.backend import VirtualClient
+        from sim.backend import VirtualClient
 
         manager = GattManager(
             config.gatt,

@@ -29,7 +29,6 @@ import pytest
 
 from edge.agent import Agent
 from edge.config import parse_config
-from edge.virtual.devices import VirtualDevice
 from hjem.demo_home import RULES_TOML
 from hjem.mosquitto import Mosquitto
 from hub.alerts.config import EventRule, GatewayOfflineRule, RulesConfig, parse_rules
@@ -40,6 +39,7 @@ from hub.db import open_db
 from hub.provision import DEPLOY_DIR
 from hub.registry import Registry
 from hub.service import Hub
+from sim.devices import VirtualDevice
 from tests.support.edge import agent_config_dict, device_list
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]

@@ -16,6 +16,8 @@ from decimal import Decimal
 
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
+from edge.decoders.current_time import current_time, date_time
+
 __all__ = [
     "BTHOME_UUID16",
     "ESS_UUID16",
@@ -65,19 +67,6 @@ def float32(value: Decimal | str | float, digits: int = 1) -> bytes:
     if not -(2**23) < mantissa < 2**23 - 2:
         raise ValueError(f"{value} does not fit a FLOAT")
     return struct.pack("<I", ((exponent & 0xFF) << 24) | (mantissa & 0xFFFFFF))
-
-
-def date_time(when: datetime) -> bytes:
-    """The 7-byte Date Time (0x2A08): local wall time, no offset."""
-    return struct.pack(
-        "<HBBBBB", when.year, when.month, when.day, when.hour, when.minute, when.second
-    )
-
-
-def current_time(when: datetime, adjust_reason: int = 0) -> bytes:
-    """Current Time (0x2A2B): Date Time, day of week (1 = Monday), 1/256 s, adjust reason."""
-    fractions = when.microsecond * 256 // 1_000_000
-    return date_time(when) + bytes([when.isoweekday(), fractions, adjust_reason])
 
 
 def heart_rate_measurement(

@@ -18,12 +18,12 @@ from bumble import gatt
 from bumble.core import AdvertisingData
 from bumble.link import LocalLink
 
-from edge.virtual import encoders as enc
-from edge.virtual.devices import VirtualDevice
+from sim import encoders as enc
+from sim.devices import VirtualDevice
 
 __all__ = ["GattDevice"]
 
-log = logging.getLogger("hjem.edge.virtual")
+log = logging.getLogger("hjem.sim")
 _ZONE = ZoneInfo("Europe/Copenhagen")
 _NOTIFY = gatt.Characteristic.Properties.NOTIFY
 _INDICATE = gatt.Characteristic.Properties.INDICATE

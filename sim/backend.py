@@ -24,11 +24,11 @@ from bumble.core import UUID, AdvertisingData, BaseBumbleError
 from bumble.device import Advertisement, Connection, Peer
 from bumble.hci import Address
 
-from edge.virtual.radio import VirtualAdapter, VirtualRadio
+from sim.radio import VirtualAdapter, VirtualRadio
 
 __all__ = ["VirtualClient", "VirtualScanner", "advertisement_data"]
 
-log = logging.getLogger("hjem.edge.virtual")
+log = logging.getLogger("hjem.sim")
 _BASE = "-0000-1000-8000-00805f9b34fb"
 
 

@@ -2,7 +2,7 @@
 
 ``radio = "virtual"`` in the gateway configuration runs the same agent code against virtual
 devices that advertise real BTHome, Ruuvi and Xiaomi payloads and serve real GATT health
-services, with values from a synthetic resident (:mod:`edge.virtual.resident`).
+services, with values from a synthetic resident (:mod:`sim.resident`).
 """
 
 __all__: list[str] = []

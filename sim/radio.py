@@ -23,13 +23,13 @@ from bumble.link import LocalLink
 
 from edge.config import DeviceConfig, VirtualConfig
 from edge.errors import AdapterError, RadioError
-from edge.virtual.devices import SensorDevice, VirtualDevice, bumble_device
-from edge.virtual.health import GattDevice
-from edge.virtual.resident import Incident, ResidentModel
+from sim.devices import SensorDevice, VirtualDevice, bumble_device
+from sim.health import GattDevice
+from sim.resident import Incident, ResidentModel
 
 __all__ = ["VirtualAdapter", "VirtualRadio", "make_device"]
 
-log = logging.getLogger("hjem.edge.virtual")
+log = logging.getLogger("hjem.sim")
 AdvertListener = Callable[[Advertisement], None]
 
 

@@ -23,12 +23,12 @@ from bumble.host import Host
 from bumble.link import LocalLink
 from bumble.transport.common import AsyncPipeSink
 
-from edge.virtual import encoders as enc
-from edge.virtual.resident import ROOMS, ResidentModel
+from sim import encoders as enc
+from sim.resident import ROOMS, ResidentModel
 
 __all__ = ["SensorDevice", "VirtualDevice", "bumble_device"]
 
-log = logging.getLogger("hjem.edge.virtual")
+log = logging.getLogger("hjem.sim")
 Clock = Callable[[], datetime]
 
 
