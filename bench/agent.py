@@ -23,7 +23,8 @@ from typing import Any
 
 __all__ = ["agent", "outbox"]
 
-BACKLOG = 100_000
+BACKLOG = int(os.environ.get("HJEM_BENCH_OUTBOX", "100000"))
+"""Observations in the outbox benchmark's backlog (HJEM_BENCH_OUTBOX; the suite's smoke run)."""
 CHECKOUT = Path(__file__).resolve().parents[1]
 """The source checkout that holds ``bench/``."""
 
