@@ -31,6 +31,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "decode": ("edge.cli_decode", "decode a BLE characteristic value or advertisement"),
     "hub": ("hub.cli", "run the hub: MQTT/HTTP ingest, storage, API"),
     "demo": ("hjem.demo", "run broker, hub, dashboard and a virtual home on this machine"),
+    "synth": ("synth.cli", "synthetic home-care cohorts, hub streaming, twins and reports"),
 }
 
 def _build() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
