@@ -34,6 +34,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("synth.cli", "synthetic home-care cohorts, hub streaming, twins and reports"),
 }
 
+
 def _build() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     parser = argparse.ArgumentParser(prog="hjem", description="Hjem home monitoring")
     parser.add_argument("--version", action="version", version=f"hjem {__version__}")

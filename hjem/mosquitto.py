@@ -26,8 +26,6 @@ DEFAULT_MAX_QUEUED = 1_000_000
 1000, beyond which it silently drops them)."""
 
 
-
-
 class BrokerError(RuntimeError):
     """The broker could not be started or stopped."""
 

@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev mosquitto mosquitto-clients victoria-metrics chromium openssl
 export PATH="$PWD/.venv/bin:$PATH"
-echo "== ruff"; ruff check .
+echo "== ruff"; ruff check . && ruff format --check .
 echo "== mypy"; mypy
 echo "== pytest"; pytest "$@"
