@@ -40,4 +40,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
             "background, vs the plain MQTT relay floor"
         ),
     ),
+    "synth-cohort": (
+        "bench.synth_cohort:cohort",
+        "synthetic cohort generator, obs/s and peak RSS, vs building readings with the models",
+    ),
 }

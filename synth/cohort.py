@@ -23,7 +23,7 @@ from synth.vitals import Calendar, draw_levels, vital_readings
 
 __all__ = ["CHUNK", "Chunk", "CohortSpec", "calendar", "chunks"]
 
-CHUNK = 500
+CHUNK = 250
 ZONE = ZoneInfo("Europe/Copenhagen")
 
 

@@ -27,6 +27,7 @@ TINY = {
     "HJEM_BENCH_INGEST_ROUNDS": "1",
     "HJEM_BENCH_INGEST_PROCESSES": "2",
     "HJEM_BENCH_ALERTS_PROBES": "6",
+    "HJEM_BENCH_SYNTH": "20x3",
 }
 """Sizes for the smoke run; every knob a benchmark reads from the environment."""
 
@@ -72,6 +73,10 @@ ROWS: dict[str, list[tuple[str, int]]] = {
         ("peer floor: MQTT obs -> plain subscriber", 4),
         ("alerts only: engine input -> SSE event", 4),
         ("background:", 2),
+    ],
+    "synth-cohort": [
+        ("synth cohort (jsonl+parquet+labels)", 3),
+        ("peer: pydantic models per reading", 1),
     ],
 }
 """Per benchmark: the start of each row its report must print (columns one space apart), and
