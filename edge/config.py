@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from edge.errors import ConfigError
+from edge.kinds import GATT_KINDS, DeviceKind
 from foundation.mqtturl import broker_host, broker_port, is_tls_url
 
 __all__ = [
@@ -44,20 +45,6 @@ __all__ = [
     "parse_config",
 ]
 
-DeviceKind = Literal[
-    "bthome",
-    "ruuvi",
-    "xiaomi",
-    "heart_rate",
-    "thermometer",
-    "blood_pressure",
-    "weight_scale",
-    "pulse_oximeter",
-    "glucose",
-]
-GATT_KINDS: frozenset[str] = frozenset(
-    {"heart_rate", "thermometer", "blood_pressure", "weight_scale", "pulse_oximeter", "glucose"}
-)
 _ADDRESS = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
 
 GatewayId = Annotated[

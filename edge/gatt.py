@@ -30,12 +30,17 @@ from edge.config import DeviceConfig, GattConfig
 from edge.decoders import DecodeError, RacpOpcode, RacpOperator, parse_racp, racp_request
 from edge.decoders.current_time import current_time
 from edge.errors import GattSessionError
+from edge.kinds import KINDS
 
 __all__ = ["HEALTH_CHARACTERISTICS", "GattManager", "GattReport", "uuid16"]
 
 log = logging.getLogger("hjem.edge.gatt")
 
-HEALTH_CHARACTERISTICS = (0x2A37, 0x2A1C, 0x2A35, 0x2A9D, 0x2A5E, 0x2A5F, 0x2A18, 0x2A19)
+HEALTH_CHARACTERISTICS: tuple[int, ...] = (
+    *(c for k in KINDS if k.measurement for c in (k.measurement, *k.also)),
+    0x2A19,  # Battery Level, which any of them may offer
+)
+"""What a session subscribes to where the device offers it (from the kinds table)."""
 RACP, CURRENT_TIME = 0x2A52, 0x2A2B
 
 

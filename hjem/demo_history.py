@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from edge.decoders import DecodeContext, DeviceState, decode_gatt
+from edge.kinds import KINDS
 from hjem.demo_home import DemoDevice, DemoHome
 from schemas.models import Batch, DeviceInfo, Observation, Source, encode
 from sim import encoders as enc
@@ -26,14 +27,20 @@ __all__ = ["HISTORY_HOURS", "HistoryError", "batches", "history", "publish_histo
 HISTORY_HOURS = 24.0
 _ZONE = ZoneInfo("Europe/Copenhagen")
 _BATCH = 100
-# characteristic, minutes between readings (weight once in the morning and once at night)
+# minutes between readings per health kind (weight once in the morning and once at night)
+_MINUTES: dict[str, int] = {
+    "heart_rate": 15,
+    "pulse_oximeter": 15,
+    "thermometer": 30,
+    "blood_pressure": 60,
+    "glucose": 120,
+    "weight_scale": 720,
+}
+# characteristic (from the kinds table), minutes between readings (60 unless set above)
 _CADENCE: dict[str, tuple[int, int]] = {
-    "heart_rate": (0x2A37, 15),
-    "pulse_oximeter": (0x2A5E, 15),
-    "thermometer": (0x2A1C, 30),
-    "blood_pressure": (0x2A35, 60),
-    "glucose": (0x2A18, 120),
-    "weight_scale": (0x2A9D, 720),
+    kind.name: (kind.measurement, _MINUTES.get(kind.name, 60))
+    for kind in KINDS
+    if kind.measurement is not None
 }
 
 

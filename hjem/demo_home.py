@@ -17,6 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from edge.kinds import KINDS, DeviceKind
+
 if TYPE_CHECKING:
     from hub.registry import Registry
 
@@ -34,17 +36,8 @@ __all__ = [
     "toml_text",
 ]
 
-Kind = Literal[
-    "bthome",
-    "ruuvi",
-    "xiaomi",
-    "heart_rate",
-    "thermometer",
-    "blood_pressure",
-    "weight_scale",
-    "pulse_oximeter",
-    "glucose",
-]
+Kind = DeviceKind
+"""A device kind of :data:`edge.kinds.KINDS`."""
 
 ORGANISATION = ("org-demo", "Demo Kommune")
 TEAM = ("team-demo", "Hjemmeplejen Demo")
@@ -57,14 +50,7 @@ ROOM_NAMES: dict[str, str] = {
     "living_room": "Stue",
     "hallway": "Entré",
 }
-_HEALTH_NAMES: dict[str, str] = {
-    "heart_rate": "Pulsmåler",
-    "thermometer": "Termometer",
-    "blood_pressure": "Blodtryksmåler",
-    "weight_scale": "Personvægt",
-    "pulse_oximeter": "Pulsoximeter",
-    "glucose": "Blodsukkermåler",
-}
+_HEALTH_NAMES: dict[str, str] = {kind.name: kind.title_da for kind in KINDS if kind.connects}
 
 
 @dataclass(frozen=True, slots=True)

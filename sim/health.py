@@ -18,6 +18,7 @@ from bumble import gatt
 from bumble.core import AdvertisingData
 from bumble.link import LocalLink
 
+from edge.kinds import KINDS
 from sim import encoders as enc
 from sim.devices import VirtualDevice
 
@@ -52,13 +53,15 @@ class GattDevice(VirtualDevice):
     # -- GATT database --------------------------------------------------------------------
 
     _SERVICES: ClassVar[dict[str, tuple[str, str, gatt.Characteristic.Properties]]] = {
-        "heart_rate": ("180D", "2A37", _NOTIFY),
-        "thermometer": ("1809", "2A1C", _INDICATE),
-        "blood_pressure": ("1810", "2A35", _INDICATE),
-        "weight_scale": ("181D", "2A9D", _INDICATE),
-        "pulse_oximeter": ("1822", "2A5E", _INDICATE),
-        "glucose": ("1808", "2A18", _NOTIFY),
+        kind.name: (
+            f"{kind.service:04X}",
+            f"{kind.measurement:04X}",
+            _INDICATE if kind.indicate else _NOTIFY,
+        )
+        for kind in KINDS
+        if kind.service is not None and kind.measurement is not None
     }
+    """Service, measurement characteristic and its property per health kind (edge.kinds)."""
 
     def setup(self) -> None:
         service_uuid, char_uuid, props = self._SERVICES[self.kind]

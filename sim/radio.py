@@ -23,6 +23,7 @@ from bumble.link import LocalLink
 
 from edge.config import DeviceConfig, VirtualConfig
 from edge.errors import AdapterError, RadioError
+from edge.kinds import BY_NAME
 from sim.devices import SensorDevice, VirtualDevice, bumble_device
 from sim.health import GattDevice
 from sim.resident import Incident, ResidentModel
@@ -44,7 +45,7 @@ def make_device(
     key: bytes | None = None,
     garbage_every: int = 0,
 ) -> VirtualDevice:
-    if kind in ("bthome", "ruuvi", "xiaomi"):
+    if not BY_NAME[kind].connects:  # an advertising sensor (edge.kinds)
         return SensorDevice(
             link,
             address,

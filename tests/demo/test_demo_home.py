@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from edge.config import GATT_KINDS, parse_config
+from edge.kinds import KINDS
 from hjem.demo import broker_config
 from hjem.demo_home import (
     HOMES,
@@ -35,17 +36,7 @@ from hub.provision import SHIPPED_CONF, LoopbackLayout
 from hub.registry import Registry
 from sim.radio import VirtualRadio
 
-ALL_KINDS = {
-    "bthome",
-    "ruuvi",
-    "xiaomi",
-    "heart_rate",
-    "thermometer",
-    "blood_pressure",
-    "weight_scale",
-    "pulse_oximeter",
-    "glucose",
-}
+ALL_KINDS = {kind.name for kind in KINDS}  # the one table (tests/edge/test_kinds.py)
 
 
 def test_every_device_kind_is_in_the_demo_and_addresses_are_unique() -> None:
