@@ -66,7 +66,8 @@ class FedConfig:
     """One federated training run (the coordinator's side; DP noise is also each hub's)."""
 
     rounds: int = 10
-    min_clients: int = 2
+    min_clients: int = 2  # organisations to wait for before a round starts
+    threshold: int = 2  # fewest updates SecAgg+ will sum (and DP noise is sized for)
     steps: int = 60
     lr: float = 0.5
     prox_mu: float = 0.0  # > 0: FedProx
@@ -155,7 +156,7 @@ def make_client_app(
 
 def simulation_dp(cfg: FedConfig) -> Callable[[Context], tuple[float, float]]:
     """DP settings every simulated hub uses: the run's clip and per-hub sigma."""
-    sigma = local_sigma(cfg.noise_multiplier, cfg.clip, cfg.min_clients) if cfg.dp else 0.0
+    sigma = local_sigma(cfg.noise_multiplier, cfg.clip, cfg.threshold) if cfg.dp else 0.0
     clip = cfg.clip
 
     def settings(_: Context) -> tuple[float, float]:
@@ -253,10 +254,11 @@ def run_server(grid: Grid, context: Context, cfg: FedConfig) -> FedResult:
     legacy = LegacyContext(
         context=context, config=ServerConfig(num_rounds=cfg.rounds), strategy=strategy
     )
-    shares = max(cfg.min_clients, 2)
+    if not 2 <= cfg.threshold <= cfg.min_clients:
+        raise ValueError(f"threshold {cfg.threshold} must be between 2 and min_clients")
     secagg = ScreenedSecAggPlus(
         num_shares=1.0,
-        reconstruction_threshold=shares,
+        reconstruction_threshold=cfg.threshold,
         max_weight=MAX_WEIGHT,
         clipping_range=CLIPPING_RANGE,
         timeout=cfg.timeout,
