@@ -180,7 +180,6 @@ class WatchdogConfig(_Section):
 
 class GattConfig(_Section):
     max_connections: Annotated[int, Field(ge=1, le=32)] = 3
-    connect_timeout_s: Annotated[float, Field(gt=0, le=120)] = 20.0
     reconnect_min_s: Annotated[float, Field(gt=0, le=3600)] = 2.0
     reconnect_max_s: Annotated[float, Field(gt=0, le=86_400)] = 300.0
     set_clock: bool = True
