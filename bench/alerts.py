@@ -30,7 +30,8 @@ RULES = ROOT / "deploy" / "alerts.example.toml"
 GATEWAYS = 20
 BATCHES_PER_SECOND = 5
 OBSERVATIONS_PER_BATCH = 10  # 20 gateways x 5 batches/s x 10 = 1,000 observations/s
-PROBES = 200
+PROBES = int(os.environ.get("HJEM_BENCH_ALERTS_PROBES", "200"))
+"""Probe observations timed (HJEM_BENCH_ALERTS_PROBES; the suite's smoke run uses a few)."""
 RESIDENTS = 40
 
 
