@@ -31,7 +31,7 @@ from fl.model import (
 )
 from fl.privacy import noise_multiplier_for
 
-__all__ = ["ReportSpec", "make_report"]
+__all__ = ["ReportSpec", "make_report", "metrics"]
 
 SENSITIVITY = 0.8
 EPSILONS = (1.0, 3.0, 8.0)
@@ -48,7 +48,7 @@ class ReportSpec:
     clip: float = 1.0
 
 
-def _metrics(test: Samples, params: np.ndarray) -> dict[str, float]:
+def metrics(test: Samples, params: np.ndarray) -> dict[str, float]:
     score = predict(params, test.x)
     return {
         "auroc": round(auroc(test.y, score), 4),
@@ -93,16 +93,14 @@ def make_report(spec: ReportSpec, out: Path) -> dict[str, Any]:
     alone = TrainConfig(steps=spec.steps * spec.rounds, lr=spec.lr)
     rows: dict[str, dict[str, Any]] = {}
     for name, s in parts.items():
-        rows[f"{name} alone"] = _metrics(test, train(initial_params(), s.x, s.y, alone))
+        rows[f"{name} alone"] = metrics(test, train(initial_params(), s.x, s.y, alone))
     pooled = Samples.concat(list(parts.values()))
-    rows["pooled (upper bound)"] = _metrics(
-        test, train(initial_params(), pooled.x, pooled.y, alone)
-    )
+    rows["pooled (upper bound)"] = metrics(test, train(initial_params(), pooled.x, pooled.y, alone))
     n = len(parts)
     base = FedConfig(rounds=spec.rounds, min_clients=n, threshold=n - 1, steps=spec.steps,
                      lr=spec.lr)  # fmt: skip
     fed = simulate(parts, base, out / "work")
-    rows["federated"] = {**_metrics(test, np.array(fed.params)), "rounds": fed.rounds}
+    rows["federated"] = {**metrics(test, np.array(fed.params)), "rounds": fed.rounds}
     training = {**fed.config, "rounds": fed.rounds, "organisations": list(parts)}
     art = make_artefact(np.array(fed.params), training, rows["federated"])
     art.save(out / f"{art.version}.json")
@@ -111,7 +109,7 @@ def make_report(spec: ReportSpec, out: Path) -> dict[str, Any]:
         cfg = replace(base, clip=spec.clip, noise_multiplier=z)
         res = simulate(parts, cfg, out / "work")
         rows[f"federated + DP ε={eps:g}"] = {
-            **_metrics(test, np.array(res.params)),
+            **metrics(test, np.array(res.params)),
             "noise_multiplier": round(z, 3),
             "epsilon_total": round(res.epsilon_total, 3),
             "rounds": res.rounds,

@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("hjem.bench", "run the benchmarks and print their figures"),
     "alerts": ("hub.alerts.cli", "check alert rules files"),
     "admin": ("hub.admin_cli", "provision gateways, vendors, users and device assignments"),
+    "fl": ("fl.cli", "federated learning: simulate, report, serve, supernode, model, score"),
     "decode": ("edge.cli_decode", "decode a BLE characteristic value or advertisement"),
     "hub": ("hub.cli", "run the hub: MQTT/HTTP ingest, storage, API"),
     "demo": ("hjem.demo", "run broker, hub, dashboard and a virtual home on this machine"),
