@@ -40,6 +40,7 @@ __all__ = [
     "News2Level",
     "News2Rule",
     "NoDataRule",
+    "RiskModelRule",
     "Rule",
     "RulesConfig",
     "ThresholdRule",
@@ -265,6 +266,16 @@ class BaselineRule(_RuleBase):
         return self
 
 
+class RiskModelRule(_RuleBase):
+    """Daily deterioration-risk score from the federated model the hub accepted (fl/)."""
+
+    kind: Literal["risk_model"]
+    severity: Severity = Severity.LOW
+    shelf: Path  # the hub's model directory (hjem fl model ...)
+    threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    hour_utc: Annotated[int, Field(ge=0, le=23)] = 6
+
+
 Rule = Annotated[
     ThresholdRule
     | BatteryLowRule
@@ -273,7 +284,8 @@ Rule = Annotated[
     | GatewayOfflineRule
     | EventRule
     | News2Rule
-    | BaselineRule,
+    | BaselineRule
+    | RiskModelRule,
     Field(discriminator="kind"),
 ]
 _RULE: TypeAdapter[Rule] = TypeAdapter(Rule)
@@ -302,7 +314,7 @@ class RulesConfig(_Strict):
 _FLAT_KEYS = ("measure", "system", "code")
 _KINDS = frozenset(
     {"threshold", "battery_low", "inactivity", "no_data", "gateway_offline", "event", "news2"}
-    | {"baseline"}
+    | {"baseline", "risk_model"}
 )
 
 

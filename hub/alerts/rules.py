@@ -18,6 +18,7 @@ from hub.alerts.config import (
     EventRule,
     GatewayOfflineRule,
     MeasureRef,
+    RiskModelRule,
     Rule,
     ThresholdRule,
 )
@@ -314,5 +315,9 @@ def build_evaluator(rule: Rule) -> Evaluator:
             return EventEvaluator(rule)
         case GatewayOfflineRule():
             return GatewayOfflineEvaluator(rule)
+        case RiskModelRule():  # the federated model (fl/), only for hubs that configure it
+            from fl.risk_rule import RiskModelEvaluator
+
+            return RiskModelEvaluator(rule)
         case _:
             return rules_time.build(rule)
