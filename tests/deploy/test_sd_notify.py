@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from hjem.mosquitto import free_port
 from foundation.sd_notify import notify, watchdog_interval, watchdog_pings
+from hjem.mosquitto import free_port
 from tests.hub.processes import HJEM, ROOT
 from tests.support.deploy import SecureBroker
 from tests.support.edge import agent_config_dict, toml_of
