@@ -39,7 +39,7 @@ def _prepare(workdir: Path, broker_url: str, port: int) -> tuple[Path, str, list
     from hub.alerts.clock import SystemClock
     from hub.auth import Role, UserStore
     from hub.db import open_db
-    from hub.registry import Registry
+    from hub.registry.core import Registry
 
     rules = workdir / "alerts.toml"
     rules.write_text(RULES.read_text().replace("pending_seconds = 300", "pending_seconds = 0"))

@@ -5,7 +5,7 @@ a real Mosquitto on 127.0.0.1 while the subscriber is offline (persistent sessio
 subscriber connects and the time until the last message is measured:
 
 * raw: a paho-mqtt 2.x QoS 1 subscriber that does nothing with the message (auto-ack);
-* relay only: :class:`hub.mqtt_client.MqttConnection` alone (its relay process, which judges
+* relay only: :class:`hub.mqtt.connection.MqttConnection` alone (its relay process, which judges
   messages from 4 KiB as the hub's does; no storage), acknowledging each batch on arrival;
 * hub: the Hub (MQTT -> validate -> resolve -> SQLite commit with synchronous=FULL -> ack),
   timed until the post-commit listener has seen every observation, with the garbage
@@ -211,7 +211,7 @@ def _children_cpu() -> float:
 async def _relay_only(port: int, messages: int, payloads: list[bytes], client_id: str) -> Timing:
     """Time MqttConnection alone takes to drain ``messages`` (each batch acked at once)."""
     from hub.config import IngestSettings, MqttSettings
-    from hub.mqtt_client import MqttConnection
+    from hub.mqtt.connection import MqttConnection
 
     mqtt = MqttSettings(url=f"mqtt://127.0.0.1:{port}", client_id=client_id)
     ingest = IngestSettings()
@@ -351,7 +351,8 @@ def ingest_throughput() -> None:
     print(f"raw paho, relay only and hjem hub: median of {ROUNDS} alternating rounds")
     print("drain: from the subscriber's start (connect; the hub's objects and relay process) to")
     print("the last message; steady: from the first message in the subscriber's hands")
-    print("in-process ceilings on the hub's payloads, no MQTT: fast path = hub.fastpath.accept,")
+    print("in-process ceilings on the hub's payloads, no MQTT:")
+    print("fast path = hub.ingest.fastpath.accept,")
     print("validate = schemas.validation.validate_batch (models), store = the commits alone,")
     print("hub part = the hub process's share of messages its relay judged (verdicts, commit)")
     print(

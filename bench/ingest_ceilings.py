@@ -33,8 +33,8 @@ def validate_only(payloads: list[bytes]) -> float:
 
 
 def accept_only(payloads: list[bytes]) -> float:
-    """Seconds the hub's fast path (hub.fastpath.accept) alone takes for the payloads."""
-    from hub.fastpath import accept
+    """Seconds the hub's fast path (hub.ingest.fastpath.accept) alone takes for the payloads."""
+    from hub.ingest.fastpath import accept
 
     now = datetime.now(UTC)
     started = time.perf_counter()
@@ -47,7 +47,7 @@ def accept_only(payloads: list[bytes]) -> float:
 def store_only(workdir: Path, payloads: list[bytes], per_message: int) -> float:
     """Seconds the hub's commits alone take (judged beforehand; groups of ~1,000 observations)."""
     from hub.config import HttpSettings, HubSettings
-    from hub.ingest import Inbound, judge_all
+    from hub.ingest.commit import Inbound, judge_all
     from hub.service import Hub
 
     settings = HubSettings(database=workdir / "store.sqlite3", http=HttpSettings(enabled=False))
@@ -67,8 +67,8 @@ def hub_part(workdir: Path, payloads: list[bytes]) -> float:
     """Seconds the hub process's own share takes for messages its relay judged: decode the
     verdicts, resolve, commit (groups of up to 4 MiB, as the hub reads them)."""
     from hub.config import HttpSettings, HubSettings
-    from hub.ingest import Inbound
-    from hub.prejudge import verdict
+    from hub.ingest.commit import Inbound
+    from hub.ingest.verdicts import verdict
     from hub.service import Hub
 
     settings = HubSettings(database=workdir / "part.sqlite3", http=HttpSettings(enabled=False))

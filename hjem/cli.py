@@ -27,7 +27,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "edge": ("edge.cli", "run the BLE gateway agent (hjem edge run --config FILE)"),
     "bench": ("hjem.bench", "run the benchmarks and print their figures"),
     "alerts": ("hub.alerts.cli", "check alert rules files"),
-    "admin": ("hub.admin_cli", "provision gateways, vendors, users and device assignments"),
+    "admin": ("hub.admin.cli", "provision gateways, vendors, users and device assignments"),
     "fl": ("fl.cli", "federated learning: simulate, report, serve, supernode, model, score"),
     "decode": ("edge.cli_decode", "decode a BLE characteristic value or advertisement"),
     "hub": ("hub.cli", "run the hub: MQTT/HTTP ingest, storage, API"),

@@ -1,7 +1,7 @@
 """``hjem demo``: the whole stack on this machine, the way it runs in production.
 
 1. Mosquitto from the shipped ``deploy/mosquitto/mosquitto.conf`` moved onto 127.0.0.1
-   (``hub.provision.render_loopback``; the TLS listener is left out), with the shipped ACL
+   (``hub.admin.provision.render_loopback``; the TLS listener is left out), with the shipped ACL
    and a password file of generated credentials for the hub and each demo gateway;
 2. the hub as a child process (``hjem hub run``) with its SQLite store, the dashboard, and
    demo alert rules; its registry is seeded with the synthetic homes (``hjem.demo_home``) and
@@ -72,7 +72,7 @@ def broker_config(conf_text: str, layout: object) -> str:
     The demo's clients all run on this machine; certificates would cost seconds of key
     generation for nothing. Every other line (authentication, ACL, limits) stays as shipped.
     """
-    from hub.provision import LoopbackLayout, render_loopback
+    from hub.admin.provision import LoopbackLayout, render_loopback
 
     assert isinstance(layout, LoopbackLayout)
     lines = render_loopback(conf_text, layout).splitlines()
@@ -88,7 +88,7 @@ def broker_config(conf_text: str, layout: object) -> str:
 def start_broker(plan: DemoPlan) -> Mosquitto:
     from hjem.demo_home import HOMES
     from hjem.mosquitto import Mosquitto
-    from hub.provision import SHIPPED_ACL, SHIPPED_CONF, LoopbackLayout, add_broker_user
+    from hub.admin.provision import SHIPPED_ACL, SHIPPED_CONF, LoopbackLayout, add_broker_user
 
     root = plan.workdir / "mosquitto"
     (root / "data").mkdir(parents=True, exist_ok=True)
@@ -125,7 +125,7 @@ def seed_database(plan: DemoPlan) -> bool:
     from hjem.demo_home import ORGANISATION, TEAM, seed_registry
     from hub.auth.users import Role, UserStore
     from hub.db import open_db
-    from hub.registry import Registry
+    from hub.registry.core import Registry
 
     plan.database.parent.mkdir(parents=True, exist_ok=True)
     conn = open_db(plan.database, synchronous="normal")
@@ -290,7 +290,7 @@ async def _main(plan: DemoPlan) -> None:
 
 def _passwords() -> dict[str, str]:
     from hjem.demo_home import HOMES
-    from hub.provision import generate_secret
+    from hub.admin.provision import generate_secret
 
     names = ("hub", *(h.gateway_id for h in HOMES), CARE_USER, ADMIN_USER)
     return {name: generate_secret(12) for name in names}

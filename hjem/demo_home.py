@@ -2,7 +2,7 @@
 
 Pure data and renderers: the homes with their virtual devices and scripted incidents, the
 edge and hub configuration files (as TOML text), the demo alert rules, and the registry seed
-(:func:`seed_registry`, the only function that writes, through :class:`hub.registry.Registry`).
+(:func:`seed_registry`, the only function that writes, through :class:`hub.registry.core.Registry`).
 
 Each home has its own gateway: one virtual radio drives one resident model, and a real home
 has one gateway. Rooms follow the virtual radio's placement (``sim.devices``: the
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 from edge.kinds import KINDS, DeviceKind
 
 if TYPE_CHECKING:
-    from hub.registry import Registry
+    from hub.registry.core import Registry
 
 __all__ = [
     "HOMES",

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["ROUTERS", "create_app", "get_hub"]
 
 ROUTERS: list[str] = [
-    "hub.http_ingest:router",
+    "hub.ingest.http:router",
     "hub.alerts.api:router",
     "hub.web.routes:router",
     "hub.metrics:router",

@@ -1,7 +1,7 @@
 """``hjem hub run --config FILE``: run the hub until SIGINT or SIGTERM.
 
 Also ``hjem hub check-config --config FILE`` and ``hjem hub rejections --config FILE``
-(hub/operator_cli.py). Under systemd (``Type=notify``) the hub says ``READY=1`` once it is
+(hub/admin/operator_cli.py). Under systemd (``Type=notify``) the hub says ``READY=1`` once it is
 connected to the broker and serving HTTP, and pings the watchdog from its event loop
 (foundation/sd_notify.py).
 """
@@ -139,7 +139,7 @@ def _handle(args: argparse.Namespace) -> int:
     from foundation.errors import CliError
 
     try:
-        from hub.operator_cli import check_config, rejections
+        from hub.admin.operator_cli import check_config, rejections
     except ImportError as exc:  # a gateway that installed only hjem[edge]
         raise CliError(
             f"'hjem hub' needs the package {exc.name!r}; install it with pip install 'hjem[hub]'"

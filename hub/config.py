@@ -113,7 +113,7 @@ class MqttSettings(_Section):
 
         The shipped broker binds each client id to its login (use_username_as_clientid), so
         two connections under one login would close each other: ``<username>-alerts``, with
-        the same password (``hjem admin broker-password`` writes both; hub/provision.py).
+        the same password (``hjem admin broker-password`` writes both; hub/admin/provision.py).
         """
         return f"{self.username}-alerts" if self.username else None
 

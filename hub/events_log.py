@@ -23,8 +23,8 @@ from hub.store.ledger import reason_of
 from schemas.models import AlertEvent, AlertState
 
 if TYPE_CHECKING:
-    from hub.gateways import GatewayChange
-    from hub.ingest import Judgement
+    from hub.ingest.commit import Judgement
+    from hub.registry.gateways import GatewayChange
 
 __all__ = ["AlertLog", "log", "log_gateway_change", "log_rejections"]
 

@@ -11,7 +11,7 @@ Post-commit hook: after observations are durably stored (the transaction committ
 the MQTT messages acknowledged) the hub awaits every registered listener with a
 :class:`StoredBatch` of the *newly* stored observations (redeliveries excluded), each with
 its resolved resident; gateway online/offline changes arrive as
-:class:`~hub.gateways.GatewayChange`. ``add_listener`` awaits listeners one by one in the
+:class:`~hub.registry.gateways.GatewayChange`. ``add_listener`` awaits listeners one by one in the
 ingest task (a slow listener slows ingest, an exception in a listener stops the hub);
 ``events()`` is an async iterator over the same events with its own bounded queue.
 """
@@ -33,11 +33,12 @@ from typing import TYPE_CHECKING
 from hub.config import HubSettings
 from hub.db import HUB_BUSY_TIMEOUT_MS, open_db, transaction
 from hub.events_log import AlertLog, log_gateway_change, log_rejections
-from hub.gateways import GatewayChange, Gateways
-from hub.ingest import Inbound, Ingestor, Processed
+from hub.ingest.commit import Inbound, Ingestor, Processed
+from hub.ingest.verdicts import RELAY_JUDGE
 from hub.metrics import HubMetrics
-from hub.mqtt_client import MqttConnection
-from hub.registry import Registry
+from hub.mqtt.connection import MqttConnection
+from hub.registry.core import Registry
+from hub.registry.gateways import GatewayChange, Gateways
 from hub.runtime import tune_gc
 from hub.status.monitor import StatusMonitor
 from hub.store.base import StoredObservation, TimeSeriesStore
@@ -199,7 +200,9 @@ class Hub:
         await self._tasks.group.__aenter__()
         try:
             if self._use_mqtt:
-                self._mqtt = MqttConnection(self.settings.mqtt, self.settings.ingest)
+                self._mqtt = MqttConnection(
+                    self.settings.mqtt, self.settings.ingest, judge=RELAY_JUDGE
+                )
                 await self._mqtt.start()
                 self._spawn(self._ingest_loop(self._mqtt), "ingest")
             self._spawn(self._status_loop(), "status")
@@ -272,6 +275,7 @@ class Hub:
             create_app(self),
             log_level="warning",
             lifespan="off",
+            ws="none",  # no WebSocket route (live updates are SSE); and websockets>=14 warns
             access_log=False,
             proxy_headers=bool(proxies),
             forwarded_allow_ips=proxies or None,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-from hub.fastpath import WireCoding, WireObservation
+from hub.ingest.fastpath import WireCoding, WireObservation
 from schemas.models import Coding, GatewayStatus, Observation, Severity
 
 __all__ = [

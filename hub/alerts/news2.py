@@ -1,7 +1,7 @@
 """NEWS2 (Royal College of Physicians, 2017) for the parameters a home can measure.
 
 Scored here: respiration rate, SpO2 (scale 1, or scale 2 where a clinician prescribed it for
-the resident: :meth:`hub.registry.Registry.set_spo2_scale`), systolic blood pressure, pulse,
+the resident: :meth:`hub.registry.core.Registry.set_spo2_scale`), systolic blood pressure, pulse,
 temperature. Not measurable at home and therefore **not scored** (a total computed here can
 under-state the clinical NEWS2 by up to 3 + 2 points): level of consciousness (ACVPU; new
 confusion or worse scores 3) and air or supplemental oxygen (oxygen scores 2). Scale 2 is

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from hub.admin_audit import organisation_of_resident
+from hub.admin.audit import organisation_of_resident
 from hub.alerts import silences
 from hub.alerts.errors import AlertNotFoundError, StorageError
 from hub.alerts.silences import Silence, SilenceAuditEntry

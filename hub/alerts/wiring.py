@@ -152,7 +152,7 @@ def _note_lag(batch: StoredBatch, service: AlertService) -> None:
 def _listener(
     service: AlertService, directory: Directory, health: StoreHealth
 ) -> Callable[[HubEvent], object]:
-    from hub.gateways import GatewayChange
+    from hub.registry.gateways import GatewayChange
     from hub.service import StoredBatch
 
     async def on_event(event: HubEvent) -> None:

@@ -20,11 +20,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from hub.db import to_micros
-from hub.payloads import StoredPayload
+from hub.ingest.payloads import StoredPayload
 from schemas.models import Observation
 
 if TYPE_CHECKING:
-    from hub.fastpath import WireObservation
+    from hub.ingest.fastpath import WireObservation
 
 __all__ = [
     "ROLLUP_WIDTHS",
@@ -43,7 +43,7 @@ class StoredObservation:
     """An accepted observation with what the hub added: sender, resident, arrival time.
 
     ``fields`` is what storage reads: the pydantic model, or the ingest fast path's decoded
-    struct with the same field names (:class:`hub.fastpath.WireObservation`), whose time is
+    struct with the same field names (:class:`hub.ingest.fastpath.WireObservation`), whose time is
     given separately as ``effective``. ``observation`` is always the pydantic model; for a
     fast-path item it is built on first use, so consumers that only store pay nothing for it.
     """
@@ -90,13 +90,13 @@ class StoredObservation:
         self.position = position
         """Index of this observation in the message's ``observations`` array."""
         self.stored_payload = stored_payload
-        """``payload`` as the store keeps it (:func:`hub.payloads.stored_form`), if made
+        """``payload`` as the store keeps it (:func:`hub.ingest.payloads.stored_form`), if made
         already (the MQTT relay deflates the payloads it judges)."""
 
     @property
     def observation(self) -> Observation:
         if self._model is None:
-            from hub.fastpath import to_model
+            from hub.ingest.fastpath import to_model
 
             assert not isinstance(self.fields, Observation)
             self._model = to_model(self.fields)

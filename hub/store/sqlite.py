@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from hub.config import RetentionSettings
 from hub.db import from_micros, insert_rows, migrate, to_micros, transaction
 from hub.errors import StoreError
-from hub.payloads import inflate, stored_form
+from hub.ingest.payloads import inflate, stored_form
 from hub.store.base import ROLLUP_WIDTHS, Bucket, Sample, StoredObservation, TimeSeriesStore
 from hub.store.sqlite_rows import (
     SampleRow,

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from hub.admin_audit import (
+from hub.admin.audit import (
     AdminAction,
     admin_actions,
     ensure_schema,

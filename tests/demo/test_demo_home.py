@@ -29,11 +29,11 @@ from hjem.demo_stack import (
     check_port_free,
 )
 from hjem.mosquitto import free_port
+from hub.admin.provision import SHIPPED_CONF, LoopbackLayout
 from hub.alerts.config import parse_rules
 from hub.config import load_settings
 from hub.db import open_db
-from hub.provision import SHIPPED_CONF, LoopbackLayout
-from hub.registry import Registry
+from hub.registry.core import Registry
 from sim.radio import VirtualRadio
 
 ALL_KINDS = {kind.name for kind in KINDS}  # the one table (tests/edge/test_kinds.py)

@@ -23,7 +23,7 @@ import pytest
 
 from hjem.demo_home import HOMES
 from hjem.mosquitto import free_port
-from hub.payloads import inflate
+from hub.ingest.payloads import inflate
 
 pytestmark = [pytest.mark.slow, pytest.mark.mosquitto]
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from hjem.cli import main
+from hub.admin.provision import SHIPPED_ACL, broker_users
 from hub.auth.users import UserStore
 from hub.db import open_db
-from hub.provision import SHIPPED_ACL, broker_users
-from hub.registry import Registry
+from hub.registry.core import Registry
 from tests.support.deploy import ConnectResult, SecureBroker, connect, start_secure_broker
 
 pytestmark = pytest.mark.mosquitto

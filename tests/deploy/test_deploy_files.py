@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from hub.admin.provision import DEPLOY_DIR
 from hub.config import load_settings
-from hub.provision import DEPLOY_DIR
 
 ROOT = DEPLOY_DIR.parent
 
@@ -127,7 +127,7 @@ def test_hub_unit_verifies_with_systemd(tmp_path: Path) -> None:
     assert service["NoNewPrivileges"] == "true"
     assert service["ProtectSystem"] == "strict"
     assert service["ExecStart"].endswith("hjem hub run --config /etc/hjem/hub.toml")
-    assert (service["Type"], service["NotifyAccess"]) == ("notify", "main")  # foundation/sd_notify.py
+    assert (service["Type"], service["NotifyAccess"]) == ("notify", "main")  # sd_notify.py
     assert int(service["WatchdogSec"]) >= 10
     analyze = shutil.which("systemd-analyze")
     if analyze is None:

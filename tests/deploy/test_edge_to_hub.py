@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from edge.agent import Agent
 from edge.config import parse_config
 from hub.config import HttpSettings, HubSettings, IngestSettings, MqttSettings
-from hub.gateways import GatewayChange
+from hub.registry.gateways import GatewayChange
 from hub.service import Hub, HubEvent, StoredBatch
 from tests.hub.helpers import NO_ALERTS
 from tests.support.deploy import SecureBroker, start_secure_broker

@@ -1,4 +1,4 @@
-"""The pure half of hub.provision: ACL and loopback rendering of the shipped files."""
+"""The pure half of hub.admin.provision: ACL and loopback rendering of the shipped files."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.config import HubSettings
-from hub.provision import (
+from hub.admin.provision import (
     SHIPPED_ACL,
     SHIPPED_CONF,
     LoopbackLayout,
@@ -20,6 +19,7 @@ from hub.provision import (
     render_acl,
     render_loopback,
 )
+from hub.config import HubSettings
 from schemas.models import MAX_PAYLOAD_BYTES
 
 

@@ -22,7 +22,7 @@ from hjem.mosquitto import Mosquitto, free_port
 from hub.alerts.clock import SystemClock
 from hub.auth import Role, UserStore
 from hub.db import open_db
-from hub.registry import Registry
+from hub.registry.core import Registry
 from schemas.builders import make_observation
 from schemas.models import Batch, DeviceInfo, Source, encode
 from tests.hub.helpers import Client
@@ -206,7 +206,7 @@ async def test_hub_logs_each_event_as_one_json_line(tmp_path: Path, broker: Mosq
     finally:
         _stop(proc)
     lines = log.lines()  # every line is JSON (json.loads above), the relay's too
-    assert {line["logger"] for line in lines} >= {"hub", "hub.events", "hub.mqtt_relay"}
+    assert {line["logger"] for line in lines} >= {"hub", "hub.events", "hub.mqtt.relay"}
     for line in lines:
         assert ZONED.match(line["time"]), line
         assert line["level"] in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}

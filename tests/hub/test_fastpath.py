@@ -1,6 +1,6 @@
 """The ingest fast path never accepts what the schema models refuse, and agrees when it accepts.
 
-Every test judges the same bytes twice: with :func:`hub.fastpath.accept` and with
+Every test judges the same bytes twice: with :func:`hub.ingest.fastpath.accept` and with
 :func:`schemas.validation.validate_batch` (the pydantic models, the authority).
 """
 
@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
-from hub.fastpath import Accepted, accept, parse_time, to_model
+from hub.ingest.fastpath import Accepted, accept, parse_time, to_model
 from hub.store.base import StoredObservation
 from schemas.builders import component, make_observation
 from schemas.codes import codes

@@ -2,7 +2,7 @@
 
 Issue 15, finding 12. Ranges come from ``schemas/codes.toml``; both paths run the same
 semantic checks (:mod:`schemas.code_rules`). Repeated keys: the models name the key and its
-path, the fast path declines (:mod:`hub.fastpath_keys`).
+path, the fast path declines (:mod:`hub.ingest.fastpath_keys`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub.fastpath import accept
-from hub.fastpath_keys import has_no_duplicate_keys
+from hub.ingest.fastpath import accept
+from hub.ingest.fastpath_keys import has_no_duplicate_keys
 from schemas.builders import component, make_observation
 from schemas.codes import codes
 from schemas.models import Batch, DeviceInfo, Source, encode

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from hjem.mosquitto import Mosquitto
-from hub.gateways import GatewayChange
+from hub.registry.gateways import GatewayChange
 from hub.service import StoredBatch
 from schemas.models import Batch, GatewayStatus, StatusKind, encode
 from tests.hub.conftest import RunningHub, eventually

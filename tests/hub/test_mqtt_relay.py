@@ -1,4 +1,4 @@
-"""The MQTT relay process (hub.mqtt_relay) behind MqttConnection, against a real Mosquitto."""
+"""The MQTT relay process (hub.mqtt.relay) behind MqttConnection, against a real Mosquitto."""
 
 from __future__ import annotations
 
@@ -20,15 +20,15 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from hjem.mosquitto import Mosquitto
+from hub.admin.provision import add_broker_user
 from hub.config import IngestSettings, MqttSettings, TlsSettings
 from hub.errors import MqttError
-from hub.fastpath import accept
-from hub.ingest import Inbound
-from hub.mqtt_client import AckHandle, MqttConnection
-from hub.payloads import stored_form
-from hub.prejudge import restore
-from hub.provision import add_broker_user
-from hub.relay_frames import encode_frame
+from hub.ingest.commit import Inbound
+from hub.ingest.fastpath import accept
+from hub.ingest.payloads import stored_form
+from hub.ingest.verdicts import RELAY_JUDGE, restore
+from hub.mqtt.connection import AckHandle, MqttConnection
+from hub.mqtt.frames import encode_frame
 from tests.hub.helpers import Client, batch
 from tests.hub.processes import HubProcess, write_config
 
@@ -66,7 +66,7 @@ def _cmdline(pid: int) -> str:
 
 
 def _relays_of(pid: int) -> list[int]:
-    return [c for c in _children(pid) if _alive(c) and "hub.mqtt_relay" in _cmdline(c)]
+    return [c for c in _children(pid) if _alive(c) and "hub.mqtt.relay" in _cmdline(c)]
 
 
 def _connection(broker: Mosquitto, client_id: str, **mqtt: object) -> MqttConnection:
@@ -298,7 +298,9 @@ async def test_the_relay_judges_messages_from_the_configured_size(
     broker: Mosquitto, least: int | None
 ) -> None:
     settings = MqttSettings(url=broker.url, client_id=f"relay-judge-{least}")
-    conn = MqttConnection(settings, IngestSettings(judge_in_relay_min_bytes=least))
+    conn = MqttConnection(
+        settings, IngestSettings(judge_in_relay_min_bytes=least), judge=RELAY_JUDGE
+    )
     publisher = Client(broker, f"relay-judge-publisher-{least}")
     small, large = batch("gw-relay", 0, 1), batch("gw-relay", 100, 40)
     assert len(small) < 4096 <= len(large)

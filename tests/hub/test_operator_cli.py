@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from hjem.cli import main
+from hub.admin.operator_cli import parse_since
 from hub.config import HttpSettings, HubSettings
-from hub.operator_cli import parse_since
 from hub.service import Hub
 from tests.hub.helpers import NO_ALERTS, batch
 from tests.hub.processes import HJEM, ROOT

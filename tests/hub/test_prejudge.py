@@ -15,11 +15,11 @@ from typing import Any
 import msgspec
 import pytest
 
-from hub.fastpath import accept
-from hub.ingest import Inbound, judge
-from hub.payloads import inflate, stored_form
-from hub.prejudge import restore, verdict
-from hub.relay_frames import FrameBuffer, FrameWriter, encode_frame
+from hub.ingest.commit import Inbound, judge
+from hub.ingest.fastpath import accept
+from hub.ingest.payloads import inflate, stored_form
+from hub.ingest.verdicts import restore, verdict
+from hub.mqtt.frames import FrameBuffer, FrameWriter, encode_frame
 from tests.schemas.factories import NOW, batch
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "schemas" / "examples"

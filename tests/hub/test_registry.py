@@ -7,8 +7,8 @@ import pytest
 
 from hub.db import migrate, open_db, transaction
 from hub.errors import RegistryError, StoreError
-from hub.registry import Registry
-from hub.resolver import REFUSED
+from hub.registry.core import Registry
+from hub.registry.resolver import REFUSED
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
 

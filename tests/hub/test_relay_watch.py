@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub.relay_watch import Progress
+from hub.mqtt.liveness import Progress
 
 
 def test_alive_is_sent_once_per_interval() -> None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hub.config import RetentionSettings
 from hub.db import insert_rows, migrate, open_db
 from hub.errors import StoreError
-from hub.payloads import DEFLATE_MIN_BYTES
+from hub.ingest.payloads import DEFLATE_MIN_BYTES
 from hub.store.base import StoredObservation
 from hub.store.sqlite import MIGRATIONS, SqliteStore
 from hub.store.sqlite_rows import rollup_rows
@@ -147,9 +147,9 @@ def test_subject_must_be_one_of_resident_or_device(store: SqliteStore) -> None:
 
 def test_ingest_refuses_to_join_an_open_transaction(tmp_path: Path) -> None:
     from hub.errors import StoreError
-    from hub.gateways import Gateways
-    from hub.ingest import Inbound, Ingestor
-    from hub.registry import Registry
+    from hub.ingest.commit import Inbound, Ingestor
+    from hub.registry.core import Registry
+    from hub.registry.gateways import Gateways
     from hub.store.ledger import Ledger
     from tests.hub.helpers import batch
 

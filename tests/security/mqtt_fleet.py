@@ -24,9 +24,9 @@ from pydantic import SecretStr
 from edge.config import parse_config
 from edge.outbox import Outbox, StoredItem
 from edge.publisher import Publisher
+from hub.admin.provision import DEPLOY_DIR
 from hub.alerts.settings import AlertSettings
 from hub.config import HttpSettings, HubSettings, IngestSettings, MqttSettings
-from hub.provision import DEPLOY_DIR
 from schemas.builders import make_observation
 from schemas.models import Batch, DeviceInfo, GatewayStatus, Observation, Source, StatusKind, encode
 from tests.support.deploy import SecureBroker

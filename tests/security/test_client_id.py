@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.provision import render_acl
+from hub.admin.provision import render_acl
 from hub.service import Hub
 from tests.hub.conftest import eventually
 from tests.security.mqtt_fleet import shipped_hub_settings

@@ -23,7 +23,7 @@ import pytest
 
 from edge.decoders import decode_gatt
 from edge.decoders.errors import InvalidValueError
-from hub.fastpath import accept
+from hub.ingest.fastpath import accept
 from schemas.codes import HJEM_SYSTEM, LOINC_SYSTEM, MDC_SYSTEM, NPU_SYSTEM, CodesTable, codes
 from schemas.models import Coding, Observation
 from schemas.validation import validate_batch

@@ -18,15 +18,15 @@ from types import SimpleNamespace
 import pytest
 
 from edge.decoders import decode_gatt
-from hub import admin_audit
-from hub.admin_cli import register
+from hub.admin import audit as admin_audit
+from hub.admin.cli import register
 from hub.alerts.inputs import ObservationInput
 from hub.alerts.news2 import News2Parameter, news2, score_parameter
 from hub.alerts.rules_time import News2Evaluator
 from hub.alerts.wiring import Directory
 from hub.db import open_db
 from hub.errors import RegistryError
-from hub.registry import Registry
+from hub.registry.core import Registry
 from schemas.models import AlertEvent, Observation
 from tests.edge.decoders.helpers import context
 from tests.support.alerts import T0, Harness, obs

@@ -31,7 +31,7 @@ from hub.alerts.settings import AlertSettings
 from hub.alerts.store import AlertStore
 from hub.auth import Authenticator, LoginThrottle, Role, UserStore, fast_hasher, install_auth
 from hub.config import HttpSettings, HubSettings, IngestSettings
-from hub.registry import Registry
+from hub.registry.core import Registry
 from hub.service import Hub
 from hub.store.base import StoredObservation
 from hub.web import install_dashboard

@@ -1,7 +1,7 @@
 """The shipped broker configuration running for real on 127.0.0.1, and short-timeout MQTT clients.
 
 :func:`start_secure_broker` makes certificates with ``deploy/certs/make-certs.sh``, writes
-password-file entries with ``hub.provision.add_broker_user`` and starts Mosquitto with the
+password-file entries with ``hub.admin.provision.add_broker_user`` and starts Mosquitto with the
 loopback variant of ``deploy/mosquitto/mosquitto.conf`` and the shipped ``hjem.acl``.
 """
 
@@ -21,7 +21,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from hjem.mosquitto import Mosquitto, free_port
-from hub.provision import (
+from hub.admin.provision import (
     DEPLOY_DIR,
     SHIPPED_ACL,
     SHIPPED_CONF,
@@ -80,7 +80,7 @@ def start_secure_broker(
     root: Path, users: dict[str, str], *, acl_text: str | None = None
 ) -> SecureBroker:
     """The shipped configuration on loopback ports; ``acl_text``: an ACL rendered by
-    ``hub.provision.render_acl`` instead of the shipped file (e.g. for several hub logins)."""
+    ``hub.admin.provision.render_acl`` instead of the shipped file (e.g. for several hub logins)."""
     certs = root / "certs"
     make_certs(certs, *users)
     (root / "data").mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """The audit view (everyone, own organisation) and administration (administrators):
 users, residents, devices and their assignment to residents over time, API tokens.
 Every administrative change is written to the append-only ``web_admin_audit`` table
-(:mod:`hub.admin_audit`), filed under the actor's and every affected organisation; the audit
+(:mod:`hub.admin.audit`), filed under the actor's and every affected organisation; the audit
 view also lists silences created and ended (:mod:`hub.alerts.silences`).
 
 Every write checks the organisation of each object it touches: a device must belong to the

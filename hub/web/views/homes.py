@@ -9,7 +9,7 @@ from datetime import datetime
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from hub.gateways import GatewayState
+from hub.registry.gateways import GatewayState
 from hub.web import queries
 from hub.web.site import CurrentPage, Page, PageRoute, render
 from schemas.models import AdapterHealth

@@ -3,7 +3,7 @@
 An administrator sees the dead letters of their organisation's publishers only — gateways
 (and vendors) whose home belongs to a team of the organisation; a system administrator
 (no organisation) sees every dead letter, also those of unregistered senders. The same list
-as ``hjem hub rejections`` (hub/operator_cli.py), newest first.
+as ``hjem hub rejections`` (hub/admin/operator_cli.py), newest first.
 """
 
 from __future__ import annotations

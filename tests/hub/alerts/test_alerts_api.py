@@ -164,7 +164,9 @@ async def test_silences_are_for_admins(api: Api) -> None:
 @contextlib.asynccontextmanager
 async def _uvicorn(app: FastAPI) -> AsyncIterator[str]:
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", ws="none"
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(), name="uvicorn-test")
     while not server.started:

@@ -8,9 +8,9 @@ import pytest
 
 from hjem.cli import main
 from hjem.demo_home import RULES_TOML
+from hub.admin.provision import DEPLOY_DIR
 from hub.alerts.cli import unemitted
 from hub.alerts.config import parse_rules
-from hub.provision import DEPLOY_DIR
 
 OLD_PANIC = """
 [[rule]]

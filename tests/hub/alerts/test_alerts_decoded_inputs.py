@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hub.alerts.inputs import ObservationInput, has_code, observation_keys, readings
-from hub.fastpath import accept
+from hub.ingest.fastpath import accept
 from schemas.models import AlertEvent, Batch, Observation, encode
 from tests.support.alerts import T0, Harness, bp, obs
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hjem.mosquitto import Mosquitto
-from hub.provision import DEPLOY_DIR
+from hub.admin.provision import DEPLOY_DIR
 from tests.hub.processes import HJEM, ROOT, HubProcess
 
 pytestmark = pytest.mark.mosquitto

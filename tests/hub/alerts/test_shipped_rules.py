@@ -31,13 +31,13 @@ from edge.agent import Agent
 from edge.config import parse_config
 from hjem.demo_home import RULES_TOML
 from hjem.mosquitto import Mosquitto
+from hub.admin.provision import DEPLOY_DIR
 from hub.alerts.config import EventRule, GatewayOfflineRule, RulesConfig, parse_rules
 from hub.alerts.settings import AlertSettings
 from hub.alerts.store import AlertStore
 from hub.config import HttpSettings, HubSettings, IngestSettings, MqttSettings
 from hub.db import open_db
-from hub.provision import DEPLOY_DIR
-from hub.registry import Registry
+from hub.registry.core import Registry
 from hub.service import Hub
 from sim.devices import VirtualDevice
 from tests.support.edge import agent_config_dict, device_list

@@ -136,7 +136,9 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
     seed(world)
     port = _free_port()
     server = uvicorn.Server(
-        uvicorn.Config(world.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(
+            world.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", ws="none"
+        )
     )
     task = asyncio.create_task(server.serve())
     while not server.started:

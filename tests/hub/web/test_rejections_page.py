@@ -8,7 +8,7 @@ import re
 import pytest
 
 from hub.auth import Role
-from hub.ingest import Inbound
+from hub.ingest.commit import Inbound
 from hub.web.views.rejections import publishers_of
 from tests.hub.web.conftest import SignedIn, new_client, sign_in
 from tests.support.browser import FastWorld

@@ -11,7 +11,7 @@ ranges are refused.
 
 A device also belongs to one publisher at a time: the one it is bound to (:meth:`Registry.bind`,
 ranges like assignments), or else the gateways of its resident's home. Ingest refuses a
-reading from any other publisher (:mod:`hub.resolver`).
+reading from any other publisher (:mod:`hub.registry.resolver`).
 
 Publishers are gateways or vendor systems; vendors that post over HTTP get a bearer token
 (32 random bytes). Only its SHA-256 is stored: a random token of that length needs no slow
@@ -30,7 +30,7 @@ from typing import Literal
 
 from hub.db import from_micros, migrate, to_micros, transaction
 from hub.errors import RegistryError
-from hub.resolver import Snapshot, ranges_of
+from hub.registry.resolver import Snapshot, ranges_of
 
 __all__ = [
     "Assignment",
@@ -75,7 +75,7 @@ MIGRATIONS = [
         " home_id TEXT REFERENCES home(id), token_sha256 TEXT,"
         " description TEXT NOT NULL DEFAULT '')"
     ),
-    # Version 11: a device belongs to one publisher at a time (see hub.resolver): bound
+    # Version 11: a device belongs to one publisher at a time (see hub.registry.resolver): bound
     # explicitly here (a vendor's devices), or else any gateway of its resident's home.
     (
         "CREATE TABLE device_binding (device_id TEXT NOT NULL REFERENCES device(id),"
@@ -268,7 +268,7 @@ class Registry:
         self, device_id: str, publisher_id: str, start: datetime, end: datetime | None = None
     ) -> Binding:
         """Bind the device to one publisher from ``start`` (to ``end``): only that publisher's
-        readings of it are accepted then (see :mod:`hub.resolver`)."""
+        readings of it are accepted then (see :mod:`hub.registry.resolver`)."""
         if self.publisher(publisher_id) is None:
             raise RegistryError("binding", device_id, f"unknown publisher {publisher_id!r}")
         self._add_range("device_binding", "publisher_id", device_id, publisher_id, start, end)
@@ -447,6 +447,6 @@ class Registry:
 
     def resolver(self) -> Snapshot:
         """A snapshot for one ingest group: ``(device, at_us, publisher)`` -> resident or
-        REFUSED (one cache check for many look-ups; see :mod:`hub.resolver`)."""
+        REFUSED (one cache check for many look-ups; see :mod:`hub.registry.resolver`)."""
         self._refresh()
         return self._snapshot

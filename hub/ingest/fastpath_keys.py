@@ -1,4 +1,4 @@
-"""Duplicate JSON keys, checked cheaply for the fast path (:mod:`hub.fastpath`).
+"""Duplicate JSON keys, checked cheaply for the fast path (:mod:`hub.ingest.fastpath`).
 
 msgspec (like most JSON parsers) keeps the last of two equal keys in an object, so
 ``{"value": "36.6", "value": "1e20"}`` would reach the store as one of them while another

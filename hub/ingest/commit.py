@@ -11,7 +11,7 @@ MQTT username, ``pattern write hjem/v1/%u/#``) or from the HTTP bearer token. Th
 envelope refuses the whole message, a mismatched observation refuses that observation.
 
 Device binding: a reading is accepted only from the publisher its device belongs to at the
-reading's time (:mod:`hub.resolver`); any other sender's reading is refused with a reason,
+reading's time (:mod:`hub.registry.resolver`); any other sender's reading is refused with a reason,
 dead-lettered and counted (``observations_refused_unbound``), and stores nothing.
 """
 
@@ -29,11 +29,12 @@ from pydantic import ValidationError
 
 from hub.db import to_micros, transaction
 from hub.errors import StoreError
-from hub.fastpath import Accepted, accept
-from hub.gateways import GatewayChange, Gateways
-from hub.prejudge import restore
-from hub.registry import Registry
-from hub.resolver import Refused
+from hub.ingest.fastpath import Accepted, accept
+from hub.ingest.verdicts import restore
+from hub.mqtt.inbound import Inbound
+from hub.registry.core import Registry
+from hub.registry.gateways import GatewayChange, Gateways
+from hub.registry.resolver import Refused
 from hub.store.base import StoredObservation, TimeSeriesStore
 from hub.store.ledger import DeadLetter, Ledger
 from schemas.models import MAX_REJECTION_ERRORS, GatewayStatus, Rejection, RejectionError
@@ -44,24 +45,7 @@ __all__ = ["Inbound", "Ingestor", "Judged", "Judgement", "Processed", "judge", "
 
 Resolver = Callable[[str, int, str], "str | Refused | None"]
 """(device, effective µs, publisher) -> resident, None (unassigned) or REFUSED: the
-registry's snapshot (:mod:`hub.resolver`)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Inbound:
-    """One received message; ``handle`` is the transport's opaque acknowledgement handle.
-
-    ``verdict`` is the MQTT relay's fast-path verdict on the payload (:mod:`hub.prejudge`),
-    if it gave one; :func:`judge` then decodes it instead of judging the payload again.
-    """
-
-    topic: str
-    payload: bytes
-    received: datetime
-    transport: Literal["mqtt", "http"] = "mqtt"
-    retained: bool = False
-    handle: object = None
-    verdict: bytes | None = None
+registry's snapshot (:mod:`hub.registry.resolver`)."""
 
 
 @dataclass(slots=True)

@@ -1,14 +1,14 @@
 """The relay's frame format: length-prefixed pickles over the hub's private socketpair.
 
-Both ends are this project's code (:mod:`hub.mqtt_client` and :mod:`hub.mqtt_relay`).
+Both ends are this project's code (:mod:`hub.mqtt.connection` and :mod:`hub.mqtt.relay`).
 
 Frames are length-prefixed pickles (4-byte big-endian length), both ends being this code:
 
 * relay -> hub: ``("connected", generation, session_present)``, ``("subscribed", generation)``,
   ``("refused", text)`` (CONNACK or SUBACK failure), ``("disconnected", text)``,
   ``("m", [(topic, payload, retain, mid, qos, generation, verdict), ...])``,
-  ``("alive",)`` (every ``heartbeat_s``, :mod:`hub.relay_watch`), ``("fatal", text)``;
-  ``verdict`` is :func:`hub.prejudge.verdict` or None.
+  ``("alive",)`` (every ``heartbeat_s``, :mod:`hub.mqtt.liveness`), ``("fatal", text)``;
+  ``verdict`` is :func:`hub.ingest.verdicts.verdict` or None.
 * hub -> relay: ``("a", [(mid, qos, generation), ...])``, ``("p", topic, payload, retain)``,
   ``("stop",)``.
 """
@@ -59,10 +59,13 @@ class RelayConfig(TypedDict):
     subscriptions: list[str]
     log_level: int
     heartbeat_s: float
-    """How often the relay's main thread sends ``("alive",)`` (:mod:`hub.relay_watch`)."""
+    """How often the relay's main thread sends ``("alive",)`` (:mod:`hub.mqtt.liveness`)."""
     prejudge_min_bytes: int | None
-    """Run the ingest fast path on messages of at least this size and send the verdicts
-    (:mod:`hub.prejudge`); None: on none."""
+    """Run ``judge`` on messages of at least this size and send the verdicts; None: on none."""
+    judge: str | None
+    """``"module:function"`` of the judge, ``(topic, payload, *, now) -> bytes | None``: the
+    hub's choice (:data:`hub.ingest.verdicts.RELAY_JUDGE`); the transport imports it by name
+    and knows nothing of what it decides. None: no judging."""
 
 
 def encode_frame(frame: tuple[Any, ...] | RelayConfig) -> bytes:

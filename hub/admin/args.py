@@ -1,4 +1,4 @@
-"""The arguments of the ``hjem admin`` actions (the actions are in :mod:`hub.admin_cli`)."""
+"""The arguments of the ``hjem admin`` actions (the actions are in :mod:`hub.admin.cli`)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ again with :func:`schemas.validation.validate_batch` (the pydantic models), whic
 authority for every rejection and its wording. The fast path is deliberately at least as
 strict as the models (ASCII-only patterns, RFC 3339 times without variants), so when in doubt
 it declines. A message that repeats a key in any object is declined
-(:mod:`hub.fastpath_keys`), and values outside a code's possible range fail the shared
+(:mod:`hub.ingest.fastpath_keys`), and values outside a code's possible range fail the shared
 semantic checks (:mod:`schemas.code_rules`). ``tests/hub/test_fastpath.py`` checks with
 generated and mutated messages that it never accepts what the models refuse, and that it
 yields the same values when it accepts.
@@ -29,8 +29,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-from hub.fastpath_keys import has_no_duplicate_keys
-from hub.payloads import StoredPayload
+from hub.ingest.fastpath_keys import has_no_duplicate_keys
+from hub.ingest.payloads import StoredPayload
 from schemas.codes import CodesTable
 from schemas.models import MAX_OBSERVATIONS_PER_BATCH, MAX_PAYLOAD_BYTES, Observation
 from schemas.validation import MAX_CLOCK_SKEW, check_fields
@@ -236,7 +236,7 @@ class Accepted:
     publisher: str
     observations: list[tuple[WireObservation, datetime]]
     stored_payload: StoredPayload | None = None
-    """The payload as the store keeps it, when the MQTT relay made it (:mod:`hub.prejudge`)."""
+    """The payload as the store keeps it, when the relay made it (:mod:`hub.ingest.verdicts`)."""
 
 
 def accept(

@@ -1,23 +1,23 @@
 """The MQTT relay: the hub's paho-mqtt client in a child process of its own.
 
-Started by :class:`hub.mqtt_client.MqttConnection` as ``python -m hub.mqtt_relay --fd N``,
+Started by :class:`hub.mqtt.connection.MqttConnection` as ``python -m hub.mqtt.relay --fd N``,
 where ``N`` is the child's end of a private ``socket.socketpair()``. The first frame on that
 socket is the :class:`RelayConfig` (the password and TLS file paths never appear in argv or
 the environment). paho's network thread (``loop_start``) then connects with a persistent
 session, subscribes, and forwards every message to the hub; the main thread reads the hub's
 acknowledgements, publications and the stop request.
 
-The frames are listed in :mod:`hub.relay_frames`.
+The frames are listed in :mod:`hub.mqtt.frames`.
 
 With ``prejudge_min_bytes`` set in the configuration, ``on_message`` also runs the ingest fast
-path on each observation message of at least that size (:mod:`hub.prejudge`): pure work, on
+path on each observation message of at least that size (:mod:`hub.ingest.verdicts`): pure work, on
 this process's core, that the hub then does not have to do. Small messages are left to the
 hub: for them paho's own handling (about 100 µs a message) already makes this process the
 slower of the two, while for large ones the hub's commit is.
 
 Messages are collected in ``on_message`` and sent in one frame when paho's socket has
 nothing more to read (or 512 messages / 1 MiB are waiting): one frame per read burst. A
-writer thread (:class:`~hub.relay_frames.FrameWriter`) sends the frames, so that paho's
+writer thread (:class:`~hub.mqtt.frames.FrameWriter`) sends the frames, so that paho's
 thread goes on reading and judging while the hub commits; when 32 MiB are waiting for the
 hub, paho's thread waits, stops reading the broker's socket, and TCP pushes back.
 Acknowledgements of an earlier connection (generation) are dropped here too.
@@ -31,6 +31,7 @@ Exit codes: 0 stopped, 2 unusable configuration (e.g. a TLS file), 1 anything un
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import select
@@ -40,6 +41,7 @@ import ssl
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,8 +52,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from hub.prejudge import verdict
-from hub.relay_frames import (
+from hub.mqtt.frames import (
     EXIT_CONFIG,
     EXIT_OK,
     EXIT_UNEXPECTED,
@@ -64,19 +65,22 @@ from hub.relay_frames import (
     RelayConfig,
     encode_frame,
 )
-from hub.relay_watch import STUCK_AFTER_MIN_S, Progress
+from hub.mqtt.liveness import STUCK_AFTER_MIN_S, Progress
 from hub.runtime import tune_gc
 
 __all__ = ["Relay", "main", "run"]
 
-log = logging.getLogger("hub.mqtt_relay")
+Judge = Callable[..., bytes | None]
+"""``judge(topic, payload, *, now) -> verdict bytes or None`` (RelayConfig.judge)."""
+
+log = logging.getLogger("hub.mqtt.relay")
 
 
 class _Client(paho.Client):
     """paho's client with a hook after each read: the relay flushes at the end of a burst.
 
     It also counts the network loop's iterations (``loop_misc`` runs once per iteration), so
-    that the relay's main thread can tell a stuck network thread (:mod:`hub.relay_watch`).
+    that the relay's main thread can tell a stuck network thread (:mod:`hub.mqtt.liveness`).
     """
 
     after_read: Any = None
@@ -109,7 +113,9 @@ class Relay:
         self._progress = Progress(config["heartbeat_s"], stuck_after_s=stuck_after)
         self._pending: list[tuple[str, bytes, bool, int, int, int, bytes | None]] = []
         least = config["prejudge_min_bytes"]
-        self._prejudge_from = least if least is not None else MAX_FRAME_BYTES
+        self._judge = _load_judge(config["judge"]) if least is not None else None
+        judging = self._judge is not None and least is not None
+        self._prejudge_from = least if judging and least is not None else MAX_FRAME_BYTES
         self._pending_bytes = 0
         self._poll_fd = -1
         self._poller = select.poll()
@@ -199,8 +205,8 @@ class Relay:
         del client, userdata
         payload, topic = bytes(msg.payload), msg.topic
         judged = None
-        if len(payload) >= self._prejudge_from:
-            judged = verdict(topic, payload, now=datetime.now(UTC))
+        if len(payload) >= self._prejudge_from and self._judge is not None:
+            judged = self._judge(topic, payload, now=datetime.now(UTC))
         self._pending.append(
             (topic, payload, bool(msg.retain), msg.mid, msg.qos, self._generation, judged)
         )
@@ -277,7 +283,7 @@ class Relay:
         """Handle the hub's frames until it asks to stop or goes away; then disconnect.
 
         Between frames, every ``heartbeat_s``: tell the hub this process lives, and check
-        that paho's network thread makes progress (:mod:`hub.relay_watch`).
+        that paho's network thread makes progress (:mod:`hub.mqtt.liveness`).
         """
         frames = FrameBuffer()
         poller = select.poll()
@@ -366,6 +372,15 @@ def _tls_problem(config: RelayConfig, exc: BaseException) -> str:
     return f"cannot use the TLS files ({files or 'system CA certificates'}): {exc}"
 
 
+def _load_judge(target: str | None) -> Judge | None:
+    """The judge named ``"module:function"`` in the configuration (see RelayConfig.judge)."""
+    if target is None:
+        return None
+    module_name, _, attribute = target.partition(":")
+    judge: Judge = getattr(importlib.import_module(module_name), attribute)
+    return judge
+
+
 def run(sock: socket.socket) -> int:
     config = _read_config(sock)
     from foundation.logs import configure_logging, format_from_env
@@ -389,10 +404,10 @@ def run(sock: socket.socket) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m hub.mqtt_relay --fd N``: N is the relay's end of the hub's socketpair."""
+    """``python -m hub.mqtt.relay --fd N``: N is the relay's end of the hub's socketpair."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2 or args[0] != "--fd" or not args[1].isdigit():
-        print("usage: python -m hub.mqtt_relay --fd N (started by the hub)", file=sys.stderr)
+        print("usage: python -m hub.mqtt.relay --fd N (started by the hub)", file=sys.stderr)
         return EXIT_UNEXPECTED
     hub_pid = os.getppid()
 
@@ -409,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return run(sock)
         except EOFError as exc:
-            print(f"hub.mqtt_relay: {exc}", file=sys.stderr)
+            print(f"hub.mqtt.relay: {exc}", file=sys.stderr)
             return EXIT_UNEXPECTED
 
 

@@ -1,11 +1,11 @@
 """Judging in the MQTT relay: the fast path's verdict, carried to the hub in msgpack.
 
-The relay process (:mod:`hub.mqtt_relay`) runs on a core of its own while the hub commits.
-For a message on an ``obs`` topic it runs the fast path (:func:`hub.fastpath.accept`, about
+The relay process (:mod:`hub.mqtt.relay`) runs on a core of its own while the hub commits.
+For a message on an ``obs`` topic it runs the fast path (:func:`hub.ingest.fastpath.accept`, about
 10 µs per observation) and, when the whole message is valid, sends the decoded observations
 along with the payload as a :func:`verdict`: msgspec msgpack of the same structs and of the
-payload as the store keeps it (deflated, :mod:`hub.payloads`), which the hub turns back into
-an :class:`~hub.fastpath.Accepted` with :func:`restore` (about 2.5 µs per observation, the
+payload as the store keeps it (deflated, :mod:`hub.ingest.payloads`), which the hub turns back into
+an :class:`~hub.ingest.fastpath.Accepted` with :func:`restore` (about 2.5 µs per observation, the
 structs' length and value constraints checked again on decoding).
 
 A message without a verdict (the relay declined, or it was not asked to judge) is judged by
@@ -23,11 +23,14 @@ from datetime import datetime
 import msgspec
 from msgspec import Struct
 
-from hub.fastpath import Accepted, WireObservation, accept
-from hub.payloads import Encoding, stored_form
+from hub.ingest.fastpath import Accepted, WireObservation, accept
+from hub.ingest.payloads import Encoding, stored_form
 from schemas.topics import ParsedTopic, TopicError, parse_topic
 
-__all__ = ["restore", "verdict"]
+__all__ = ["RELAY_JUDGE", "restore", "verdict"]
+
+RELAY_JUDGE = "hub.ingest.verdicts:verdict"
+"""The judge the hub hands its MQTT relay (``RelayConfig.judge``): :func:`verdict`."""
 
 
 class _Verdict(Struct, array_like=True, forbid_unknown_fields=True, gc=False):

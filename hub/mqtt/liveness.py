@@ -2,7 +2,7 @@
 
 The relay's main thread sends an ``("alive",)`` frame every ``interval_s``; the hub, when it
 waits for data and hears nothing at all for its ``relay_silence_s``, stops the relay and
-fails (:class:`hub.mqtt_client.MqttConnection`), so a relay that hangs without exiting
+fails (:class:`hub.mqtt.connection.MqttConnection`), so a relay that hangs without exiting
 (stopped, or stuck in its writer) ends the hub with a clear line, as a relay that dies does.
 
 The main thread could stay lively while paho's network thread is stuck, so :class:`Progress`

@@ -1,7 +1,7 @@
 """How the hub stores a message payload: deflated when large enough (pure).
 
 Used by the SQLite store, and by the MQTT relay, which deflates the payloads it judges so
-that the hub's core does not have to (:mod:`hub.prejudge`).
+that the hub's core does not have to (:mod:`hub.ingest.verdicts`).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 assign-device | bind-device | set-spo2-scale | list | broker-password | render-acl``.
 
 Provisioning writes three places: the broker's password file (``mosquitto_passwd``; the ACL
-is a fixed set of patterns keyed on the username, see :mod:`hub.provision`), the registry
-(:mod:`hub.registry`) and the staff users (:mod:`hub.auth.users`), the last two in the hub
+is a fixed set of patterns keyed on the username, see :mod:`hub.admin.provision`), the registry
+(:mod:`hub.registry.core`) and the staff users (:mod:`hub.auth.users`), the last two in the hub
 database named by ``--config``. Generated passwords and tokens are printed once and stored
 only as hashes.
 
@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from hub.admin_args import (
+from hub.admin.args import (
     BROKER_PID_FILE,
     PASSWORD_FILE,
     acl_args,
@@ -41,7 +41,7 @@ from hub.admin_args import (
 )
 
 if TYPE_CHECKING:
-    from hub.registry import PublisherKind, Registry
+    from hub.registry.core import PublisherKind, Registry
 
 __all__ = ["BROKER_PID_FILE", "PASSWORD_FILE", "register"]
 
@@ -82,7 +82,7 @@ def _database(args: argparse.Namespace) -> Iterator[sqlite3.Connection]:
 
 @contextmanager
 def _registry(args: argparse.Namespace) -> Iterator[Registry]:
-    from hub.registry import Registry
+    from hub.registry.core import Registry
 
     with _database(args) as conn:
         yield Registry(conn)
@@ -109,7 +109,7 @@ def _maybe_registry(args: argparse.Namespace) -> Iterator[Registry | None]:
 
 def _broker_password(args: argparse.Namespace, username: str) -> None:
     """Write a new broker password for ``username``, print it once, reload if asked."""
-    from hub.provision import add_broker_user, generate_secret, reload_broker
+    from hub.admin.provision import add_broker_user, generate_secret, reload_broker
 
     password_file: Path = args.password_file
     password = generate_secret()
@@ -156,7 +156,7 @@ def _add_team(args: argparse.Namespace) -> int:
 
 
 def _add_gateway(args: argparse.Namespace) -> int:
-    from hub.provision import check_username
+    from hub.admin.provision import check_username
 
     _call(lambda: check_username(args.id))
     with _maybe_registry(args) as registry:
@@ -174,7 +174,7 @@ def _add_gateway(args: argparse.Namespace) -> int:
 
 
 def _add_vendor(args: argparse.Namespace) -> int:
-    from hub.provision import check_username
+    from hub.admin.provision import check_username
 
     _call(lambda: check_username(args.id))
     with _maybe_registry(args) as registry:
@@ -191,7 +191,7 @@ def _add_vendor(args: argparse.Namespace) -> int:
 
 def _check_teams(conn: sqlite3.Connection, teams: Iterable[str], organisation: str | None) -> None:
     """A user's teams must be teams of the user's organisation."""
-    from hub.admin_audit import organisation_of_team
+    from hub.admin.audit import organisation_of_team
 
     for team in teams:
         if organisation is None or organisation_of_team(conn, team) != organisation:
@@ -199,8 +199,8 @@ def _check_teams(conn: sqlite3.Connection, teams: Iterable[str], organisation: s
 
 
 def _add_user(args: argparse.Namespace) -> int:
+    from hub.admin.provision import generate_secret
     from hub.auth.users import Role, UserStore
-    from hub.provision import generate_secret
 
     role = Role(args.role)
     if role is Role.CARE_STAFF and not args.organisation:
@@ -281,7 +281,7 @@ def _set_spo2_scale(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from hub.provision import broker_users, is_hub_login
+    from hub.admin.provision import broker_users, is_hub_login
 
     on_broker = [] if args.no_broker else _call(lambda: broker_users(args.password_file))
     registered: dict[str, str] = {}
@@ -310,7 +310,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _broker_only(args: argparse.Namespace) -> int:
-    from hub.provision import check_username
+    from hub.admin.provision import check_username
 
     _call(lambda: check_username(args.username, allow_hub=True))
     _broker_password(args, args.username)
@@ -318,7 +318,7 @@ def _broker_only(args: argparse.Namespace) -> int:
 
 
 def _render_acl(args: argparse.Namespace) -> int:
-    from hub.provision import render_acl
+    from hub.admin.provision import render_acl
 
     hubs = args.hub_user or ["hub"]
     print(_call(lambda: render_acl(hubs, args.alert_reader or ())), end="")
@@ -394,7 +394,7 @@ def register(parser: argparse.ArgumentParser) -> Handler:
         action.set_defaults(admin=run)
 
     def handler(args: argparse.Namespace) -> int:
-        from hub.admin_audit import run_audited
+        from hub.admin.audit import run_audited
 
         return run_audited(args, args.admin, _database)  # audited as cli:<OS user>
 

@@ -1,9 +1,9 @@
 """The hub's MQTT connection: paho-mqtt 2.x, persistent session, QoS 1, manual acknowledgement.
 
 Processes (see docs/hub.md): the paho client runs in a child process, the *relay*
-(:mod:`hub.mqtt_relay`), so that paho's per-message Python work and the hub's validation and
+(:mod:`hub.mqtt.relay`), so that paho's per-message Python work and the hub's validation and
 storage use two interpreters and two cores instead of sharing one GIL. :meth:`start` starts
-it (``python -m hub.mqtt_relay``) over a private ``socket.socketpair()``, sends the settings
+it (``python -m hub.mqtt.relay``) over a private ``socket.socketpair()``, sends the settings
 as the first frame, and returns once the broker acknowledged the subscriptions (SUBACK).
 
 The asyncio side reads the socket only from the event loop (``loop.sock_recv`` and
@@ -42,8 +42,8 @@ from typing import Any
 from foundation.process import die_with_parent
 from hub.config import IngestSettings, MqttSettings
 from hub.errors import MqttError
-from hub.ingest import Inbound
-from hub.relay_frames import READ_CHUNK, FrameBuffer, RelayConfig, encode_frame
+from hub.mqtt.frames import READ_CHUNK, FrameBuffer, RelayConfig, encode_frame
+from hub.mqtt.inbound import Inbound
 from schemas.topics import OBSERVATIONS_FILTER, STATUS_FILTER, shared
 
 __all__ = ["AckHandle", "MqttConnection"]
@@ -74,11 +74,11 @@ def _exit_text(code: int | None) -> str:
 
 
 def _spawn_relay(url: str) -> tuple[subprocess.Popen[bytes], socket.socket]:
-    """Start ``python -m hub.mqtt_relay`` on one end of a new socketpair; return the other."""
+    """Start ``python -m hub.mqtt.relay`` on one end of a new socketpair; return the other."""
     ours, theirs = socket.socketpair()
     try:
         proc = subprocess.Popen(  # noqa: S603 - this interpreter, our own module
-            [sys.executable, "-m", "hub.mqtt_relay", "--fd", str(theirs.fileno())],
+            [sys.executable, "-m", "hub.mqtt.relay", "--fd", str(theirs.fileno())],
             pass_fds=(theirs.fileno(),),
             stdin=subprocess.DEVNULL,
             preexec_fn=die_with_parent,  # noqa: PLW1509 - called from the event loop's thread
@@ -95,9 +95,13 @@ def _spawn_relay(url: str) -> tuple[subprocess.Popen[bytes], socket.socket]:
 class MqttConnection:
     """Subscribe to observations and status; yield batches; ack after commit; publish."""
 
-    def __init__(self, settings: MqttSettings, ingest: IngestSettings) -> None:
+    def __init__(
+        self, settings: MqttSettings, ingest: IngestSettings, *, judge: str | None = None
+    ) -> None:
+        """``judge``: ``"module:function"`` the relay runs on large messages (RelayConfig.judge)."""
         self._settings = settings
         self._ingest = ingest
+        self._judge = judge
         self._loop: asyncio.AbstractEventLoop | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
@@ -167,8 +171,9 @@ class MqttConnection:
             session_expiry_s=s.session_expiry_s,
             receive_maximum=min(s.receive_maximum, self._ingest.queue_size),
             subscriptions=self.subscriptions,
-            log_level=logging.getLogger("hub.mqtt_relay").getEffectiveLevel(),
+            log_level=logging.getLogger("hub.mqtt.relay").getEffectiveLevel(),
             prejudge_min_bytes=self._ingest.judge_in_relay_min_bytes,
+            judge=self._judge,
             heartbeat_s=s.relay_silence_s / 6,
         )
 
