@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
 import numpy as np
-from flwr.app import Context, Message
+from flwr.app import Context, Message, RecordDict
 from flwr.client import Client, NumPyClient
 from flwr.client.mod import LocalDpMod, secaggplus_mod
 from flwr.clientapp import ClientApp
@@ -48,6 +48,8 @@ __all__ = [
     "HubClient",
     "Mod",
     "ScreenedSecAggPlus",
+    "check_masked_content",
+    "check_masked_vector",
     "make_client_app",
     "make_server_app",
 ]
@@ -165,10 +167,15 @@ def simulation_dp(cfg: FedConfig) -> Callable[[Context], tuple[float, float]]:
     return settings
 
 
-def check_masked_vector(msg: Message, expected: int = N_PARAMS) -> str | None:
+def check_masked_vector(msg: Message) -> str | None:
     """Why a SecAgg+ masked-vector reply is refused, or None when it is well formed."""
+    return check_masked_content(msg.content)
+
+
+def check_masked_content(content: RecordDict, expected: int = N_PARAMS) -> str | None:
+    """:func:`check_masked_vector` on a reply's content."""
     try:
-        res = msg.content.config_records[RECORD_KEY_CONFIGS]
+        res = content.config_records[RECORD_KEY_CONFIGS]
         vectors = cast("list[bytes]", res[Key.MASKED_PARAMETERS])
     except (KeyError, TypeError) as exc:
         return f"no masked vector ({exc})"

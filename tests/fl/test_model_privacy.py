@@ -34,3 +34,34 @@ def test_epsilon_accounting_per_round_and_total() -> None:
     assert local_sigma(z, 1.0, 4) * math.sqrt(4) == pytest.approx(z)
     with pytest.raises(ValueError, match="must be positive"):
         noise_multiplier_for(0.0, 5)
+
+
+def _reply(vectors: object) -> object:
+    from flwr.app import ConfigRecord, RecordDict
+    from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS, Key
+
+    record = ConfigRecord({Key.MASKED_PARAMETERS: vectors})  # type: ignore[dict-item]
+    return RecordDict({RECORD_KEY_CONFIGS: record})
+
+
+def test_masked_vector_screen_refuses_malformed_and_oversized_vectors() -> None:
+    pytest.importorskip("flwr")
+    from flwr.compat.common.parameter import ndarray_to_bytes
+
+    from fl.app import check_masked_content
+    from fl.model import N_PARAMS
+
+    factor = ndarray_to_bytes(np.array([7], dtype=np.int64))
+    good = ndarray_to_bytes(np.arange(N_PARAMS, dtype=np.int64))
+    assert check_masked_content(_reply([factor, good])) is None  # type: ignore[arg-type]
+    cases = {
+        "weight factor and one parameter array": [factor],
+        "shapes": [factor, ndarray_to_bytes(np.arange(N_PARAMS + 1, dtype=np.int64))],
+        "not integer": [factor, ndarray_to_bytes(np.zeros(N_PARAMS))],
+        "does not decode": [factor, b"garbage"],
+        "over the limit": [factor, good + b"\0" * 100_000],
+    }
+    for reason, vectors in cases.items():
+        refusal = check_masked_content(_reply(vectors))  # type: ignore[arg-type]
+        assert refusal is not None, reason
+        assert reason in refusal, (reason, refusal)
