@@ -52,6 +52,7 @@ def store_only(workdir: Path, payloads: list[bytes], per_message: int) -> float:
 
     settings = HubSettings(database=workdir / "store.sqlite3", http=HttpSettings(enabled=False))
     hub = Hub(settings, mqtt=False, alerts=False)
+    hub.open()
     now = datetime.now(UTC)
     inbounds = [Inbound("hjem/v1/gw-bench/obs", p, now) for p in payloads]
     size = max(1, 1000 // per_message)
@@ -73,6 +74,7 @@ def hub_part(workdir: Path, payloads: list[bytes]) -> float:
 
     settings = HubSettings(database=workdir / "part.sqlite3", http=HttpSettings(enabled=False))
     hub = Hub(settings, mqtt=False, alerts=False)
+    hub.open()
     now = datetime.now(UTC)
     topic = "hjem/v1/gw-bench/obs"
     inbounds = [Inbound(topic, p, now, verdict=verdict(topic, p, now=now)) for p in payloads]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["Clock", "ManualClock", "utcnow"]
+__all__ = ["Clock", "ManualClock", "NowClock", "utcnow"]
 
 Clock = Callable[[], datetime]
 
@@ -37,3 +37,13 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self._now += timedelta(seconds=seconds)
+
+
+class NowClock:
+    """A :data:`Clock` as an object with ``now()``, for components that take one."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def now(self) -> datetime:
+        return self._clock()

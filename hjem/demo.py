@@ -115,15 +115,12 @@ def start_broker(plan: DemoPlan) -> Mosquitto:
 # --- hub database seed ------------------------------------------------------------------------
 
 
-class _Clock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
 def seed_database(plan: DemoPlan) -> bool:
     """Registry rows and the two dashboard users (their passwords reset on every run)."""
+    from foundation.clock import NowClock, utcnow
     from hjem.demo_home import ORGANISATION, TEAM, seed_registry
     from hub.auth.users import Role, UserStore
+    from hub.auth.views import users as staff_accounts
     from hub.db import open_db
     from hub.registry.core import Registry
 
@@ -132,11 +129,8 @@ def seed_database(plan: DemoPlan) -> bool:
     try:
         # installed a month ago: the day of history sent at start belongs to the residents
         fresh = seed_registry(Registry(conn), datetime.now(UTC) - timedelta(days=30))
-        users = UserStore(conn, _Clock())
-        existing = {
-            str(name): str(uid)
-            for uid, name in conn.execute("SELECT id, username FROM auth_user").fetchall()
-        }
+        users = UserStore(conn, NowClock(utcnow))
+        existing = {user.username: user.id for user in staff_accounts(conn, None)}
         for username, role, display in (
             (CARE_USER, Role.CARE_STAFF, "Mette Lund (hjemmepleje)"),
             (ADMIN_USER, Role.ADMIN, "Demo-administrator"),

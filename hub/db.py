@@ -162,3 +162,17 @@ def migrate(conn: sqlite3.Connection, component: str, statements: Sequence[str])
                 (component, version),
             )
     return len(statements)
+
+
+Orgs = frozenset[str] | None
+"""The organisations a user may see: a set of ids, or None for a system administrator (all)."""
+
+
+def org_filter(column: str, organisations: Orgs) -> tuple[str, list[object]]:
+    """SQL condition and parameters that keep rows of ``column`` inside ``organisations``."""
+    if organisations is None:
+        return "1 = 1", []
+    orgs = sorted(organisations)
+    if not orgs:
+        return "0 = 1", []
+    return f"{column} IN ({','.join('?' * len(orgs))})", list(orgs)

@@ -23,15 +23,21 @@ import contextlib
 import functools
 import logging
 import socket
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING
 
+from foundation.clock import Clock, utcnow
+from hub.alerts.service import AlertService
+from hub.auth import Authenticator
+from hub.compose import Services, close_services, open_services
 from hub.config import HubSettings
-from hub.db import HUB_BUSY_TIMEOUT_MS, open_db, transaction
+from hub.db import transaction
+from hub.errors import HubError
+from hub.events import HubEvent, Listener, StoredBatch
 from hub.events_log import AlertLog, log_gateway_change, log_rejections
 from hub.ingest.commit import Inbound, Ingestor, Processed
 from hub.ingest.verdicts import RELAY_JUDGE
@@ -39,51 +45,19 @@ from hub.metrics import HubMetrics
 from hub.mqtt.connection import MqttConnection
 from hub.registry.core import Registry
 from hub.registry.gateways import GatewayChange, Gateways
+from hub.registry.read_model import ReadModel
 from hub.runtime import tune_gc
 from hub.status.monitor import StatusMonitor
-from hub.store.base import StoredObservation, TimeSeriesStore
+from hub.store.base import TimeSeriesStore
 from hub.store.ledger import Ledger
-from hub.store.sqlite import SqliteStore
 from hub.store_health import StoreHealth
 from schemas.models import encode
 
-if TYPE_CHECKING:
-    from hub.alerts.service import AlertService
-    from hub.auth import Authenticator
-
-__all__ = ["Hub", "HubEvent", "Listener", "StoredBatch", "tune_gc"]
+__all__ = ["Hub", "HubEvent", "HubNotOpenError", "Listener", "StoredBatch", "tune_gc"]
 
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class StoredBatch:
-    """Observations stored for the first time by one commit (MQTT group or HTTP request)."""
-
-    observations: tuple[StoredObservation, ...]
-    transport: str
-    committed: datetime
-
-
-HubEvent = StoredBatch | GatewayChange
-Listener = Callable[[HubEvent], Awaitable[None]]
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _make_store(settings: HubSettings, conn: object) -> TimeSeriesStore:
-    import sqlite3
-
-    assert isinstance(conn, sqlite3.Connection)
-    if settings.store.kind == "influxdb":
-        from hub.store.influx import InfluxStore
-
-        return InfluxStore(conn, settings.store.influx)
-    return SqliteStore(conn, settings.retention)
 
 
 @dataclass
@@ -97,64 +71,134 @@ def _escalation_levels(alerts: AlertService) -> dict[str, int]:
     return {row.id: row.escalation_level for row in alerts.engine.store.open_alerts()}
 
 
+class HubNotOpenError(HubError):
+    """A component of the hub was asked for before the hub was opened."""
+
+
 class Hub:
-    """``async with Hub(settings) as hub:`` runs ingest, status and the HTTP API."""
+    """``async with Hub(settings) as hub:`` runs ingest, status and the HTTP API.
+
+    Constructing a hub does no I/O. Entering it (or :meth:`open`, for tests and tools that
+    use its components without running it) builds the components from the settings through
+    the composition root (:func:`hub.compose.open_services`): opens and migrates the
+    database, loads the alert rules; leaving it closes them.
+    """
 
     def __init__(
         self,
         settings: HubSettings,
         *,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Clock = utcnow,
         mqtt: bool = True,
         alerts: bool = True,
     ) -> None:
         self.settings = settings
         self.clock = clock
-        self._use_mqtt = mqtt
+        self.uses_mqtt = mqtt
+        """Ingest from the broker and publish alerts there (False: HTTP only, for tests)."""
+        self.alerts_enabled = alerts
+        """Build the alert service (False: ingest and storage only, as the ingest benchmark)."""
         self._listeners: list[Listener] = []
+        self._own_listeners: list[Callable[[], None]] = []
+        """Removers of the listeners :meth:`open` registered (alerts, status)."""
         self._tasks = _Tasks()
         self._mqtt: MqttConnection | None = None
         self._server: object = None
         self._http_port: int | None = None
-        self.alerts: AlertService | None = None
-        """The alert service (hub.alerts.wiring), running while the hub runs."""
-        self.auth: Authenticator | None = None
-        """Staff authentication for the HTTP API (attached with the alerts)."""
+        self._services: Services | None = None
+        self._status: StatusMonitor | None = None
         self.stored_here = 0
         """Observations this process stored for the first time (for logs and tests)."""
-        self.conn = open_db(
-            settings.database,
-            synchronous=settings.ingest.sqlite_synchronous,
-            busy_timeout_ms=HUB_BUSY_TIMEOUT_MS,
-        )
-        self.health = StoreHealth(clock)
-        """Store faults: ingest pauses (nothing acknowledged) and retries; see hub.store_health."""
-        self.registry = Registry(self.conn)
-        self.ledger = Ledger(self.conn)
-        self.gateways = Gateways(self.conn)
-        self.store = _make_store(settings, self.conn)
         self.metrics = HubMetrics(self)
         """Prometheus metrics of this hub, served at /metrics (hub.metrics)."""
-        self.ingestor = Ingestor(
-            self.conn,
-            registry=self.registry,
-            store=self.store,
-            ledger=self.ledger,
-            gateways=self.gateways,
-            clock=clock,
-        )
-        if alerts:  # False: ingest and storage only (the ingest benchmark)
-            from hub.alerts.wiring import build_alerts
 
-            try:
-                self.alerts = build_alerts(self)
-            except BaseException:  # no rules, wrong rules: nothing may stay open
-                self.store.close()
-                self.conn.close()
-                raise
-            self.alerts.engine.add_listener(AlertLog(_escalation_levels(self.alerts)))
-        self.status = StatusMonitor(self)
+    # -- components ------------------------------------------------------------------------
+
+    def open(self) -> Services:
+        """Build the components (once): open and migrate the database, load the rules."""
+        if self._services is not None:
+            return self._services
+        services = open_services(
+            self.settings, self.clock, publish_alerts=self.uses_mqtt, alerts=self.alerts_enabled
+        )
+        self._services = services
+        try:
+            if services.alerts is not None:
+                self._own_listeners.append(self.add_listener(services.alerts.listener))
+                alerts = services.alerts.service
+                alerts.engine.add_listener(AlertLog(_escalation_levels(alerts)))
+            self._status = StatusMonitor(self)
+            self._own_listeners.append(self._status.remove_listener)
+        except BaseException:
+            self.close()
+            raise
+        return services
+
+    def close(self) -> None:
+        """Close the database and the store (the hub may be opened again)."""
+        services, self._services = self._services, None
+        self._status = None
+        while self._own_listeners:
+            self._own_listeners.pop()()
+        if services is not None:
+            close_services(services)
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            raise HubNotOpenError("the hub is not open: enter it (async with) or call open()")
+        return self._services
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.services.conn
+
+    @property
+    def health(self) -> StoreHealth:
+        """Store faults: ingest pauses (nothing acknowledged) and retries; hub.store_health."""
+        return self.services.health
+
+    @property
+    def registry(self) -> Registry:
+        return self.services.registry
+
+    @property
+    def read_model(self) -> ReadModel:
+        return self.services.read_model
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.services.ledger
+
+    @property
+    def gateways(self) -> Gateways:
+        return self.services.gateways
+
+    @property
+    def store(self) -> TimeSeriesStore:
+        return self.services.store
+
+    @property
+    def ingestor(self) -> Ingestor:
+        return self.services.ingestor
+
+    @property
+    def auth(self) -> Authenticator:
+        """Staff authentication for the dashboard and the API (with or without alerts)."""
+        return self.services.auth
+
+    @property
+    def alerts(self) -> AlertService | None:
+        """The alert service (hub.alerts.wiring), running while the hub runs."""
+        wiring = self.services.alerts
+        return wiring.service if wiring is not None else None
+
+    @property
+    def status(self) -> StatusMonitor:
         """Can the hub vouch for calm? (hub.status: the board's banner, /readyz)"""
+        if self._status is None:
+            raise HubNotOpenError("the hub is not open: enter it (async with) or call open()")
+        return self._status
 
     # -- listeners -------------------------------------------------------------------------
 
@@ -197,9 +241,14 @@ class Hub:
         return self._mqtt
 
     async def __aenter__(self) -> Hub:
-        await self._tasks.group.__aenter__()
+        self.open()
         try:
-            if self._use_mqtt:
+            await self._tasks.group.__aenter__()
+        except BaseException:
+            self.close()
+            raise
+        try:
+            if self.uses_mqtt:
                 self._mqtt = MqttConnection(
                     self.settings.mqtt, self.settings.ingest, judge=RELAY_JUDGE
                 )
@@ -237,8 +286,7 @@ class Hub:
         finally:
             if self._mqtt is not None:
                 self._mqtt.stop()
-            self.store.close()
-            self.conn.close()
+            self.close()
 
     async def _stop_alerts(self) -> None:
         """Stop the alert service, bounded: a stuck child task must not keep the hub alive.

@@ -86,7 +86,7 @@ def find_authenticator(app: object) -> Authenticator | None:
     """The app's authenticator: ``app.state.hjem_auth``, else the running hub's ``auth``."""
     state = getattr(app, "state", None)
     auth = getattr(state, "hjem_auth", None)
-    if auth is None:  # the running hub's authenticator (hub.alerts.wiring attaches it)
+    if auth is None:  # the running hub's authenticator (hub.compose builds it)
         auth = getattr(getattr(state, "hub", None), "auth", None)
     return auth if isinstance(auth, Authenticator) else None
 

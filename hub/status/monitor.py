@@ -24,16 +24,17 @@ import sqlite3
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from foundation.clock import NowClock
 from hub.alerts.clock import Clock
-from hub.alerts.wiring import Directory, FunctionClock
 from hub.db import migrate, to_micros, transaction
 from hub.errors import StoreError
+from hub.events import HubEvent, StoredBatch
 from hub.status.core import Assessment, BrokerState, GatewaySeen, OrgSeen, Snapshot, StatusModel
 from hub.status.settings import StatusSettings
 
 if TYPE_CHECKING:
     from hub.alerts.service import AlertService
-    from hub.service import Hub, HubEvent
+    from hub.service import Hub
 
 __all__ = ["StatusMonitor"]
 
@@ -67,35 +68,33 @@ class StatusMonitor:
 
     def __init__(self, hub: Hub, clock: Clock | None = None) -> None:
         self._hub = hub
-        self._clock = clock or FunctionClock(hub.clock)
-        self.settings: StatusSettings = getattr(hub.settings, "status", StatusSettings())
+        self._clock = clock or NowClock(hub.clock)
+        self.settings: StatusSettings = hub.settings.status
         self.model = StatusModel(self.settings)
         self.started = self._clock.now()
         self.probe_fault: str | None = None
-        self._directory = Directory(hub.conn)
+        self._places = hub.read_model
         self._last_data: dict[str, datetime] = {}
         migrate(hub.conn, "status", MIGRATIONS)
-        hub.add_listener(self._on_event)
+        self.remove_listener = hub.add_listener(self._on_event)
 
     # -- inputs ----------------------------------------------------------------------------
 
     async def _on_event(self, event: HubEvent) -> None:
-        from hub.service import StoredBatch
-
         if not isinstance(event, StoredBatch):
             return
         try:
-            self._directory.refresh()
+            self._places.refresh()
         except sqlite3.Error:
             return  # the next batch tries again; the store fault shows meanwhile
-        residents = self._directory.residents
+        residents = self._places.residents
         for item in event.observations:
             place = residents.get(item.resident_id) if item.resident_id else None
             if place is not None and place[1] is not None:
                 self._last_data[place[1]] = event.committed
 
     def _broker(self) -> BrokerState:
-        if not getattr(self._hub, "_use_mqtt", True):
+        if not self._hub.uses_mqtt:
             return "unused"
         mqtt = self._hub.mqtt
         return "connected" if mqtt is not None and mqtt.connected else "down"

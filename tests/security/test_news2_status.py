@@ -27,6 +27,7 @@ from hub.alerts.wiring import Directory
 from hub.db import open_db
 from hub.errors import RegistryError
 from hub.registry.core import Registry
+from hub.registry.read_model import ReadModel
 from schemas.models import AlertEvent, Observation
 from tests.edge.decoders.helpers import context
 from tests.support.alerts import T0, Harness, obs
@@ -137,7 +138,7 @@ def test_registry_keeps_the_scale_and_the_directory_hands_it_to_the_alerts(
             SimpleNamespace(resident_id="r-1", device_id="dev-1", fields=reading, effective=T0)
         ]
     )
-    (item,) = Directory(conn).observations(stored)  # type: ignore[arg-type]
+    (item,) = Directory(ReadModel(conn)).observations(stored)  # type: ignore[arg-type]
     assert item.spo2_scale == 2
     assert item.resident == "r-1"
 

@@ -165,6 +165,7 @@ class FastWorld:
             alerts=AlertSettings(enabled=False, mqtt=False),  # its own engine below
         )
         self.hub = Hub(settings, clock=self.clock.now, mqtt=False)
+        self.hub.open()
         self.residents = seed_registry(self.hub.registry, T0)
         self.users = UserStore(self.hub.conn, self.clock, fast_hasher())
         seed_users(self.users)

@@ -121,7 +121,7 @@ def test_a_wrong_rules_file_stops_the_hub_with_its_name(tmp_path: Path) -> None:
         alerts=AlertSettings(rules_file=rules),
     )
     with pytest.raises(HubError, match=r"alerts\.toml: rule\[0\] 'x': operator: Field required"):
-        Hub(settings, mqtt=False)
+        Hub(settings, mqtt=False).open()
 
 
 def test_webhook_needs_a_secret() -> None:

@@ -204,7 +204,8 @@ async def test_every_incident_raises_its_alert(
         ingest=IngestSettings(sqlite_synchronous="normal", gateway_timeout_s=3600),
         alerts=AlertSettings(rules_file=rules, tick_seconds=0.2),
     )
-    hub = Hub(settings, clock=clock.now)  # learns the resident at 06:59, before the window
+    hub = Hub(settings, clock=clock.now)
+    hub.open()  # learns the resident at 06:59, before the window
     clock.set(_local(today, 9, 57))
     edge = parse_config(
         agent_config_dict(

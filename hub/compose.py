@@ -1,0 +1,147 @@
+"""The hub's composition root: every component built from the settings, in one place.
+
+:func:`open_services` opens the database (and migrates it), builds the store, registry,
+ledger, gateway state, ingestor, staff authentication and — unless disabled — the alert
+service, and hands them over as one typed :class:`Services`. Components get what they need
+as arguments; none creates another or reaches into the hub. :class:`~hub.service.Hub` calls
+it when it is entered (constructing a ``Hub`` does no I/O) and :func:`close_services` when it
+leaves. Staff sign-in does not depend on alerts: ``Hub(alerts=False)`` still authenticates.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import timedelta
+
+from foundation.clock import Clock, NowClock
+from hub.alerts.service import AlertService
+from hub.alerts.settings import AlertSettings, MqttTarget
+from hub.alerts.wiring import AlertWiring, build_alerts
+from hub.auth import Authenticator, LoginThrottle, UserStore
+from hub.config import HubSettings
+from hub.db import HUB_BUSY_TIMEOUT_MS, open_db
+from hub.ingest.commit import Ingestor
+from hub.registry.core import Registry
+from hub.registry.gateways import Gateways
+from hub.registry.read_model import ReadModel
+from hub.store.base import TimeSeriesStore
+from hub.store.ledger import Ledger
+from hub.store.sqlite import SqliteStore
+from hub.store_health import StoreHealth
+
+__all__ = ["Services", "close_services", "open_services"]
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The hub's components, built and wired by :func:`open_services`."""
+
+    settings: HubSettings
+    clock: Clock
+    conn: sqlite3.Connection
+    health: StoreHealth
+    registry: Registry
+    read_model: ReadModel
+    ledger: Ledger
+    gateways: Gateways
+    store: TimeSeriesStore
+    ingestor: Ingestor
+    auth: Authenticator
+    alerts: AlertWiring | None
+    """The alert service and its post-commit listener; None with ``alerts=False``."""
+
+
+def _make_store(settings: HubSettings, conn: sqlite3.Connection) -> TimeSeriesStore:
+    if settings.store.kind == "influxdb":
+        from hub.store.influx import InfluxStore
+
+        return InfluxStore(conn, settings.store.influx)
+    return SqliteStore(conn, settings.retention)
+
+
+def _mqtt_target(settings: HubSettings) -> MqttTarget:
+    """Where the alert service publishes: the hub's broker, with a login of its own."""
+    mqtt = settings.mqtt
+    password = mqtt.password.get_secret_value() if mqtt.password else None
+    tls = mqtt.tls
+    return MqttTarget(
+        mqtt.host,
+        mqtt.port,
+        mqtt.alerts_username,  # a login of its own: the broker binds client ids to logins
+        password,
+        client_id=f"{mqtt.client_id}-alerts"[:64],
+        tls=mqtt.uses_tls,
+        ca_file=tls.ca_file if tls else None,
+        cert_file=tls.cert_file if tls else None,
+        key_file=tls.key_file if tls else None,
+    )
+
+
+def _authenticator(settings: HubSettings, conn: sqlite3.Connection, clock: Clock) -> Authenticator:
+    now = NowClock(clock)
+    alerts: AlertSettings = settings.alerts
+    return Authenticator(
+        UserStore(conn, now), LoginThrottle(now), session_ttl=timedelta(hours=alerts.session_hours)
+    )
+
+
+def open_services(
+    settings: HubSettings, clock: Clock, *, publish_alerts: bool = True, alerts: bool = True
+) -> Services:
+    """Open the database and build every component (the only I/O of setting up).
+
+    ``publish_alerts``: the alert service publishes to the broker (False without MQTT);
+    ``alerts``: build the alert service at all (False: ingest and storage only, as the ingest
+    benchmark runs). Raises what opening the database or loading the rules raises, after
+    closing whatever it opened.
+    """
+    conn = open_db(
+        settings.database,
+        synchronous=settings.ingest.sqlite_synchronous,
+        busy_timeout_ms=HUB_BUSY_TIMEOUT_MS,
+    )
+    store: TimeSeriesStore | None = None
+    try:
+        health = StoreHealth(clock)
+        registry = Registry(conn)
+        ledger = Ledger(conn)
+        gateways = Gateways(conn)
+        store = _make_store(settings, conn)
+        ingestor = Ingestor(
+            conn, registry=registry, store=store, ledger=ledger, gateways=gateways, clock=clock
+        )
+        read_model = ReadModel(conn)
+        auth = _authenticator(settings, conn, clock)
+        wiring = None
+        if alerts:
+            mqtt = _mqtt_target(settings) if publish_alerts else None
+            wiring = build_alerts(settings.alerts, conn, clock, read_model, health, mqtt=mqtt)
+    except BaseException:  # no rules, wrong rules, a database it cannot open: nothing stays open
+        if store is not None:
+            store.close()
+        conn.close()
+        raise
+    return Services(
+        settings,
+        clock,
+        conn,
+        health,
+        registry,
+        read_model,
+        ledger,
+        gateways,
+        store,
+        ingestor,
+        auth,
+        wiring,
+    )
+
+
+def close_services(services: Services) -> None:
+    services.store.close()
+    services.conn.close()
+
+
+def alert_service(services: Services) -> AlertService | None:
+    return services.alerts.service if services.alerts is not None else None
