@@ -14,6 +14,8 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from foundation.errors import CliError
+
 __all__ = ["register"]
 
 log = logging.getLogger("hjem.edge")
@@ -32,7 +34,6 @@ def register(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], 
 def _handle(args: argparse.Namespace) -> int:
     from edge.config import load_config
     from edge.errors import ConfigError, EdgeError
-    from foundation.errors import CliError
 
     try:
         config = load_config(args.config)

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from foundation.errors import CliError
+
 if TYPE_CHECKING:
     from edge.decoders import DecodeContext
 
@@ -29,8 +31,6 @@ _MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 
 
 def _hex(text: str, what: str) -> bytes:
-    from foundation.errors import CliError
-
     cleaned = text.replace(" ", "").replace(":", "").removeprefix("0x")
     try:
         return bytes.fromhex(cleaned)
@@ -39,8 +39,6 @@ def _hex(text: str, what: str) -> bytes:
 
 
 def _pair(text: str, what: str) -> tuple[str, bytes]:
-    from foundation.errors import CliError
-
     key, sep, data = text.partition("=")
     if not sep or not key:
         raise CliError(f"{what} must look like KEY=HEX, got {text!r}")
@@ -48,8 +46,6 @@ def _pair(text: str, what: str) -> tuple[str, bytes]:
 
 
 def _now(text: str | None) -> datetime:
-    from foundation.errors import CliError
-
     if text is None:
         return datetime.now(UTC)
     try:
@@ -63,7 +59,6 @@ def _now(text: str | None) -> datetime:
 
 def _context(args: argparse.Namespace) -> DecodeContext:
     from edge.decoders import DecodeContext, DeviceState
-    from foundation.errors import CliError
     from schemas.models import DeviceInfo, Source
 
     mac = args.mac.upper() if args.mac else None
@@ -87,7 +82,6 @@ def _context(args: argparse.Namespace) -> DecodeContext:
 
 def _decode(args: argparse.Namespace) -> int:
     from edge import decoders
-    from foundation.errors import CliError
     from schemas.models import encode
 
     ctx = _context(args)
@@ -116,7 +110,6 @@ def _decode(args: argparse.Namespace) -> int:
 
 def _check_claimed(service: dict[str, bytes], maker: dict[int, bytes]) -> None:
     from edge.decoders import MANUFACTURER_DECODERS, SERVICE_DATA_DECODERS, short_uuid
-    from foundation.errors import CliError
 
     if not service and not maker:
         raise CliError("give --gatt UUID HEX, --service-data UUID=HEX or --manufacturer ID=HEX")
@@ -156,8 +149,6 @@ def register(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], 
     )
 
     def handler(args: argparse.Namespace) -> int:
-        from foundation.errors import CliError
-
         if args.gatt is not None and args.hex is None:
             raise CliError("--gatt needs the value as HEX")
         if args.gatt is None and args.hex is not None:

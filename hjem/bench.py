@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from foundation.errors import CliError
+
 __all__ = ["find_checkout", "register", "run"]
 
 _NO_CHECKOUT = (
@@ -33,8 +35,6 @@ def find_checkout() -> Path | None:
 
 
 def _benchmarks() -> dict[str, tuple[str, str]]:
-    from hjem.cli import CliError
-
     root = find_checkout()
     if root is None:
         raise CliError(_NO_CHECKOUT.format(package=Path(__file__).parent, cwd=Path.cwd()))
@@ -45,8 +45,6 @@ def _benchmarks() -> dict[str, tuple[str, str]]:
 
 
 def run(names: list[str]) -> int:
-    from hjem.cli import CliError
-
     benchmarks = _benchmarks()
     unknown = [n for n in names if n not in benchmarks]
     if unknown:

@@ -26,6 +26,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from foundation.errors import CliError
+
 if TYPE_CHECKING:
     from hjem.demo_stack import Child, ChildProcesses
     from hjem.mosquitto import Mosquitto
@@ -303,7 +305,6 @@ def _world() -> str:
 def _run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from foundation.errors import CliError
     from hjem.demo_history import HistoryError
     from hjem.demo_stack import DemoError, check_port_free
     from hjem.mosquitto import BrokerError

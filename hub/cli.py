@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from foundation.errors import CliError
+
 if TYPE_CHECKING:
     from hub.config import HubSettings
     from hub.service import Hub
@@ -33,7 +35,6 @@ async def _run(config: Path | None) -> int:
     import logging
     import signal
 
-    from foundation.errors import CliError
     from foundation.logs import configure_logging
     from foundation.sd_notify import notify, watchdog_pings
     from hub.config import load_settings
@@ -136,8 +137,6 @@ def _handle(args: argparse.Namespace) -> int:
 
     if args.hub_command == "run":
         return asyncio.run(_run(args.config))
-    from foundation.errors import CliError
-
     try:
         from hub.admin.operator_cli import check_config, rejections
     except ImportError as exc:  # a gateway that installed only hjem[edge]

@@ -8,12 +8,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from foundation.errors import CliError
+
 __all__ = ["register"]
 
 
 def _read(path: str) -> bytes:
-    from foundation.errors import CliError
-
     try:
         return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as exc:
@@ -44,7 +44,6 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _fhir(args: argparse.Namespace) -> int:
-    from foundation.errors import CliError
     from schemas.fhir import bundle_json, to_bundle
     from schemas.validation import validate_batch
 

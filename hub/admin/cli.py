@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from foundation.errors import CliError
 from hub.admin.args import (
     BROKER_PID_FILE,
     PASSWORD_FILE,
@@ -56,8 +57,6 @@ class _SystemClock:
 
 
 def _fail(message: str) -> Exception:
-    from foundation.errors import CliError
-
     return CliError(message)
 
 

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from foundation.errors import CliError
+
 if TYPE_CHECKING:
     from hub.alerts.config import RulesConfig
 
@@ -48,7 +50,6 @@ def unemitted(config: RulesConfig) -> list[tuple[str, str]] | None:
 
 
 def _check(path: Path) -> int:
-    from foundation.errors import CliError
     from hub.alerts.config import load_rules
     from hub.alerts.errors import RulesConfigError
 

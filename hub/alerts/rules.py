@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from hub.alerts import rules_time  # the schedule- and history-based evaluators
 from hub.alerts.config import (
     BatteryLowRule,
     EventRule,
@@ -22,6 +23,7 @@ from hub.alerts.config import (
     Rule,
     ThresholdRule,
 )
+from hub.alerts.evaluator import Evaluator
 from hub.alerts.inputs import (
     GatewayInput,
     ObservationInput,
@@ -47,33 +49,6 @@ _OPS: dict[str, Callable[[Decimal, Decimal], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
 }
-
-
-class Evaluator:
-    """Base: no signals. Subclasses override what they react to."""
-
-    rule_id: str
-    interest: frozenset[tuple[str, str]] | None = None
-    """The (system, code) pairs this evaluator reads; None: every observation."""
-
-    def on_observation(self, item: ObservationInput, now: datetime) -> list[Signal]:  # noqa: ARG002
-        return []
-
-    def on_gateway(self, item: GatewayInput, now: datetime) -> list[Signal]:  # noqa: ARG002
-        return []
-
-    def on_tick(self, now: datetime) -> list[Signal]:  # noqa: ARG002
-        return []
-
-    def reset(self, subject_key: str) -> None:
-        """Forget that ``subject_key`` fires (after a user resolved its alert)."""
-
-    def track(self, subject: Subject, now: datetime) -> None:
-        """Learn a resident (e.g. from the registry at start) before data arrives."""
-
-    def restore(self, subject: Subject, now: datetime) -> None:
-        """At start: ``subject`` has an active alert of this rule, so its condition holds
-        (a later reading past the clear condition must clear it)."""
 
 
 @dataclass
@@ -304,8 +279,6 @@ class GatewayOfflineEvaluator(Evaluator):
 
 def build_evaluator(rule: Rule) -> Evaluator:
     """The evaluator for one configured rule."""
-    from hub.alerts import rules_time  # the schedule- and history-based evaluators
-
     match rule:
         case ThresholdRule():
             return ThresholdEvaluator(rule)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from hub.alerts.baseline import RollingHistory, robust_score
 from hub.alerts.config import BaselineRule, InactivityRule, News2Rule, NoDataRule, Rule
+from hub.alerts.evaluator import Evaluator
 from hub.alerts.inputs import (
     AnyObservation,
     ObservationInput,
@@ -21,7 +22,6 @@ from hub.alerts.inputs import (
     readings,
 )
 from hub.alerts.news2 import News2Parameter, news2
-from hub.alerts.rules import Evaluator
 from schemas.codes import HJEM_SYSTEM, codes
 from schemas.models import Severity
 

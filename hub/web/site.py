@@ -1,5 +1,5 @@
 """Wiring: templates, static files, CSRF middleware, per-request context and the
-sign-in redirect. ``install_dashboard(app)`` adds everything to the hub's FastAPI app.
+sign-in redirect. ``hub.web.routes.install_dashboard(app)`` adds everything to a FastAPI app.
 
 Handlers get a :class:`Page` (the signed-in user, translator, CSRF token, the hub) from the
 dependencies :func:`page` (any signed-in user) and :func:`admin_page` (administrators). An
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
@@ -30,13 +30,12 @@ from hub.auth.web import find_authenticator
 from hub.web import queries
 from hub.web.csrf import (
     SESSION_COOKIE,
-    CsrfMiddleware,
     csrf_secret,
     csrf_token,
 )
 from hub.web.errors import WebError
 from hub.web.formatting import format_age, format_duration, format_time
-from hub.web.guard import PAGE_POLICY, RequestGuard
+from hub.web.guard import PAGE_POLICY
 from hub.web.i18n import LANG_COOKIE, Translator, pick_language, translator
 
 if TYPE_CHECKING:
@@ -54,7 +53,6 @@ __all__ = [
     "alerts_of",
     "authenticator_of",
     "hub_of",
-    "install_dashboard",
     "language_of",
     "page",
     "public_page",
@@ -265,30 +263,3 @@ class PageRoute(APIRoute):
                 )
 
         return wrapped
-
-
-def install_dashboard(
-    app: FastAPI,
-    *,
-    alerts: AlertService | None = None,
-    settings: WebSettings | None = None,
-) -> None:
-    """Make ``app`` serve the dashboard. ``hub.app.create_app`` already includes the router
-    and the CSRF middleware; for any other app they are added here (once). ``alerts``
-    overrides the running hub's alert service, ``settings`` the defaults."""
-    if alerts is not None:
-        setattr(app.state, ALERTS_STATE, alerts)
-    setattr(app.state, WEB_STATE, settings or WebSettings())
-    if not any(getattr(m, "cls", None) is CsrfMiddleware for m in app.user_middleware):
-        app.add_middleware(CsrfMiddleware)
-    if not any(getattr(m, "cls", None) is RequestGuard for m in app.user_middleware):
-        app.add_middleware(RequestGuard)
-    from hub.web.routes import router
-
-    def is_ours(route: object) -> bool:  # nested (FastAPI >= 0.16x) or flattened routes
-        return getattr(route, "original_router", None) is router or (
-            getattr(route, "path", None) == "/board"
-        )
-
-    if not any(is_ours(r) for r in app.routes):
-        app.include_router(router)

@@ -34,7 +34,7 @@ from hub.config import HttpSettings, HubSettings, IngestSettings
 from hub.registry.core import Registry
 from hub.service import Hub
 from hub.store.base import StoredObservation
-from hub.web import install_dashboard
+from hub.web.routes import install_dashboard
 from schemas.builders import make_observation
 from schemas.models import DeviceInfo, GatewayStatus, Observation, Source, StatusKind
 
