@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import grp
+import os
+import shutil
+import stat
 import subprocess
+import tempfile
 from pathlib import Path
+
+import pytest
 
 from tests.support.deploy import MAKE_CERTS, make_certs
 
@@ -78,7 +85,7 @@ def test_ca_is_replaced_only_when_forced(tmp_path: Path) -> None:
 
 def test_bad_client_id_is_refused(tmp_path: Path) -> None:
     done = subprocess.run(
-        ["sh", str(MAKE_CERTS), "-d", str(tmp_path), "../evil"],
+        ["sh", str(MAKE_CERTS), "-d", str(tmp_path), "-H", "localhost", "../evil"],
         capture_output=True,
         text=True,
         check=False,
@@ -86,3 +93,76 @@ def test_bad_client_id_is_refused(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "client id '../evil'" in done.stderr
     assert not list((tmp_path / "clients").iterdir())
+
+
+def run_make_certs(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["sh", str(MAKE_CERTS), "-d", str(directory), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_adding_clients_never_touches_the_server_certificate(tmp_path: Path) -> None:
+    first = run_make_certs(tmp_path, "-H", "broker.example.org", "-H", "192.0.2.10")
+    assert first.returncode == 0, first.stderr
+    server = (tmp_path / "server.crt").read_bytes()
+    key = (tmp_path / "server.key").read_bytes()
+    added = run_make_certs(tmp_path, "gw-0001", "acme-cloud")  # as docs/deploy.md section 2
+    assert added.returncode == 0, added.stderr
+    assert (tmp_path / "server.crt").read_bytes() == server
+    assert (tmp_path / "server.key").read_bytes() == key
+    san = openssl("x509", "-in", str(tmp_path / "server.crt"), "-noout", "-ext", "subjectAltName")
+    assert "DNS:broker.example.org" in san
+    assert "IP Address:192.0.2.10" in san
+    # naming other hosts re-issues it, and says so
+    changed = run_make_certs(tmp_path, "-H", "mqtt.example.org")
+    assert changed.returncode == 0, changed.stderr
+    assert "re-issuing it; restart the broker" in changed.stderr
+    assert (tmp_path / "server.crt").read_bytes() != server
+
+
+def test_the_first_run_needs_the_host_names(tmp_path: Path) -> None:
+    done = run_make_certs(tmp_path / "certs", "gw-0001")
+    assert done.returncode == 2
+    assert "name the hosts" in done.stderr
+    assert "-H" in done.stderr
+    assert not (tmp_path / "certs").exists()
+
+
+def test_a_failing_chgrp_stops_the_script(tmp_path: Path) -> None:
+    done = run_make_certs(tmp_path, "-H", "localhost", "-g", "no-such-group-hjem")
+    assert done.returncode == 1
+    assert "chgrp no-such-group-hjem" in done.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chgrp to the broker's group needs root")
+def test_the_broker_user_reads_what_it_needs(tmp_path: Path) -> None:
+    try:
+        grp.getgrnam("mosquitto")
+    except KeyError:
+        pytest.skip("no mosquitto group (apt install mosquitto)")
+    root = Path(tempfile.mkdtemp(prefix="hjem-certs-", dir="/tmp"))
+    try:
+        root.chmod(0o755)
+        certs = root / "certs"
+        done = run_make_certs(certs, "-g", "mosquitto", "-H", "localhost", "gw-0001")
+        assert done.returncode == 0, done.stderr
+        for name in ("ca.crt", "server.crt", "server.key"):
+            read = subprocess.run(
+                ["runuser", "-u", "mosquitto", "--", "cat", str(certs / name)],
+                capture_output=True,
+                check=False,
+            )
+            assert read.returncode == 0, (name, read.stderr)
+        for secret in ("ca.key", "clients/gw-0001.key"):
+            read = subprocess.run(
+                ["runuser", "-u", "mosquitto", "--", "cat", str(certs / secret)],
+                capture_output=True,
+                check=False,
+            )
+            assert read.returncode != 0, secret
+        assert stat.S_IMODE(certs.stat().st_mode) == 0o750
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -87,8 +87,8 @@ def test_superlink_and_two_supernodes_with_tls_complete_a_round(
     tmp_path: Path, procs: Procs
 ) -> None:
     certs = tmp_path / "certs"
-    subprocess.run(["sh", str(ROOT / "deploy/certs/make-certs.sh"), "-d", str(certs)],
-                   check=True, capture_output=True)  # fmt: skip
+    make_certs = ["sh", str(ROOT / "deploy/certs/make-certs.sh"), "-d", str(certs)]
+    subprocess.run([*make_certs, "-H", "localhost"], check=True, capture_output=True)
     ports = LinkPorts(http=free_port(), health=free_port())  # fmt: skip
     env = flwr_env(tmp_path / "flwr-home", certs / "ca.crt", ports)
     link = procs.start("superlink", superlink_command(certs, tmp_path, ports), env)

@@ -35,7 +35,7 @@ TIMEOUT_S = 5.0
 
 
 def make_certs(directory: Path, *client_ids: str, force: bool = False) -> str:
-    args = ["sh", str(MAKE_CERTS), "-d", str(directory)]
+    args = ["sh", str(MAKE_CERTS), "-d", str(directory), "-H", "localhost"]
     if force:
         args.append("-f")
     done = subprocess.run(
