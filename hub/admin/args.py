@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 __all__ = [
@@ -21,9 +22,9 @@ __all__ = [
     "vendor_args",
 ]
 
-PASSWORD_FILE = Path("/etc/mosquitto/hjem.passwd")
-"""The broker's password file (Debian paths; ``--password-file`` changes it)."""
-BROKER_PID_FILE = Path("/run/mosquitto/mosquitto.pid")
+PASSWORD_FILE = Path(os.environ.get("HJEM_ADMIN_PASSWORD_FILE", "/etc/mosquitto/hjem.passwd"))
+"""The broker's password file (Debian paths; ``--password-file`` or the environment change it)."""
+BROKER_PID_FILE = Path(os.environ.get("HJEM_ADMIN_BROKER_PID_FILE", "/run/mosquitto/mosquitto.pid"))
 
 
 def common(parser: argparse.ArgumentParser, *, broker: bool, registry: bool) -> None:
@@ -45,6 +46,12 @@ def common(parser: argparse.ArgumentParser, *, broker: bool, registry: bool) -> 
         )
         parser.add_argument("--reload", action="store_true", help="SIGHUP the broker after")
         parser.add_argument("--no-broker", action="store_true", help="skip the password file")
+        parser.add_argument(
+            "--env-file",
+            type=Path,
+            help="also write the password to this environment file (HJEM_HUB_MQTT__PASSWORD"
+            " for a hub login, else HJEM_EDGE_MQTT__PASSWORD; created mode 0600)",
+        )
 
 
 def organisation_args(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +74,12 @@ def user_args(parser: argparse.ArgumentParser) -> None:
 
 
 def assign_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("device", help="device id as the edge reports it")
+    parser.add_argument(
+        "device", help="Bluetooth address (any common form) or device id as reported"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="assign an id no publisher has reported yet"
+    )
     who = parser.add_mutually_exclusive_group(required=True)
     who.add_argument("--resident", help="pseudonymous resident id (r-...)")
     who.add_argument("--new-resident", metavar="NAME", help="create a resident with this name")

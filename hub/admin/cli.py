@@ -40,6 +40,13 @@ from hub.admin.args import (
     user_args,
     vendor_args,
 )
+from hub.admin.installer import (
+    EDGE_PASSWORD_VARIABLE,
+    check_organisation,
+    check_seen,
+    device_id,
+    password_variable,
+)
 
 if TYPE_CHECKING:
     from hub.registry.core import PublisherKind, Registry
@@ -106,8 +113,9 @@ def _maybe_registry(args: argparse.Namespace) -> Iterator[Registry | None]:
         yield registry
 
 
-def _broker_password(args: argparse.Namespace, username: str) -> None:
+def _broker_password(args: argparse.Namespace, username: str, env_variable: str = "") -> None:
     """Write a new broker password for ``username``, print it once, reload if asked."""
+    from hub.admin.installer import write_env_line
     from hub.admin.provision import add_broker_user, generate_secret, reload_broker
 
     password_file: Path = args.password_file
@@ -116,6 +124,11 @@ def _broker_password(args: argparse.Namespace, username: str) -> None:
     print(f"MQTT username: {username}")
     print(f"MQTT password: {password}")
     print(f"  (shown only now; {password_file} keeps a hash)")
+    if env_variable and args.env_file:
+        _call(lambda: write_env_line(args.env_file, env_variable, password))
+        print(f"{env_variable}=... written to {args.env_file}")
+    elif env_variable:
+        print(f"  put it where the client reads it: {env_variable}=<password>")
     if args.reload:
         pid = _call(lambda: reload_broker(args.broker_pid_file))
         print(f"broker reloaded (SIGHUP to PID {pid})")
@@ -162,13 +175,12 @@ def _add_gateway(args: argparse.Namespace) -> int:
         if registry is not None:
             _register_publisher(registry, args, "gateway", args.home)
     if not args.no_broker:
-        _broker_password(args, args.id)
+        _broker_password(args, args.id, EDGE_PASSWORD_VARIABLE)
         print(
             f"client certificate (mTLS): deploy/certs/make-certs.sh -d /etc/mosquitto/certs "
             f"{args.id}"
         )
-        print("edge: set gateway_id and [mqtt] username in edge.toml; the password in")
-        print("      HJEM_EDGE_MQTT__PASSWORD (e.g. an EnvironmentFile= of the systemd unit)")
+        print("edge: set gateway_id in edge.toml; the password goes in /etc/hjem/edge.env")
     return 0
 
 
@@ -206,6 +218,7 @@ def _add_user(args: argparse.Namespace) -> int:
         raise _fail("care_staff users need --organisation")
     password = generate_secret(18)
     with _database(args) as conn:
+        _call(lambda: check_organisation(conn, args.organisation))
         _check_teams(conn, args.team or (), args.organisation)
         store = UserStore(conn, _SystemClock())
         try:
@@ -242,7 +255,12 @@ def _parse_time(text: str | None, name: str) -> datetime | None:
 def _assign_device(args: argparse.Namespace) -> int:
     start = _parse_time(args.start, "--start") or datetime.now(UTC)
     end = _parse_time(args.end, "--end")
-    with _registry(args) as registry:
+    from hub.registry.core import Registry
+
+    args.device = _call(lambda: device_id(args.device))
+    with _database(args) as conn:
+        registry = Registry(conn)
+        _call(lambda: check_seen(conn, args.device, force=args.force))
         resident = args.resident
         if args.new_resident:
             resident = _call(lambda: registry.add_resident(args.new_resident, args.home)).id
@@ -312,7 +330,7 @@ def _broker_only(args: argparse.Namespace) -> int:
     from hub.admin.provision import check_username
 
     _call(lambda: check_username(args.username, allow_hub=True))
-    _broker_password(args, args.username)
+    _broker_password(args, args.username, password_variable(args.username))
     return 0
 
 

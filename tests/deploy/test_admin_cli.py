@@ -133,6 +133,12 @@ def test_add_vendor_gets_token_and_broker_password(
 
 
 def test_add_user_and_sign_in(hub_toml: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = admin(
+        capsys, "add-user", "nurse.anna", "--organisation", "org-1", "--config", str(hub_toml)
+    )
+    assert code == 2
+    assert "organisation 'org-1' does not exist" in err
+    assert admin(capsys, "add-organisation", "org-1", "--config", str(hub_toml))[0] == 0
     code, out, _ = admin(
         capsys, "add-user", "nurse.anna", "--organisation", "org-1", "--config", str(hub_toml)
     )
@@ -158,10 +164,23 @@ def test_add_user_and_sign_in(hub_toml: Path, capsys: pytest.CaptureFixture[str]
 
 
 def test_assign_device(hub_toml: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = admin(
+        capsys,
+        "assign-device",
+        "AA:BB:CC:DD:EE:FF",
+        "--new-resident",
+        "I",
+        "--config",
+        str(hub_toml),
+    )
+    assert code == 2
+    assert "'ble-aabbccddeeff' has never been reported" in err
+    assert "--force" in err
     code, out, _ = admin(
         capsys,
         "assign-device",
         "ble:AA:BB:CC:DD:EE:FF",
+        "--force",
         "--new-resident",
         "Ingrid",
         "--start",
@@ -174,21 +193,29 @@ def test_assign_device(hub_toml: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert resident
     registry = Registry(open_db(hub_toml.parent / "hub.sqlite3"))
     at = datetime(2026, 2, 1, tzinfo=UTC)
-    assert registry.resolve("ble:AA:BB:CC:DD:EE:FF", at) == resident.group(1)
+    assert registry.resolve("ble-aabbccddeeff", at) == resident.group(1)
 
     code, out, _ = admin(capsys, "list", "--config", str(hub_toml), "--no-broker")
     assert code == 0
     assert f"resident  {resident.group(1)}" in out
-    assert f"device    ble:AA:BB:CC:DD:EE:FF  resident={resident.group(1)}" in out
+    assert f"device    ble-aabbccddeeff  resident={resident.group(1)}" in out
 
     code, _, err = admin(
-        capsys, "assign-device", "d1", "--resident", "r-nobody", "--config", str(hub_toml)
+        capsys,
+        "assign-device",
+        "d1",
+        "--force",
+        "--resident",
+        "r-nobody",
+        "--config",
+        str(hub_toml),
     )
     assert (code, "unknown resident" in err) == (2, True)
     code, _, err = admin(
         capsys,
         "assign-device",
         "d1",
+        "--force",
         "--resident",
         resident.group(1),
         "--start",

@@ -264,7 +264,7 @@ def test_cli_actions_are_audited(tmp_path: Path, capsys: pytest.CaptureFixture[s
         ["add-gateway", "gw-c", "--home", "home-c", "--team", "team-c", "--no-broker"],
         ["add-vendor", "acme", "--no-broker", "--no-token"],
         ["add-user", "carl", "--organisation", "org-c", "--team", "team-c"],
-        ["assign-device", "dev-c", "--new-resident", "Carla", "--home", "home-c"],
+        ["assign-device", "dev-c", "--force", "--new-resident", "Carla", "--home", "home-c"],
     ]
     for step in steps:
         assert main(["admin", *step, *config]) == 0, step
