@@ -211,16 +211,17 @@ def _children_cpu() -> float:
 async def _relay_only(port: int, messages: int, payloads: list[bytes], client_id: str) -> Timing:
     """Time MqttConnection alone takes to drain ``messages`` (each batch acked at once)."""
     from hub.config import IngestSettings, MqttSettings
+    from hub.ingest.verdicts import RELAY_JUDGE
     from hub.mqtt.connection import MqttConnection
 
     mqtt = MqttSettings(url=f"mqtt://127.0.0.1:{port}", client_id=client_id)
     ingest = IngestSettings()
-    conn = MqttConnection(mqtt, ingest)
+    conn = MqttConnection(mqtt, ingest, judge=RELAY_JUDGE)  # the relay judges, as in the hub
     await conn.start()  # creates the persistent session
     conn.stop()
     await asyncio.to_thread(_publish, port, payloads)
     started = time.perf_counter()
-    conn = MqttConnection(mqtt, ingest)
+    conn = MqttConnection(mqtt, ingest, judge=RELAY_JUDGE)
     await conn.start()
     seen, first = 0, 0.0
     try:
