@@ -6,6 +6,7 @@ installed systemd units, provisioning with ``hjem admin``, and a reading on the 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -99,9 +100,21 @@ def _run_guide(installed: Installed) -> None:
             target.write_text(apply_toml_edit(target.read_text("utf-8"), text), "utf-8")
 
 
+def _children(pid: int) -> list[int]:
+    with contextlib.suppress(OSError):
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text(encoding="ascii")
+        return [int(child) for child in text.split()]
+    return []
+
+
 def _stop_services(root: Path) -> None:
     pids = sorted((root / "guide" / "pids").glob("*")) if (root / "guide").exists() else []
-    for pid_file in reversed(pids):  # hjem-edge, hjem-hub, then mosquitto
+    for pid_file in pids:
+        if pid_file.name.startswith("zz-"):  # a background block: its commands first
+            for child in _children(int(pid_file.read_text(encoding="ascii"))):
+                with contextlib.suppress(OSError):
+                    os.kill(child, signal.SIGTERM)
+    for pid_file in reversed(pids):  # background blocks, hjem-edge, hjem-hub, then mosquitto
         with contextlib.suppress(OSError, ValueError):
             os.kill(int(pid_file.read_text(encoding="ascii")), signal.SIGTERM)
     deadline = time.monotonic() + 20
@@ -133,7 +146,9 @@ def installed() -> Iterator[Installed]:
     shell = GuideShell(root, checkout, _environment(root, plain, tls, http))
     try:
         shell.start()
-        yield Installed(root, shell, http, tls, hosts)
+        ready = Installed(root, shell, http, tls, hosts)
+        _run_guide(ready)
+        yield ready
     finally:
         shell.close()
         _stop_services(root)
@@ -149,7 +164,6 @@ def _resident_row(html: str, name: str) -> str:
 
 
 def test_installer_path_as_written_shows_a_reading(installed: Installed) -> None:
-    _run_guide(installed)
     password = installed.printed("user anna (care_staff) created", "password")
     with httpx.Client(base_url=f"http://127.0.0.1:{installed.http_port}") as client:
         page = client.get("/sign-in")
@@ -170,3 +184,62 @@ def test_installer_path_as_written_shows_a_reading(installed: Installed) -> None
     # the broker really dropped to its own user and reads what the guide made for it
     conf = (installed.root / "guide/mosquitto.conf").read_text(encoding="utf-8")
     assert "user mosquitto" in conf
+
+
+VENDOR_GUIDE = REPO / "schemas" / "README.md"
+BP_ID = "carefirm-bp77-20261128T071500"  # schemas/examples/valid/blood-pressure.json
+
+
+def _stored(database: Path, observation_id: str) -> bool:
+    """The SQLite store has the observation (in whichever version of its table)."""
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        tables = [
+            str(r[0])
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'observation%'"
+            )
+        ]
+        for table in tables:
+            with contextlib.suppress(sqlite3.OperationalError):
+                query = f"SELECT 1 FROM {table} WHERE id = ?"
+                if conn.execute(query, (observation_id,)).fetchone():
+                    return True
+    return False
+
+
+def _handed_to_the_vendor(installed: Installed) -> None:
+    """What the operator gives carefirm (schemas/README.md section 1): files and secrets."""
+    certs = installed.root / "etc/mosquitto/certs"
+    for name in ("ca.crt", "clients/carefirm.crt", "clients/carefirm.key"):
+        shutil.copy(certs / name, installed.shell.cwd / Path(name).name)
+    password = installed.printed("vendor carefirm registered", "MQTT password")
+    token = installed.printed("vendor carefirm registered", "HTTP bearer token")
+    installed.shell.run(f"export PASSWORD='{password}' TOKEN='{token}'", label="vendor secrets")
+
+
+def test_vendor_guide_as_written_against_the_shipped_broker(installed: Installed) -> None:
+    _handed_to_the_vendor(installed)
+    outputs: list[str] = []
+    for block in blocks(VENDOR_GUIDE.read_text(encoding="utf-8")):
+        if block.lang != "sh" or not block.section.startswith("6.") or not block.runs:
+            continue
+        text = rebase(block.text, installed.root, installed.hosts)
+        label = f"{VENDOR_GUIDE.name}:{block.line}"
+        if "curl" in text:
+            deadline = time.monotonic() + 30
+            while not _stored(installed.database, BP_ID):
+                assert time.monotonic() < deadline, "the MQTT reading never reached the store"
+                time.sleep(0.2)
+            reply = json.loads(installed.shell.run(text, label=label))
+            # the same batch as over MQTT: accepted again, stored once
+            assert (reply["accepted"], reply["stored"], reply["duplicates"]) == (2, 0, 2), reply
+        else:
+            outputs.append(installed.shell.run(text, label=label))
+    rejection = json.loads(outputs[-1].strip().splitlines()[-1])  # what mosquitto_rr printed
+    assert rejection["publisher"] == "carefirm"
+    assert "decimal string" in rejection["errors"][0]["reason"]
+    for observation_id in (
+        "carefirm-fd12-000044-fall-20261128T073058",
+        "carefirm-ds3-000910-opening-20261128T074000",
+    ):
+        assert _stored(installed.database, observation_id), observation_id

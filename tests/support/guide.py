@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import subprocess
 import sys
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,7 +149,7 @@ class GuideShell:
     cwd: Path
     env: dict[str, str]
     transcript: list[str] = field(default_factory=list)
-    _proc: subprocess.Popen[str] | None = None
+    _proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         env = {**os.environ, **self.env, "PYTHONPATH": str(REPO)}
@@ -158,30 +160,43 @@ class GuideShell:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            text=True,
+            bufsize=0,
             cwd=self.cwd,
             env=env,
         )
         self.run(_prelude(self.root), label="prelude")
 
-    def run(self, script: str, *, label: str) -> str:
-        """Run ``script``; its output. A failing command ends the session: AssertionError."""
+    def run(self, script: str, *, label: str, timeout_s: float = 180.0) -> str:
+        """Run ``script``; its output. A failing command ends the session, a block running
+        longer than ``timeout_s`` fails the test: AssertionError with the output so far."""
         assert self._proc
         assert self._proc.stdin
         assert self._proc.stdout
-        self._proc.stdin.write(f"{script}\necho {_SENTINEL}\n")
+        self._proc.stdin.write(f"{script}\necho {_SENTINEL}\n".encode())
         self._proc.stdin.flush()
-        out: list[str] = []
-        for line in self._proc.stdout:
-            if line.rstrip("\n") == _SENTINEL:
-                text = "".join(out)
-                self.transcript.append(f"--- {label}\n{text}")
-                return text
-            out.append(line)
-        self.transcript.append(f"--- {label} (FAILED)\n{''.join(out)}")
-        raise AssertionError(
-            f"guide block {label} failed (exit {self._proc.wait()}):\n" + "".join(out)
-        )
+        fd, out = self._proc.stdout.fileno(), b""
+        deadline = time.monotonic() + timeout_s
+        while (end := out.find(f"{_SENTINEL}\n".encode())) < 0:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(fd, 65536) if ready else b""
+            if not chunk:
+                text = out.decode(errors="replace")
+                self.transcript.append(f"--- {label} (FAILED)\n{text}")
+                why = "timed out" if not ready else f"failed (exit {self._proc.wait()})"
+                raise AssertionError(f"guide block {label} {why}:\n{text}")
+            out += chunk
+        text = out[:end].decode(errors="replace")
+        self.transcript.append(f"--- {label}\n{text}")
+        return text
+
+    def run_background(self, script: str, *, label: str) -> Path:
+        """Start ``script`` in the background (a terminal left open); its output file."""
+        out = self.root / "guide" / "background" / f"{label.replace('/', '_')}.log"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        pids = self.root / "guide" / "pids"
+        started = f"mkdir -p {pids}; echo $! > {pids}/zz-{out.stem}"
+        self.run(f"( {script.strip()}\n) > {out} 2>&1 &\n{started}", label=f"{label} (background)")
+        return out
 
     def close(self) -> None:
         if self._proc is not None:
