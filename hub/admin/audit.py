@@ -31,6 +31,7 @@ __all__ = [
     "organisation_of_home",
     "organisation_of_resident",
     "organisation_of_team",
+    "organisation_of_user",
     "record_admin_action",
     "run_audited",
 ]
@@ -189,6 +190,10 @@ def organisation_of_device(conn: sqlite3.Connection, device_id: str | None) -> s
     )
 
 
+def organisation_of_user(conn: sqlite3.Connection, username: str | None) -> str | None:
+    return _one(conn, "SELECT organisation_id FROM auth_user WHERE username = ?", username)
+
+
 # command -> audited action name; the entry's target is the command's first argument
 CLI_ACTIONS = {
     "add-organisation": "organisation_added",
@@ -199,6 +204,13 @@ CLI_ACTIONS = {
     "assign-device": "device_assigned",
     "bind-device": "device_bound",
     "set-spo2-scale": "spo2_scale_set",
+    "disable-user": "user_disabled",
+    "enable-user": "user_enabled",
+    "reset-password": "password_reset",
+    "issue-token": "token_issued",
+    "revoke-token": "token_revoked",
+    "retire-gateway": "gateway_retired",
+    "unassign-device": "device_unassigned",
 }
 _DETAIL = (
     "name",
@@ -217,6 +229,10 @@ _DETAIL = (
     "no_token",
     "scale",
     "previous_scale",
+    "token_id",
+    "days",
+    "at",
+    "no_registry",
 )
 
 
@@ -232,9 +248,10 @@ def cli_affected(conn: sqlite3.Connection, command: str, values: dict[str, objec
         organisation_of_home(conn, text("home")),
         organisation_of_resident(conn, text("resident")),
         organisation_of_device(conn, text("device")),
+        organisation_of_user(conn, text("username")),
         *(organisation_of_team(conn, str(t)) for t in _listed(teams)),
     }
-    if command == "add-gateway":
+    if command in {"add-gateway", "retire-gateway"}:
         home = _one(conn, "SELECT home_id FROM publisher WHERE id = ?", text("id"))
         found.add(organisation_of_home(conn, home))
     return {o for o in found if o is not None}

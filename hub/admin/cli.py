@@ -1,5 +1,6 @@
 """``hjem admin add-organisation | add-team | add-gateway | add-vendor | add-user |
-assign-device | bind-device | set-spo2-scale | list | broker-password | render-acl``.
+assign-device | bind-device | set-spo2-scale | list | broker-password | render-acl`` (and the
+lifecycle actions of :mod:`hub.admin.lifecycle`; ``list`` is :mod:`hub.admin.listing`).
 
 Provisioning writes three places: the broker's password file (``mosquitto_passwd``; the ACL
 is a fixed set of patterns keyed on the username, see :mod:`hub.admin.provision`), the registry
@@ -18,12 +19,10 @@ import argparse
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
-from foundation.errors import CliError
 from hub.admin.args import (
     BROKER_PID_FILE,
     PASSWORD_FILE,
@@ -40,6 +39,11 @@ from hub.admin.args import (
     user_args,
     vendor_args,
 )
+from hub.admin.context import SystemClock as _SystemClock
+from hub.admin.context import call as _call
+from hub.admin.context import database as _database
+from hub.admin.context import fail as _fail
+from hub.admin.context import parse_time as _parse_time
 from hub.admin.installer import (
     EDGE_PASSWORD_VARIABLE,
     check_organisation,
@@ -47,6 +51,8 @@ from hub.admin.installer import (
     device_id,
     password_variable,
 )
+from hub.admin.lifecycle import LIFECYCLE_ACTIONS
+from hub.admin.listing import list_all
 
 if TYPE_CHECKING:
     from hub.registry.core import PublisherKind, Registry
@@ -54,36 +60,6 @@ if TYPE_CHECKING:
 __all__ = ["BROKER_PID_FILE", "PASSWORD_FILE", "register"]
 
 Handler = Callable[[argparse.Namespace], int]
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class _SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
-def _fail(message: str) -> Exception:
-    return CliError(message)
-
-
-@contextmanager
-def _database(args: argparse.Namespace) -> Iterator[sqlite3.Connection]:
-    from hub.config import load_settings
-    from hub.db import open_db
-    from hub.errors import HubError
-
-    if args.config is None:
-        raise _fail("--config HUB_TOML is needed to reach the hub database")
-    try:
-        settings = load_settings(Path(args.config))
-        conn = open_db(settings.database)
-    except HubError as exc:
-        raise _fail(str(exc)) from exc
-    try:
-        yield conn
-    finally:
-        conn.close()
 
 
 @contextmanager
@@ -92,16 +68,6 @@ def _registry(args: argparse.Namespace) -> Iterator[Registry]:
 
     with _database(args) as conn:
         yield Registry(conn)
-
-
-def _call(action: Callable[[], T]) -> T:
-    """Run ``action``, turning the hub's own errors into one-line CLI errors."""
-    from hub.errors import HubError
-
-    try:
-        return action()
-    except HubError as exc:
-        raise _fail(str(exc)) from exc
 
 
 @contextmanager
@@ -141,6 +107,11 @@ def _register_publisher(
 ) -> None:
     """Add the registry row unless it already exists with the same kind."""
     existing = registry.publisher(args.id)
+    if existing is not None and existing.retired is not None:
+        raise _fail(
+            f"{kind} {args.id!r} was retired at {existing.retired.isoformat()}: its history"
+            " stays under that id, register the replacement under a new id"
+        )
     if existing is not None and existing.kind != kind:
         raise _fail(f"{args.id!r} is already registered as a {existing.kind}, not a {kind}")
     if existing is not None:
@@ -240,18 +211,6 @@ def _add_user(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_time(text: str | None, name: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise _fail(f"{name} {text!r} is not an ISO 8601 time") from exc
-    if moment.tzinfo is None:
-        raise _fail(f"{name} {text!r} needs a UTC offset, e.g. {text}+01:00")
-    return moment
-
-
 def _assign_device(args: argparse.Namespace) -> int:
     start = _parse_time(args.start, "--start") or datetime.now(UTC)
     end = _parse_time(args.end, "--end")
@@ -294,35 +253,6 @@ def _set_spo2_scale(args: argparse.Namespace) -> int:
         f"resident {args.resident}: NEWS2 SpO2 scale {args.scale}"
         f" (was {args.previous_scale}); NEWS2 scores the resident's SpO2 on it"
     )
-    return 0
-
-
-def _list(args: argparse.Namespace) -> int:
-    from hub.admin.provision import broker_users, is_hub_login
-
-    on_broker = [] if args.no_broker else _call(lambda: broker_users(args.password_file))
-    registered: dict[str, str] = {}
-    with _registry(args) as registry:
-        for name in on_broker:
-            publisher = registry.publisher(name)
-            if publisher is not None:
-                registered[name] = publisher.kind
-        homes = registry.homes()
-        residents = registry.residents()
-        devices = registry.devices()
-        for home in homes:
-            print(f"home      {home.id}  {home.label}")
-        for resident in residents:
-            print(f"resident  {resident.id}  home={resident.home_id or '-'}")
-        moment = datetime.now(UTC)
-        for device in devices:
-            holder = registry.resolve(device, moment)
-            owner = next((b.publisher_id for b in registry.bindings(device) if b.end is None), "")
-            bound = f"  bound to={owner}" if owner else ""
-            print(f"device    {device}  resident={holder or '-'}{bound}")
-    for name in on_broker:
-        kind = registered.get(name, "hub" if is_hub_login(name) else "NOT IN REGISTRY")
-        print(f"broker    {name}  {kind}")
     return 0
 
 
@@ -384,7 +314,13 @@ _ACTIONS: list[tuple[str, Handler, _Arguments, str, tuple[bool, bool]]] = [
         "the NEWS2 SpO2 scale a clinician prescribed for a resident (1 or 2)",
         (False, True),
     ),
-    ("list", _list, no_args, "homes, residents, devices and broker users", (True, True)),
+    (
+        "list",
+        list_all,
+        no_args,
+        "organisations, teams, users, homes, publishers, residents, devices, broker logins",
+        (True, True),
+    ),
     (
         "broker-password",
         _broker_only,
@@ -404,7 +340,7 @@ _ACTIONS: list[tuple[str, Handler, _Arguments, str, tuple[bool, bool]]] = [
 
 def register(parser: argparse.ArgumentParser) -> Handler:
     sub = parser.add_subparsers(dest="admin_command", metavar="ACTION", required=True)
-    for name, run, arguments, help_text, (broker, registry) in _ACTIONS:
+    for name, run, arguments, help_text, (broker, registry) in [*_ACTIONS, *LIFECYCLE_ACTIONS]:
         action = sub.add_parser(name, help=help_text, description=help_text)
         arguments(action)
         common(action, broker=broker, registry=registry)

@@ -204,6 +204,17 @@ class UserStore:
         ).fetchall()
         return User(row[0], row[1], row[2], Role(row[3]), row[4], tuple(t[0] for t in teams))
 
+    def account(self, username: str) -> tuple[str, bool] | None:
+        """The id of the user with this name (active or not) and whether it is active."""
+        row = self._conn.execute(
+            "SELECT id, active FROM auth_user WHERE username = ?", (username,)
+        ).fetchone()
+        return (str(row[0]), bool(row[1])) if row else None
+
+    def activate(self, user_id: str) -> None:
+        """Let a deactivated user sign in again (with the password it had)."""
+        self._conn.execute("UPDATE auth_user SET active = 1 WHERE id = ?", (user_id,))
+
     def deactivate(self, user_id: str) -> None:
         with transaction(self._conn):
             self._conn.execute("UPDATE auth_user SET active = 0 WHERE id = ?", (user_id,))

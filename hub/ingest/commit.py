@@ -143,7 +143,7 @@ def judge(inbound: Inbound, *, now: datetime, resolve: Resolver) -> Judgement:
         position = positions[i] if positions is not None else -1
         resident = resolve(obs.source.device.id, to_micros(obs.effective), topic.publisher)
         if isinstance(resident, Refused):
-            errors.append(_unbound_error(position, obs.source.device.id, topic.publisher))
+            errors.append(_unbound_error(position, obs.source.device.id, topic.publisher, resident))
             continue
         judgement.items.append(
             StoredObservation(obs, topic.publisher, resident, now, payload, position)
@@ -163,12 +163,16 @@ def judge(inbound: Inbound, *, now: datetime, resolve: Resolver) -> Judgement:
     return judgement
 
 
-def _unbound_error(position: int, device_id: str, publisher: str) -> RejectionError:
-    """Why a reading of a device that belongs to another publisher is refused."""
+def _unbound_error(
+    position: int, device_id: str, publisher: str, refused: Refused
+) -> RejectionError:
+    """Why a reading of a device that belongs to another publisher (or of a retired
+    publisher: ``refused.reason``) is refused."""
     where = f"$.observations[{position}]" if position >= 0 else "$.observations[?]"
     return RejectionError(
         path=f"{where}.source.device.id",
-        reason=(
+        reason=refused.reason[:512]
+        or (
             f"device {device_id!r} is not bound to publisher {publisher!r} at this time: a "
             "device's readings come from a gateway of its resident's home or from the "
             "publisher it is bound to (hjem admin bind-device)"
@@ -190,7 +194,7 @@ def _judge_accepted(
         )
         resident = resolve(obs.source.device.id, item.effective_us, publisher)
         if isinstance(resident, Refused):
-            errors.append(_unbound_error(position, obs.source.device.id, publisher))
+            errors.append(_unbound_error(position, obs.source.device.id, publisher, resident))
             continue
         item.resident_id = resident
         items.append(item)

@@ -30,7 +30,7 @@ from typing import Literal
 
 from hub.db import from_micros, migrate, to_micros, transaction
 from hub.errors import RegistryError
-from hub.registry.resolver import Snapshot, ranges_of
+from hub.registry.resolver import Snapshot, ranges_of, retired_reason
 
 __all__ = [
     "Assignment",
@@ -89,6 +89,9 @@ MIGRATIONS = [
         "ALTER TABLE resident ADD COLUMN spo2_scale INTEGER NOT NULL DEFAULT 1"
         " CHECK (spo2_scale IN (1, 2))"
     ),
+    # Version 13: a retired publisher (hjem admin retire-gateway, issue 21) keeps its row and
+    # history; ingest refuses its readings from then on (hub.registry.resolver).
+    "ALTER TABLE publisher ADD COLUMN retired_us INTEGER",
 ]
 
 PublisherKind = Literal["gateway", "vendor"]
@@ -130,6 +133,7 @@ class Publisher:
     kind: PublisherKind
     home_id: str | None
     has_token: bool
+    retired: datetime | None = None
 
 
 def hash_token(token: str) -> str:
@@ -346,16 +350,31 @@ class Registry:
             (publisher_id, kind, home_id),
         )
 
+    def retire_publisher(self, publisher_id: str, at: datetime) -> None:
+        """Retire the publisher at ``at``: its row and history stay, its readings are refused
+        from now on (whatever their time) and its HTTP token stops working."""
+        with transaction(self._conn):
+            cur = self._conn.execute(
+                "UPDATE publisher SET retired_us = ?, token_sha256 = NULL"
+                " WHERE id = ? AND retired_us IS NULL",
+                (to_micros(at), publisher_id),
+            )
+            if cur.rowcount != 1:
+                known = self.publisher(publisher_id)
+                why = "unknown publisher" if known is None else f"retired at {known.retired}"
+                raise RegistryError("publisher", publisher_id, why)
+            self._bump()
+
     def issue_token(self, publisher_id: str) -> str:
         """Create (or replace) the publisher's HTTP bearer token; returned only this once."""
         token = secrets.token_urlsafe(32)
         with transaction(self._conn):
             cur = self._conn.execute(
-                "UPDATE publisher SET token_sha256 = ? WHERE id = ?",
+                "UPDATE publisher SET token_sha256 = ? WHERE id = ? AND retired_us IS NULL",
                 (hash_token(token), publisher_id),
             )
             if cur.rowcount != 1:
-                raise RegistryError("publisher", publisher_id, "unknown publisher")
+                raise RegistryError("publisher", publisher_id, "unknown or retired publisher")
         return token
 
     # -- look-ups --------------------------------------------------------------------------
@@ -372,10 +391,14 @@ class Registry:
 
     def publisher(self, publisher_id: str) -> Publisher | None:
         row = self._conn.execute(
-            "SELECT id, kind, home_id, token_sha256 IS NOT NULL FROM publisher WHERE id = ?",
+            "SELECT id, kind, home_id, token_sha256 IS NOT NULL, retired_us FROM publisher"
+            " WHERE id = ?",
             (publisher_id,),
         ).fetchone()
-        return Publisher(row[0], row[1], row[2], bool(row[3])) if row else None
+        if row is None:
+            return None
+        retired = from_micros(row[4]) if row[4] is not None else None
+        return Publisher(row[0], row[1], row[2], bool(row[3]), retired)
 
     def residents(self, home_id: str | None = None) -> list[Resident]:
         rows = self._conn.execute(
@@ -420,6 +443,7 @@ class Registry:
         gateways: dict[str, set[str]] = {}
         for publisher, home in query(
             "SELECT id, home_id FROM publisher WHERE kind = 'gateway' AND home_id IS NOT NULL"
+            " AND retired_us IS NULL"
         ):
             gateways.setdefault(home, set()).add(publisher)
         self._snapshot = Snapshot(
@@ -437,6 +461,12 @@ class Registry:
             ),
             dict(query("SELECT id, home_id FROM resident WHERE home_id IS NOT NULL").fetchall()),
             {home: frozenset(ids) for home, ids in gateways.items()},
+            {
+                str(pid): retired_reason(str(pid), from_micros(us).isoformat())
+                for pid, us in query(
+                    "SELECT id, retired_us FROM publisher WHERE retired_us IS NOT NULL"
+                )
+            },
         )
         self._cache_version = version
 

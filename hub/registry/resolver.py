@@ -10,24 +10,31 @@ not registered for.
 A device that is neither bound nor assigned at the reading's time belongs to nobody yet: its
 readings are stored without a resident (so an installer sees it and can assign it), and
 they reach no resident's record or alert.
+
+A retired publisher (``hjem admin retire-gateway``) may send nothing: its readings are refused
+whatever their time, with a reason that names the retirement.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
-__all__ = ["REFUSED", "Ranges", "Refused", "Snapshot", "ranges_of"]
+__all__ = ["REFUSED", "Ranges", "Refused", "Snapshot", "ranges_of", "retired_reason"]
 
 
 class Refused:
-    """The sender may not send readings for this device at this time."""
+    """The sender may not send readings for this device at this time; ``reason`` says why
+    when it is not the device binding (a retired publisher)."""
 
-    __slots__ = ()
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str = "") -> None:
+        self.reason = reason
 
     def __repr__(self) -> str:
-        return "REFUSED"
+        return f"REFUSED({self.reason!r})" if self.reason else "REFUSED"
 
 
 REFUSED: Final = Refused()
@@ -42,6 +49,14 @@ def ranges_of(rows: list[tuple[str, int, int | None, str]]) -> dict[str, Ranges]
     for device, s_us, e_us, value in rows:
         grouped.setdefault(device, []).append((s_us, e_us, value))
     return {d: ([r[0] for r in rs], rs) for d, rs in grouped.items()}
+
+
+def retired_reason(publisher: str, retired: str) -> Refused:
+    """Why a retired publisher's readings are refused (``retired``: ISO time)."""
+    return Refused(
+        f"publisher {publisher!r} was retired at {retired} (hjem admin retire-gateway):"
+        " its readings are no longer accepted (a replacement gets a new id: hjem admin add-gateway)"
+    )
 
 
 def _at(entry: Ranges | None, at_us: int) -> str | None:
@@ -63,6 +78,8 @@ class Snapshot:
     bindings: dict[str, Ranges]
     resident_home: dict[str, str]
     home_gateways: dict[str, frozenset[str]]
+    retired: dict[str, Refused] = field(default_factory=dict)
+    """Retired publishers (``hjem admin retire-gateway``): every reading of theirs is refused."""
 
     def resident(self, device_id: str, at_us: int) -> str | None:
         """The resident the device was assigned to at ``at_us`` (µs), or None."""
@@ -73,7 +90,10 @@ class Snapshot:
         return _at(self.bindings.get(device_id), at_us)
 
     def __call__(self, device_id: str, at_us: int, publisher: str) -> str | Refused | None:
-        """The reading's resident (None: unassigned), or REFUSED for a foreign sender."""
+        """The reading's resident (None: unassigned), or REFUSED for a foreign or retired
+        sender (whatever the reading's time: a retired gateway may replay old readings)."""
+        if publisher in self.retired:
+            return self.retired[publisher]
         resident = _at(self.assignments.get(device_id), at_us)
         owner = _at(self.bindings.get(device_id), at_us) if self.bindings else None
         if owner is not None:
