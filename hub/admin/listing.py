@@ -34,7 +34,7 @@ _USERS = (
 def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A titled, column-aligned table (``(none)`` when empty)."""
     cells = [[str(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
     lines = [f"{title.upper()} ({len(cells)})"]
     lines.extend(
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
