@@ -374,7 +374,9 @@ class Registry:
                 (hash_token(token), publisher_id),
             )
             if cur.rowcount != 1:
-                raise RegistryError("publisher", publisher_id, "unknown publisher, or a retired one")
+                raise RegistryError(
+                    "publisher", publisher_id, "unknown publisher, or a retired one"
+                )
         return token
 
     # -- look-ups --------------------------------------------------------------------------
