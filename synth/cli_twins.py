@@ -58,8 +58,9 @@ def sample_cmd(args: argparse.Namespace) -> int:
 def report_cmd(args: argparse.Namespace) -> int:
     from synth.report import build_report
 
-    text, prv = build_report(args.real, args.synthetic, args.holdout)
+    text, prv, use = build_report(args.real, args.synthetic, args.holdout)
     args.out.write_text(text, encoding="utf-8")
     flags = prv.flagged if prv else []
     print(f"report -> {args.out}" + (f"; PRIVACY FLAGS: {'; '.join(flags)}" if flags else ""))
+    print(f"utility not measured: {use}" if isinstance(use, str) else use.summary())
     return 1 if flags else 0

@@ -1,4 +1,4 @@
-"""``hjem synth report REAL SYNTH``: fidelity, privacy and realism as one HTML page.
+"""``hjem synth report REAL SYNTH``: fidelity, privacy, realism and utility as one HTML page.
 
 Plots are inline SVG (no plotting dependency). Each realism row puts a cited reference
 figure (docs/synthetic.md) beside the synthetic one.
@@ -14,6 +14,7 @@ import numpy as np
 from synth.data import Long, load
 from synth.fit import FIT_MEASURES, per_resident
 from synth.metrics import Privacy, fidelity, privacy
+from synth.utility import Utility, utility
 
 __all__ = ["REFERENCES", "build_report"]
 
@@ -30,11 +31,6 @@ REFERENCES: list[tuple[str, str, str]] = [
 _STYLE = (
     "<style>body{font-family:sans-serif;max-width:60em;margin:auto}td,th{padding:2px 8px;"
     "border-bottom:1px solid #ccc}.flag{color:#b00;font-weight:bold}.ok{color:#070}</style>"
-)
-_UTILITY = (
-    "<h2>Utility</h2><p>Not measured yet (a stated gap): train-on-synthetic/test-on-real "
-    "needs the deterioration model of the federated-learning issue (issue 19); the "
-    "comparison with train-on-real is to be added once that model is in the tree.</p>"
 )
 
 
@@ -118,6 +114,37 @@ def _privacy_html(p: Privacy | None) -> str:
     return _table(rows, ["metric", "value"]) + verdict
 
 
+def _measure_utility(real: Long, real_path: Path, synth: Long, synth_path: Path) -> Utility | str:
+    """The utility figures, or why they are not there."""
+    try:
+        return utility(real, real_path, synth, synth_path)
+    except ImportError as exc:
+        return f"the deterioration model (fl/, pip install 'hjem[fl]') cannot be imported: {exc}"
+    except ValueError as exc:
+        return str(exc)
+
+
+def _utility_html(u: Utility | str) -> str:
+    head = (
+        "<h2>Utility</h2><p>Deterioration model of docs/federated.md (episode onset within "
+        "48 h, logistic regression on fl.features), trained on the synthetic data (TSTR) or "
+        "on half of the real residents (TRTR), both tested on the other half of the real "
+        "residents.</p>"
+    )
+    if isinstance(u, str):
+        return head + f"<p class='flag'>Utility not measured: {html.escape(u)}</p>"
+    rows = [
+        ["AUROC", f"{u.tstr_auroc:.3f}", f"{u.trtr_auroc:.3f}", f"{u.auroc_difference:+.3f}"],
+        ["AUPRC", f"{u.tstr_auprc:.3f}", f"{u.trtr_auprc:.3f}", f"{u.auprc_difference:+.3f}"],
+    ]
+    sizes = (
+        f"<p>Training days: {u.synth_rows} synthetic, {u.real_train_rows} real; test: "
+        f"{u.test_rows} real resident-days, {u.test_positives} positive.</p>"
+    )
+    table = _table(rows, ["metric", "train synthetic (TSTR)", "train real (TRTR)", "TSTR - TRTR"])
+    return head + table + sizes
+
+
 def _autocorr(real: Long, synth: Long) -> list[list[str]]:
     rows = []
     for m in FIT_MEASURES:
@@ -149,10 +176,13 @@ def _correlations(long: Long) -> np.ndarray:
 
 def build_report(
     real_path: Path, synth_path: Path, holdout_path: Path | None
-) -> tuple[str, Privacy | None]:
+) -> tuple[str, Privacy | None, Utility | str]:
+    """The HTML page, the privacy figures (None without a hold-out), the utility figures
+    (or the reason they are missing)."""
     real, synth = load(real_path), load(synth_path)
     prv = privacy(real, load(holdout_path), synth) if holdout_path else None
     fid = fidelity(real, synth)
+    use = _measure_utility(real, real_path, synth, synth_path)
     fid_rows = [
         [
             str(r["measure"]),
@@ -212,7 +242,7 @@ def build_report(
             [list(r) for r in _realism(synth)],
             ["figure", "reference", "source (docs/synthetic.md)", "synthetic"],
         ),
-        _UTILITY,
+        _utility_html(use),
         "</html>",
     ]
-    return "\n".join(page), prv
+    return "\n".join(page), prv, use

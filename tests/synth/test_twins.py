@@ -90,7 +90,7 @@ def test_report_passes_a_twin_and_flags_a_copying_synthesiser(
     assert "Utility" in text
     leaky = tmp_path / "leaky"
     shutil.copytree(cohorts["real"], leaky)  # the "synthesiser" hands out the real records
-    html, privacy = build_report(cohorts["real"], leaky, cohorts["holdout"])
+    html, privacy, _ = build_report(cohorts["real"], leaky, cohorts["holdout"])
     assert privacy is not None
     assert privacy.mia_auc > 0.9
     assert privacy.dcr_ratio < 0.1
