@@ -26,7 +26,7 @@ def register_twins(sub: Any, run: Any) -> None:
     s.add_argument("--start", type=date.fromisoformat, default=date(2026, 1, 5))
     s.add_argument("--out", type=Path, required=True)
     s.set_defaults(synth=run("synth.cli_twins", "sample_cmd"))
-    r = sub.add_parser("report", help="fidelity, privacy and realism report (HTML)")
+    r = sub.add_parser("report", help="fidelity, privacy, realism and utility report (HTML)")
     r.add_argument("real", type=Path, help="real data: hub database or cohort directory")
     r.add_argument("synthetic", type=Path, help="synthetic cohort directory (or database)")
     r.add_argument("--holdout", type=Path, help="real data NOT used to fit (for privacy)")
