@@ -26,9 +26,7 @@ def register(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], 
     sub = parser.add_subparsers(dest="edge_command", metavar="ACTION", required=True)
     run = sub.add_parser("run", help="run the gateway agent", description="run the gateway agent")
     run.add_argument("--config", type=Path, required=True, metavar="FILE", help="TOML config")
-    check = sub.add_parser(
-        "check-config", help="print the effective settings (no password) and every problem"
-    )
+    check = sub.add_parser("check-config", help="validate a config file and print it")
     check.add_argument("--config", type=Path, required=True, metavar="FILE")
     return _handle
 
@@ -37,14 +35,13 @@ def _handle(args: argparse.Namespace) -> int:
     from edge.config import load_config
     from edge.errors import ConfigError, EdgeError
 
-    if args.edge_command == "check-config":
-        from edge.check import check_config
-
-        return check_config(args.config)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         raise CliError(f"configuration error: {exc}") from exc
+    if args.edge_command == "check-config":
+        print(config.model_dump_json(indent=2, exclude={"mqtt": {"password"}}))
+        return 0
     from foundation.logs import configure_logging
 
     configure_logging(logging.DEBUG if args.verbose else config.log_level, config.log_format)

@@ -43,7 +43,6 @@ __all__ = [
     "WatchdogConfig",
     "load_config",
     "parse_config",
-    "validation_problems",
 ]
 
 _ADDRESS = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
@@ -86,15 +85,12 @@ class MqttConfig(_Section):
 
     @model_validator(mode="after")
     def _tls_files(self) -> MqttConfig:
+        for name in ("ca_file", "cert_file", "key_file"):
+            path: Path | None = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name} {path} does not exist or is not a file")
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("cert_file and key_file go together")
-        missing = [
-            f"{name} {path} does not exist or is not a file"
-            for name in ("ca_file", "cert_file", "key_file")
-            if (path := getattr(self, name)) is not None and not path.is_file()
-        ]
-        if missing:
-            raise ValueError("; ".join(missing))
         return self
 
     @property
@@ -283,26 +279,17 @@ def _key_of(loc: tuple[int | str, ...]) -> str:
     return out or "(file)"
 
 
-def validation_problems(exc: ValidationError) -> list[tuple[str, str]]:
-    """Every problem pydantic found, as (key, problem), keys like ``devices[0].kind``."""
-    return [
-        (_key_of(tuple(error["loc"])), str(error["msg"]).removeprefix("Value error, "))
-        for error in exc.errors()
-    ]
-
-
 def parse_config(data: dict[str, Any], source: str = "") -> EdgeConfig:
     """Validate a parsed configuration; raise ConfigError naming the first wrong key."""
     try:
         return EdgeConfig(**data)
     except ValidationError as exc:
-        problems = validation_problems(exc)
-        key, problem = problems[0]
-        more = len(problems) - 1
+        first = exc.errors()[0]
+        problem = str(first["msg"]).removeprefix("Value error, ")
+        more = len(exc.errors()) - 1
         if more:
-            plural = "s" if more > 1 else ""
-            problem += f" (and {more} more problem{plural}: hjem edge check-config lists them)"
-        raise ConfigError(key, problem, source) from exc
+            problem += f" (and {more} more problem{'s' if more > 1 else ''})"
+        raise ConfigError(_key_of(tuple(first["loc"])), problem, source) from exc
 
 
 def load_config(path: Path) -> EdgeConfig:
