@@ -35,7 +35,6 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.config import EdgeConfig
 from edge.errors import PublishError
-from edge.mqtt_diagnose import KnownCauseFilter, RecordingContext, refusal_cause, tls_context
 from edge.outbox import Outbox, OutboxRow
 from schemas.models import MAX_PAYLOAD_BYTES, GatewayStatus, StatusKind, encode
 from schemas.topics import observations_topic, status_topic
@@ -50,8 +49,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("hjem.edge.mqtt")
-_paho_log = logging.getLogger("hjem.edge.paho")
-_paho_log.addFilter(KnownCauseFilter())  # its per-retry TLS alert line: told once, by us
 
 _PAYLOAD_BUDGET = MAX_PAYLOAD_BYTES - 4096  # room for the envelope
 NO_MATCHING_SUBSCRIBERS = 0x10
@@ -146,13 +143,6 @@ class AckingClient(aiomqtt.Client):
             self._reasons[mid] = reason_code.value
         super()._on_publish(client, userdata, mid, reason_code, properties)
 
-    def _on_disconnect(self, client: paho.Client, userdata: Any, *args: Any) -> None:
-        # A connection lost before the CONNACK (e.g. a TLS alert on the first read) would
-        # otherwise leave __aenter__ waiting for its whole timeout: fail the attempt now.
-        if not self._connected.done():
-            self._connected.set_exception(aiomqtt.MqttError("connection lost before CONNACK"))
-        super()._on_disconnect(client, userdata, *args)
-
 
 @dataclass
 class PublisherStats:
@@ -188,8 +178,6 @@ class Publisher:
         self._acked_event = asyncio.Event()
         self._refused: int | None = None  # the last PUBACK reason code that kept rows
         self._refusals = 0  # consecutive refusals: the backoff attempt
-        self._tls: RecordingContext | None = None  # the last connection attempt's TLS context
-        self._told: str | None = None  # the refusal cause last logged as an error
 
     def wake(self) -> None:
         """Tell the publisher that new rows are in the outbox."""
@@ -203,7 +191,7 @@ class Publisher:
                 async with self._client() as client:
                     self._current = client
                     client.pending_calls_threshold = self.config.mqtt.max_inflight * 2 + 10
-                    attempt, self._told = 0, None
+                    attempt = 0
                     self.stats.connects += 1
                     log.info(
                         "connected to %s as %s", self.config.mqtt.url, self.config.mqtt_username
@@ -214,25 +202,14 @@ class Publisher:
                 self.stats.connection_losses += 1
                 delay = self._delay(attempt)
                 attempt += 1
-                self._log_failure(group.exceptions, delay)
+                log.warning(
+                    "MQTT %s: %s; retrying in %.1f s (outbox holds %d)",
+                    self.config.mqtt.url,
+                    group.exceptions[0],
+                    delay,
+                    self.outbox.depth,
+                )
                 await asyncio.sleep(delay)
-
-    def _log_failure(self, errors: Sequence[BaseException], delay: float) -> None:
-        """A refusal with a known cause: one error line per distinct cause, then debug lines."""
-        failure = self._tls.failure if self._tls else None
-        cause = refusal_cause(tuple(errors), failure, self.config)
-        level = logging.WARNING
-        if cause is not None:
-            level = logging.DEBUG if cause == self._told else logging.ERROR
-            self._told = cause
-        log.log(
-            level,
-            "MQTT %s: %s; retrying in %.1f s (outbox holds %d)",
-            self.config.mqtt.url,
-            cause or errors[0],
-            delay,
-            self.outbox.depth,
-        )
 
     async def publish_death(self) -> None:
         """Publish the death status on an orderly shutdown (the Will covers the other cases)."""
@@ -262,13 +239,9 @@ class Publisher:
             keepalive=cfg.keepalive_s,
             timeout=10,
             max_inflight_messages=cfg.max_inflight * 2,
-            tls_context=self._new_tls_context() if cfg.tls else None,
-            logger=_paho_log,
+            tls_context=_tls_context(self.config) if cfg.tls else None,
+            logger=logging.getLogger("hjem.edge.paho"),
         )
-
-    def _new_tls_context(self) -> RecordingContext:
-        self._tls = _tls_context(self.config)
-        return self._tls
 
     async def _session(self, client: AckingClient) -> None:
         await client.publish(
@@ -375,13 +348,12 @@ class Publisher:
             slots.release()
 
 
-def _tls_context(config: EdgeConfig) -> RecordingContext:
+def _tls_context(config: EdgeConfig) -> ssl.SSLContext:
     cfg = config.mqtt
     try:
-        return tls_context(
-            str(cfg.ca_file) if cfg.ca_file else None,
-            str(cfg.cert_file) if cfg.cert_file else None,
-            str(cfg.key_file) if cfg.key_file else None,
-        )
+        context = ssl.create_default_context(cafile=str(cfg.ca_file) if cfg.ca_file else None)
+        if cfg.cert_file and cfg.key_file:
+            context.load_cert_chain(str(cfg.cert_file), str(cfg.key_file))
     except (OSError, ssl.SSLError) as exc:
         raise PublishError(cfg.url, f"cannot load the TLS files: {exc}") from exc
+    return context
