@@ -8,8 +8,10 @@ on BlueZ. Everything above them (the agent, bleak-retry-connector) is the real c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid as uuidlib
+from collections.abc import Coroutine
 from typing import Any, Literal
 
 from bleak.backends.characteristic import BleakGATTCharacteristic
@@ -106,6 +108,25 @@ class VirtualScanner(BaseBleakScanner):
             await self._adapter.stop_scanning()
 
 
+async def _connect_to_the_end(attempt: Coroutine[Any, Any, Connection]) -> Connection:
+    """Await bumble's ``Device.connect``, never abandoning it half-way.
+
+    Cancelled while the controller is connecting (the agent stopping, a caller's timeout),
+    bumble forgets the attempt without cancelling it in the controller; the connection that
+    completes afterwards then trips bumble's own assertion in its event handler. So a
+    cancellation lets the attempt end (it is bounded by its own timeout), drops the
+    connection it made, and only then propagates.
+    """
+    task = asyncio.ensure_future(attempt)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            made = await task
+            await made.disconnect()
+        raise
+
+
 class VirtualClient(BaseBleakClient):
     """A GATT client over a bumble connection from a virtual adapter."""
 
@@ -136,8 +157,8 @@ class VirtualClient(BaseBleakClient):
         timeout = float(kwargs.get("timeout", self._timeout))
         try:
             async with self._adapter.connect_lock:
-                connection = await self._adapter.device.connect(
-                    Address(self.address), timeout=timeout
+                connection = await _connect_to_the_end(
+                    self._adapter.device.connect(Address(self.address), timeout=timeout)
                 )
         except (TimeoutError, BaseBumbleError) as exc:
             raise BleakDeviceNotFoundError(

@@ -83,7 +83,7 @@ ROWS: dict[str, list[tuple[str, int]]] = {
 how many of the figures after that start must be there, all of them positive."""
 
 
-ROUNDED = {"outbox": 1}
+ROUNDED = {"outbox": 1, "synth-cohort": 1}
 """Benchmarks whose rows start with that many durations in seconds (then the rates)."""
 
 

@@ -202,3 +202,36 @@ async def test_glucose_records_are_fetched_since_the_last_sequence(tmp_path: Pat
     offsets = [r.clock_offset for r in reports if r.characteristic == 0x2A18]
     assert all(o is not None and abs(o - drift) < timedelta(seconds=2) for o in offsets)
     assert len(sequences) >= 2
+
+
+@pytest.mark.asyncio
+async def test_a_connect_cancelled_half_way_leaves_no_connection_and_no_error() -> None:
+    """Cancelling a connect while the virtual controller is connecting (the agent stopping)
+    must not leave a late connection that bumble's event handler trips over."""
+    from sim.backend import VirtualClient
+
+    devices = device_list(("glucose",))
+    address = str(devices[0]["address"])
+    config = parse_config(
+        {"gateway_id": "gw1", "radio": "virtual", "devices": devices, "virtual": {}}
+    )
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    try:
+        async with VirtualRadio(config.virtual, config.devices) as radio:
+            for delay in (0, 1, 2, 3, 5, 8):
+                client = VirtualClient(address, virtual_radio=radio)
+                attempt = asyncio.create_task(client.connect())
+                for _ in range(delay):
+                    await asyncio.sleep(0)
+                attempt.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await attempt
+                await asyncio.sleep(0.2)  # a late connection-complete event would land here
+                assert not client.is_connected
+                for adapter in radio.adapters.values():
+                    assert not adapter.device.connections, f"a connection survived ({delay})"
+    finally:
+        loop.set_exception_handler(None)
+    assert errors == [], [str(e.get("exception") or e.get("message")) for e in errors]
