@@ -189,15 +189,6 @@ class GuideShell:
         self.transcript.append(f"--- {label}\n{text}")
         return text
 
-    def run_background(self, script: str, *, label: str) -> Path:
-        """Start ``script`` in the background (a terminal left open); its output file."""
-        out = self.root / "guide" / "background" / f"{label.replace('/', '_')}.log"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        pids = self.root / "guide" / "pids"
-        started = f"mkdir -p {pids}; echo $! > {pids}/zz-{out.stem}"
-        self.run(f"( {script.strip()}\n) > {out} 2>&1 &\n{started}", label=f"{label} (background)")
-        return out
-
     def close(self) -> None:
         if self._proc is not None:
             if self._proc.stdin:
