@@ -24,8 +24,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     "${missing[@]}" >/dev/null
-  # Debian enables the packaged broker as a system service; Hjem runs its own instances.
-  for svc in mosquitto victoria-metrics; do
+  # Debian enables the packaged servers as system services; Hjem runs its own instances.
+  for svc in mosquitto victoria-metrics postgresql; do
     if [[ " ${missing[*]} " == *" $svc "* ]] && command -v systemctl >/dev/null \
        && [ -d /run/systemd/system ]; then
       as_root systemctl disable --now "$svc" >/dev/null 2>&1 || true

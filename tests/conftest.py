@@ -23,3 +23,6 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+from tests.support.postgres import postgres_cluster, postgres_dsn  # noqa: E402, F401 - fixtures
