@@ -14,6 +14,8 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from edge.cli_scan import add_arguments as scan_arguments
+from edge.cli_scan import run_scan
 from foundation.errors import CliError
 
 __all__ = ["register"]
@@ -28,6 +30,7 @@ def register(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], 
     run.add_argument("--config", type=Path, required=True, metavar="FILE", help="TOML config")
     check = sub.add_parser("check-config", help="validate a config file and print it")
     check.add_argument("--config", type=Path, required=True, metavar="FILE")
+    scan_arguments(sub.add_parser("scan", help="list the devices in range and their readings"))
     return _handle
 
 
@@ -35,6 +38,8 @@ def _handle(args: argparse.Namespace) -> int:
     from edge.config import load_config
     from edge.errors import ConfigError, EdgeError
 
+    if args.edge_command == "scan":
+        return run_scan(args)
     try:
         config = load_config(args.config)
     except ConfigError as exc:

@@ -30,17 +30,26 @@ class KindSpec:
     """Further value characteristics of the service (the oximeter's continuous 0x2A5F)."""
     title_da: str = ""
     """What the demo calls a health device (Danish, the dashboard's default language)."""
+    service_data: int | None = None
+    """The 16-bit service-data UUID an advertising sensor's readings come under."""
+    company: int | None = None
+    """The company id of an advertising sensor's manufacturer-specific data."""
 
     @property
     def connects(self) -> bool:
         """A GATT health device: the agent connects to it by default."""
         return self.service is not None
 
+    @property
+    def advertises(self) -> bool:
+        """An advertising sensor: its readings are in its advertisements."""
+        return self.service_data is not None or self.company is not None
+
 
 KINDS: tuple[KindSpec, ...] = (
-    KindSpec("bthome"),
-    KindSpec("ruuvi"),
-    KindSpec("xiaomi"),
+    KindSpec("bthome", service_data=0xFCD2),
+    KindSpec("ruuvi", company=0x0499),
+    KindSpec("xiaomi", service_data=0x181A),  # ATC1441 / pvvx firmware, Environmental Sensing
     KindSpec("heart_rate", 0x180D, 0x2A37, title_da="Pulsmåler"),
     KindSpec("thermometer", 0x1809, 0x2A1C, indicate=True, title_da="Termometer"),
     KindSpec("blood_pressure", 0x1810, 0x2A35, indicate=True, title_da="Blodtryksmåler"),
