@@ -28,7 +28,12 @@ def register(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], 
     sub = parser.add_subparsers(dest="edge_command", metavar="ACTION", required=True)
     run = sub.add_parser("run", help="run the gateway agent", description="run the gateway agent")
     run.add_argument("--config", type=Path, required=True, metavar="FILE", help="TOML config")
-    check = sub.add_parser("check-config", help="validate a config file and print it")
+    check = sub.add_parser(
+        "check-config",
+        help="print the effective settings (no password) and every problem",
+        description="the effective settings as JSON on stdout; every problem, whether an MQTT"
+        " password is set and where from, and notes on stderr; exit 1 on a problem",
+    )
     check.add_argument("--config", type=Path, required=True, metavar="FILE")
     scan_arguments(sub.add_parser("scan", help="list the devices in range and their readings"))
     return _handle
@@ -44,9 +49,6 @@ def _handle(args: argparse.Namespace) -> int:
         config = load_config(args.config)
     except ConfigError as exc:
         raise CliError(f"configuration error: {exc}") from exc
-    if args.edge_command == "check-config":
-        print(config.model_dump_json(indent=2, exclude={"mqtt": {"password"}}))
-        return 0
     from foundation.logs import configure_logging
 
     configure_logging(logging.DEBUG if args.verbose else config.log_level, config.log_format)

@@ -1,33 +1,23 @@
 """The gateway configuration: one TOML file, validated, with environment overrides.
 
 Environment variables ``HJEM_EDGE_<KEY>`` override the file; nested keys use ``__``
-(``HJEM_EDGE_MQTT__PASSWORD``, ``HJEM_EDGE_OUTBOX__QUOTA_MB``). A wrong setting fails at
-start with :class:`~edge.errors.ConfigError` naming the key and the problem.
+(``HJEM_EDGE_MQTT__PASSWORD``, ``HJEM_EDGE_OUTBOX__QUOTA_MB``). Wrong settings fail at start
+with one :class:`~edge.errors.ConfigError` naming every key and its problem, and each TLS file
+that is missing or unreadable (the loader: foundation/settings.py).
 """
 
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    StringConstraints,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic_settings import SettingsConfigDict
 
 from edge.errors import ConfigError
 from edge.kinds import GATT_KINDS, DeviceKind
-from foundation.mqtturl import broker_host, broker_port, is_tls_url
+from foundation.settings import BrokerSettings, FileSettings, SettingsError, load_file, validate
 
 __all__ = [
     "GATT_KINDS",
@@ -56,54 +46,14 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class MqttConfig(_Section):
-    url: str = "mqtt://127.0.0.1:1883"
-    username: str | None = None
-    password: SecretStr | None = None
-    client_id: str | None = None
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+class MqttConfig(BrokerSettings):
+    """The shared broker section (foundation/settings.py) and the publisher's tuning."""
+
     batch_max_observations: Annotated[int, Field(ge=1, le=1000)] = 200
     batch_linger_s: Annotated[float, Field(ge=0, le=60)] = 0.2
     max_inflight: Annotated[int, Field(ge=1, le=1000)] = 32
     reconnect_min_s: Annotated[float, Field(gt=0, le=60)] = 0.5
     reconnect_max_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise ValueError("must look like mqtt://host:1883 or mqtts://host:8883")
-        try:
-            _ = parts.port
-        except ValueError as exc:
-            raise ValueError(f"bad port: {exc}") from None
-        return value
-
-    @model_validator(mode="after")
-    def _tls_files(self) -> MqttConfig:
-        for name in ("ca_file", "cert_file", "key_file"):
-            path: Path | None = getattr(self, name)
-            if path is not None and not path.is_file():
-                raise ValueError(f"{name} {path} does not exist or is not a file")
-        if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("cert_file and key_file go together")
-        return self
-
-    @property
-    def host(self) -> str:
-        return broker_host(self.url)
-
-    @property
-    def port(self) -> int:
-        return broker_port(self.url)
-
-    @property
-    def tls(self) -> bool:
-        return is_tls_url(self.url) or self.ca_file is not None
 
 
 class DeviceConfig(_Section):
@@ -205,17 +155,15 @@ class VirtualConfig(_Section):
     """Every n-th advert of a virtual BTHome device carries garbage bytes (0: never)."""
 
 
-class EdgeConfig(BaseSettings):
+class EdgeConfig(FileSettings):
     """The whole gateway configuration."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="HJEM_EDGE_", env_nested_delimiter="__", extra="forbid", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix="HJEM_EDGE_")
 
     gateway_id: GatewayId
     radio: Literal["bluez", "virtual"] = "bluez"
     mqtt: MqttConfig = MqttConfig()
-    devices: Annotated[list[DeviceConfig], Field(max_length=512)] = []
+    devices: Annotated[list[DeviceConfig], Field(default_factory=list, max_length=512)]
     scan: ScanConfig = ScanConfig()
     outbox: OutboxConfig = OutboxConfig()
     watchdog: WatchdogConfig = WatchdogConfig()
@@ -259,47 +207,18 @@ class EdgeConfig(BaseSettings):
     def mqtt_username(self) -> str:
         return self.mqtt.username or self.gateway_id
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],  # noqa: ARG003
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003
-        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The environment overrides the file (which arrives as init arguments).
-        return env_settings, init_settings
-
-
-def _key_of(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(file)"
-
 
 def parse_config(data: dict[str, Any], source: str = "") -> EdgeConfig:
-    """Validate a parsed configuration; raise ConfigError naming the first wrong key."""
+    """Validate a parsed configuration; raise ConfigError listing every problem."""
     try:
-        return EdgeConfig(**data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        problem = str(first["msg"]).removeprefix("Value error, ")
-        more = len(exc.errors()) - 1
-        if more:
-            problem += f" (and {more} more problem{'s' if more > 1 else ''})"
-        raise ConfigError(_key_of(tuple(first["loc"])), problem, source) from exc
+        return validate(EdgeConfig, data, source)
+    except SettingsError as exc:
+        raise ConfigError.of(exc) from exc
 
 
 def load_config(path: Path) -> EdgeConfig:
     """Read and validate the TOML file at ``path`` (environment variables override it)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError("(file)", f"cannot read: {exc.strerror or exc}", str(path)) from exc
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("(file)", f"not valid TOML: {exc}", str(path)) from exc
-    return parse_config(data, str(path))
+        return load_file(EdgeConfig, path)
+    except SettingsError as exc:
+        raise ConfigError.of(exc) from exc

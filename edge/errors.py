@@ -6,6 +6,10 @@ boundary where they occur, so that callers and the CLI deal with one family.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from foundation.settings import Problem, SettingsError
+
 __all__ = [
     "AdapterError",
     "ConfigError",
@@ -21,15 +25,21 @@ class EdgeError(Exception):
     """Root of every error the edge agent raises on purpose."""
 
 
-class ConfigError(EdgeError):
-    """The configuration is wrong: ``key`` names the setting, ``problem`` says what is wrong."""
+class ConfigError(EdgeError, SettingsError):
+    """The configuration is wrong: ``problems`` lists every (key, problem); ``key`` and
+    ``problem`` are the first."""
 
-    def __init__(self, key: str, problem: str, source: str = "") -> None:
-        where = f"{source}: " if source else ""
-        super().__init__(f"{where}{key}: {problem}")
+    def __init__(
+        self, key: str, problem: str, source: str = "", more: Sequence[Problem] = ()
+    ) -> None:
+        SettingsError.__init__(self, source, [(key, problem), *more])
         self.key = key
         self.problem = problem
-        self.source = source
+
+    @classmethod
+    def of(cls, error: SettingsError) -> ConfigError:
+        (key, problem), *more = error.problems
+        return cls(key, problem, error.source, more)
 
 
 class OutboxError(EdgeError):

@@ -57,6 +57,10 @@ def _make_store(settings: HubSettings, conn: sqlite3.Connection) -> TimeSeriesSt
         from hub.store.influx import InfluxStore
 
         return InfluxStore(conn, settings.store.influx)
+    if settings.store.kind == "postgresql":
+        from hub.store.postgresql import PostgresStore
+
+        return PostgresStore.open(settings.store.postgresql, settings.retention)
     return SqliteStore(conn, settings.retention)
 
 

@@ -1,5 +1,8 @@
 """Typed hub configuration: a TOML file, overridden by ``HJEM_HUB_...`` environment variables.
 
+The file is read, and every problem reported at once, by the settings loader shared with the
+edge (foundation/settings.py); ``[mqtt]`` is the broker section the edge has too.
+
 Nested keys use ``__`` in the environment, e.g. ``HJEM_HUB_MQTT__URL=mqtt://broker:1883`` or
 ``HJEM_HUB_HTTP__PORT=8081``. Unknown keys are errors, reported with their dotted path.
 
@@ -9,27 +12,20 @@ Other hub components extend :class:`HubSettings` by adding a field with its own 
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
 
-from foundation.mqtturl import broker_host, broker_port, is_tls_url
+from foundation.settings import (
+    BrokerSettings,
+    FileSettings,
+    SettingsError,
+    TlsFiles,
+    load_file,
+    validate,
+)
 from hub.alerts.settings import AlertSettings
 from hub.errors import ConfigError
 from hub.status.settings import StatusSettings
@@ -40,6 +36,7 @@ __all__ = [
     "InfluxSettings",
     "IngestSettings",
     "MqttSettings",
+    "PostgresSettings",
     "RetentionSettings",
     "StoreSettings",
     "TlsSettings",
@@ -51,17 +48,13 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class TlsSettings(_Section):
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
+TlsSettings = TlsFiles
+"""The ``[mqtt.tls]`` table (foundation/settings.py)."""
 
 
-class MqttSettings(_Section):
-    url: str = "mqtt://127.0.0.1:1883"
-    username: str | None = None
-    password: SecretStr | None = None
-    tls: TlsSettings | None = None
+class MqttSettings(BrokerSettings):
+    """The shared broker section (foundation/settings.py) and the hub's subscription."""
+
     client_id: str = Field(default="hjem-hub", min_length=1, max_length=64)
     protocol: Literal["3.1.1", "5"] = "5"
     shared_group: str | None = Field(
@@ -69,10 +62,8 @@ class MqttSettings(_Section):
         pattern=r"^[A-Za-z0-9_\-]+$",
         description="MQTT 5 shared-subscription group; hub processes in one group split load.",
     )
-    keepalive_s: int = Field(default=30, ge=5, le=3600)
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
     receive_maximum: int = Field(default=1000, ge=1, le=65535)
-    qos: Literal[1] = 1
     relay_silence_s: float = Field(
         default=30,
         ge=0.5,
@@ -81,31 +72,11 @@ class MqttSettings(_Section):
         " waits for data and hears nothing for this long stops the relay and fails",
     )
 
-    @field_validator("url")
-    @classmethod
-    def _url(cls, url: str) -> str:  # a field check: reported with the section's others
-        parts = urlsplit(url)
-        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise ValueError(f"url {url!r} must look like mqtt://host:1883 or mqtts://host")
-        return url
-
     @model_validator(mode="after")
     def _check(self) -> MqttSettings:
         if self.shared_group and self.protocol != "5":
             raise ValueError('shared_group needs protocol = "5" (shared subscriptions)')
         return self
-
-    @property
-    def host(self) -> str:
-        return broker_host(self.url)
-
-    @property
-    def port(self) -> int:
-        return broker_port(self.url)
-
-    @property
-    def uses_tls(self) -> bool:
-        return is_tls_url(self.url) or self.tls is not None
 
     @property
     def alerts_username(self) -> str | None:
@@ -145,9 +116,40 @@ class InfluxSettings(_Section):
     measurement: str = Field(default="hjem_obs", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+class PostgresSettings(_Section):
+    """A PostgreSQL server (``store.kind = "postgresql"``); one pool per hub process.
+
+    ``dsn`` is a libpq URL or ``key=value`` string, e.g. from the environment
+    (``HJEM_HUB_STORE__POSTGRESQL__DSN``); it is a secret (never logged or shown). Its
+    password may also come from libpq's own ``PGPASSWORD`` or ``~/.pgpass`` instead.
+    """
+
+    dsn: SecretStr = SecretStr("")
+    pool_min: int = Field(default=1, ge=0, le=100, description="connections kept open")
+    pool_max: int = Field(default=4, ge=1, le=100, description="connections at most")
+    timeout_s: float = Field(
+        default=10.0, gt=0, description="connecting, or waiting for a free pool connection"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> PostgresSettings:
+        if self.pool_min > self.pool_max:
+            raise ValueError("pool_min must not exceed pool_max")
+        return self
+
+
 class StoreSettings(_Section):
-    kind: Literal["sqlite", "influxdb"] = "sqlite"
+    kind: Literal["sqlite", "influxdb", "postgresql"] = "sqlite"
     influx: InfluxSettings = InfluxSettings()
+    postgresql: PostgresSettings = PostgresSettings()
+
+    @model_validator(mode="after")
+    def _check(self) -> StoreSettings:
+        if self.kind == "postgresql" and not self.postgresql.dsn.get_secret_value():
+            raise ValueError(
+                'kind = "postgresql" needs postgresql.dsn (or HJEM_HUB_STORE__POSTGRESQL__DSN)'
+            )
+        return self
 
 
 class RetentionSettings(_Section):
@@ -178,12 +180,11 @@ class IngestSettings(_Section):
     )
 
 
-class HubSettings(BaseSettings):
+class HubSettings(FileSettings):
     """The whole hub configuration. Add a field here to give a component its own section."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="HJEM_HUB_", env_nested_delimiter="__", extra="forbid", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix="HJEM_HUB_")
+    relative_paths = (("database",), ("alerts", "rules_file"))
 
     database: Path = Path("hjem-hub.sqlite3")
     mqtt: MqttSettings = MqttSettings()
@@ -198,50 +199,16 @@ class HubSettings(BaseSettings):
         default="text", description="text: for people (journalctl); json: one object a line"
     )
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        del settings_cls, dotenv_settings, file_secret_settings
-        # The environment overrides the file (whose values arrive as init arguments).
-        return env_settings, init_settings
 
+def load_settings(path: Path | None = None) -> HubSettings:
+    """Read the TOML file (if given) under the environment, validate.
 
-def _dotted(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(top level)"
-
-
-def load_settings(path: Path | None = None, **overrides: Any) -> HubSettings:
-    """Read the TOML file (if given), apply ``overrides`` and the environment, validate.
-
-    Raises :class:`ConfigError` naming each wrong key and its problem.
+    Raises :class:`ConfigError` naming each wrong key and its problem. TLS files are not
+    opened here (``hjem hub check-config`` does; the connection names one that fails).
     """
-    source = str(path) if path else "hub settings"
-    data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(source, [("(file)", f"cannot read: {exc.strerror}")]) from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(source, [("(syntax)", str(exc))]) from exc
-        if isinstance(data.get("database"), str) and not Path(data["database"]).is_absolute():
-            data["database"] = str(path.parent / data["database"])
-        alerts = data.get("alerts")
-        rules = alerts.get("rules_file") if isinstance(alerts, dict) else None
-        if isinstance(rules, str) and not Path(rules).is_absolute():  # relative to this file
-            data["alerts"]["rules_file"] = str(path.parent / rules)
-    data.update(overrides)
     try:
-        return HubSettings(**data)
-    except ValidationError as exc:
-        problems = [
-            (_dotted(err["loc"]), str(err["msg"]).removeprefix("Value error, "))
-            for err in exc.errors(include_url=False, include_input=False)
-        ]
-        raise ConfigError(source, problems) from exc
+        if path is None:
+            return validate(HubSettings, {}, "hub settings", check_files=False)
+        return load_file(HubSettings, path, check_files=False)
+    except SettingsError as exc:
+        raise ConfigError(exc.source, exc.problems) from exc

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from foundation.settings import Problem, SettingsError
+
 __all__ = [
     "AuthenticationError",
     "ConfigError",
@@ -16,14 +18,11 @@ class HubError(Exception):
     """Root of every error the hub raises on purpose."""
 
 
-class ConfigError(HubError):
-    """The hub configuration is invalid; ``problems`` lists (key, problem) pairs."""
+class ConfigError(HubError, SettingsError):
+    """The hub configuration is invalid; ``problems`` lists every (key, problem)."""
 
-    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
-        self.source = source
-        self.problems = problems
-        text = "; ".join(f"{key}: {problem}" for key, problem in problems)
-        super().__init__(f"{source}: {text}")
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        SettingsError.__init__(self, source, problems)
 
 
 class RegistryError(HubError):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tomllib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,21 +43,14 @@ def check_config(path: Path, out: Callable[[str], None] = print) -> int:
         problems += machine_problems(settings)
     else:
         problems += _section_problems(path)
-    for key, problem in problems:
-        out(f"problem: {key}: {problem}")
-    if problems:
-        count = len(problems)
-        out(f"{path}: {count} problem{'s' if count > 1 else ''}")
-        return 1
-    out(f"{path}: no problems")
-    return 0
+    return report(path, problems, out)
 
 
 def _section_problems(path: Path) -> list[Problem]:
     """Machine checks of the sections that are valid on their own (the whole is not)."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
+        data = read_toml(HubSettings, path)  # relative paths made relative to the file
+    except SettingsError:
         return []  # already reported by load_settings
     fields = HubSettings.model_fields
     valid: dict[str, Any] = {}
@@ -70,11 +62,6 @@ def _section_problems(path: Path) -> list[Problem]:
             valid[name] = TypeAdapter[Any](annotation).validate_python(value)
         except ValidationError:
             continue
-    if isinstance(valid.get("database"), Path) and not valid["database"].is_absolute():
-        valid["database"] = path.parent / valid["database"]
-    rules = valid["alerts"].rules_file if "alerts" in valid else None
-    if rules is not None and not rules.is_absolute():  # relative to the file, as load_settings
-        valid["alerts"] = valid["alerts"].model_copy(update={"rules_file": path.parent / rules})
     partial = HubSettings.model_construct(**valid)
     return machine_problems(partial, sections=set(valid))
 
@@ -85,11 +72,8 @@ def machine_problems(settings: HubSettings, sections: set[str] | None = None) ->
     problems: list[Problem] = []
     if "database" in wanted:
         problems += _database_problems(settings.database)
-    tls = settings.mqtt.tls if "mqtt" in wanted else None
-    for name in ("ca_file", "cert_file", "key_file"):
-        file = getattr(tls, name, None) if tls else None
-        if file is not None and not Path(file).is_file():
-            problems.append((f"mqtt.tls.{name}", f"{file} does not exist or is not a file"))
+    if "mqtt" in wanted:
+        problems += broker_file_problems(settings.mqtt, "mqtt")
     if "mqtt" in wanted and settings.mqtt.username and settings.mqtt.password is None:
         problems.append(
             ("mqtt.password", "username is set but no password (HJEM_HUB_MQTT__PASSWORD)")

@@ -58,7 +58,7 @@ def test_unknown_key_is_named_with_its_section(tmp_path: Path) -> None:
     [
         ('[mqtt]\nurl = "http://x"\n', "mqtt.url", "must look like mqtt://"),
         ('[mqtt]\nprotocol = "3.1.1"\nshared_group = "g"\n', "mqtt", "shared_group needs"),
-        ('[store]\nkind = "postgres"\n', "store.kind", "'sqlite' or 'influxdb'"),
+        ('[store]\nkind = "postgres"\n', "store.kind", "'influxdb' or 'postgresql'"),
         ("[http]\nport = 70000\n", "http.port", "less than or equal to 65535"),
         ("database = [1]\n", "database", "path"),
     ],

@@ -1,3 +1,8 @@
+"""What only the SQLite store has: its earlier layouts, payloads in its file, chunked inserts.
+
+Its behaviour shared with the PostgreSQL store is tested on both in test_store.py.
+"""
+
 from __future__ import annotations
 
 import sqlite3
@@ -16,12 +21,11 @@ from hub.ingest.payloads import DEFLATE_MIN_BYTES
 from hub.store.base import StoredObservation
 from hub.store.sqlite import MIGRATIONS, SqliteStore
 from hub.store.sqlite_rows import rollup_rows
-from schemas.builders import component, make_observation
+from schemas.builders import make_observation
 from schemas.models import Batch, DeviceInfo, Source, encode
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 SRC = Source(publisher="gw-1", device=DeviceInfo(id="thermo-1"))
-CUFF = Source(publisher="gw-1", device=DeviceInfo(id="cuff-1"))
 
 
 def temp(minute: float, value: str, resident: str | None = "r-a") -> StoredObservation:
@@ -34,115 +38,6 @@ def temp(minute: float, value: str, resident: str | None = "r-a") -> StoredObser
 @pytest.fixture
 def store(tmp_path: Path) -> SqliteStore:
     return SqliteStore(open_db(tmp_path / "hub.sqlite3"), RetentionSettings(raw_days=30))
-
-
-def test_write_is_idempotent_and_returns_only_new(store: SqliteStore) -> None:
-    first = [temp(i, "36.5") for i in range(10)]
-    assert store.write(first) == 10
-    again = [*first[5:], temp(10, "37.0"), temp(10, "37.0")]  # repeats and a duplicate
-    new = store.write_new(again)
-    assert [n.id for n in new] == [temp(10, "37.0").id]
-    assert store.write(first) == 0
-    assert store.count() == 11
-
-
-def test_query_rollup_and_latest(store: SqliteStore) -> None:
-    store.write(
-        [temp(i, v) for i, v in enumerate(["36.0", "36.4", "38.0", "37.0", "36.6", "37.2"])]
-    )
-    code = "150364"
-    samples = store.query(resident_id="r-a", code=code, start=T0, end=T0 + timedelta(minutes=3))
-    assert [s.value for s in samples] == [36.0, 36.4, 38.0]
-    assert samples[0].unit == "Cel"
-    assert samples[0].device_id == "thermo-1"
-    by_device = store.query(device_id="thermo-1", code=code, start=T0, end=T0 + timedelta(hours=1))
-    assert len(by_device) == 6
-    buckets = store.rollup(
-        resident_id="r-a",
-        code=code,
-        start=T0,
-        end=T0 + timedelta(hours=1),
-        width=timedelta(minutes=5),
-    )
-    assert [(b.count, b.minimum, b.maximum) for b in buckets] == [(5, 36.0, 38.0), (1, 37.2, 37.2)]
-    assert buckets[0].mean == pytest.approx((36.0 + 36.4 + 38.0 + 37.0 + 36.6) / 5)
-    adhoc = store.rollup(
-        resident_id="r-a",
-        code=code,
-        start=T0,
-        end=T0 + timedelta(hours=1),
-        width=timedelta(minutes=2),
-    )
-    assert [b.count for b in adhoc] == [2, 2, 2]
-    hourly = store.rollup(
-        device_id="thermo-1",
-        code=code,
-        start=T0,
-        end=T0 + timedelta(hours=1),
-        width=timedelta(hours=1),
-    )
-    assert [(b.count, b.maximum) for b in hourly] == [(6, 38.0)]
-    latest = store.latest("r-a")
-    assert latest[code].value == 37.2
-    assert latest[code].time == T0 + timedelta(minutes=5)
-
-
-def test_rollups_do_not_count_redeliveries(store: SqliteStore) -> None:
-    items = [temp(i, "36.0") for i in range(3)]
-    store.write(items)
-    store.write(items)
-    [bucket] = store.rollup(
-        resident_id="r-a",
-        code="150364",
-        start=T0,
-        end=T0 + timedelta(hours=1),
-        width=timedelta(minutes=5),
-    )
-    assert bucket.count == 3
-
-
-def test_compound_components_become_samples(store: SqliteStore) -> None:
-    bp = make_observation(
-        "blood_pressure",
-        source=CUFF,
-        effective=T0,
-        components=[
-            component("blood_pressure_systolic", "141"),
-            component("blood_pressure_diastolic", "92"),
-        ],
-    )
-    store.write([StoredObservation(bp, "gw-1", "r-a", T0)])
-    latest = store.latest("r-a")
-    assert latest["150021"].value == 141.0
-    assert latest["150022"].value == 92.0
-    [full] = store.observations(resident_id="r-a", start=T0, end=T0 + timedelta(seconds=1))
-    assert full.observation == bp
-
-
-def test_unassigned_device_is_stored_without_resident(store: SqliteStore) -> None:
-    store.write([temp(0, "36.1", resident=None)])
-    [sample] = store.query(device_id="thermo-1", code="150364", start=T0, end=T0 + timedelta(1))
-    assert sample.resident_id is None
-
-
-def test_retention_keeps_rollups_longer_than_raw(store: SqliteStore) -> None:
-    store.write([temp(0, "36.1"), temp(1, "36.3")])
-    deleted = store.apply_retention(T0 + timedelta(days=31))
-    assert deleted == 2  # 2 observations (their values live in their rows)
-    assert store.count() == 0
-    [bucket] = store.rollup(
-        resident_id="r-a",
-        code="150364",
-        start=T0,
-        end=T0 + timedelta(hours=1),
-        width=timedelta(hours=1),
-    )
-    assert bucket.count == 2
-
-
-def test_subject_must_be_one_of_resident_or_device(store: SqliteStore) -> None:
-    with pytest.raises(ValueError, match="exactly one"):
-        store.query(code="x", start=T0, end=T0)
 
 
 def test_ingest_refuses_to_join_an_open_transaction(tmp_path: Path) -> None:
@@ -227,38 +122,6 @@ def test_a_database_of_the_previous_layout_is_migrated_without_loss(tmp_path: Pa
     assert store.write([item]) == 0  # already there: same id, same time
     assert store.write([temp(2, "36.7")]) == 1
     assert store.count() == 2
-
-
-def test_same_id_at_another_time_is_another_observation(store: SqliteStore) -> None:
-    first = temp(1, "36.6")
-    moved = StoredObservation(
-        first.observation.model_copy(update={"effective": T0 + timedelta(minutes=9)}),
-        "gw-1",
-        "r-a",
-        T0,
-    )
-    assert store.write_new([first, first]) == [first]
-    assert store.write_new([first, moved]) == [moved]
-    assert store.count() == 2
-
-
-def test_the_same_id_and_time_from_another_publisher_is_another_observation(
-    store: SqliteStore,
-) -> None:
-    genuine = temp(1, "39.5")
-    decoy = StoredObservation(genuine.observation, "vendor-x", None, T0)
-    assert store.write_new([decoy]) == [decoy]
-    assert store.write_new([genuine, decoy]) == [genuine]  # the decoy pre-empts nothing
-    assert store.write_new([genuine, decoy]) == []
-    assert store.count() == 2
-    [bucket] = store.rollup(
-        resident_id="r-a",
-        code=genuine.code,
-        start=T0,
-        end=T0 + timedelta(hours=1),
-        width=timedelta(hours=1),
-    )
-    assert (bucket.count, bucket.maximum) == (1, 39.5)  # the redelivery counted once
 
 
 def test_values_stored_before_version_16_are_read_with_the_new_ones(

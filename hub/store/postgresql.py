@@ -1,0 +1,332 @@
+"""The server store: observations in PostgreSQL (``store.kind = "postgresql"``).
+
+The same tables as the SQLite store (:mod:`hub.store.sqlite`), with the same rows
+(:mod:`hub.store.sqlite_rows` builds both), times in UTC microseconds, each table
+partitioned by month (:mod:`hub.store.postgresql_parts`):
+
+* ``message`` — each stored message's payload once (deflated when large), keyed by its
+  arrival time and an id drawn at random (63 bits: no round trip, no coordination between
+  hub nodes; a collision would fail the commit, which ingest retries);
+* ``observation`` — unique on (effective time, id, publisher); deduplication is that
+  constraint: ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` names the rows that are new;
+* ``sample`` and ``rollup`` — components and 5-minute/1-hour roll-ups of the new rows only.
+
+A write is one transaction over arrays (``unnest``: one statement per table, whatever the
+batch size). :meth:`PostgresStore.write_new` returns only after PostgreSQL committed, so the
+caller acknowledges nothing that a refused commit lost (:class:`~hub.ingest.commit.Ingestor`
+runs it inside its SQLite transaction and acknowledges after both). Retention drops whole
+monthly partitions.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from hub.config import PostgresSettings, RetentionSettings
+from hub.db import from_micros, to_micros
+from hub.errors import StoreError
+from hub.ingest.payloads import inflate, stored_form
+from hub.store.base import ROLLUP_WIDTHS, Bucket, Sample, StoredObservation, TimeSeriesStore
+from hub.store.postgresql_db import BACKEND, describe, open_pool
+from hub.store.postgresql_parts import Partitions, months_of
+from hub.store.postgresql_schema import INSERT_OBSERVATIONS, MIGRATIONS, WRITE_REST, values_sql
+from hub.store.sqlite_rows import SampleRow, component_rows, observation_row, rollup_rows, value_row
+from schemas.models import Observation
+
+__all__ = ["PostgresStore"]
+
+MESSAGE_MARGIN = timedelta(hours=1)
+"""Messages are kept this much past the raw cut: an observation lies at most the allowed clock
+skew (10 minutes) after its message's arrival, so older messages have no observation left."""
+
+
+def _subject(resident_id: str | None, device_id: str | None) -> tuple[str, str]:
+    if (resident_id is None) == (device_id is None):
+        raise ValueError("give exactly one of resident_id and device_id")
+    if resident_id is not None:
+        return "resident_id", resident_id
+    return "device_id", str(device_id)
+
+
+def _error(operation: str, exc: psycopg.Error) -> StoreError:
+    return StoreError(BACKEND, operation, str(exc).strip().replace("\n", " ") or repr(exc))
+
+
+class _Rows:
+    """The rows of one write, built in Python before its transaction."""
+
+    def __init__(self, unique: list[StoredObservation]) -> None:
+        self.observations: list[tuple[object, ...]] = []
+        self.messages: dict[int, tuple[int, str, int, bytes, str | None]] = {}
+        self.values: list[tuple[tuple[int, str, str], SampleRow]] = []
+        self.components: list[tuple[tuple[int, str, str], SampleRow]] = []
+        ids: dict[int, int] = {}
+        received: dict[datetime, int] = {}
+        for item in unique:
+            received_us = received.get(item.received)
+            if received_us is None:
+                received_us = received[item.received] = to_micros(item.received)
+            message, text = None, None
+            if item.payload is not None:
+                message = ids.get(id(item.payload))
+                if message is None:
+                    message = ids[id(item.payload)] = secrets.randbits(63)
+                    stored = item.stored_payload or stored_form(item.payload)
+                    self.messages[message] = (message, item.publisher, received_us, *stored)
+            else:
+                text = item.observation.model_dump_json(by_alias=True, exclude_none=True)
+            row = observation_row(item, message, text, received_us)
+            self.observations.append(row)
+            own = value_row(item, row)
+            if own is not None:
+                self.values.append((item.key, own))
+            else:  # a compound observation's components (none for most)
+                parts = [(item.key, part) for part in component_rows(item)]
+                self.components += parts
+                self.values += parts
+
+    def months(self) -> list[tuple[str, tuple[int, int]]]:
+        times = months_of(int(row[6]) for row in self.observations)  # type: ignore[call-overload]
+        arrivals = months_of(m[2] for m in self.messages.values())
+        return [(t, m) for t in ("observation", "sample", "rollup") for m in times] + [
+            ("message", m) for m in arrivals
+        ]
+
+
+class PostgresStore(TimeSeriesStore):
+    """Observations, samples and roll-ups in a PostgreSQL database (through a pool)."""
+
+    kind = "postgresql"
+
+    def __init__(self, pool: ConnectionPool, retention: RetentionSettings | None = None) -> None:
+        """Use ``pool``, whose database :func:`open` (or a caller) has migrated already."""
+        self._pool = pool
+        self._retention = retention or RetentionSettings()
+        self._parts = Partitions()
+        self._owns_pool = False
+        now = to_micros(datetime.now().astimezone())
+        ahead = months_of([now, now + 32 * 86_400_000_000])  # this month and the next
+        try:
+            with pool.connection() as conn:
+                self._parts.load(conn)
+                self._parts.create(conn, [(t, m) for t in MONTHLY for m in ahead])
+        except psycopg.Error as exc:
+            raise _error("start", exc) from exc
+
+    @classmethod
+    def open(
+        cls, settings: PostgresSettings, retention: RetentionSettings | None = None
+    ) -> PostgresStore:
+        """Migrate the database, open a pool of its own (closed by :meth:`close`)."""
+        pool = open_pool(settings, {"store": MIGRATIONS})
+        try:
+            store = cls(pool, retention)
+        except BaseException:
+            pool.close()
+            raise
+        store._owns_pool = True
+        return store
+
+    @property
+    def where(self) -> str:
+        """``host:port/database`` (never the password)."""
+        conninfo = self._pool.conninfo
+        return describe(conninfo if isinstance(conninfo, str) else conninfo())
+
+    def write_new(self, items: Sequence[StoredObservation]) -> list[StoredObservation]:
+        unique = list({item.key: item for item in reversed(items)}.values())[::-1]
+        if not unique:
+            return []
+        rows = _Rows(unique)
+        try:
+            return self._write(unique, rows)
+        except psycopg.errors.CheckViolation:  # a partition another node dropped: reload
+            with self._pool.connection() as conn:
+                self._parts.load(conn)
+            return self._write(unique, rows)
+        except psycopg.Error as exc:
+            raise _error("write", exc) from exc
+
+    def _write(self, unique: list[StoredObservation], rows: _Rows) -> list[StoredObservation]:
+        try:
+            with self._pool.connection() as conn:
+                self._parts.create(conn, rows.months())
+                with conn.transaction():
+                    return self._insert(conn, unique, rows)
+        except psycopg.errors.CheckViolation:
+            raise
+        except psycopg.Error as exc:
+            raise _error("write", exc) from exc
+
+    @staticmethod
+    def _insert(
+        conn: psycopg.Connection, unique: list[StoredObservation], rows: _Rows
+    ) -> list[StoredObservation]:
+        cur = conn.execute(INSERT_OBSERVATIONS, _columns(rows.observations, 13))
+        mine = {(int(t), str(i), str(p)) for t, i, p in cur.fetchall()}
+        new, values, components = unique, rows.values, rows.components
+        used = rows.messages
+        if len(mine) != len(unique):
+            new = [item for item in unique if item.key in mine]
+            values = [v for v in values if v[0] in mine]
+            components = [c for c in components if c[0] in mine]
+            referenced = {row[8] for row in rows.observations if (row[6], row[0], row[1]) in mine}
+            used = {k: m for k, m in used.items() if k in referenced}
+        rollups = sorted(rollup_rows([v for _, v in values]), key=lambda r: r[:5])
+        params = [_columns(list(used.values()), 5), _columns([c for _, c in components], 7)]
+        params.append(_columns(rollups, 9))
+        conn.execute(WRITE_REST, [p for group in params for p in group])
+        return new
+
+    def query(
+        self,
+        *,
+        code: str,
+        start: datetime,
+        end: datetime,
+        resident_id: str | None = None,
+        device_id: str | None = None,
+    ) -> list[Sample]:
+        column, value = _subject(resident_id, device_id)
+        rows = self._read(
+            f"SELECT * FROM ({values_sql(column)}) v ORDER BY t_us",  # noqa: S608
+            (value, code, to_micros(start), to_micros(end)) * 2,
+        )
+        return [Sample(from_micros(t), v, u, c, o, d, r or None) for t, v, u, c, o, d, r in rows]
+
+    def rollup(
+        self,
+        *,
+        code: str,
+        start: datetime,
+        end: datetime,
+        width: timedelta,
+        resident_id: str | None = None,
+        device_id: str | None = None,
+    ) -> list[Bucket]:
+        column, value = _subject(resident_id, device_id)
+        w_us = int(width.total_seconds() * 1_000_000)
+        if w_us <= 0:
+            raise ValueError("width must be positive")
+        if width in ROLLUP_WIDTHS:
+            sql = (
+                "SELECT bucket_us, SUM(n), MIN(minimum), SUM(total), MAX(maximum) FROM rollup"  # noqa: S608
+                f" WHERE width_s = {w_us // 1_000_000} AND {column} = %s AND code = %s"
+                " AND bucket_us >= %s AND bucket_us < %s GROUP BY bucket_us ORDER BY bucket_us"
+            )
+            bounds: tuple[object, ...] = (
+                value,
+                code,
+                to_micros(start) - to_micros(start) % w_us,
+                to_micros(end),
+            )
+        else:
+            sql = (
+                f"SELECT t_us - (t_us %% {w_us}) AS b, COUNT(*), MIN(value), SUM(value),"  # noqa: S608
+                f" MAX(value) FROM ({values_sql(column)}) v GROUP BY b ORDER BY b"
+            )
+            bounds = (value, code, to_micros(start), to_micros(end)) * 2
+        return [
+            Bucket(from_micros(b), int(n), float(lo_v), float(total) / int(n), float(hi))
+            for b, n, lo_v, total, hi in self._read(sql, bounds)
+        ]
+
+    def latest(self, resident_id: str) -> dict[str, Sample]:
+        rows = self._read(
+            "SELECT DISTINCT ON (code) code, t_us, value, unit, observation_id, device_id FROM ("
+            "SELECT effective_us AS t_us, value, unit, code, id AS observation_id, device_id"
+            " FROM observation WHERE resident_id = %s AND value IS NOT NULL"
+            " UNION ALL SELECT t_us, value, unit, code, observation_id, device_id FROM sample"
+            " WHERE resident_id = %s) v ORDER BY code, t_us DESC",
+            (resident_id, resident_id),
+        )
+        return {c: Sample(from_micros(t), v, u, c, o, d, resident_id) for c, t, v, u, o, d in rows}
+
+    def observations(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        resident_id: str | None = None,
+        device_id: str | None = None,
+        code: str | None = None,
+    ) -> list[StoredObservation]:
+        """Full observations (as received) in ``[start, end)``, by effective time."""
+        column, value = _subject(resident_id, device_id)
+        rows = self._read(
+            "SELECT o.json, o.message, m.payload, m.encoding, o.position, o.publisher,"  # noqa: S608
+            " o.resident_id, o.received_us FROM observation o LEFT JOIN message m"
+            " ON m.received_us = o.received_us AND m.id = o.message"
+            f" WHERE o.{column} = %s AND (%s::text IS NULL OR o.code = %s)"
+            " AND o.effective_us >= %s AND o.effective_us < %s ORDER BY o.effective_us",
+            (value, code, code, to_micros(start), to_micros(end)),
+        )
+        out = []
+        batches: dict[int, list[object]] = {}  # each message decoded once
+        for text, message, payload, encoding, position, publisher, resident, received in rows:
+            if text is not None:
+                obs = Observation.model_validate_json(text)
+            else:
+                found = batches.get(message)
+                if found is None:
+                    found = json.loads(_inflate(bytes(payload), encoding))["observations"]
+                    batches[message] = found
+                obs = Observation.model_validate(found[position])
+            out.append(StoredObservation(obs, publisher, resident, from_micros(received)))
+        return out
+
+    def count(self) -> int:
+        return int(self._read("SELECT COUNT(*) FROM observation", ())[0][0])
+
+    def ids(self) -> list[str]:
+        """All stored observation ids (tests and audits)."""
+        return [str(r[0]) for r in self._read("SELECT id FROM observation", ())]
+
+    def apply_retention(self, now: datetime) -> int:
+        raw_cut = to_micros(now - timedelta(days=self._retention.raw_days))
+        roll_cut = to_micros(now - timedelta(days=self._retention.rollup_days))
+        message_cut = raw_cut - to_micros(from_micros(0) + MESSAGE_MARGIN)
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                deleted = self._parts.drop_before(conn, "observation", raw_cut)
+                deleted += self._parts.drop_before(conn, "sample", raw_cut)
+                deleted += self._parts.drop_before(conn, "rollup", roll_cut)
+                self._parts.drop_before(conn, "message", message_cut)
+        except psycopg.Error as exc:
+            raise _error("retention", exc) from exc
+        return deleted
+
+    def _read(self, query: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+        try:
+            with self._pool.connection() as conn:
+                return conn.execute(query, params).fetchall()
+        except psycopg.Error as exc:
+            raise _error("read", exc) from exc
+
+    def close(self) -> None:
+        if self._owns_pool:
+            self._pool.close()
+
+
+MONTHLY = ("message", "observation", "sample", "rollup")
+
+
+def _columns(rows: Sequence[Sequence[object]], width: int) -> list[list[object]]:
+    """Rows as ``width`` column lists (arrays for ``unnest``), empty lists for no rows."""
+    if not rows:
+        return [[] for _ in range(width)]
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def _inflate(stored: bytes, encoding: str | None) -> bytes:
+    try:
+        return inflate(stored, encoding)
+    except ValueError as exc:
+        raise StoreError(BACKEND, "read", str(exc)) from exc
