@@ -45,6 +45,10 @@ def _handle(args: argparse.Namespace) -> int:
 
     if args.edge_command == "scan":
         return run_scan(args)
+    if args.edge_command == "check-config":
+        from edge.check import check_config
+
+        return check_config(args.config)
     try:
         config = load_config(args.config)
     except ConfigError as exc:

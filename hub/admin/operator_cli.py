@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from foundation.settings import SettingsError, broker_file_problems, read_toml, report
 from hub.config import HubSettings, load_settings
 from hub.errors import ConfigError, HubError
 
