@@ -20,7 +20,6 @@ monthly partitions.
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -33,26 +32,26 @@ from hub.config import PostgresSettings, RetentionSettings
 from hub.db import from_micros, to_micros
 from hub.errors import StoreError
 from hub.ingest.payloads import inflate, stored_form
-from hub.store.base import ROLLUP_WIDTHS, Bucket, Sample, StoredObservation, TimeSeriesStore
+from hub.store.base import Bucket, Sample, StoredObservation, TimeSeriesStore
 from hub.store.postgresql_db import BACKEND, describe, open_pool
 from hub.store.postgresql_parts import Partitions, months_of
-from hub.store.postgresql_schema import INSERT_OBSERVATIONS, MIGRATIONS, WRITE_REST, values_sql
+from hub.store.postgresql_schema import INSERT_OBSERVATIONS, MIGRATIONS, WRITE_REST
+from hub.store.sql_reads import (
+    OBSERVATIONS_SQL,
+    buckets,
+    decode_observations,
+    pyformat,
+    rollup_sql,
+    subject,
+    values_sql,
+)
 from hub.store.sqlite_rows import SampleRow, component_rows, observation_row, rollup_rows, value_row
-from schemas.models import Observation
 
 __all__ = ["PostgresStore"]
 
 MESSAGE_MARGIN = timedelta(hours=1)
 """Messages are kept this much past the raw cut: an observation lies at most the allowed clock
 skew (10 minutes) after its message's arrival, so older messages have no observation left."""
-
-
-def _subject(resident_id: str | None, device_id: str | None) -> tuple[str, str]:
-    if (resident_id is None) == (device_id is None):
-        raise ValueError("give exactly one of resident_id and device_id")
-    if resident_id is not None:
-        return "resident_id", resident_id
-    return "device_id", str(device_id)
 
 
 def _error(operation: str, exc: psycopg.Error) -> StoreError:
@@ -194,9 +193,9 @@ class PostgresStore(TimeSeriesStore):
         resident_id: str | None = None,
         device_id: str | None = None,
     ) -> list[Sample]:
-        column, value = _subject(resident_id, device_id)
+        column, value = subject(resident_id, device_id)
         rows = self._read(
-            f"SELECT * FROM ({values_sql(column)}) v ORDER BY t_us",  # noqa: S608
+            pyformat(f"SELECT * FROM ({values_sql(column)}) v ORDER BY t_us"),  # noqa: S608
             (value, code, to_micros(start), to_micros(end)) * 2,
         )
         return [Sample(from_micros(t), v, u, c, o, d, r or None) for t, v, u, c, o, d, r in rows]
@@ -211,32 +210,9 @@ class PostgresStore(TimeSeriesStore):
         resident_id: str | None = None,
         device_id: str | None = None,
     ) -> list[Bucket]:
-        column, value = _subject(resident_id, device_id)
-        w_us = int(width.total_seconds() * 1_000_000)
-        if w_us <= 0:
-            raise ValueError("width must be positive")
-        if width in ROLLUP_WIDTHS:
-            sql = (
-                "SELECT bucket_us, SUM(n), MIN(minimum), SUM(total), MAX(maximum) FROM rollup"  # noqa: S608
-                f" WHERE width_s = {w_us // 1_000_000} AND {column} = %s AND code = %s"
-                " AND bucket_us >= %s AND bucket_us < %s GROUP BY bucket_us ORDER BY bucket_us"
-            )
-            bounds: tuple[object, ...] = (
-                value,
-                code,
-                to_micros(start) - to_micros(start) % w_us,
-                to_micros(end),
-            )
-        else:
-            sql = (
-                f"SELECT t_us - (t_us %% {w_us}) AS b, COUNT(*), MIN(value), SUM(value),"  # noqa: S608
-                f" MAX(value) FROM ({values_sql(column)}) v GROUP BY b ORDER BY b"
-            )
-            bounds = (value, code, to_micros(start), to_micros(end)) * 2
-        return [
-            Bucket(from_micros(b), int(n), float(lo_v), float(total) / int(n), float(hi))
-            for b, n, lo_v, total, hi in self._read(sql, bounds)
-        ]
+        column, value = subject(resident_id, device_id)
+        sql, params = rollup_sql(column, value, code, start, end, width)
+        return buckets(self._read(pyformat(sql), params))
 
     def latest(self, resident_id: str) -> dict[str, Sample]:
         rows = self._read(
@@ -259,28 +235,13 @@ class PostgresStore(TimeSeriesStore):
         code: str | None = None,
     ) -> list[StoredObservation]:
         """Full observations (as received) in ``[start, end)``, by effective time."""
-        column, value = _subject(resident_id, device_id)
+        column, value = subject(resident_id, device_id)
+        join = "m.received_us = o.received_us AND m.id = o.message"
         rows = self._read(
-            "SELECT o.json, o.message, m.payload, m.encoding, o.position, o.publisher,"  # noqa: S608
-            " o.resident_id, o.received_us FROM observation o LEFT JOIN message m"
-            " ON m.received_us = o.received_us AND m.id = o.message"
-            f" WHERE o.{column} = %s AND (%s::text IS NULL OR o.code = %s)"
-            " AND o.effective_us >= %s AND o.effective_us < %s ORDER BY o.effective_us",
+            pyformat(OBSERVATIONS_SQL.format(join=join, column=column)),
             (value, code, code, to_micros(start), to_micros(end)),
         )
-        out = []
-        batches: dict[int, list[object]] = {}  # each message decoded once
-        for text, message, payload, encoding, position, publisher, resident, received in rows:
-            if text is not None:
-                obs = Observation.model_validate_json(text)
-            else:
-                found = batches.get(message)
-                if found is None:
-                    found = json.loads(_inflate(bytes(payload), encoding))["observations"]
-                    batches[message] = found
-                obs = Observation.model_validate(found[position])
-            out.append(StoredObservation(obs, publisher, resident, from_micros(received)))
-        return out
+        return decode_observations(rows, _inflate)
 
     def count(self) -> int:
         return int(self._read("SELECT COUNT(*) FROM observation", ())[0][0])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from hub.store.postgresql_db import Migration
 
-__all__ = ["INSERT_OBSERVATIONS", "MIGRATIONS", "WRITE_REST", "values_sql"]
+__all__ = ["INSERT_OBSERVATIONS", "MIGRATIONS", "WRITE_REST"]
 
 MIGRATIONS: list[Migration] = [
     (
@@ -73,15 +73,3 @@ WRITE_REST = (
 """The messages, samples and roll-ups of a write's new observations, in one statement: 21
 arrays (5 + 7 + 9). Roll-up rows come sorted by key, so that two nodes updating the same
 cells lock them in the same order (no deadlock)."""
-
-
-def values_sql(column: str) -> str:
-    """Numeric values (own values from ``observation``, components from ``sample``) of one
-    resident or device and one code in a time range: 8 parameters."""
-    return (
-        "SELECT effective_us AS t_us, value, unit, code, id AS observation_id, device_id,"  # noqa: S608
-        f" resident_id FROM observation WHERE {column} = %s AND code = %s"
-        " AND effective_us >= %s AND effective_us < %s AND value IS NOT NULL"
-        " UNION ALL SELECT t_us, value, unit, code, observation_id, device_id, resident_id"
-        f" FROM sample WHERE {column} = %s AND code = %s AND t_us >= %s AND t_us < %s"
-    )

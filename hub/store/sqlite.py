@@ -17,7 +17,6 @@ Retention deletes raw observations and samples after ``raw_days`` and roll-ups a
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -26,7 +25,15 @@ from hub.config import RetentionSettings
 from hub.db import from_micros, insert_rows, migrate, to_micros, transaction
 from hub.errors import StoreError
 from hub.ingest.payloads import inflate, stored_form
-from hub.store.base import ROLLUP_WIDTHS, Bucket, Sample, StoredObservation, TimeSeriesStore
+from hub.store.base import Bucket, Sample, StoredObservation, TimeSeriesStore
+from hub.store.sql_reads import (
+    OBSERVATIONS_SQL,
+    buckets,
+    decode_observations,
+    rollup_sql,
+    subject,
+    values_sql,
+)
 from hub.store.sqlite_rows import (
     SampleRow,
     component_rows,
@@ -34,7 +41,6 @@ from hub.store.sqlite_rows import (
     rollup_rows,
     value_row,
 )
-from schemas.models import Observation
 
 __all__ = ["SqliteStore"]
 
@@ -119,31 +125,11 @@ MIGRATIONS = [
 ]
 
 
-def _values(column: str) -> str:
-    """Numeric values (own values from ``observation``, components and older values from
-    ``sample``) of one resident or device and one code in a time range: 8 parameters."""
-    return (
-        "SELECT effective_us AS t_us, value, unit, code, id AS observation_id, device_id,"  # noqa: S608
-        f" resident_id FROM observation WHERE {column} = ? AND code = ? AND effective_us >= ?"
-        " AND effective_us < ? AND value IS NOT NULL"
-        " UNION ALL SELECT t_us, value, unit, code, observation_id, device_id, resident_id"
-        f" FROM sample WHERE {column} = ? AND code = ? AND t_us >= ? AND t_us < ?"
-    )
-
-
 def _inflate(stored: bytes, encoding: str | None) -> bytes:
     try:
         return inflate(stored, encoding)
     except ValueError as exc:
         raise StoreError("sqlite", "read", str(exc)) from exc
-
-
-def _subject(resident_id: str | None, device_id: str | None) -> tuple[str, str]:
-    if (resident_id is None) == (device_id is None):
-        raise ValueError("give exactly one of resident_id and device_id")
-    if resident_id is not None:
-        return "resident_id", resident_id
-    return "device_id", str(device_id)
 
 
 class SqliteStore(TimeSeriesStore):
@@ -274,9 +260,9 @@ class SqliteStore(TimeSeriesStore):
         resident_id: str | None = None,
         device_id: str | None = None,
     ) -> list[Sample]:
-        column, value = _subject(resident_id, device_id)
+        column, value = subject(resident_id, device_id)
         rows = self._conn.execute(
-            f"SELECT * FROM ({_values(column)}) ORDER BY t_us",  # noqa: S608
+            f"SELECT * FROM ({values_sql(column)}) v ORDER BY t_us",  # noqa: S608
             (value, code, to_micros(start), to_micros(end)) * 2,
         )
         return [Sample(from_micros(t), v, u, c, o, d, r or None) for t, v, u, c, o, d, r in rows]
@@ -291,33 +277,9 @@ class SqliteStore(TimeSeriesStore):
         resident_id: str | None = None,
         device_id: str | None = None,
     ) -> list[Bucket]:
-        column, value = _subject(resident_id, device_id)
-        w_us = int(width.total_seconds() * 1_000_000)
-        if w_us <= 0:
-            raise ValueError("width must be positive")
-        if width in ROLLUP_WIDTHS:
-            sql = (
-                "SELECT bucket_us, SUM(n), MIN(minimum), SUM(total), MAX(maximum) FROM rollup"  # noqa: S608
-                f" WHERE width_s = {w_us // 1_000_000} AND {column} = ? AND code = ?"
-                " AND bucket_us >= ? AND bucket_us < ? GROUP BY bucket_us ORDER BY bucket_us"
-            )
-            bounds: tuple[object, ...] = (
-                value,
-                code,
-                to_micros(start) - to_micros(start) % w_us,
-                to_micros(end),
-            )
-        else:
-            sql = (
-                f"SELECT t_us - (t_us % {w_us}) AS b, COUNT(*), MIN(value), SUM(value),"  # noqa: S608
-                f" MAX(value) FROM ({_values(column)}) GROUP BY b ORDER BY b"
-            )
-            bounds = (value, code, to_micros(start), to_micros(end)) * 2
-        rows = self._conn.execute(sql, bounds)
-        return [
-            Bucket(from_micros(b), int(n), float(lo_v), float(total) / n, float(hi))
-            for b, n, lo_v, total, hi in rows
-        ]
+        column, value = subject(resident_id, device_id)
+        sql, params = rollup_sql(column, value, code, start, end, width)
+        return buckets(self._conn.execute(sql, params))
 
     def latest(self, resident_id: str) -> dict[str, Sample]:
         rows = self._conn.execute(
@@ -340,28 +302,12 @@ class SqliteStore(TimeSeriesStore):
         code: str | None = None,
     ) -> list[StoredObservation]:
         """Full observations (as received) in ``[start, end)``, by effective time."""
-        column, value = _subject(resident_id, device_id)
+        column, value = subject(resident_id, device_id)
         rows = self._conn.execute(
-            "SELECT o.json, o.message, m.payload, m.encoding, o.position, o.publisher,"  # noqa: S608
-            " o.resident_id, o.received_us"
-            " FROM observation o LEFT JOIN message m ON m.id = o.message"
-            f" WHERE o.{column} = ? AND (? IS NULL OR o.code = ?)"
-            " AND o.effective_us >= ? AND o.effective_us < ? ORDER BY o.effective_us",
+            OBSERVATIONS_SQL.format(join="m.id = o.message", column=column),
             (value, code, code, to_micros(start), to_micros(end)),
         )
-        out = []
-        batches: dict[int, list[object]] = {}  # each message decoded once
-        for text, message, payload, encoding, position, publisher, resident, received in rows:
-            if text is not None:
-                obs = Observation.model_validate_json(text)
-            else:
-                found = batches.get(message)
-                if found is None:
-                    found = json.loads(_inflate(payload, encoding))["observations"]
-                    batches[message] = found
-                obs = Observation.model_validate(found[position])
-            out.append(StoredObservation(obs, publisher, resident, from_micros(received)))
-        return out
+        return decode_observations(rows, _inflate)
 
     def count(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM observation").fetchone()[0])

@@ -1,0 +1,111 @@
+"""The read side shared by the SQL stores (SQLite and PostgreSQL): queries and row decoding.
+
+Both keep the same tables (:mod:`hub.store.sqlite`, :mod:`hub.store.postgresql_schema`), so
+they read them with the same SQL, written with SQLite's ``?`` placeholders;
+:func:`pyformat` turns it into psycopg's ``%s`` form.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from hub.db import from_micros, to_micros
+from hub.store.base import ROLLUP_WIDTHS, Bucket, StoredObservation
+from schemas.models import Observation
+
+__all__ = [
+    "OBSERVATIONS_SQL",
+    "buckets",
+    "decode_observations",
+    "pyformat",
+    "rollup_sql",
+    "subject",
+    "values_sql",
+]
+
+
+def pyformat(sql: str) -> str:
+    """``?`` placeholders as ``%s`` (and a literal ``%`` doubled), for psycopg."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+def subject(resident_id: str | None, device_id: str | None) -> tuple[str, str]:
+    """The column and value that select one resident or one device."""
+    if (resident_id is None) == (device_id is None):
+        raise ValueError("give exactly one of resident_id and device_id")
+    if resident_id is not None:
+        return "resident_id", resident_id
+    return "device_id", str(device_id)
+
+
+def values_sql(column: str) -> str:
+    """Numeric values (own values from ``observation``, components and older values from
+    ``sample``) of one resident or device and one code in a time range: 8 parameters."""
+    return (
+        "SELECT effective_us AS t_us, value, unit, code, id AS observation_id, device_id,"  # noqa: S608
+        f" resident_id FROM observation WHERE {column} = ? AND code = ? AND effective_us >= ?"
+        " AND effective_us < ? AND value IS NOT NULL"
+        " UNION ALL SELECT t_us, value, unit, code, observation_id, device_id, resident_id"
+        f" FROM sample WHERE {column} = ? AND code = ? AND t_us >= ? AND t_us < ?"
+    )
+
+
+def rollup_sql(  # noqa: PLR0917 - the query's own terms
+    column: str, value: str, code: str, start: datetime, end: datetime, width: timedelta
+) -> tuple[str, tuple[object, ...]]:
+    """min/mean/max per bucket: from the stored roll-ups for their widths, else computed."""
+    w_us = int(width.total_seconds() * 1_000_000)
+    if w_us <= 0:
+        raise ValueError("width must be positive")
+    if width in ROLLUP_WIDTHS:
+        sql = (
+            "SELECT bucket_us, SUM(n), MIN(minimum), SUM(total), MAX(maximum) FROM rollup"  # noqa: S608
+            f" WHERE width_s = {w_us // 1_000_000} AND {column} = ? AND code = ?"
+            " AND bucket_us >= ? AND bucket_us < ? GROUP BY bucket_us ORDER BY bucket_us"
+        )
+        start_us = to_micros(start)
+        return sql, (value, code, start_us - start_us % w_us, to_micros(end))
+    sql = (
+        f"SELECT t_us - (t_us % {w_us}) AS b, COUNT(*), MIN(value), SUM(value),"  # noqa: S608
+        f" MAX(value) FROM ({values_sql(column)}) v GROUP BY b ORDER BY b"
+    )
+    return sql, (value, code, to_micros(start), to_micros(end)) * 2
+
+
+def buckets(rows: Iterable[Any]) -> list[Bucket]:
+    """Buckets from ``rollup_sql``'s rows."""
+    return [
+        Bucket(from_micros(b), int(n), float(lo), float(total) / int(n), float(hi))
+        for b, n, lo, total, hi in rows
+    ]
+
+
+OBSERVATIONS_SQL = (
+    "SELECT o.json, o.message, m.payload, m.encoding, o.position, o.publisher,"
+    " o.resident_id, o.received_us FROM observation o LEFT JOIN message m ON {join}"
+    " WHERE o.{column} = ? AND (CAST(? AS TEXT) IS NULL OR o.code = ?)"
+    " AND o.effective_us >= ? AND o.effective_us < ? ORDER BY o.effective_us"
+)
+"""Full observations of one subject (``join``: how an observation names its message)."""
+
+
+def decode_observations(
+    rows: Iterable[Any], inflate: Callable[[bytes, str | None], bytes]
+) -> list[StoredObservation]:
+    """Observations as received, from ``OBSERVATIONS_SQL``'s rows (each message decoded once)."""
+    out = []
+    batches: dict[int, list[object]] = {}
+    for text, message, payload, encoding, position, publisher, resident, received in rows:
+        if text is not None:
+            obs = Observation.model_validate_json(text)
+        else:
+            found = batches.get(message)
+            if found is None:
+                found = json.loads(inflate(bytes(payload), encoding))["observations"]
+                batches[message] = found
+            obs = Observation.model_validate(found[position])
+        out.append(StoredObservation(obs, publisher, resident, from_micros(received)))
+    return out
