@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from foundation.clock import Clock, NowClock
+from foundation.settings import BrokerSettings
 from hub.alerts.service import AlertService
-from hub.alerts.settings import AlertSettings, MqttTarget
+from hub.alerts.settings import AlertSettings
 from hub.alerts.wiring import AlertWiring, build_alerts
 from hub.auth import Authenticator, LoginThrottle, UserStore
 from hub.config import HubSettings
@@ -64,22 +65,11 @@ def _make_store(settings: HubSettings, conn: sqlite3.Connection) -> TimeSeriesSt
     return SqliteStore(conn, settings.retention)
 
 
-def _mqtt_target(settings: HubSettings) -> MqttTarget:
+def _mqtt_target(settings: HubSettings) -> BrokerSettings:
     """Where the alert service publishes: the hub's broker, with a login of its own."""
     mqtt = settings.mqtt
-    password = mqtt.password.get_secret_value() if mqtt.password else None
-    tls = mqtt.tls
-    return MqttTarget(
-        mqtt.host,
-        mqtt.port,
-        mqtt.alerts_username,  # a login of its own: the broker binds client ids to logins
-        password,
-        client_id=f"{mqtt.client_id}-alerts"[:64],
-        tls=mqtt.uses_tls,
-        ca_file=tls.ca_file if tls else None,
-        cert_file=tls.cert_file if tls else None,
-        key_file=tls.key_file if tls else None,
-    )
+    # a login of its own: the broker binds client ids to logins
+    return mqtt.as_login(mqtt.alerts_username, f"{mqtt.client_id}-alerts"[:64])
 
 
 def _authenticator(settings: HubSettings, conn: sqlite3.Connection, clock: Clock) -> Authenticator:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import aiomqtt
 import httpx
 
+from foundation.settings import BrokerSettings
 from hub.alerts.engine import AlertEngine
 from hub.alerts.errors import STORE_ERRORS
 from hub.alerts.inputs import GatewayInput, ObservationInput
@@ -30,19 +31,19 @@ from hub.alerts.notify import (
     OutboxDispatcher,
     WebhookSender,
 )
-from hub.alerts.settings import AlertSettings, MqttTarget
+from hub.alerts.settings import AlertSettings
 from schemas.models import AlertEvent
 
 if TYPE_CHECKING:
     from hub.store_health import StoreHealth
 
-__all__ = ["AlertService", "AlertSettings", "MqttTarget"]
+__all__ = ["AlertService", "AlertSettings"]
 
 log = logging.getLogger(__name__)
 
 
-def _tls(target: MqttTarget) -> aiomqtt.TLSParameters | None:
-    if not target.tls:
+def _tls(target: BrokerSettings) -> aiomqtt.TLSParameters | None:
+    if target.tls is None:
         return None
     return aiomqtt.TLSParameters(
         ca_certs=str(target.ca_file) if target.ca_file else None,
@@ -58,7 +59,7 @@ class AlertService:
         self,
         engine: AlertEngine,
         settings: AlertSettings,
-        mqtt: MqttTarget | None = None,
+        mqtt: BrokerSettings | None = None,
         *,
         health: StoreHealth | None = None,
     ) -> None:
@@ -149,7 +150,7 @@ class AlertService:
                 await asyncio.wait_for(self._tick_wake.wait(), self.settings.tick_seconds)
             self._tick_wake.clear()
 
-    async def _mqtt_loop(self, target: MqttTarget) -> None:
+    async def _mqtt_loop(self, target: BrokerSettings) -> None:
         delay = 1.0
         while True:
             try:
@@ -157,7 +158,7 @@ class AlertService:
                     target.host,
                     target.port,
                     username=target.username,
-                    password=target.password,
+                    password=target.password.get_secret_value() if target.password else None,
                     identifier=target.client_id,
                     tls_params=_tls(target),
                 ) as client:

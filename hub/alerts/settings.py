@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-__all__ = ["AlertSettings", "MqttTarget"]
+from foundation.settings import BrokerSettings
 
-
-@dataclass(frozen=True, slots=True)
-class MqttTarget:
-    """Where to publish alert events (taken from the hub's MQTT settings)."""
-
-    host: str
-    port: int
-    username: str | None = None
-    password: str | None = None
-    client_id: str = "hjem-hub-alerts"
-    tls: bool = False
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
+__all__ = ["AlertSettings"]
 
 
 class AlertSettings(BaseModel):
@@ -57,7 +43,7 @@ class AlertSettings(BaseModel):
             raise ValueError("webhook_url needs webhook_secret (the HMAC key receivers verify)")
         return self
 
-    def channels(self, mqtt: MqttTarget | None) -> tuple[str, ...]:
+    def channels(self, mqtt: BrokerSettings | None) -> tuple[str, ...]:
         out: list[str] = []
         if self.mqtt and mqtt is not None:
             out.append("mqtt")

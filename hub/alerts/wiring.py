@@ -21,12 +21,13 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from foundation.clock import Clock, NowClock
+from foundation.settings import BrokerSettings
 from hub.alerts.config import RulesConfig, load_rules
 from hub.alerts.engine import AlertEngine
 from hub.alerts.errors import STORE_ERRORS, AlertsError, NoRulesError
 from hub.alerts.inputs import GatewayInput, ObservationInput, Subject
 from hub.alerts.service import AlertService
-from hub.alerts.settings import AlertSettings, MqttTarget
+from hub.alerts.settings import AlertSettings
 from hub.alerts.store import AlertStore
 from hub.events import HubEvent, StoredBatch
 from hub.registry.read_model import ReadModel
@@ -164,7 +165,7 @@ def build_alerts(
     places: ReadModel,
     health: StoreHealth,
     *,
-    mqtt: MqttTarget | None = None,
+    mqtt: BrokerSettings | None = None,
 ) -> AlertWiring:
     """Build the alert service and its post-commit listener (no I/O but reading the rules).
 

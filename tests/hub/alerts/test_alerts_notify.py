@@ -16,6 +16,7 @@ import aiomqtt
 import httpx
 import pytest
 
+from foundation.settings import BrokerSettings
 from hjem.mosquitto import Mosquitto
 from hub.alerts.notify import (
     ASSIGNEE_HEADER,
@@ -27,7 +28,7 @@ from hub.alerts.notify import (
     verify,
 )
 from hub.alerts.service import AlertService
-from hub.alerts.settings import AlertSettings, MqttTarget
+from hub.alerts.settings import AlertSettings
 from schemas.models import AlertEvent, AlertState
 from schemas.topics import ALERTS_FILTER
 from tests.support.alerts import T0, Harness, item, obs
@@ -61,7 +62,7 @@ async def _until(predicate: object, timeout: float = 10.0) -> None:
 async def test_alert_events_are_retained_on_mqtt(tmp_path: Path, broker: Mosquitto) -> None:
     h = Harness(tmp_path / "hub.db", RULES)
     h.engine.channels = ("mqtt",)
-    target = MqttTarget("127.0.0.1", broker.port, client_id="alerts-test")
+    target = BrokerSettings(url=f"mqtt://127.0.0.1:{broker.port}", client_id="alerts-test")
     async with AlertService(h.engine, AlertSettings(tick_seconds=0.05), target):
         alert_id = _fall(h)
         h.engine.acknowledge(alert_id, "nurse.anna", "coming")
@@ -83,7 +84,7 @@ async def test_mqtt_outbox_waits_for_the_broker(tmp_path: Path, broker: Mosquitt
     h = Harness(tmp_path / "hub.db", RULES)
     h.engine.channels = ("mqtt",)
     broker.stop()
-    target = MqttTarget("127.0.0.1", broker.port, client_id="alerts-test")
+    target = BrokerSettings(url=f"mqtt://127.0.0.1:{broker.port}", client_id="alerts-test")
     async with AlertService(h.engine, AlertSettings(tick_seconds=0.05), target):
         _fall(h)
         await asyncio.sleep(0.3)  # the service retries its connection meanwhile
@@ -98,7 +99,7 @@ async def test_mqtt_publisher_reconnects_while_idle_after_a_broker_restart(
 ) -> None:
     h = Harness(tmp_path / "hub.db", RULES)
     h.engine.channels = ("mqtt",)
-    target = MqttTarget("127.0.0.1", broker.port, client_id="alerts-test")
+    target = BrokerSettings(url=f"mqtt://127.0.0.1:{broker.port}", client_id="alerts-test")
     async with AlertService(h.engine, AlertSettings(tick_seconds=0.05), target):
         _fall(h, "r-1")
         await _until(lambda: h.engine.store.outbox_counts("mqtt")["delivered"] == 1)
