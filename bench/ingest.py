@@ -10,6 +10,10 @@ subscriber connects and the time until the last message is measured:
 * hub: the Hub (MQTT -> validate -> resolve -> SQLite commit with synchronous=FULL -> ack),
   timed until the post-commit listener has seen every observation, with the garbage
   collector tuned as ``hjem hub run`` tunes it (:func:`hub.service.tune_gc`);
+* hub postgresql: the same hub with ``store.kind = "postgresql"`` (one hub process) on a
+  PostgreSQL cluster that the benchmark starts on 127.0.0.1 (fsync on, as in production;
+  :mod:`hjem.postgres`), once per shape after the alternating rounds; left out when Debian's
+  ``postgresql`` is not installed;
 * N hubs: N hub processes (``HJEM_BENCH_INGEST_PROCESSES``, default 2) on one MQTT 5 shared
   subscription and one database, timed until the database holds every observation
   (:mod:`bench.ingest_shared`).
@@ -32,6 +36,7 @@ Observation ids are made as the edge makes them (:mod:`schemas.identity`), acros
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import resource
 import statistics
@@ -40,8 +45,13 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.ingest_shared import SHARED_PROCESSES, Timing
+
+if TYPE_CHECKING:
+    from hjem.postgres import PostgresCluster
+    from hub.config import StoreSettings
 
 __all__ = ["ingest_throughput"]
 
@@ -55,6 +65,8 @@ SHAPES = tuple(
 """(observations per message, messages); override with HJEM_BENCH_INGEST=1x20000,100x2000."""
 
 
+PG_ROW = "hub postgresql"
+"""The row of the hub storing into PostgreSQL (one hub process)."""
 DEVICES = 20
 """Thermometers the benchmark's gateway reads, in turn (observation ids as the edge makes them)."""
 
@@ -162,16 +174,22 @@ def _raw_subscriber(port: int, messages: int, payloads: list[bytes], client_id: 
     return Timing(ended - started, ended - first[0])
 
 
-async def _hub(
-    port: int, workdir: Path, observations: int, payloads: list[bytes], client_id: str
+async def _hub(  # noqa: PLR0917 - one round's inputs
+    port: int,
+    workdir: Path,
+    observations: int,
+    payloads: list[bytes],
+    client_id: str,
+    store: StoreSettings | None = None,
 ) -> Timing:
-    from hub.config import HttpSettings, HubSettings, MqttSettings
+    from hub.config import HttpSettings, HubSettings, MqttSettings, StoreSettings
     from hub.service import Hub, HubEvent, StoredBatch
 
     settings = HubSettings(
         database=workdir / "hub.sqlite3",
         mqtt=MqttSettings(url=f"mqtt://127.0.0.1:{port}", client_id=client_id),
         http=HttpSettings(enabled=False),
+        store=store or StoreSettings(),
     )
     children = _children_cpu()
     async with Hub(settings, alerts=False):
@@ -277,12 +295,13 @@ def _report(
         f" its relay {relay_cpu * per_obs:.1f} µs (medians; the relay's start left out)"
     )
     if per_message >= 100:
-        for name in ("hjem hub", f"{SHARED_PROCESSES} hubs"):
+        targets = (("hjem hub", 50_000), (f"{SHARED_PROCESSES} hubs", 50_000), (PG_ROW, 30_000))
+        for name, target in targets:
             if name in times:
                 rates = [per_message * messages / s for s in times[name][:2]]
-                verdicts = ["met" if r >= 50_000 else "NOT met" for r in rates]
+                verdicts = ["met" if r >= target else "NOT met" for r in rates]
                 print(
-                    f"{'':>8} {'':>9} target: >= 50,000 obs/s at 100 obs/msg ({name}):"
+                    f"{'':>8} {'':>9} target: >= {target:,} obs/s at 100 obs/msg ({name}):"
                     f" drain {rates[0]:,.0f} {verdicts[0]}, steady {rates[1]:,.0f} {verdicts[1]}"
                 )
 
@@ -315,7 +334,26 @@ def _median(timings: list[Timing]) -> Timing:
     )
 
 
-def _shape(port: int, root: Path, per_message: int, messages: int) -> None:
+def _postgresql_hub(
+    port: int, root: Path, per_message: int, messages: int, cluster: PostgresCluster
+) -> Timing:
+    """One round of the hub with its observations in PostgreSQL (a database of its own)."""
+    from pydantic import SecretStr
+
+    from hub.config import PostgresSettings, StoreSettings
+
+    dsn = cluster.create_database(f"bench_{per_message}")
+    store = StoreSettings(kind="postgresql", postgresql=PostgresSettings(dsn=SecretStr(dsn)))
+    work = root / f"hub-pg-{per_message}"
+    work.mkdir()
+    payloads = _payloads(f"hubpg{per_message}", per_message, messages)
+    client_id = f"hub-pg-{per_message}"
+    return asyncio.run(_hub(port, work, per_message * messages, payloads, client_id, store))
+
+
+def _shape(
+    port: int, root: Path, per_message: int, messages: int, cluster: PostgresCluster | None
+) -> None:
     from bench.ingest_ceilings import accept_only, hub_part, store_only, validate_only
     from bench.ingest_shared import shared_hubs
 
@@ -324,6 +362,8 @@ def _shape(port: int, root: Path, per_message: int, messages: int) -> None:
         (name, _median([r[name] for r in rounds]))
         for name in ("raw paho", "relay only", "hjem hub")
     ]
+    if cluster is not None:
+        rows.append((PG_ROW, _postgresql_hub(port, root, per_message, messages, cluster)))
     work = root / f"ceilings-{per_message}"
     work.mkdir()
     payloads = _payloads(f"hub{per_message}", per_message, messages)
@@ -344,6 +384,7 @@ def _shape(port: int, root: Path, per_message: int, messages: int) -> None:
 
 def ingest_throughput() -> None:
     from hjem.mosquitto import Mosquitto
+    from hjem.postgres import PostgresCluster, server_bindir
     from hub.service import tune_gc
 
     tune_gc()  # as `hjem hub run` does
@@ -360,9 +401,14 @@ def ingest_throughput() -> None:
         f"{'obs/msg':>8} {'messages':>9} {'subscriber':<12} {'msgs/s':>10} {'obs/s':>10}"
         f"   {'steady:':>10} {'obs/s':>10}"
     )
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         root = Path(tmp)
         extra = ["max_inflight_messages 1000"]
-        with Mosquitto(workdir=root / "mosquitto", extra=extra) as broker:
-            for per_message, messages in SHAPES:
-                _shape(broker.port, root, per_message, messages)
+        broker = stack.enter_context(Mosquitto(workdir=root / "mosquitto", extra=extra))
+        cluster = None
+        if server_bindir() is not None:
+            cluster = stack.enter_context(PostgresCluster(durable=True))
+        else:
+            print(f"({PG_ROW}: left out, PostgreSQL is not installed)")
+        for per_message, messages in SHAPES:
+            _shape(broker.port, root, per_message, messages, cluster)

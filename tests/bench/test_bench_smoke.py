@@ -48,7 +48,7 @@ ROWS: dict[str, list[tuple[str, int]]] = {
         *(
             (f"{shape} {name}", 4)
             for shape in ("1 300", "100 6")
-            for name in ("raw paho", "relay only", "hjem hub", "2 hubs")
+            for name in ("raw paho", "relay only", "hjem hub", "hub postgresql", "2 hubs")
         ),
         *(
             (f"{shape} {name}", 2)
