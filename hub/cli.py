@@ -94,6 +94,10 @@ def _log_components(settings: HubSettings, hub: Hub) -> None:
     log = logging.getLogger("hub")
     store = settings.store
     where = store.influx.url if store.kind == "influxdb" else str(settings.database)
+    if store.kind == "postgresql":  # host:port/database, never the password
+        from hub.store.postgresql_db import describe
+
+        where = describe(store.postgresql.dsn.get_secret_value())
     log.info("store: %s at %s (registry and alerts: %s)", store.kind, where, settings.database)
     mqtt = settings.mqtt
     state = "connected" if hub.mqtt is not None and hub.mqtt.connected else "connecting"
