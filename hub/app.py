@@ -27,6 +27,7 @@ ROUTERS: list[str] = [
     "hub.alerts.api:router",
     "hub.web.routes:router",
     "hub.metrics:router",
+    "hub.web.docs:router",
 ]
 """Routers included by :func:`create_app`, as ``"module:attribute"``; one line each."""
 
@@ -53,7 +54,7 @@ def create_app(hub_or_settings: Hub | HubSettings) -> FastAPI:
                 app.state.hub = running
                 yield
 
-    # No /docs or /redoc: they load script from a CDN on the dashboard's origin (issue 15).
+    # /docs is hub.web.docs (Swagger UI from local files); FastAPI's own pages load a CDN.
     app = FastAPI(title="Hjem hub", version="1", lifespan=lifespan, docs_url=None, redoc_url=None)
     if not isinstance(hub_or_settings, HubSettings):
         app.state.hub = hub_or_settings

@@ -28,16 +28,14 @@ from hub.alerts.store import AlertRow, AuditEntry, Silence
 from hub.auth import SESSION_COOKIE, Role, User, current_user, require_role
 from hub.auth.errors import NotAuthenticatedError
 from hub.auth.web import find_authenticator
+from hub.problems import problem_uri
 from schemas.models import AlertState, Severity, encode
 
 __all__ = ["ALERTS_STATE", "AlertView", "alert_service", "install_alerts", "problem", "router"]
 
-PROBLEM_TYPE = "urn:hjem:problem:"
-
-
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     body = {
-        "type": PROBLEM_TYPE + title.lower().replace(" ", "-"),
+        "type": problem_uri(title.lower().replace(" ", "-")),
         "title": title,
         "status": status,
         "detail": detail,

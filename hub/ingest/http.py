@@ -16,18 +16,18 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from hub.app import get_hub
+from hub.problems import problem_uri
 from hub.service import Hub
 from schemas.models import MAX_PAYLOAD_BYTES, RejectionError
 
-__all__ = ["PROBLEM_BASE", "problem", "router"]
+__all__ = ["problem", "router"]
 
 router = APIRouter(tags=["ingest"])
-PROBLEM_BASE = "https://hjem.example/problems/"
 
 
 def problem(status: int, slug: str, title: str, detail: str, **extra: Any) -> JSONResponse:
     """An RFC 9457 problem details response."""
-    body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
+    body = {"type": problem_uri(slug), "title": title, "status": status, "detail": detail}
     body.update(extra)
     headers = {"WWW-Authenticate": 'Bearer realm="hjem"'} if status == 401 else None
     return JSONResponse(

@@ -35,6 +35,7 @@ NOT_ON_A_GATEWAY = {
     "msgspec",
     "prometheus-client",
     "zxcvbn",
+    "fastapi-offline",
     # the development tools (the dev extra)
     "pytest",
     "pytest-asyncio",

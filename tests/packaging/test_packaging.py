@@ -20,6 +20,7 @@ HUB_ONLY = [
     "multipart",
     "msgspec",
     "prometheus_client",
+    "fastapi_offline",
 ]
 SIM_ONLY = ["bumble", "numpy", "sim"]
 """The simulator and what only it needs (hjem[sim]): a gateway runs without them."""

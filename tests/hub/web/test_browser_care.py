@@ -10,9 +10,7 @@ and its repetition, and the first alert above the fold on a 390 x 844 phone.
 
 from __future__ import annotations
 
-import asyncio
 import re
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,10 +19,10 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-import uvicorn
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.support.browser import CHROMIUM_ARGS, PASSWORD, T0, FastWorld
+from tests.support.served import serving
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.browser, pytest.mark.slow]
 
@@ -109,12 +107,6 @@ class Served:
         return page
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def seed(world: FastWorld) -> None:
     """Anna: low SpO2 and a fast pulse (NEWS2 6), fever, four glucose sample types."""
     at = T0 - timedelta(minutes=2)  # 08:58 in Copenhagen
@@ -134,29 +126,18 @@ def seed(world: FastWorld) -> None:
 async def served(tmp_path: Path) -> AsyncIterator[Served]:
     world = FastWorld(tmp_path, RULES)
     seed(world)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            world.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", ws="none"
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.05)
     try:
-        async with async_playwright() as p:
+        async with serving(world.app) as url, async_playwright() as p:
             browser = await p.chromium.launch(
                 executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
             )
-            running = Served(world, f"http://127.0.0.1:{port}", browser)
+            running = Served(world, url, browser)
             try:
                 yield running
             finally:
                 await browser.close()
             assert running.errors == []  # no script errors, nothing blocked by the CSP
     finally:
-        server.should_exit = server.force_exit = True
-        await task
         world.close()
 
 
