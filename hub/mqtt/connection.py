@@ -6,12 +6,16 @@ storage use two interpreters and two cores instead of sharing one GIL. :meth:`st
 it (``python -m hub.mqtt.relay``) over a private ``socket.socketpair()``, sends the settings
 as the first frame, and returns once the broker acknowledged the subscriptions (SUBACK).
 
-The asyncio side reads the socket only from the event loop (``loop.sock_recv`` and
+The asyncio side reads the socket only from the event loop (a reader callback and
 non-blocking reads; no thread): every complete frame in a chunk is parsed at once, messages
 go into a queue, and the socket is not read while the queue holds ``ingest.queue_size``
 messages (it may overshoot by one read of at most ``READ_CHUNK`` bytes), so the relay's send
 blocks, paho stops reading, and TCP pushes back on the broker. MQTT 5 Receive Maximum
 (``min(receive_maximum, queue_size)``) holds the broker while nothing is acknowledged.
+The reader takes in what the relay sends whenever the event loop is free, also while the
+ingest loop waits on a commit's listeners, so :attr:`backlog` (messages received and not yet
+acknowledged) and :attr:`oldest_waiting` do not depend on how the relay's writes were cut
+into chunks; the ingest loop itself reads about one group before each commit.
 
 Acknowledgements (:meth:`ack`, after the commit) and rejections (:meth:`publish`, QoS 1) are
 frames to the relay. Acknowledgements carry the connection generation: a message received on
@@ -29,21 +33,19 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from foundation.process import die_with_parent
 from hub.config import IngestSettings, MqttSettings
 from hub.errors import MqttError
-from hub.mqtt.frames import READ_CHUNK, FrameBuffer, RelayConfig, encode_frame
+from hub.mqtt.frames import READ_CHUNK, FrameBuffer, encode_frame
 from hub.mqtt.inbound import Inbound
+from hub.mqtt.process import end_relay, exit_text, relay_config, spawn_relay
 from schemas.topics import OBSERVATIONS_FILTER, STATUS_FILTER, shared
 
 __all__ = ["AckHandle", "MqttConnection"]
@@ -51,7 +53,6 @@ __all__ = ["AckHandle", "MqttConnection"]
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 3.0
 EXIT_WAIT_S = 5.0
 
 
@@ -60,36 +61,6 @@ class AckHandle:
     mid: int
     qos: int
     generation: int
-
-
-def _exit_text(code: int | None) -> str:
-    if code is None:
-        return "is still running"
-    if code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
-    return f"exited with code {code}"
-
-
-def _spawn_relay(url: str) -> tuple[subprocess.Popen[bytes], socket.socket]:
-    """Start ``python -m hub.mqtt.relay`` on one end of a new socketpair; return the other."""
-    ours, theirs = socket.socketpair()
-    try:
-        proc = subprocess.Popen(  # noqa: S603 - this interpreter, our own module
-            [sys.executable, "-m", "hub.mqtt.relay", "--fd", str(theirs.fileno())],
-            pass_fds=(theirs.fileno(),),
-            stdin=subprocess.DEVNULL,
-            preexec_fn=die_with_parent,  # noqa: PLW1509 - called from the event loop's thread
-        )
-    except OSError as exc:
-        ours.close()
-        raise MqttError(url, f"cannot start the MQTT relay process: {exc}") from exc
-    finally:
-        theirs.close()
-    ours.setblocking(False)  # noqa: FBT003 - read from the event loop
-    return proc, ours
 
 
 class MqttConnection:
@@ -107,6 +78,11 @@ class MqttConnection:
         self._sock: socket.socket | None = None
         self._frames = FrameBuffer()
         self._queue: collections.deque[Inbound] = collections.deque()
+        self._in_hand = 0  # handed out by batches(), not acknowledged yet
+        self._in_hand_since: datetime | None = None
+        self._watching = False  # the event loop's reader on the relay socket is installed
+        self._waiter: asyncio.Future[None] | None = None
+        self._failure: MqttError | None = None
         self._out = bytearray()  # frames the relay's socket did not take yet
         self._writing = False
         self._eof = False
@@ -123,12 +99,15 @@ class MqttConnection:
 
     @property
     def backlog(self) -> int:
-        """Messages received from the relay and not yet handed to a commit."""
-        return len(self._queue)
+        """Messages received from the relay and not yet acknowledged: queued, or handed out
+        by :meth:`batches` and not yet passed to :meth:`ack` (being committed)."""
+        return len(self._queue) + self._in_hand
 
     @property
     def oldest_waiting(self) -> datetime | None:
-        """When the oldest message waiting for its commit arrived (None: none waits)."""
+        """When the oldest message not yet acknowledged arrived (None: none waits)."""
+        if self._in_hand_since is not None:
+            return self._in_hand_since
         return self._queue[0].received if self._queue else None
 
     @property
@@ -153,30 +132,6 @@ class MqttConnection:
         """The relay process's PID while it runs (for logs and tests)."""
         return self._proc.pid if self._proc is not None else None
 
-    def _relay_config(self) -> RelayConfig:
-        s = self._settings
-        tls = s.tls
-        return RelayConfig(
-            host=s.host,
-            port=s.port,
-            client_id=s.client_id,
-            protocol=s.protocol,
-            username=s.username,
-            password=s.password.get_secret_value() if s.password else None,
-            tls=s.uses_tls,
-            ca_file=str(tls.ca_file) if tls and tls.ca_file else None,
-            cert_file=str(tls.cert_file) if tls and tls.cert_file else None,
-            key_file=str(tls.key_file) if tls and tls.key_file else None,
-            keepalive_s=s.keepalive_s,
-            session_expiry_s=s.session_expiry_s,
-            receive_maximum=min(s.receive_maximum, self._ingest.queue_size),
-            subscriptions=self.subscriptions,
-            log_level=logging.getLogger("hub.mqtt.relay").getEffectiveLevel(),
-            prejudge_min_bytes=self._ingest.judge_in_relay_min_bytes,
-            judge=self._judge,
-            heartbeat_s=s.relay_silence_s / 6,
-        )
-
     async def start(self) -> None:
         """Start the relay, connect (persistent session), wait until subscribed.
 
@@ -189,8 +144,9 @@ class MqttConnection:
         """
         self._loop = asyncio.get_running_loop()
         url = self._settings.url
-        self._proc, self._sock = _spawn_relay(url)
-        self._send(encode_frame(self._relay_config()))
+        self._proc, self._sock = spawn_relay(url)
+        config = relay_config(self._settings, self._ingest, self._judge, self.subscriptions)
+        self._send(encode_frame(config))
         try:
             async with asyncio.timeout(START_TIMEOUT_S):
                 await self._until_subscribed()
@@ -208,83 +164,107 @@ class MqttConnection:
             await self._read()
 
     def stop(self) -> None:
-        """Ask the relay to disconnect; after STOP_TIMEOUT_S kill it by its PID; reap it."""
-        proc, sock = self._proc, self._sock
+        """Ask the relay to disconnect; after process.STOP_TIMEOUT_S kill it by its PID; reap it."""
+        proc, sock, loop = self._proc, self._sock, self._loop
         self._proc = self._sock = None
-        if sock is not None:
-            if self._writing and self._loop is not None:
-                self._loop.remove_writer(sock.fileno())
-                self._writing = False
-            deadline = time.monotonic() + STOP_TIMEOUT_S
-            try:
-                sock.settimeout(STOP_TIMEOUT_S)
-                sock.sendall(bytes(self._out) + encode_frame(("stop",)))
-                while (left := deadline - time.monotonic()) > 0:  # let a blocked relay finish
-                    sock.settimeout(left)
-                    if not sock.recv(READ_CHUNK):
-                        break
-            except OSError:
-                pass  # gone already, or timed out: killed below
-            finally:
-                self._out.clear()
-                sock.close()
-        if proc is not None:
-            try:
-                proc.wait(timeout=max(0.1, STOP_TIMEOUT_S / 3))
-            except subprocess.TimeoutExpired:
-                log.warning("the MQTT relay (pid %d) did not stop; killing it", proc.pid)
-                proc.kill()
-                proc.wait()
+        if sock is not None and loop is not None:
+            if self._watching:
+                loop.remove_reader(sock.fileno())
+            if self._writing:
+                loop.remove_writer(sock.fileno())
+        self._watching = self._writing = False
+        unsent = bytes(self._out)
+        self._out.clear()
+        end_relay(proc, sock, unsent)
         self._connected = self._subscribed = False
 
     # -- reading the relay (event loop) ----------------------------------------------------
 
     async def _read(self) -> None:
-        """Wait for bytes from the relay and take them in; raise MqttError if it is gone."""
-        sock = self._sock
-        if sock is None:
+        """Wait until the relay sends something (the reader takes it in); raise MqttError if
+        it is gone, sent garbled data, or sent nothing for ``relay_silence_s``."""
+        if self._sock is None:
             raise MqttError(self._settings.url, "the MQTT connection is stopped")
+        await self._check_relay()
         assert self._loop is not None
+        self._watch()
         silence = self._settings.relay_silence_s
+        self._waiter = waiter = self._loop.create_future()
         try:
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
             # cancellation that meets a completed read, and the hub would never stop.
             async with asyncio.timeout(silence):
-                data = b"" if self._eof else await self._loop.sock_recv(sock, READ_CHUNK)
+                await waiter
         except TimeoutError:
             pid = self._proc.pid if self._proc is not None else "?"
-            self.stop()  # a stuck relay is killed by its PID after STOP_TIMEOUT_S
+            self.stop()  # a stuck relay is killed by its PID (end_relay)
             raise MqttError(
                 self._settings.url,
                 f"the MQTT relay process (pid {pid}) sent nothing for {silence:g} s; stopped it",
             ) from None
-        if not data:
-            self._eof = True
+        finally:
+            self._waiter = None
+        await self._check_relay()
+
+    async def _check_relay(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+        if self._eof:
             await self._relay_gone()
-        self._take(data)
 
-    def _read_ready(self) -> None:
-        """Take what the relay already sent, without waiting, up to about one group.
+    def _watch(self) -> None:
+        """Have the event loop read the relay whenever it sends, while the queue has room."""
+        sock, loop = self._sock, self._loop
+        if sock is None or loop is None:
+            return
+        wanted = (
+            not self._eof and self._failure is None and len(self._queue) < self._ingest.queue_size
+        )
+        if wanted and not self._watching:
+            loop.add_reader(sock.fileno(), self._on_readable)
+        elif self._watching and not wanted:
+            loop.remove_reader(sock.fileno())
+        self._watching = wanted
 
-        Reading stops after a group's worth of bytes (``max_batch_bytes``) or messages, so
-        that the group is committed while the relay goes on: reading all that is there
-        while the relay keeps sending would leave the relay waiting during every commit.
+    def _on_readable(self) -> None:
+        """The reader: take in about one more group; wake :meth:`_read` if it waits."""
+        limit = min(self._ingest.queue_size, len(self._queue) + self._ingest.max_batch_messages)
+        heard = self._read_ready(limit)
+        self._watch()
+        waiter = self._waiter
+        if (heard or self._eof or self._failure) and waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _read_ready(self, limit: int) -> bool:
+        """Take what the relay already sent, without waiting, until the queue holds ``limit``
+        messages or ``max_batch_bytes`` were read; return whether anything was read.
+
+        The ingest loop reads about one group (``max_batch_messages``) before each commit,
+        so that the group is committed while the relay goes on: reading all that is there
+        while the relay keeps sending would hold the first commit back. Garbled data is kept
+        in ``_failure`` (raised by :meth:`batches` and :meth:`_read`), an EOF in ``_eof``.
         """
         sock = self._sock
-        limit = min(self._ingest.queue_size, self._ingest.max_batch_messages)
         budget = self._ingest.max_batch_bytes
+        heard = False
         while sock is not None and not self._eof and len(self._queue) < limit and budget > 0:
             try:
                 data = sock.recv(READ_CHUNK)
             except (BlockingIOError, InterruptedError):
-                return
+                break
             except OSError:
                 data = b""
             if not data:
                 self._eof = True  # raised by _read() once the queue is empty
-                return
+                break
+            heard = True
             budget -= len(data)
-            self._take(data)
+            try:
+                self._take(data)
+            except MqttError as exc:
+                self._failure = exc
+                break
+        return heard
 
     async def _relay_gone(self) -> None:
         proc = self._proc
@@ -294,7 +274,7 @@ class MqttConnection:
             while (code := proc.poll()) is None and time.monotonic() < deadline:  # noqa: ASYNC110
                 await asyncio.sleep(0.02)  # its socket closed: the exit follows at once
         pid = proc.pid if proc is not None else "?"
-        detail = f"the MQTT relay process (pid {pid}) {_exit_text(code)}"
+        detail = f"the MQTT relay process (pid {pid}) {exit_text(code)}"
         if self._fatal:
             detail += f": {self._fatal}"
         self._connected = self._subscribed = False
@@ -348,7 +328,9 @@ class MqttConnection:
         while True:
             while not queue:
                 await self._read()
-            self._read_ready()
+            self._read_ready(min(self._ingest.queue_size, limit_msgs))
+            if self._failure is not None:
+                raise self._failure
             first = queue.popleft()
             group = [first]
             size = len(first.payload)
@@ -356,10 +338,21 @@ class MqttConnection:
                 item = queue.popleft()
                 group.append(item)
                 size += len(item.payload)
+            if not self._in_hand:
+                self._in_hand_since = first.received
+            self._in_hand += len(group)
+            self._watch()  # room again: the reader resumes
             yield group
 
     def ack(self, inbounds: list[Inbound]) -> int:
-        """Acknowledge committed messages of the current connection; return how many."""
+        """Acknowledge committed messages of the current connection; return how many.
+
+        Every message passed here leaves :attr:`backlog`, acknowledged or not (one of an
+        earlier connection is stored and redelivered by the broker, not acknowledged).
+        """
+        self._in_hand = max(0, self._in_hand - len(inbounds))
+        if not self._in_hand:
+            self._in_hand_since = None
         done = 0
         current = self._generation
         items: list[tuple[int, int, int]] = []

@@ -19,10 +19,17 @@ class StatusSettings(BaseModel):
         " (counted from the hub's start at the earliest) is reported",
     )
     ingest_lag_s: float = Field(
-        default=30, gt=0, description="the oldest message waiting for its commit is this old"
+        default=30,
+        gt=0,
+        description="the oldest message received from the broker and not yet stored arrived"
+        " this long ago",
     )
     backlog_messages: int = Field(
-        default=2000, ge=1, description="this many messages wait in the hub for their commit"
+        default=2000,
+        ge=1,
+        description="more than this many messages received from the broker are not yet stored"
+        " and acknowledged (queued in the hub or in a commit; counted up to about"
+        " ingest.queue_size)",
     )
     outbox_overdue_s: float = Field(
         default=120, gt=0, description="a notification due this long ago is still undelivered"

@@ -208,6 +208,41 @@ async def test_acks_of_an_earlier_connection_are_not_sent(broker: Mosquitto) -> 
         conn.stop()
 
 
+@pytest.mark.asyncio
+async def test_the_backlog_counts_every_message_received_and_not_acknowledged(
+    broker: Mosquitto,
+) -> None:
+    """While the consumer holds a group (commits it, runs listeners) and does not read, what
+    the relay sends is still taken in: the backlog and the oldest arrival count it."""
+    settings = MqttSettings(url=broker.url, client_id="relay-backlog")
+    conn = MqttConnection(settings, IngestSettings(max_batch_messages=1))
+    publisher = Client(broker, "relay-backlog-publisher")
+    await conn.start()
+    try:
+        batches = conn.batches()
+        await asyncio.to_thread(publisher.publish, TOPIC, batch("gw-relay", 0, 1))
+        [first] = await _next(batches)
+        assert (conn.backlog, conn.oldest_waiting) == (1, first.received)  # being committed
+        more = [(TOPIC, batch("gw-relay", i, 1)) for i in range(1, 10)]
+        await asyncio.to_thread(publisher.publish_many, more)
+        async with asyncio.timeout(30):
+            while conn.backlog < 10:  # the reader runs on this loop
+                await asyncio.sleep(0.05)
+        assert conn.backlog == 10
+        assert conn.ack([first]) == 1
+        assert conn.backlog == 9
+        assert conn.oldest_waiting is not None
+        assert conn.oldest_waiting >= first.received
+        for left in range(8, -1, -1):
+            group = await _next(batches)
+            assert conn.ack(group) == 1
+            assert conn.backlog == left
+        assert conn.oldest_waiting is None
+    finally:
+        conn.stop()
+        publisher.close()
+
+
 async def _collect_until_quiet(conn: MqttConnection) -> list[Inbound]:
     """Every message that arrives without acknowledging any (until 1 s of silence)."""
     held: list[Inbound] = []

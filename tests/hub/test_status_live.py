@@ -8,9 +8,10 @@ matters for readiness, in ``/readyz``; and how long each takes to appear (writte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,6 +41,16 @@ def secure(tmp_path: Path) -> Iterator[SecureBroker]:
         yield broker
     finally:
         broker.broker.stop()
+
+
+@pytest.fixture
+def gw(secure: SecureBroker) -> Iterator[Client]:
+    """The gateway's MQTT client, closed however the test ends."""
+    client = Client(secure.broker, "gw-a", username="gw-a", password="gw-a-secret")
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def _settings(
@@ -90,10 +101,9 @@ def _reading(client: Client, value: str, tag: str) -> None:
 
 
 async def test_store_lock_ingest_lag_backlog_and_a_stopped_engine(
-    secure: SecureBroker, tmp_path: Path, artifacts_dir: Path
+    secure: SecureBroker, gw: Client, tmp_path: Path, artifacts_dir: Path
 ) -> None:
     status = StatusSettings(ingest_lag_s=2, backlog_messages=3)
-    gw = Client(secure.broker, "gw-a", username="gw-a", password="gw-a-secret")
     settings = _settings(secure, tmp_path, status=status)
     settings = settings.model_copy(
         update={"ingest": settings.ingest.model_copy(update={"max_batch_messages": 1})}
@@ -105,33 +115,22 @@ async def test_store_lock_ingest_lag_backlog_and_a_stopped_engine(
             assert (await http.get(ready)).status_code == 200
             assert hub.status.update().reasons == ()
 
-            locker = sqlite3.connect(hub.settings.database, isolation_level=None, timeout=10)
-            locker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
-            idle = await _within(_has(hub, "store_fault"), 15, "store fault of an idle hub")
-            reply = await http.get(ready)
-            assert reply.status_code == 503
-            assert [r["code"] for r in reply.json()["reasons"]] == ["store_fault"]
-            assert "locked" in reply.json()["reasons"][0]["detail"]
-            locker.execute("ROLLBACK")
-            locker.close()
+            with contextlib.closing(
+                sqlite3.connect(hub.settings.database, isolation_level=None, timeout=10)
+            ) as locker:
+                locker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+                idle = await _within(_has(hub, "store_fault"), 15, "store fault of an idle hub")
+                reply = await http.get(ready)
+                assert reply.status_code == 503
+                assert [r["code"] for r in reply.json()["reasons"]] == ["store_fault"]
+                assert "locked" in reply.json()["reasons"][0]["detail"]
+                locker.execute("ROLLBACK")
             released = time.monotonic()
             await _within(lambda: not _has(hub, "store_fault")(), 20, "store fault over")
             store_back = time.monotonic() - released
             assert (await http.get(ready)).status_code == 200
 
-            slow = hub.add_listener(_slow_listener(8))  # each commit's listeners take 1 s
-            items = [
-                ("hjem/v1/gw-a/obs", batch_of("gw-a", [_obs(f"36.{i}")], f"slow-{i}"))
-                for i in range(10)
-            ]
-            await asyncio.to_thread(gw.publish_many, items)
-            sent = time.monotonic()
-            lag_check, backlog_check = _has(hub, "ingest_lag"), _has(hub, "backlog")
-            lag = await _within(lag_check, 15, "ingest lag")
-            assert (await http.get(ready)).status_code == 200  # late, not unready
-            backlog = await _within(backlog_check, 15, "backlog") + lag
-            await _within(lambda: not lag_check() and not backlog_check(), 30, "caught up")
-            slow()
+            lag, backlog = await _held_commits(hub, gw, http, ready)
 
             assert hub.alerts is not None
             tick = next(t for t in hub.alerts._tasks if t.get_name() == "alerts-tick")
@@ -140,40 +139,81 @@ async def test_store_lock_ingest_lag_backlog_and_a_stopped_engine(
             reply = await http.get(ready)
             assert reply.status_code == 503
             assert [r["code"] for r in reply.json()["reasons"]] == ["engine_stopped"]
-    gw.close()
     _note(artifacts_dir, f"store not writable (idle hub): {idle:.1f} s after the lock")
     _note(artifacts_dir, f"store writable again: {store_back:.1f} s after the lock ended")
     _note(
         artifacts_dir,
-        f"ingest lag > {status.ingest_lag_s:g} s: {lag:.1f} s, backlog > 3: {backlog:.1f} s"
-        f" after the messages (sent {sent:.0f})",
+        f"ingest lag > {status.ingest_lag_s:g} s: {lag:.1f} s,"
+        f" backlog > {status.backlog_messages}: {backlog:.1f} s after the messages",
     )
     _note(artifacts_dir, f"alert engine stopped: {stopped:.2f} s")
+
+
+async def _held_commits(
+    hub: Hub, gw: Client, http: httpx.AsyncClient, ready: str
+) -> tuple[float, float]:
+    """One message is stored and its listeners hold the ingest loop; nine more arrive
+    meanwhile. The backlog is every message received and not yet stored (nine), whether or
+    not the ingest loop reads; the lag shows once the oldest waits ``ingest_lag_s``.
+    Returns how long after the nine each took (seconds)."""
+    hold = _Hold()
+    remove = hub.add_listener(hold.listener)
+    try:
+        first, *rest = [
+            ("hjem/v1/gw-a/obs", batch_of("gw-a", [_obs(f"36.{i}")], f"slow-{i}"))
+            for i in range(10)
+        ]
+        await asyncio.to_thread(gw.publish_many, [first])
+        await _within(lambda: hold.stored, 30, "the first commit")
+        assert hold.stored == 1  # and its listeners hold the ingest loop
+        await asyncio.to_thread(gw.publish_many, rest)  # the broker has them all
+        sent = time.monotonic()
+
+        def all_waiting() -> Reason | None:
+            reason = _has(hub, "backlog")()
+            return reason if reason is not None and reason.values["count"] == len(rest) else None
+
+        await _within(all_waiting, 30, f"a backlog of {len(rest)}")
+        backlog = time.monotonic() - sent
+        await _within(_has(hub, "ingest_lag"), 30, "ingest lag")
+        lag = time.monotonic() - sent
+        assert (await http.get(ready)).status_code == 200  # late, not unready
+        hold.release.set()
+        await _within(lambda: not _has(hub, "ingest_lag")(), 30, "lag over")
+        await _within(lambda: not _has(hub, "backlog")(), 30, "backlog over")
+        await _within(lambda: hold.stored == 1 + len(rest), 30, "every message stored")
+        assert hub.mqtt is not None
+        assert hub.mqtt.backlog == 0
+        return lag, backlog
+    finally:
+        hold.release.set()
+        remove()
+
+
+class _Hold:
+    """A post-commit listener that holds the ingest loop after the first stored batch until
+    ``release`` is set; ``stored`` counts the observations stored meanwhile."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.stored = 0
+
+    async def listener(self, event: HubEvent) -> None:
+        if isinstance(event, StoredBatch):
+            self.stored += len(event.observations)
+            await self.release.wait()
 
 
 def _obs(value: str) -> Observation:
     return observation("body_temperature", value, datetime.now(UTC), "dev-thermo", "gw-a")
 
 
-def _slow_listener(times: int) -> Callable[[HubEvent], Awaitable[None]]:
-    """A post-commit listener that takes a second for each of the first ``times`` batches."""
-    left = [times]
-
-    async def listener(event: HubEvent) -> None:
-        if isinstance(event, StoredBatch) and left[0] > 0:
-            left[0] -= 1
-            await asyncio.sleep(1)
-
-    return listener
-
-
 async def test_gateways_offline_no_data_and_failing_notifications(
-    secure: SecureBroker, tmp_path: Path, artifacts_dir: Path
+    secure: SecureBroker, gw: Client, tmp_path: Path, artifacts_dir: Path
 ) -> None:
     status = StatusSettings(no_data_minutes=0.05)  # 3 s
     closed = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
     alerts = {"webhook_url": closed, "webhook_secret": "s3cret", "retry_base_seconds": 1.0}
-    gw = Client(secure.broker, "gw-a", username="gw-a", password="gw-a-secret")
     async with Hub(_settings(secure, tmp_path, status=status, **alerts)) as hub:
         seed_registry(hub.registry, datetime.now(UTC))
         await asyncio.to_thread(
@@ -204,7 +244,6 @@ async def test_gateways_offline_no_data_and_failing_notifications(
         )
         await asyncio.to_thread(gw.publish, "hjem/v1/gw-a/status", encode(death))
         died = await _within(_has(hub, "gateways_offline", "org-a"), 10, "gateway death")
-    gw.close()
     _note(artifacts_dir, f"notification delivery failing: {failing:.1f} s after the reading")
     _note(
         artifacts_dir,
