@@ -27,6 +27,15 @@ from pydantic import (
     model_validator,
 )
 
+from schemas import bounds as b
+from schemas.bounds import (
+    MAX_COMPONENTS,
+    MAX_OBSERVATIONS_PER_BATCH,
+    MAX_PAYLOAD_BYTES,
+    MAX_STATUS_FLAGS,
+    model_pattern,
+)
+
 __all__ = [
     "MAX_COMPONENTS",
     "MAX_OBSERVATIONS_PER_BATCH",
@@ -54,36 +63,41 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = "hjem/1"
-MAX_PAYLOAD_BYTES = 256 * 1024
-MAX_OBSERVATIONS_PER_BATCH = 1000
-MAX_COMPONENTS = 16
-MAX_STATUS_FLAGS = 32
 MAX_DEVICES_IN_STATUS = 512
 MAX_REJECTION_ERRORS = 100
 
 Identifier = Annotated[
-    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")
+    str,
+    StringConstraints(
+        min_length=1, max_length=b.IDENTIFIER_MAX, pattern=model_pattern(b.IDENTIFIER)
+    ),
 ]
 """An identifier: letters, digits and ``. _ : -``, starting with a letter or digit."""
 
 PublisherId = Annotated[
-    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+    str,
+    StringConstraints(min_length=1, max_length=b.PUBLISHER_MAX, pattern=model_pattern(b.PUBLISHER)),
 ]
 """A publisher (gateway or vendor) id; it is also the MQTT username and a topic segment."""
 
-Text = Annotated[str, StringConstraints(max_length=512)]
-ShortText = Annotated[str, StringConstraints(max_length=128)]
+Text = Annotated[str, StringConstraints(max_length=b.TEXT_MAX)]
+ShortText = Annotated[str, StringConstraints(max_length=b.SHORT_TEXT_MAX)]
 
 DecimalString = Annotated[
     str,
-    StringConstraints(max_length=40, pattern=r"^-?(0|[1-9][0-9]{0,19})(\.[0-9]{1,18})?$"),
+    StringConstraints(max_length=b.DECIMAL_MAX, pattern=model_pattern(b.DECIMAL)),
 ]
 """A decimal number as a string, so that precision survives: ``"2.00"`` stays ``"2.00"``."""
 
-UcumUnit = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[!-~]+$")]
+UcumUnit = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=b.UCUM_UNIT_MAX, pattern=model_pattern(b.UCUM_UNIT)),
+]
 """A UCUM case-sensitive unit code, e.g. ``mm[Hg]``, ``Cel``, ``/min``, ``%``, ``kg``."""
 
-HexBytes = Annotated[str, StringConstraints(max_length=2048, pattern=r"^([0-9a-f]{2})*$")]
+HexBytes = Annotated[
+    str, StringConstraints(max_length=b.HEX_BYTES_MAX, pattern=model_pattern(b.HEX_BYTES))
+]
 """Lower-case hexadecimal bytes, no separators."""
 
 
@@ -123,15 +137,22 @@ class ObservationStatus(enum.StrEnum):
 class Coding(_Model):
     """One code in one code system (FHIR Coding)."""
 
-    system: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^\S+$")]
-    code: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^\S+$")]
+    system: Annotated[
+        str,
+        StringConstraints(
+            min_length=1, max_length=b.CODE_SYSTEM_MAX, pattern=model_pattern(b.CODE_SYSTEM)
+        ),
+    ]
+    code: Annotated[
+        str, StringConstraints(min_length=1, max_length=b.CODE_MAX, pattern=model_pattern(b.CODE))
+    ]
     display: ShortText | None = None
 
 
 class Component(_Model):
     """A part of a compound observation (blood pressure systolic, diastolic, mean)."""
 
-    code: Annotated[list[Coding], Field(min_length=1, max_length=4)]
+    code: Annotated[list[Coding], Field(min_length=1, max_length=b.MAX_CODINGS)]
     value: DecimalString | None = None
     unit: UcumUnit | None = None
     data_absent_reason: DataAbsentReason | None = None
@@ -155,10 +176,10 @@ class DeviceInfo(_Model):
     """The measuring device. Never a person: the hub maps devices to residents."""
 
     id: Identifier
-    address: Annotated[str, StringConstraints(pattern=r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")] | None = (
+    address: Annotated[str, StringConstraints(pattern=model_pattern(b.DEVICE_ADDRESS))] | None = (
         None
     )
-    system_id: Annotated[str, StringConstraints(pattern=r"^[0-9A-F]{16}$")] | None = Field(
+    system_id: Annotated[str, StringConstraints(pattern=model_pattern(b.SYSTEM_ID))] | None = Field(
         default=None,
         description="The device's IEEE EUI-64 system id (e.g. the Bluetooth System ID "
         "characteristic 0x2A23), 16 upper-case hex digits.",
@@ -186,7 +207,7 @@ class RawData(_Model):
     """
 
     format: Annotated[
-        str, StringConstraints(max_length=64, pattern=r"^(gatt|adv|vendor):[a-z0-9._\-]+$")
+        str, StringConstraints(max_length=b.RAW_FORMAT_MAX, pattern=model_pattern(b.RAW_FORMAT))
     ]
     data: HexBytes
 
@@ -196,7 +217,7 @@ class Observation(_Model):
 
     id: Identifier = Field(description="Stable id for deduplication; see schemas.identity.")
     source: Source
-    code: Annotated[list[Coding], Field(min_length=1, max_length=4)] = Field(
+    code: Annotated[list[Coding], Field(min_length=1, max_length=b.MAX_CODINGS)] = Field(
         description="Primary coding first (MDC or the Hjem code system), then LOINC, NPU."
     )
     effective: UtcTime = Field(description="When the measurement was taken, in UTC.")
@@ -206,7 +227,7 @@ class Observation(_Model):
         "fields, or a sequence/offset), before any clock correction.",
     )
     clock_corrected: bool = False
-    sequence: Annotated[int, Field(ge=0, le=2**32 - 1)] | None = None
+    sequence: Annotated[int, Field(ge=0, le=b.SEQUENCE_MAX)] | None = None
     value: DecimalString | None = None
     unit: UcumUnit | None = None
     value_boolean: bool | None = None
@@ -222,7 +243,9 @@ class Observation(_Model):
     )
     status: ObservationStatus = ObservationStatus.FINAL
     flags: Annotated[
-        list[Annotated[str, StringConstraints(max_length=64, pattern=r"^[a-z0-9\-]+$")]],
+        list[
+            Annotated[str, StringConstraints(max_length=b.FLAG_MAX, pattern=model_pattern(b.FLAG))]
+        ],
         Field(max_length=MAX_STATUS_FLAGS),
     ] = Field(default_factory=list, description="Measurement status flags (codes.toml).")
     raw: RawData | None = None

@@ -12,7 +12,7 @@ The rule for partly valid batches (documented for vendors in ``schemas/README.md
 
 from __future__ import annotations
 
-import contextlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,7 +40,6 @@ __all__ = [
     "MAX_CLOCK_SKEW",
     "BatchResult",
     "ObservationFields",
-    "check_fields",
     "check_observation",
     "validate_batch",
 ]
@@ -109,12 +108,15 @@ def _errors_of(
 
 
 class ObservationFields(Protocol):
-    """What the semantic checks read: a model :class:`Observation` or a decoded look-alike."""
+    """What the semantic checks read: the model :class:`Observation`, or the hub's reading
+    struct (:class:`hub.reading.Reading`, same field names, its time parsed to UTC as well)."""
 
     @property
     def source(self) -> Any: ...
     @property
     def code(self) -> Sequence[Any]: ...
+    @property
+    def effective(self) -> datetime: ...
     @property
     def value(self) -> str | None: ...
     @property
@@ -128,23 +130,12 @@ class ObservationFields(Protocol):
 
 
 def check_observation(
-    obs: Observation, publisher: str, now: datetime, table: CodesTable | None = None
+    obs: ObservationFields, publisher: str, now: datetime, table: CodesTable | None = None
 ) -> list[tuple[str, str]]:
     """Semantic checks beyond the model: binding, time window, codes and units.
 
     Returns (relative path, reason) pairs; empty when the observation is acceptable.
     """
-    return check_fields(obs, obs.effective, publisher, now, table)
-
-
-def check_fields(
-    obs: ObservationFields,
-    effective: datetime,
-    publisher: str,
-    now: datetime,
-    table: CodesTable | None = None,
-) -> list[tuple[str, str]]:
-    """:func:`check_observation` for any observation-shaped value with its time in UTC."""
     problems: list[tuple[str, str]] = []
     if obs.source.publisher != publisher:
         problems.append(
@@ -153,6 +144,7 @@ def check_fields(
                 f"source publisher {obs.source.publisher!r} is not the sender {publisher!r}",
             )
         )
+    effective = obs.effective
     if effective > now + MAX_CLOCK_SKEW:
         problems.append(("effective", f"time {effective.isoformat()} lies in the future"))
     elif effective < EARLIEST_EFFECTIVE:
@@ -163,9 +155,12 @@ def check_fields(
     return problems
 
 
-def _envelope(
-    payload: bytes | str, expected_publisher: str | None, now: datetime, result: BatchResult
-) -> _Envelope | None:
+_UNREADABLE = object()
+
+
+def _parse(payload: bytes | str, result: BatchResult) -> object:
+    """The message parsed (the only time the models' side parses it); ``_UNREADABLE``, with
+    the error in ``result``, when it is too large or not JSON."""
     size = len(payload.encode() if isinstance(payload, str) else payload)
     if size > MAX_PAYLOAD_BYTES:
         result.errors.append(
@@ -174,12 +169,18 @@ def _envelope(
                 reason=f"message is {size} bytes; at most {MAX_PAYLOAD_BYTES} are accepted",
             )
         )
-        return None
+        return _UNREADABLE
     try:
-        data = pydantic_core.from_json(payload, allow_inf_nan=False)
+        data: object = pydantic_core.from_json(payload, allow_inf_nan=False)
     except ValueError as exc:
         result.errors.append(RejectionError(path="$", reason=f"not valid JSON: {exc}"[:512]))
-        return None
+        return _UNREADABLE
+    return data
+
+
+def _envelope(
+    data: object, expected_publisher: str | None, now: datetime, result: BatchResult
+) -> _Envelope | None:
     if not isinstance(data, dict):
         result.errors.append(RejectionError(path="$", reason="message must be a JSON object"))
         return None
@@ -222,19 +223,24 @@ def validate_batch(
     expected_publisher: str | None = None,
     table: CodesTable | None = None,
 ) -> BatchResult:
-    """Validate one message. Never raises; see the module docstring for the rule."""
+    """Validate one message. Never raises; see the module docstring for the rule.
+
+    The message is parsed once; a message that repeats a key is read a second time to name
+    where (:mod:`schemas.duplicates`)."""
     result = BatchResult(message_id=None, publisher=None)
-    repeated = _repeated_keys(payload, result)
+    data = _parse(payload, result)
+    if data is _UNREADABLE:
+        return result
+    repeated = _repeated_keys(payload, data, result)
     if repeated is None:
         return result
-    try:  # fast path: the whole batch is valid as far as the models go
-        batch = Batch.model_validate_json(payload)
+    try:  # the whole batch valid as far as the models go: no need to look at each part
+        batch = Batch.model_validate(data)
     except ValidationError:
         batch = None
     if (
         batch is not None
         and (expected_publisher is None or batch.publisher == expected_publisher)
-        and len(payload) <= MAX_PAYLOAD_BYTES
         and batch.sent <= now + MAX_CLOCK_SKEW
     ):
         result.message_id, result.publisher = batch.message_id, batch.publisher
@@ -247,7 +253,7 @@ def validate_batch(
             repeated=repeated,
         )
         return result
-    env = _envelope(payload, expected_publisher, now, result)
+    env = _envelope(data, expected_publisher, now, result)
     if env is None:
         return result
     candidates: list[tuple[int, Observation]] = []
@@ -262,21 +268,40 @@ def validate_batch(
     return result
 
 
+_ESCAPES = re.compile(rb"\\.", re.DOTALL)
+_TEXT_ESCAPES = re.compile(r"\\.", re.DOTALL)
+
+
+def _strings(text: bytes | str) -> int:
+    """Twice the number of JSON strings (keys included) in a JSON text: its quotes once the
+    escapes are taken out (in JSON every other quote is a string's)."""
+    if isinstance(text, str):
+        return _TEXT_ESCAPES.sub("", text).count('"')
+    return _ESCAPES.sub(b"", text).count(b'"')
+
+
+def _may_repeat_keys(payload: bytes | str, data: object) -> bool:
+    """False when no object of the message repeats a key: the parsed data, written out again,
+    holds as many strings as the message (a repeated key is lost in parsing, with its string)."""
+    try:
+        return _strings(pydantic_core.to_json(data)) != _strings(payload)
+    except ValueError:  # cannot be written out again: look the slow way
+        return True
+
+
 def _repeated_keys(
-    payload: bytes | str, result: BatchResult
+    payload: bytes | str, data: object, result: BatchResult
 ) -> dict[int, list[tuple[str, str]]] | None:
     """Repeated keys per observation index; None, with the errors in ``result``, when the
     envelope repeats a key (then the whole message is refused)."""
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        return {}  # refused for its size, before anything is parsed
+    if not _may_repeat_keys(payload, data):
+        return {}
     envelope, per_observation = repeated_keys(payload)
     if not envelope:
         return per_observation
     result.errors.extend(RejectionError(path=path, reason=reason) for path, reason in envelope)
-    with contextlib.suppress(ValueError):
-        data = pydantic_core.from_json(payload)
-        if isinstance(data, dict) and isinstance(data.get("message_id"), str):
-            result.message_id = data["message_id"][:128]
+    if isinstance(data, dict) and isinstance(data.get("message_id"), str):
+        result.message_id = data["message_id"][:128]
     return None
 
 

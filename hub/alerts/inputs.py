@@ -8,11 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-from hub.ingest.fastpath import WireCoding, WireObservation
+from hub.reading import Reading, ReadingCoding, reading_of
 from schemas.models import Coding, GatewayStatus, Observation, Severity
 
 __all__ = [
-    "AnyObservation",
     "GatewayInput",
     "Key",
     "ObservationInput",
@@ -27,32 +26,30 @@ __all__ = [
 ]
 
 
-AnyObservation = Observation | WireObservation
-"""The schema model, or the ingest fast path's decoded struct (same field names; its
-``effective`` is still the text as sent, so rules read :attr:`ObservationInput.effective`)."""
-
-
 @dataclass(frozen=True, slots=True)
 class ObservationInput:
-    """A stored observation with what the hub resolved about it."""
+    """A stored observation (:class:`hub.reading.Reading`) with what the hub resolved about it.
 
-    observation: AnyObservation
+    A schema model given as ``observation`` (tests, tools) is turned into its reading at once.
+    """
+
+    observation: Reading
     resident: str | None
     home: str | None = None
     organisation: str | None = None
     room: str | None = None
-    at: datetime | None = None
-    """The effective time in UTC; required with a decoded struct, else the model's."""
     spo2_scale: int = 1
     """The resident's prescribed NEWS2 SpO2 scale (1, or 2 for hypercapnic respiratory
     failure), from the registry."""
 
+    def __post_init__(self) -> None:
+        given: Reading | Observation = self.observation
+        if isinstance(given, Observation):
+            object.__setattr__(self, "observation", reading_of(given))
+
     @property
     def effective(self) -> datetime:
-        if self.at is not None:
-            return self.at
-        if not isinstance(self.observation, Observation):
-            raise TypeError("an ObservationInput of a decoded observation needs 'at'")
+        """The effective time, in UTC."""
         return self.observation.effective
 
 
@@ -158,7 +155,7 @@ def keys_of(codings: tuple[Coding, ...] | list[Coding]) -> frozenset[Key]:
     return frozenset((c.system, c.code) for c in codings)
 
 
-def observation_keys(observation: AnyObservation) -> frozenset[Key]:
+def observation_keys(observation: Reading) -> frozenset[Key]:
     """Every (system, code) of an observation and of its components."""
     keys = {(c.system, c.code) for c in observation.code}
     for comp in observation.components:
@@ -166,7 +163,7 @@ def observation_keys(observation: AnyObservation) -> frozenset[Key]:
     return frozenset(keys)
 
 
-def _matches(codings: Sequence[Coding | WireCoding], wanted: frozenset[Key]) -> bool:
+def _matches(codings: Sequence[ReadingCoding], wanted: frozenset[Key]) -> bool:
     return any((c.system, c.code) in wanted for c in codings)
 
 
@@ -178,7 +175,7 @@ def _decimal(text: str) -> Decimal | None:
 
 
 def readings(
-    observation: AnyObservation, wanted: frozenset[Key], target_unit: str | None
+    observation: Reading, wanted: frozenset[Key], target_unit: str | None
 ) -> Iterator[Decimal]:
     """Numeric values of ``wanted`` in ``observation`` (itself or a component), converted to
     ``target_unit`` when one is given (readings in other, unconvertible units are skipped)."""
@@ -197,5 +194,5 @@ def readings(
             yield converted
 
 
-def has_code(observation: AnyObservation, wanted: frozenset[Key]) -> bool:
+def has_code(observation: Reading, wanted: frozenset[Key]) -> bool:
     return _matches(observation.code, wanted)

@@ -12,7 +12,6 @@ from hub.alerts.baseline import RollingHistory, robust_score
 from hub.alerts.config import BaselineRule, InactivityRule, News2Rule, NoDataRule, Rule
 from hub.alerts.evaluator import Evaluator
 from hub.alerts.inputs import (
-    AnyObservation,
     ObservationInput,
     Signal,
     Subject,
@@ -22,6 +21,7 @@ from hub.alerts.inputs import (
     readings,
 )
 from hub.alerts.news2 import News2Parameter, news2
+from hub.reading import Reading
 from schemas.codes import HJEM_SYSTEM, codes
 from schemas.models import Severity
 
@@ -197,7 +197,7 @@ class NoDataEvaluator(Evaluator):
 _NOT_SCORED_FLAGS = frozenset({"demonstration-data", "testing-data"})
 
 
-def _scorable(obs: AnyObservation) -> bool:
+def _scorable(obs: Reading) -> bool:
     """A final reading of real data that is not a fast/slow variant of a vital sign.
 
     Preliminary readings (PLX ``measurement-ongoing``, ``early-estimate``), demonstration and

@@ -60,9 +60,7 @@ class Directory:
             home, org = places.resident_place(resident)
             room = places.rooms.get(item.device_id)
             scale = places.spo2_scale(resident)
-            out.append(
-                ObservationInput(item.fields, resident, home, org, room, item.effective, scale)
-            )
+            out.append(ObservationInput(item.reading, resident, home, org, room, scale))
         return out
 
     def gateway(self, publisher: str, status: GatewayStatus) -> GatewayInput:

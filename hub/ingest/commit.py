@@ -188,9 +188,9 @@ def _judge_accepted(
     payload, publisher, stored = inbound.payload, fast.publisher, fast.stored_payload
     items = judgement.items
     errors: list[RejectionError] = []
-    for position, (obs, effective) in enumerate(fast.observations):
+    for position, obs in enumerate(fast.observations):
         item = StoredObservation(
-            obs, publisher, None, now, payload, position, effective=effective, stored_payload=stored
+            obs, publisher, None, now, payload, position, stored_payload=stored
         )
         resident = resolve(obs.source.device.id, item.effective_us, publisher)
         if isinstance(resident, Refused):

@@ -23,8 +23,9 @@ from datetime import datetime
 import msgspec
 from msgspec import Struct
 
-from hub.ingest.fastpath import Accepted, WireObservation, accept
+from hub.ingest.fastpath import Accepted, accept
 from hub.ingest.payloads import Encoding, stored_form
+from hub.reading import Reading
 from schemas.topics import ParsedTopic, TopicError, parse_topic
 
 __all__ = ["RELAY_JUDGE", "restore", "verdict"]
@@ -36,7 +37,7 @@ RELAY_JUDGE = "hub.ingest.verdicts:verdict"
 class _Verdict(Struct, array_like=True, forbid_unknown_fields=True, gc=False):
     message_id: str
     publisher: str
-    observations: list[tuple[WireObservation, datetime]]
+    observations: list[Reading]
     stored: bytes
     encoding: Encoding | None
 
@@ -76,7 +77,7 @@ def restore(blob: bytes, *, publisher: str) -> Accepted | None:
         return None
     if decoded.publisher != publisher:
         return None
-    if any(obs.source.publisher != publisher for obs, _ in decoded.observations):
+    if any(obs.source.publisher != publisher for obs in decoded.observations):
         return None
     stored = (decoded.stored, decoded.encoding)
     return Accepted(decoded.message_id, decoded.publisher, decoded.observations, stored)

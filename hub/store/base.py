@@ -17,14 +17,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from hub.db import to_micros
 from hub.ingest.payloads import StoredPayload
+from hub.reading import Reading, reading_of, to_model
 from schemas.models import Observation
-
-if TYPE_CHECKING:
-    from hub.ingest.fastpath import WireObservation
 
 __all__ = [
     "ROLLUP_WIDTHS",
@@ -42,20 +39,21 @@ ROLLUP_WIDTHS = (timedelta(minutes=5), timedelta(hours=1))
 class StoredObservation:
     """An accepted observation with what the hub added: sender, resident, arrival time.
 
-    ``fields`` is what storage reads: the pydantic model, or the ingest fast path's decoded
-    struct with the same field names (:class:`hub.ingest.fastpath.WireObservation`), whose time is
-    given separately as ``effective``. ``observation`` is always the pydantic model; for a
-    fast-path item it is built on first use, so consumers that only store pay nothing for it.
+    ``reading`` (:class:`hub.reading.Reading`) is what storage, roll-ups and alerts read. A
+    schema model given instead (the models judged the message, or a store read it back) is
+    turned into its reading at once. ``observation`` is the schema model, for writing the
+    contract out (stored JSON, FHIR); built on first use, so consumers that only store pay
+    nothing for it.
     """
 
     __slots__ = (
         "_model",
         "effective",
         "effective_us",
-        "fields",
         "payload",
         "position",
         "publisher",
+        "reading",
         "received",
         "resident_id",
         "stored_payload",
@@ -63,25 +61,21 @@ class StoredObservation:
 
     def __init__(  # noqa: PLR0917 - the record's own fields, positional as before
         self,
-        observation: Observation | WireObservation,
+        reading: Reading | Observation,
         publisher: str,
         resident_id: str | None,
         received: datetime,
         payload: bytes | None = None,
         position: int = -1,
         *,
-        effective: datetime | None = None,
         stored_payload: StoredPayload | None = None,
     ) -> None:
-        self.fields: Observation | WireObservation = observation
         self._model: Observation | None = None
-        if isinstance(observation, Observation):
-            self._model = observation
-            effective = observation.effective
-        elif effective is None:
-            raise ValueError("a decoded observation needs its parsed effective time")
-        self.effective: datetime = effective
-        self.effective_us: int = to_micros(effective)
+        if isinstance(reading, Observation):
+            self._model, reading = reading, reading_of(reading)
+        self.reading: Reading = reading
+        self.effective: datetime = reading.effective
+        self.effective_us: int = to_micros(reading.effective)
         self.publisher = publisher
         self.resident_id = resident_id
         self.received = received
@@ -96,15 +90,12 @@ class StoredObservation:
     @property
     def observation(self) -> Observation:
         if self._model is None:
-            from hub.ingest.fastpath import to_model
-
-            assert not isinstance(self.fields, Observation)
-            self._model = to_model(self.fields)
+            self._model = to_model(self.reading)
         return self._model
 
     def _key(self) -> tuple[object, ...]:
         return (
-            self.observation,
+            self.reading,
             self.publisher,
             self.resident_id,
             self.received,
@@ -128,22 +119,22 @@ class StoredObservation:
 
     @property
     def id(self) -> str:
-        return self.fields.id
+        return self.reading.id
 
     @property
     def key(self) -> tuple[int, str, str]:
         """What makes an observation a duplicate: the same id at the same effective time from
         the same publisher (so no sender can pre-empt another's readings by their ids)."""
-        return (self.effective_us, self.fields.id, self.publisher)
+        return (self.effective_us, self.reading.id, self.publisher)
 
     @property
     def device_id(self) -> str:
-        return self.fields.source.device.id
+        return self.reading.source.device.id
 
     @property
     def code(self) -> str:
         """The primary code (e.g. MDC ``150364`` or a Hjem key such as ``fall``)."""
-        return self.fields.code[0].code
+        return self.reading.code[0].code
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +161,7 @@ class Bucket:
 
 def samples_of(item: StoredObservation) -> Iterator[Sample]:
     """The numeric values in an observation: its value (booleans as 0/1) and components."""
-    obs = item.fields
+    obs = item.reading
 
     def sample(code: str, value: float, unit: str | None) -> Sample:
         return Sample(item.effective, value, unit, code, obs.id, item.device_id, item.resident_id)

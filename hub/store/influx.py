@@ -68,7 +68,7 @@ def _system(system: str) -> str:
 def line_protocol(item: StoredObservation, measurement: str = "hjem_obs") -> Iterator[str]:
     """The InfluxDB line-protocol lines of one observation (one per numeric sample)."""
     offset_ns = zlib.crc32(item.id.encode()) % 1000
-    system = _system(item.fields.code[0].system)
+    system = _system(item.reading.code[0].system)
     for s in samples_of(item):
         fields = [f"value={s.value!r}", f"observation={_field(s.observation_id)}"]
         fields.append(f"device={_field(s.device_id)}")

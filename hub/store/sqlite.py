@@ -195,7 +195,7 @@ class SqliteStore(TimeSeriesStore):
             if own is not None:
                 values.append(own)
                 value_keys.append(item.key)
-            elif item.fields.components:
+            elif item.reading.components:
                 parts = component_rows(item)
                 components += parts
                 values += parts

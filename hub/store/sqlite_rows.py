@@ -20,7 +20,7 @@ def observation_row(
     item: StoredObservation, message: int | None, text: str | None, received_us: int
 ) -> tuple[object, ...]:
     """The ``observation`` row, with the observation's own numeric value if it has one."""
-    obs = item.fields
+    obs = item.reading
     primary = obs.code[0]
     if obs.value is not None:
         value: float | None = float(obs.value)
@@ -51,15 +51,15 @@ def value_row(item: StoredObservation, row: tuple[object, ...]) -> SampleRow | N
     if value is None:
         return None
     assert isinstance(value, float)
-    fields = item.fields
+    reading = item.reading
     return (
         item.resident_id or NO_RESIDENT,
-        fields.source.device.id,
-        fields.code[0].code,
+        reading.source.device.id,
+        reading.code[0].code,
         item.effective_us,
         value,
-        fields.unit,
-        fields.id,
+        reading.unit,
+        reading.id,
     )
 
 
@@ -69,7 +69,7 @@ def component_rows(item: StoredObservation) -> list[SampleRow]:
     A compound observation has no value of its own (one kind of value per observation), so
     its samples are exactly its components.
     """
-    if not item.fields.components:
+    if not item.reading.components:
         return []
     resident = item.resident_id or NO_RESIDENT
     return [

@@ -36,7 +36,8 @@ def agree(payload: bytes, publisher: str = "gw-1", now: datetime = NOW) -> Accep
     assert slow.errors == [], f"fast path accepted what the models refuse: {slow.errors}"
     assert slow.message_id == fast.message_id
     assert len(slow.accepted) == len(fast.observations)
-    for model, (wire, effective) in zip(slow.accepted, fast.observations, strict=True):
+    for model, wire in zip(slow.accepted, fast.observations, strict=True):
+        effective = wire.effective
         assert to_model(wire) == model
         assert effective == model.effective
         assert effective.tzinfo is UTC
@@ -46,7 +47,7 @@ def agree(payload: bytes, publisher: str = "gw-1", now: datetime = NOW) -> Accep
 def test_a_plain_batch_takes_the_fast_path() -> None:
     fast = agree(json.dumps(batch(3)).encode())
     assert fast is not None
-    assert [w.id for w, _ in fast.observations] == ["obs-0", "obs-1", "obs-2"]
+    assert [w.id for w in fast.observations] == ["obs-0", "obs-1", "obs-2"]
 
 
 @pytest.mark.parametrize("path", sorted((EXAMPLES / "valid").glob("*.json")), ids=lambda p: p.stem)
@@ -220,7 +221,7 @@ def test_mutated_messages_are_never_accepted_against_the_models(payload: bytes) 
 def test_the_unmutated_rich_message_takes_the_fast_path() -> None:
     fast = agree(json.dumps(_rich()).encode())
     assert fast is not None
-    assert fast.observations[1][0].value_code == "press"
+    assert fast.observations[1].value_code == "press"
 
 
 @pytest.mark.parametrize(
@@ -296,16 +297,15 @@ def test_times_parse_as_the_models_parse_them(text: str) -> None:
 def test_stored_items_of_the_fast_path_read_like_model_items() -> None:
     fast = agree(json.dumps(_rich()).encode())
     assert fast is not None
-    wire, effective = fast.observations[0]
-    item = StoredObservation(wire, "gw-1", "r-1", NOW, effective=effective)
+    wire = fast.observations[0]
+    item = StoredObservation(wire, "gw-1", "r-1", NOW)
     model = to_model(wire)
     same = StoredObservation(model, "gw-1", "r-1", NOW)
     assert (item.id, item.device_id, item.code) == (model.id, "ble-AABBCCDDEEFF", "150456")
     assert item.effective_us == same.effective_us
     assert item.observation == model
     assert item == same
-    with pytest.raises(ValueError, match="effective"):
-        StoredObservation(wire, "gw-1", None, NOW)
+    assert same.reading == wire  # a model given is turned into the same reading
 
 
 def _decoded_vectors() -> list[tuple[str, list[Observation]]]:
@@ -346,6 +346,6 @@ def test_decoded_structs_are_not_tracked_by_the_cyclic_collector() -> None:
 
     fast = agree(json.dumps(batch(2)).encode())
     assert fast is not None
-    wire, _ = fast.observations[0]
+    wire = fast.observations[0]
     parts = [wire, wire.source, wire.source.device, *wire.code]
     assert [gc.is_tracked(p) for p in parts] == [False] * len(parts)

@@ -61,7 +61,7 @@ def test_restored_times_are_utc_datetimes() -> None:
     assert blob is not None
     restored = restore(blob, publisher="gw-1")
     assert restored is not None
-    assert [t.tzinfo for _, t in restored.observations] == [UTC] * 3
+    assert [o.effective.tzinfo for o in restored.observations] == [UTC] * 3
 
 
 @pytest.mark.parametrize(
@@ -90,7 +90,7 @@ def test_a_verdict_naming_another_source_is_not_restored() -> None:
     blob = verdict(TOPIC, json.dumps(batch(2)).encode(), now=NOW)
     assert blob is not None
     raw = msgspec.msgpack.decode(blob)
-    raw[2][1][0]["source"]["publisher"] = "gw-9"
+    raw[2][1]["source"]["publisher"] = "gw-9"
     assert restore(msgspec.msgpack.encode(raw), publisher="gw-1") is None
 
 
@@ -103,8 +103,8 @@ def test_judge_uses_a_verdict_and_ignores_an_untrusted_one() -> None:
     bogus = judge(Inbound(TOPIC, payload, NOW, verdict=b"\xc1"), now=NOW, resolve=_no_resident)
     assert len(plain.items) == 3
     for judged in (with_verdict, bogus):
-        assert [(i.fields, i.effective) for i in judged.items] == [
-            (i.fields, i.effective) for i in plain.items
+        assert [(i.reading, i.effective) for i in judged.items] == [
+            (i.reading, i.effective) for i in plain.items
         ]
         assert judged.rejection is None
 

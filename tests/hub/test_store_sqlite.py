@@ -194,7 +194,7 @@ def test_messages_stored_before_version_20_are_read_with_the_new_ones(
         " VALUES (?, 'gw-1', 'thermo-1', 'r-a', ?, ?, ?, 0, 7, ?)",
         [
             (
-                i.fields.id,
+                i.reading.id,
                 "urn:iso:std:iso:11073:10101",
                 i.observation.code[0].code,
                 i.effective_us,

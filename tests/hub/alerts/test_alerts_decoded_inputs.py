@@ -1,7 +1,7 @@
 """The engine reads the ingest fast path's decoded observations exactly as it reads models.
 
-The hub hands the alert engine what ingest decoded (``StoredObservation.fields`` with the
-parsed time), so that it need not build a pydantic model per observation. The same scenario
+The hub hands the alert engine what ingest decoded (``StoredObservation.reading``, its time
+parsed), so that it need not build a pydantic model per observation. The same scenario
 is fed once as models and once as decoded structs; the events must be identical.
 """
 
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
-
-import pytest
 
 from hub.alerts.inputs import ObservationInput, has_code, observation_keys, readings
 from hub.ingest.fastpath import accept
@@ -64,8 +62,8 @@ def _decoded(observation: Observation) -> ObservationInput:
     message = Batch(message_id="m-1", publisher=publisher, sent=T0, observations=[observation])
     accepted = accept(encode(message), now=T0 + timedelta(hours=1), expected_publisher=publisher)
     assert accepted is not None
-    [(wire, effective)] = accepted.observations
-    return ObservationInput(wire, "r-1", "h-1", "org-a", None, effective)
+    [wire] = accepted.observations
+    return ObservationInput(wire, "r-1", "h-1", "org-a", None)
 
 
 def _run(tmp_path: Path, name: str, *, decoded: bool) -> list[AlertEvent]:
@@ -104,8 +102,10 @@ def test_readings_keys_and_time_agree() -> None:
         assert wire.effective == model.effective == observation.effective
 
 
-def test_a_decoded_input_without_its_time_is_refused() -> None:
-    wire = _decoded(_scenario()[0]).observation
-    with pytest.raises(TypeError, match="needs 'at'"):
-        _ = ObservationInput(wire, "r-1").effective
-    assert isinstance(ObservationInput(wire, "r-1", at=T0).effective, datetime)
+def test_a_model_input_becomes_the_same_reading_as_a_decoded_one() -> None:
+    observation = _scenario()[0]
+    wire = _decoded(observation).observation
+    model = ObservationInput(observation, "r-1").observation
+    assert model == wire
+    assert isinstance(model.effective, datetime)
+    assert model.effective == observation.effective
