@@ -71,6 +71,8 @@ def _deref(node: Schema, defs: Schema) -> Schema:
 
 def _leaf(node: Schema) -> Schema:
     out = {k: v for k, v in node.items() if k not in _IGNORED}
+    if "const" in out:  # pydantic's one-value Literal; msgspec writes an enum of one
+        return {"enum": [out["const"]]}
     if "enum" in out:
         return {"enum": sorted(out["enum"])}
     return out
@@ -131,7 +133,8 @@ def compare_schemas(
                 walk(one, other, where, key)
             return
         kind = model.get("type")
-        if kind != struct.get("type") and not ("enum" in model and "enum" in struct):
+        either = {"enum", "const"}
+        if kind != struct.get("type") and not (either & set(model) and either & set(struct)):
             problems.append(f"{where}: type {kind} vs {struct.get('type')}")
         elif kind == "object" and "properties" in model:
             _object(model, struct, where, walk, problems)
