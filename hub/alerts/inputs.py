@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class ObservationInput:
     """A stored observation (:class:`hub.reading.Reading`) with what the hub resolved about it.
 
@@ -35,17 +35,33 @@ class ObservationInput:
 
     observation: Reading
     resident: str | None
-    home: str | None = None
-    organisation: str | None = None
-    room: str | None = None
-    spo2_scale: int = 1
+    home: str | None
+    organisation: str | None
+    room: str | None
+    spo2_scale: int
     """The resident's prescribed NEWS2 SpO2 scale (1, or 2 for hypercapnic respiratory
     failure), from the registry."""
 
-    def __post_init__(self) -> None:
-        given: Reading | Observation = self.observation
-        if isinstance(given, Observation):
-            object.__setattr__(self, "observation", reading_of(given))
+    def __init__(  # noqa: PLR0917 - the record's own fields, positional as a dataclass's
+        self,
+        observation: Reading | Observation,
+        resident: str | None,
+        home: str | None = None,
+        organisation: str | None = None,
+        room: str | None = None,
+        spo2_scale: int = 1,
+    ) -> None:
+        if isinstance(observation, Observation):
+            observation = reading_of(observation)
+        for name, value in (
+            ("observation", observation),
+            ("resident", resident),
+            ("home", home),
+            ("organisation", organisation),
+            ("room", room),
+            ("spo2_scale", spo2_scale),
+        ):
+            object.__setattr__(self, name, value)
 
     @property
     def effective(self) -> datetime:

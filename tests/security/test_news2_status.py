@@ -135,7 +135,7 @@ def test_registry_keeps_the_scale_and_the_directory_hands_it_to_the_alerts(
     reading = obs("spo2", "89", at=T0)
     stored = SimpleNamespace(
         observations=[
-            SimpleNamespace(resident_id="r-1", device_id="dev-1", fields=reading, effective=T0)
+            SimpleNamespace(resident_id="r-1", device_id="dev-1", reading=reading, effective=T0)
         ]
     )
     (item,) = Directory(ReadModel(conn)).observations(stored)  # type: ignore[arg-type]
