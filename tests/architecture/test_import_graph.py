@@ -260,3 +260,42 @@ def test_the_graph_is_read() -> None:
     assert ("hub.mqtt.connection", "hub.mqtt.frames") in targets
     assert any(e.lazy for e in EDGES)
     assert any(e.typing_only for e in EDGES)
+
+
+MODEL_AT_THE_EDGE = {
+    "hub.alerts.inputs": "turns a model given to ObservationInput into its reading",
+    "hub.store.base": "turns a model into its reading; StoredObservation.observation for output",
+    "hub.store.sql_reads": "reads stored observations back through the models, as received",
+}
+"""Where the hub's domain may name the schema model :class:`schemas.models.Observation`."""
+
+
+def _imported_names(path: Path, module: str) -> Iterator[tuple[str, int]]:
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module == module:
+            yield from ((alias.name, node.lineno) for alias in node.names)
+
+
+def test_stores_and_alerts_read_the_reading_struct_not_the_model() -> None:
+    """Ingest, stores and alerts see :class:`hub.reading.Reading`; the pydantic model stays at
+    the edges (issue 16), and the fast path's decoder does not leak into them."""
+    domain = [m for m in MODULES if _within(m, "hub.store") or _within(m, "hub.alerts")]
+    assert "hub.store.base" in domain
+    assert "hub.alerts.inputs" in domain
+    wrong = [
+        f"{MODULES[m].relative_to(ROOT)}:{line} imports the model {name}"
+        for m in domain
+        if m not in MODEL_AT_THE_EDGE
+        for name, line in _imported_names(MODULES[m], "schemas.models")
+        if name == "Observation"
+    ]
+    wrong += [
+        _where(edge)
+        for edge in EDGES
+        if (_within(edge.source, "hub.store") or _within(edge.source, "hub.alerts"))
+        and _within(edge.target, "hub.ingest.fastpath")
+    ]
+    assert wrong == []
+    assert "Observation" in {
+        n for n, _ in _imported_names(MODULES["hub.store.base"], "schemas.models")
+    }
