@@ -51,17 +51,15 @@ class ObservationInput:
         room: str | None = None,
         spo2_scale: int = 1,
     ) -> None:
-        if isinstance(observation, Observation):
-            observation = reading_of(observation)
-        for name, value in (
-            ("observation", observation),
-            ("resident", resident),
-            ("home", home),
-            ("organisation", organisation),
-            ("room", room),
-            ("spo2_scale", spo2_scale),
-        ):
-            object.__setattr__(self, name, value)
+        if type(observation) is not Reading and isinstance(observation, Observation):
+            observation = reading_of(observation)  # (the type test first: it is cheaper)
+        setattr_ = object.__setattr__  # frozen: as the dataclass's own __init__ sets fields
+        setattr_(self, "observation", observation)
+        setattr_(self, "resident", resident)
+        setattr_(self, "home", home)
+        setattr_(self, "organisation", organisation)
+        setattr_(self, "room", room)
+        setattr_(self, "spo2_scale", spo2_scale)
 
     @property
     def effective(self) -> datetime:

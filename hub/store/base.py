@@ -71,8 +71,8 @@ class StoredObservation:
         stored_payload: StoredPayload | None = None,
     ) -> None:
         self._model: Observation | None = None
-        if isinstance(reading, Observation):
-            self._model, reading = reading, reading_of(reading)
+        if type(reading) is not Reading and isinstance(reading, Observation):
+            self._model, reading = reading, reading_of(reading)  # (the type test first: cheaper)
         self.reading: Reading = reading
         self.effective: datetime = reading.effective
         self.effective_us: int = to_micros(reading.effective)
