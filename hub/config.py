@@ -28,6 +28,7 @@ from foundation.settings import (
 )
 from hub.alerts.settings import AlertSettings
 from hub.errors import ConfigError
+from hub.fhir.push.settings import FhirPushSettings
 from hub.status.settings import StatusSettings
 
 __all__ = [
@@ -194,6 +195,7 @@ class HubSettings(FileSettings):
     ingest: IngestSettings = IngestSettings()
     alerts: AlertSettings = AlertSettings()
     status: StatusSettings = StatusSettings()
+    fhir_push: FhirPushSettings = FhirPushSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = Field(
         default="text", description="text: for people (journalctl); json: one object a line"

@@ -1,0 +1,348 @@
+"""The push exporter: new observations to each recipient's FHIR server, from the outbox.
+
+Queueing: the hub calls :meth:`PushExporter.listener` after each commit with the observations
+stored for the first time. For every recipient, an observation is queued only when its
+resident has a consent in force for the recipient's organisation and purpose (hub.fhir.consent);
+the others never enter the outbox.
+
+Sending (:meth:`PushExporter.push_once`, looped by :meth:`PushExporter.run`): the oldest rows
+that fit one transaction Bundle (hub.fhir.push.bundle), the consent asked again for each (a
+revoked consent takes effect at once: those rows are *withheld*, dropped unsent), POSTed to the
+base URL. The answer decides:
+
+* 200 with a ``transaction-response``: delivered, the rows leave the outbox;
+* no answer, 401/403/404/408/429 or 5xx: the rows stay and the recipient waits, with
+  exponential backoff (``backoff_initial_s`` doubling to ``backoff_max_s``); nothing is lost
+  however long the recipient is away, and a resent Bundle creates nothing twice (conditional
+  create);
+* 400/409/412/422 (the recipient refuses the content): a Bundle of several rows is sent again
+  row by row, and a row refused on its own is *parked* with the answer, for the operator.
+
+Audited (hub.admin.audit, filed under the residents' and the recipient's organisations):
+each delivery (who received which residents' observations: a disclosure), a recipient that
+starts failing and one that recovers, a parked row, withheld rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sqlite3
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from foundation.clock import Clock, utcnow
+from hub.admin.audit import record_admin_action
+from hub.events import HubEvent, StoredBatch
+from hub.fhir.consent import Consents
+from hub.fhir.push.auth import PushAuth, PushAuthError, auth_for
+from hub.fhir.push.bundle import Pick, push_bundle, take
+from hub.fhir.push.outbox import Outbox, OutboxItem, OutboxRow
+from hub.fhir.push.settings import FhirPushSettings, PushRecipient
+from hub.fhir.push.transport import HttpAnswer, PushTransport, TransportError
+from hub.registry.ownership import organisation_of_resident
+from hub.store.base import StoredObservation
+from schemas.models import Observation
+
+__all__ = ["Outcome", "PushExporter", "Recipient"]
+
+log = logging.getLogger(__name__)
+
+CONTENT_REFUSED = frozenset({400, 409, 412, 422})
+"""Answers that say the Bundle itself is wrong: resending it unchanged cannot help."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one :meth:`PushExporter.push_once` did (for the loop, tests and the benchmark)."""
+
+    sent: int = 0
+    withheld: int = 0
+    parked: int = 0
+    failed: bool = False
+    idle: bool = False
+
+
+class Recipient:
+    """One configured recipient with its credentials."""
+
+    def __init__(self, settings: PushRecipient) -> None:
+        self.settings = settings
+        self.name = settings.name
+        self.auth: PushAuth = auth_for(settings.auth, settings.name)
+        self.actor = f"fhir-push:{settings.name}"
+
+
+class PushExporter:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        settings: FhirPushSettings,
+        transport: PushTransport,
+        *,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._conn = conn
+        self.settings = settings
+        self.transport = transport
+        self._clock = clock
+        self.outbox = Outbox(conn)
+        self.consents = Consents(conn, clock)
+        self.recipients = [Recipient(r) for r in settings.recipients]
+        self._wake = asyncio.Event()
+
+    # -- queueing --------------------------------------------------------------------------
+
+    async def listener(self, event: HubEvent) -> None:
+        """The hub's post-commit listener: queue what was stored for the first time."""
+        if isinstance(event, StoredBatch) and self.enqueue(event.observations):
+            self._wake.set()
+
+    def enqueue(self, stored: Iterable[StoredObservation]) -> int:
+        """Queue each observation for each recipient its resident consented to; rows added."""
+        now = self._clock()
+        items = [s for s in stored if s.resident_id is not None]
+        added = 0
+        orgs: dict[str, str | None] = {}
+        for recipient in self.recipients:
+            wanted = [
+                self._item(s, orgs)
+                for s in items
+                if self._allowed(recipient, str(s.resident_id), now)
+            ]
+            if wanted:
+                added += self.outbox.enqueue(recipient.name, wanted, now)
+        return added
+
+    def _allowed(self, recipient: Recipient, resident_id: str, at: datetime) -> bool:
+        r = recipient.settings
+        return self.consents.allows(resident_id, r.organisation, r.purpose, at)
+
+    def _item(self, stored: StoredObservation, orgs: dict[str, str | None]) -> OutboxItem:
+        resident = str(stored.resident_id)
+        if resident not in orgs:
+            orgs[resident] = organisation_of_resident(self._conn, resident)
+        return OutboxItem(
+            observation_id=stored.id,
+            effective_us=stored.effective_us,
+            resident_id=resident,
+            organisation=orgs[resident],
+            observation=stored.observation.model_dump_json(by_alias=True, exclude_none=True),
+        )
+
+    # -- sending ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Push until cancelled: each recipient whose backoff has passed, as long as it has
+        rows; then wait for new rows, the next due retry, or ``idle_s``."""
+        while True:
+            self._wake.clear()
+            busy = False
+            for recipient in self.recipients:
+                outcome = await self.push_once(recipient)
+                busy |= not (outcome.idle or outcome.failed)
+            if not busy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._pause())
+
+    def _pause(self) -> float:
+        now = self._clock()
+        pause = self.settings.idle_s
+        for recipient in self.recipients:
+            due = self.outbox.state(recipient.name).next_attempt
+            if due is not None:
+                pause = min(pause, max(0.01, (due - now).total_seconds()))
+        return pause
+
+    async def push_once(self, recipient: Recipient) -> Outcome:
+        """One Bundle to ``recipient`` (if it has rows and its backoff has passed)."""
+        now = self._clock()
+        state = self.outbox.state(recipient.name)
+        if state.next_attempt is not None and now < state.next_attempt:
+            return Outcome(idle=True)
+        rows = self.outbox.due(recipient.name, recipient.settings.bundle_entries)
+        rows, withheld = self._consented(recipient, rows, now)
+        if not rows:
+            return Outcome(withheld=withheld, idle=withheld == 0)
+        picks = [
+            (Observation.model_validate_json(r.item.observation), r.item.resident_id) for r in rows
+        ]
+        count = take(picks, recipient.settings.bundle_entries)
+        rows, picks = rows[:count], picks[:count]
+        try:
+            answer = await self._send(recipient, picks)
+        except (TransportError, PushAuthError) as exc:
+            return self._failed(recipient, rows, str(exc), withheld)
+        return await self._answered(recipient, rows, picks, answer, withheld)
+
+    async def _send(self, recipient: Recipient, picks: Sequence[Pick]) -> HttpAnswer:
+        authorization = await recipient.auth.authorization(self.transport)
+        answer = await self.transport.post(
+            str(recipient.settings.base_url).rstrip("/"),
+            push_bundle(picks),
+            {
+                "Authorization": authorization,
+                "Content-Type": "application/fhir+json",
+                "Accept": "application/fhir+json",
+            },
+        )
+        if answer.status == 401:
+            recipient.auth.invalidate()
+        return answer
+
+    async def _answered(
+        self,
+        recipient: Recipient,
+        rows: list[OutboxRow],
+        picks: list[Pick],
+        answer: HttpAnswer,
+        withheld: int,
+    ) -> Outcome:
+        if answer.status == 200 and _is_transaction_response(answer.body):
+            self._delivered(recipient, rows)
+            return Outcome(sent=len(rows), withheld=withheld)
+        error = f"{answer.status} {_outcome_text(answer.body)}"
+        if answer.status not in CONTENT_REFUSED:
+            return self._failed(recipient, rows, error, withheld)
+        if len(rows) == 1:
+            self._park(recipient, rows[0], error)
+            return Outcome(parked=1, withheld=withheld)
+        return await self._one_by_one(recipient, rows, picks, withheld)
+
+    async def _one_by_one(
+        self, recipient: Recipient, rows: list[OutboxRow], picks: list[Pick], withheld: int
+    ) -> Outcome:
+        """The recipient refused a Bundle of several rows: send each alone, park the bad."""
+        sent = parked = 0
+        for row, pick in zip(rows, picks, strict=True):
+            try:
+                answer = await self._send(recipient, [pick])
+            except (TransportError, PushAuthError) as exc:
+                self._failed(recipient, [row], str(exc), 0)
+                return Outcome(sent=sent, parked=parked, withheld=withheld, failed=True)
+            outcome = await self._answered(recipient, [row], [pick], answer, 0)
+            if outcome.failed:
+                return Outcome(sent=sent, parked=parked, withheld=withheld, failed=True)
+            sent, parked = sent + outcome.sent, parked + outcome.parked
+        return Outcome(sent=sent, parked=parked, withheld=withheld)
+
+    # -- state changes (each audited) -------------------------------------------------------
+
+    def _consented(
+        self, recipient: Recipient, rows: list[OutboxRow], now: datetime
+    ) -> tuple[list[OutboxRow], int]:
+        allowed: dict[str, bool] = {}
+        for row in rows:
+            rid = row.item.resident_id
+            if rid not in allowed:
+                allowed[rid] = self._allowed(recipient, rid, now)
+        refused = [r for r in rows if not allowed[r.item.resident_id]]
+        if refused:
+            self.outbox.withhold(recipient.name, [r.seq for r in refused])
+            by_resident = Counter(r.item.resident_id for r in refused)
+            self._audit(recipient, "fhir_push_withheld", refused, {"observations": by_resident})
+            log.info(
+                "FHIR push to %s: %d rows withheld (no consent now)", recipient.name, len(refused)
+            )
+        return [r for r in rows if allowed[r.item.resident_id]], len(refused)
+
+    def _delivered(self, recipient: Recipient, rows: list[OutboxRow]) -> None:
+        ended = self.outbox.delivered(recipient.name, [r.seq for r in rows], self._clock())
+        by_resident = Counter(r.item.resident_id for r in rows)
+        self._audit(recipient, "fhir_push_sent", rows, {"observations": by_resident})
+        if ended:
+            self._audit(recipient, "fhir_push_recovered", [], {"failed_attempts": ended})
+            log.info("FHIR push to %s works again after %d failed attempts", recipient.name, ended)
+
+    def _failed(
+        self, recipient: Recipient, rows: list[OutboxRow], error: str, withheld: int
+    ) -> Outcome:
+        now = self._clock()
+        r = recipient.settings
+        streak = self.outbox.state(recipient.name).consecutive_failures
+        delay = min(r.backoff_max_s, r.backoff_initial_s * 2 ** min(streak, 30))
+        retry_at = now + timedelta(seconds=delay)
+        streak = self.outbox.failed(recipient.name, [x.seq for x in rows], now, error, retry_at)
+        if streak == 1:
+            self._audit(recipient, "fhir_push_failing", [], {"error": error[:500]})
+        log.warning(
+            "FHIR push to %s failed (%d in a row; next try in %.1f s): %s",
+            recipient.name,
+            streak,
+            delay,
+            error[:300],
+        )
+        return Outcome(withheld=withheld, failed=True)
+
+    def _park(self, recipient: Recipient, row: OutboxRow, error: str) -> None:
+        self.outbox.park(recipient.name, row.seq, self._clock(), error)
+        detail: dict[str, object] = {"observation": row.item.observation_id, "error": error[:1000]}
+        self._audit(recipient, "fhir_push_parked", [row], detail)
+        log.error(
+            "FHIR push to %s: observation %s refused: %s",
+            recipient.name,
+            row.item.observation_id,
+            error[:300],
+        )
+
+    def _audit(
+        self,
+        recipient: Recipient,
+        action: str,
+        rows: Sequence[OutboxRow],
+        detail: dict[str, object],
+    ) -> None:
+        record_admin_action(
+            self._conn,
+            time=self._clock(),
+            actor=recipient.actor,
+            organisation=None,
+            action=action,
+            target=f"fhir-push/{recipient.name}",
+            detail={"recipient": recipient.settings.organisation, **detail},
+            affected=(recipient.settings.organisation, *{r.item.organisation for r in rows}),
+        )
+
+    async def drain(self, until: Callable[[], bool] | None = None) -> None:
+        """Push every recipient until its queue is empty or it fails (tools and tests)."""
+        for recipient in self.recipients:
+            while not (until and until()):
+                outcome = await self.push_once(recipient)
+                if outcome.idle or outcome.failed:
+                    break
+
+
+def _is_transaction_response(body: bytes) -> bool:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and data.get("type") == "transaction-response"
+
+
+def _outcome_text(body: bytes) -> str:
+    """The diagnostics of an OperationOutcome answer, or the start of the body."""
+    try:
+        data = json.loads(body)
+        issues = data.get("issue", []) if isinstance(data, dict) else []
+        texts = [
+            " ".join(
+                str(x)
+                for x in (
+                    i.get("severity"),
+                    i.get("diagnostics") or i.get("details", {}).get("text"),
+                    ",".join(i.get("expression", [])),
+                )
+                if x
+            )
+            for i in issues
+        ]
+        if texts:
+            return "; ".join(texts)
+    except (ValueError, AttributeError, TypeError):
+        pass
+    return body[:300].decode("utf-8", "replace")
