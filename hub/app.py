@@ -28,6 +28,7 @@ ROUTERS: list[str] = [
     "hub.web.routes:router",
     "hub.metrics:router",
     "hub.web.docs:router",
+    "hub.fhir.api:router",
 ]
 """Routers included by :func:`create_app`, as ``"module:attribute"``; one line each."""
 

@@ -10,7 +10,8 @@ is read, and the security headers of every answer.
   a too-large declared length itself (after checking the vendor's token). The server
   discards the rest of a refused body without keeping it.
 * **Authentication first.** ``POST``/``PUT``/``PATCH``/``DELETE`` outside the few public
-  routes (sign-in, sign-out, language, vendor ingest, which checks its own token first) must
+  routes (sign-in, sign-out, language, vendor ingest, which checks its own token first, and
+  the FHIR token endpoint, which checks the client's signed assertion) must
   carry a valid API token or session before the body is read: FastAPI reads and parses a
   body before it runs the dependencies that authenticate. Otherwise the answer is 401 (JSON
   API) or a redirect to the sign-in page (dashboard forms).
@@ -45,7 +46,9 @@ __all__ = ["DEFAULT_MAX_BODY_BYTES", "PAGE_POLICY", "RequestGuard", "TooLargeErr
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 INGEST_PATH = "/api/v1/observations"
-PUBLIC_WRITES = frozenset({"/sign-in", "/sign-out", "/language", INGEST_PATH})
+FHIR_TOKEN_PATH = "/fhir/auth/token"  # noqa: S105 - a path, not a secret
+"""SMART Backend Services token endpoint: authenticated by its signed assertion (hub.fhir)."""
+PUBLIC_WRITES = frozenset({"/sign-in", "/sign-out", "/language", INGEST_PATH, FHIR_TOKEN_PATH})
 PAGE_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
     " connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"

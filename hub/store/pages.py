@@ -1,0 +1,131 @@
+"""Observations page by page, for the FHIR API (:mod:`hub.fhir.search`): keyset paging.
+
+A page is the next ``limit`` observations after a position ``(effective_us, rowid)`` in the
+order (effective time, then row), among the given residents, codes and time bounds. The
+position is stable: observations stored meanwhile with a later effective time appear on a
+later page, nothing shifts as it would with an offset. SQLite store only (the observation
+table of :mod:`hub.store.sqlite`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hub.store.base import StoredObservation
+from hub.store.sql_reads import decode_observations
+from hub.store.sqlite import _inflate
+
+__all__ = ["ObservationFilter", "PagedObservation", "observation_page", "observations_by_ids"]
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationFilter:
+    """What to select; None or empty: no condition of that kind."""
+
+    residents: Sequence[str]
+    codes: Sequence[tuple[str, str]] | None = None
+    """(system, code) pairs of the stored primary coding."""
+    effective_from_us: int | None = None
+    effective_to_us: int | None = None
+    """Exclusive upper bound."""
+    received_from_us: int | None = None
+    received_to_us: int | None = None
+    """Exclusive upper bound."""
+
+
+@dataclass(frozen=True, slots=True)
+class PagedObservation:
+    stored: StoredObservation
+    position: tuple[int, int]
+    """(effective_us, rowid): where the next page starts after this one."""
+    received_us: int
+
+
+_SELECT = (
+    "SELECT o.json, o.message, m.payload, m.encoding, o.position, o.publisher,"
+    " o.resident_id, o.received_us, o.effective_us, o.rowid"
+    " FROM observation o LEFT JOIN message m ON m.id = o.message"
+)
+
+
+def _where(query: ObservationFilter, after: tuple[int, int] | None) -> tuple[str, list[object]]:
+    residents = list(query.residents)
+    parts = [f"o.resident_id IN ({','.join('?' * len(residents))})"]
+    params: list[object] = [*residents]
+    if query.codes is not None:
+        pairs = list(query.codes) or [("", "")]
+        parts.append("(" + " OR ".join("(o.system = ? AND o.code = ?)" for _ in pairs) + ")")
+        params += [x for pair in pairs for x in pair]
+    bounds = (
+        ("o.effective_us >= ?", query.effective_from_us),
+        ("o.effective_us < ?", query.effective_to_us),
+        ("o.received_us >= ?", query.received_from_us),
+        ("o.received_us < ?", query.received_to_us),
+    )
+    for sql, value in bounds:
+        if value is not None:
+            parts.append(sql)
+            params.append(value)
+    if after is not None:
+        parts.append("(o.effective_us > ? OR (o.effective_us = ? AND o.rowid > ?))")
+        params += [after[0], after[0], after[1]]
+    return " AND ".join(parts), params
+
+
+def observation_page(
+    conn: sqlite3.Connection,
+    query: ObservationFilter,
+    after: tuple[int, int] | None,
+    limit: int,
+) -> list[PagedObservation]:
+    """Up to ``limit`` observations after position ``after`` (None: from the start)."""
+    if not query.residents or limit <= 0:
+        return []
+    where, params = _where(query, after)
+    rows = conn.execute(
+        f"{_SELECT} WHERE {where} ORDER BY o.effective_us, o.rowid LIMIT ?",
+        [*params, limit],
+    ).fetchall()
+    decoded = decode_observations((row[:8] for row in rows), _inflate)
+    return [
+        PagedObservation(stored, (int(row[8]), int(row[9])), int(row[7]))
+        for stored, row in zip(decoded, rows, strict=True)
+    ]
+
+
+def observations_by_ids(
+    conn: sqlite3.Connection, observation_ids: Sequence[str], residents: Sequence[str]
+) -> list[PagedObservation]:
+    """The observations with these ids that belong to one of ``residents``."""
+    if not observation_ids or not residents:
+        return []
+    ids, people = list(observation_ids), list(residents)
+    rows = conn.execute(
+        f"{_SELECT} WHERE o.id IN ({','.join('?' * len(ids))})"
+        f" AND o.resident_id IN ({','.join('?' * len(people))}) ORDER BY o.effective_us",
+        [*ids, *people],
+    ).fetchall()
+    decoded = decode_observations((row[:8] for row in rows), _inflate)
+    return [
+        PagedObservation(stored, (int(row[8]), int(row[9])), int(row[7]))
+        for stored, row in zip(decoded, rows, strict=True)
+    ]
+
+
+def latest_of_device(
+    conn: sqlite3.Connection, device_id: str, residents: Sequence[str]
+) -> StoredObservation | None:
+    """The newest observation of ``device_id`` made for one of ``residents``."""
+    if not residents:
+        return None
+    people = list(residents)
+    row = conn.execute(
+        f"{_SELECT} WHERE o.device_id = ? AND o.resident_id IN ({','.join('?' * len(people))})"
+        " ORDER BY o.effective_us DESC LIMIT 1",
+        [device_id, *people],
+    ).fetchone()
+    if row is None:
+        return None
+    return decode_observations([row[:8]], _inflate)[0]
