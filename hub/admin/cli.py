@@ -53,6 +53,7 @@ from hub.admin.installer import (
 )
 from hub.admin.lifecycle import LIFECYCLE_ACTIONS
 from hub.admin.listing import list_all
+from hub.fhir.cli import FHIR_ACTIONS
 
 if TYPE_CHECKING:
     from hub.registry.core import PublisherKind, Registry
@@ -340,7 +341,11 @@ _ACTIONS: list[tuple[str, Handler, _Arguments, str, tuple[bool, bool]]] = [
 
 def register(parser: argparse.ArgumentParser) -> Handler:
     sub = parser.add_subparsers(dest="admin_command", metavar="ACTION", required=True)
-    for name, run, arguments, help_text, (broker, registry) in [*_ACTIONS, *LIFECYCLE_ACTIONS]:
+    for name, run, arguments, help_text, (broker, registry) in [
+        *_ACTIONS,
+        *LIFECYCLE_ACTIONS,
+        *FHIR_ACTIONS,
+    ]:
         action = sub.add_parser(name, help=help_text, description=help_text)
         arguments(action)
         common(action, broker=broker, registry=registry)
