@@ -119,6 +119,38 @@
     return ids;
   }
 
+  /* A live refresh replaces the list; what someone is typing in a card's note (and where the
+     cursor is) must survive it, or an acknowledgement goes out without its note. Returns a
+     function that puts the typed text back into the fresh cards with the same alert id. */
+  function keepTyped(list) {
+    var typed = [];
+    var active = document.activeElement;
+    list.querySelectorAll("[data-alert-id] input[name], [data-alert-id] textarea[name]")
+      .forEach(function (el) {
+        if (!el.value && el !== active) { return; }
+        typed.push({
+          id: el.closest("[data-alert-id]").getAttribute("data-alert-id"),
+          name: el.getAttribute("name"),
+          value: el.value,
+          focused: el === active,
+          start: el.selectionStart,
+          end: el.selectionEnd
+        });
+      });
+    return function () {
+      typed.forEach(function (t) {
+        var item = list.querySelector('[data-alert-id="' + CSS.escape(t.id) + '"]');
+        var el = item && item.querySelector('[name="' + CSS.escape(t.name) + '"]');
+        if (!el) { return; }
+        el.value = t.value;
+        if (t.focused) {
+          el.focus();
+          if (t.start !== null) { el.setSelectionRange(t.start, t.end); }
+        }
+      });
+    };
+  }
+
   function setupBoard() {
     var board = document.getElementById("board");
     if (!board) { return; }
@@ -139,7 +171,9 @@
         })
         .then(function (html) {
           if (html === null) { return; }
+          var typed = keepTyped(list);
           list.innerHTML = html;
+          typed();
           var fresh = [];
           list.querySelectorAll("[data-alert-id]").forEach(function (el) {
             var key = el.getAttribute("data-alert-id") + "@" + el.getAttribute("data-state");

@@ -173,6 +173,28 @@ async def test_card_shows_trigger_escalation_time_and_acknowledgement(served: Se
     await expect(spo2.locator(".trigger time")).to_have_text("measured today 08:58")
 
 
+async def test_a_live_refresh_keeps_the_note_being_typed(served: Served) -> None:
+    """The board re-renders its list on every live event (and when the status banner changes):
+    a note half-typed into a card, and the cursor in it, survive that refresh, so an
+    acknowledgement never goes out without the note the nurse wrote."""
+    page = await served.page("sara")
+    fever = page.locator('[data-rule="fever"]')
+    note = fever.get_by_label("Note")
+    await note.click()
+    await page.keyboard.type("Ringer til")
+    await page.evaluate(
+        "document.querySelector('#board-list [data-alert-id]').dataset.stale = '1';"
+        "document.getElementById('board').dispatchEvent(new CustomEvent('hjem:refresh'));"
+    )
+    await expect(page.locator("#board-list [data-stale]")).to_have_count(0)  # re-rendered
+    await expect(note).to_have_value("Ringer til")
+    await expect(note).to_be_focused()
+    await page.keyboard.type(" Anna nu")
+    await expect(note).to_have_value("Ringer til Anna nu")
+    await fever.get_by_role("button", name="Kvittér").click()
+    await expect(fever.locator(".ack-note")).to_have_text("Ringer til Anna nu", timeout=10_000)
+
+
 async def test_danish_pages_have_no_raw_keys_or_english_notes(served: Served) -> None:
     world = served.world
     world.clock.advance(minutes=11)  # past the first deadline: the engine escalates
