@@ -39,6 +39,7 @@ from hub.db import transaction
 from hub.errors import HubError
 from hub.events import HubEvent, Listener, StoredBatch
 from hub.events_log import AlertLog, log_gateway_change, log_rejections
+from hub.fhir.push.wiring import PushWiring, build_push
 from hub.ingest.commit import Inbound, Ingestor, Processed
 from hub.ingest.verdicts import RELAY_JUDGE
 from hub.metrics import HubMetrics
@@ -107,6 +108,8 @@ class Hub:
         self._http_port: int | None = None
         self._services: Services | None = None
         self._status: StatusMonitor | None = None
+        self._push: PushWiring | None = None
+        """The FHIR push exporter (hub.fhir.push), when [fhir_push] names recipients."""
         self.stored_here = 0
         """Observations this process stored for the first time (for logs and tests)."""
         self.metrics = HubMetrics(self)
@@ -129,6 +132,9 @@ class Hub:
                 alerts.engine.add_listener(AlertLog(_escalation_levels(alerts)))
             self._status = StatusMonitor(self)
             self._own_listeners.append(self._status.remove_listener)
+            self._push = build_push(services, self.add_listener, self.metrics.registry)
+            if self._push is not None:
+                self._own_listeners.append(self._push.close)
         except BaseException:
             self.close()
             raise
@@ -138,6 +144,7 @@ class Hub:
         """Close the database and the store (the hub may be opened again)."""
         services, self._services = self._services, None
         self._status = None
+        self._push = None
         while self._own_listeners:
             self._own_listeners.pop()()
         if services is not None:
@@ -192,6 +199,11 @@ class Hub:
         """The alert service (hub.alerts.wiring), running while the hub runs."""
         wiring = self.services.alerts
         return wiring.service if wiring is not None else None
+
+    @property
+    def push(self) -> PushWiring | None:
+        """The FHIR push exporter (None without recipients); hub.fhir.push."""
+        return self._push
 
     @property
     def status(self) -> StatusMonitor:
@@ -256,6 +268,8 @@ class Hub:
                 self._spawn(self._ingest_loop(self._mqtt), "ingest")
             self._spawn(self._status_loop(), "status")
             self._spawn(self.status.run(), "status-monitor")
+            if self._push is not None:
+                self._spawn(self._push.run(), "fhir-push")
             if self.alerts is not None:
                 await self.alerts.__aenter__()
             if self.settings.http.enabled:

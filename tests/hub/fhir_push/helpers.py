@@ -4,7 +4,6 @@ hospital, observations of theirs, and an in-process FHIR answer for the memory t
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,8 +26,7 @@ DEVICES = {ANNA: "thermo-anna", BENT: "thermo-bent"}
 CUFF = "cuff-anna"
 
 
-def setup_registry(conn: sqlite3.Connection, *, start: datetime = T0) -> Registry:
-    registry = Registry(conn)
+def setup_registry(registry: Registry, *, start: datetime = T0) -> Registry:
     registry.add_organisation("kommune-a", "Kommune A")
     registry.add_organisation(HOSPITAL, "Hospital")
     registry.add_team("team-a", "kommune-a", "A")
@@ -36,9 +34,10 @@ def setup_registry(conn: sqlite3.Connection, *, start: datetime = T0) -> Registr
     registry.add_resident("Anna", "home-a", resident_id=ANNA)
     registry.add_resident("Bent", "home-a", resident_id=BENT)
     registry.add_publisher(VENDOR, "vendor")
-    for resident, device in DEVICES.items():
-        registry.assign(device, resident, start - timedelta(days=1))
-    registry.assign(CUFF, ANNA, start - timedelta(days=1))
+    since = start - timedelta(days=1)
+    for resident, device in [*DEVICES.items(), (ANNA, CUFF)]:
+        registry.assign(device, resident, since)
+        registry.bind(device, VENDOR, since)
     return registry
 
 

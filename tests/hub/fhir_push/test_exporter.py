@@ -23,6 +23,7 @@ from hub.fhir.push.exporter import PushExporter
 from hub.fhir.push.metrics import PushCollector
 from hub.fhir.push.settings import FhirPushSettings, PushRecipient
 from hub.fhir.push.transport import MemoryTransport
+from hub.registry.core import Registry
 from tests.hub.fhir_push.helpers import (
     ANNA,
     BENT,
@@ -39,7 +40,7 @@ from tests.hub.fhir_push.helpers import (
 @pytest.fixture
 def conn() -> Iterator[sqlite3.Connection]:
     db = open_db(":memory:")
-    setup_registry(db)
+    setup_registry(Registry(db))
     yield db
     db.close()
 
