@@ -29,6 +29,7 @@ ROUTERS: list[str] = [
     "hub.metrics:router",
     "hub.web.docs:router",
     "hub.fhir.api:router",
+    "hub.fhir.staff:router",
 ]
 """Routers included by :func:`create_app`, as ``"module:attribute"``; one line each."""
 

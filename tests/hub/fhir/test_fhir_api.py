@@ -25,7 +25,9 @@ from fhirclient import client as fhir_client
 from fhirclient.models.observation import Observation as FcObservation
 from fhirpy import SyncFHIRClient
 
+from foundation.clock import utcnow
 from hjem.cli import main as hjem
+from hub.auth.users import Role, UserStore
 from hub.db import open_db
 from hub.fhir.access_log import AccessLog, audit_event
 from tests.support.fhir import (
@@ -236,3 +238,38 @@ def _audit_events(conn: sqlite3.Connection, resident: str) -> int:
     events = [audit_event(e) for e in log.entries(None, resident_id=resident)]
     assert all(ev["resourceType"] == "AuditEvent" for ev in events)
     return len(events)
+
+
+def _staff_token(stand: Stand, username: str, organisation: str) -> dict[str, str]:
+    store = UserStore(open_db(stand.hub.settings.database), utcnow)
+    user = store.create_user(username, "correct horse battery staple 42", Role.CARE_STAFF,
+                             organisation)  # fmt: skip
+    return {"Authorization": f"Bearer {store.issue_token(user.id, 'fhir test')}"}
+
+
+def test_staff_api_is_organisation_scoped(stand: Stand) -> None:
+    ours = _staff_token(stand, "nurse-a", "kommune-a")
+    theirs = _staff_token(stand, "nurse-b", "kommune-b")
+    api = f"{stand.hub.base}/api/v1/fhir"
+    bent = stand.residents["Bent"]
+    terms = {"resident": bent, "recipient": "gp", "purpose": "CAREMGT", "start": DAY0.isoformat()}
+    refused = httpx.post(f"{api}/consents", json=terms, headers=theirs, timeout=30)
+    assert refused.status_code == 403
+    made = httpx.post(f"{api}/consents", json=terms, headers=ours, timeout=30)
+    assert made.status_code == 201, made.text
+    assert made.json()["provision"]["purpose"][0]["code"] == "CAREMGT"
+    revoke = httpx.post(f"{api}/consents/{made.json()['id']}/revoke", headers=theirs, timeout=30)
+    assert revoke.status_code == 403
+    revoke = httpx.post(f"{api}/consents/{made.json()['id']}/revoke", headers=ours, timeout=30)
+    assert (revoke.status_code, revoke.json()["status"]) == (200, "inactive")
+    anna = stand.residents["Anna"]
+    log = httpx.get(f"{api}/access-log", params={"resident": anna}, headers=ours, timeout=30)
+    events = [e["resource"] for e in log.json()["entry"]]
+    assert events
+    assert all(ev["resourceType"] == "AuditEvent" for ev in events)
+    assert {"0", "4"} <= {ev["outcome"] for ev in events}
+    hidden = httpx.get(f"{api}/access-log", params={"resident": anna}, headers=theirs, timeout=30)
+    assert hidden.json()["total"] == 0
+    listed = httpx.get(f"{api}/consents", headers=theirs, timeout=30).json()
+    patients = {e["resource"]["patient"]["reference"] for e in listed["entry"]}
+    assert patients == {f"Patient/{stand.residents['Carl']}"}
