@@ -36,7 +36,7 @@ RESIDENTS = 40
 
 
 def _prepare(workdir: Path, broker_url: str, port: int) -> tuple[Path, str, list[str]]:
-    from hub.alerts.clock import SystemClock
+    from foundation.clock import utcnow
     from hub.auth import Role, UserStore
     from hub.db import open_db
     from hub.registry.core import Registry
@@ -60,7 +60,7 @@ def _prepare(workdir: Path, broker_url: str, port: int) -> tuple[Path, str, list
             registry.add_device(f"{kind}-{index}", "living room")
             registry.assign(f"{kind}-{index}", resident.id, start)
             registry.bind(f"{kind}-{index}", _gateway_of(index), start)
-    users = UserStore(conn, SystemClock())
+    users = UserStore(conn, utcnow)
     user = users.create_user("bench", "bench password of the alerts", Role.ADMIN, None)
     token = users.issue_token(user.id, "bench")
     conn.close()
@@ -284,8 +284,8 @@ def _engine_app(workdir: Path) -> tuple[Any, Any, Any, str, Any]:
     """An engine, its (not yet started) service and an app with the alerts API."""
     from fastapi import FastAPI
 
+    from foundation.clock import utcnow
     from hub.alerts.api import install_alerts, router
-    from hub.alerts.clock import SystemClock
     from hub.alerts.config import parse_rules
     from hub.alerts.engine import AlertEngine
     from hub.alerts.service import AlertService
@@ -295,7 +295,7 @@ def _engine_app(workdir: Path) -> tuple[Any, Any, Any, str, Any]:
     from hub.db import open_db
 
     conn = open_db(workdir / "engine.sqlite3", synchronous="normal")
-    clock = SystemClock()
+    clock = utcnow
     rules = parse_rules(RULES.read_text().replace("pending_seconds = 300", "pending_seconds = 0"))
     engine = AlertEngine(rules, AlertStore(conn), clock)
     users = UserStore(conn, clock, fast_hasher())

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from types import TracebackType
 from typing import Any
@@ -35,6 +35,7 @@ from edge.publisher import Publisher
 from edge.radio import load_radio
 from edge.scanner import AdvertReport, Scanner
 from edge.watchdog import BlueZPowerControl, PowerControl, WatchdogState, decide
+from foundation.clock import Clock, utcnow
 from foundation.version import __version__
 from schemas.codes import codes
 from schemas.models import DeviceInfo, GatewayStatus, Observation, Source, StatusKind, encode
@@ -75,9 +76,7 @@ def stamped_ahead(observations: list[Observation], received: datetime) -> bool:
 class Agent:
     """One gateway. ``async with Agent(config) as agent: await agent.wait()``."""
 
-    def __init__(
-        self, config: EdgeConfig, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    ) -> None:
+    def __init__(self, config: EdgeConfig, clock: Clock = utcnow) -> None:
         self.config = config
         self.clock = clock
         self.started = time.monotonic()

@@ -17,9 +17,10 @@ import argparse
 import re
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from foundation.clock import utcnow
 from foundation.errors import CliError
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def _pair(text: str, what: str) -> tuple[str, bytes]:
 
 def _now(text: str | None) -> datetime:
     if text is None:
-        return datetime.now(UTC)
+        return utcnow()
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:

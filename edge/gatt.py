@@ -17,7 +17,7 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,6 +31,7 @@ from edge.decoders import DecodeError, RacpOpcode, RacpOperator, parse_racp, rac
 from edge.decoders.current_time import current_time
 from edge.errors import GattSessionError
 from edge.kinds import KINDS
+from foundation.clock import Clock, utcnow
 
 __all__ = ["HEALTH_CHARACTERISTICS", "GattManager", "GattReport", "uuid16"]
 
@@ -92,7 +93,7 @@ class GattManager:
         client_kwargs: dict[str, Any],
         last_sequence: Callable[[str], int | None],
         timezone: str,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utcnow,
     ) -> None:
         self.config = config
         self.put = put

@@ -36,6 +36,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from edge.config import EdgeConfig
 from edge.errors import PublishError
 from edge.outbox import Outbox, OutboxRow
+from foundation.clock import Clock, utcnow
 from schemas.models import MAX_PAYLOAD_BYTES, GatewayStatus, StatusKind, encode
 from schemas.topics import observations_topic, status_topic
 
@@ -161,7 +162,7 @@ class Publisher:
         config: EdgeConfig,
         outbox: Outbox,
         status: StatusSource,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utcnow,
     ) -> None:
         self.config = config
         self.outbox = outbox

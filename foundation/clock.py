@@ -1,8 +1,9 @@
 """The one clock type: a callable returning an aware UTC ``datetime``.
 
 Every component that needs the time takes a :data:`Clock` (``hub.clock``, ``Agent(clock=…)``,
-the alert engine, the authenticator); only :func:`utcnow` reads the wall clock. Tests pass a
-:class:`ManualClock`, which is itself a :data:`Clock` (call it) and can be set and advanced.
+the alert engine, the authenticator) and calls it; only :func:`utcnow` reads the wall clock
+(tests/architecture/test_clock.py keeps it so). Tests pass a :class:`ManualClock`, which is
+itself a :data:`Clock` (call it) and can be set and advanced.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["Clock", "ManualClock", "NowClock", "utcnow"]
+__all__ = ["Clock", "ManualClock", "utcnow"]
 
 Clock = Callable[[], datetime]
 
@@ -21,10 +22,15 @@ def utcnow() -> datetime:
 
 
 class ManualClock:
-    """A clock that moves only when told: ``clock()`` (or ``clock.now()``) is its time."""
+    """A clock that moves only when told (tests, replays, benchmarks).
+
+    ``clock()`` (or ``clock.now()``) is its time; ``set`` and ``advance`` return the new time.
+    """
 
     def __init__(self, start: datetime) -> None:
-        self._now = start
+        if start.tzinfo is None:
+            raise ValueError("ManualClock needs a timezone-aware start time")
+        self._now = start.astimezone(UTC)
 
     def __call__(self) -> datetime:
         return self._now
@@ -32,18 +38,11 @@ class ManualClock:
     def now(self) -> datetime:
         return self._now
 
-    def set(self, when: datetime) -> None:
-        self._now = when
+    def set(self, when: datetime) -> datetime:
+        self._now = when.astimezone(UTC)
+        return self._now
 
-    def advance(self, seconds: float) -> None:
-        self._now += timedelta(seconds=seconds)
-
-
-class NowClock:
-    """A :data:`Clock` as an object with ``now()``, for components that take one."""
-
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-
-    def now(self) -> datetime:
-        return self._clock()
+    def advance(self, seconds: float = 0.0, **kwargs: float) -> datetime:
+        """Move on by ``seconds`` plus any :class:`~datetime.timedelta` keywords (``minutes=5``)."""
+        self._now += timedelta(seconds=seconds, **kwargs)
+        return self._now

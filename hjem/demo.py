@@ -22,10 +22,11 @@ import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from foundation.clock import utcnow
 from foundation.errors import CliError
 
 if TYPE_CHECKING:
@@ -119,7 +120,6 @@ def start_broker(plan: DemoPlan) -> Mosquitto:
 
 def seed_database(plan: DemoPlan) -> bool:
     """Registry rows and the two dashboard users (their passwords reset on every run)."""
-    from foundation.clock import NowClock, utcnow
     from hjem.demo_home import ORGANISATION, TEAM, seed_registry
     from hub.auth.users import Role, UserStore
     from hub.auth.views import users as staff_accounts
@@ -130,8 +130,8 @@ def seed_database(plan: DemoPlan) -> bool:
     conn = open_db(plan.database, synchronous="normal")
     try:
         # installed a month ago: the day of history sent at start belongs to the residents
-        fresh = seed_registry(Registry(conn), datetime.now(UTC) - timedelta(days=30))
-        users = UserStore(conn, NowClock(utcnow))
+        fresh = seed_registry(Registry(conn), utcnow() - timedelta(days=30))
+        users = UserStore(conn, utcnow)
         existing = {user.username: user.id for user in staff_accounts(conn, None)}
         for username, role, display in (
             (CARE_USER, Role.CARE_STAFF, "Mette Lund (hjemmepleje)"),
@@ -207,7 +207,7 @@ def send_history(plan: DemoPlan) -> int:
     from hjem.demo_history import batches, history, publish_history
     from hjem.demo_home import HOMES
 
-    now = datetime.now(UTC)
+    now = utcnow()
     total = 0
     for home in HOMES:
         observations = history(home, now)

@@ -14,7 +14,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import timedelta
 
-from foundation.clock import Clock, NowClock
+from foundation.clock import Clock
 from foundation.settings import BrokerSettings
 from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertSettings
@@ -73,10 +73,11 @@ def _mqtt_target(settings: HubSettings) -> BrokerSettings:
 
 
 def _authenticator(settings: HubSettings, conn: sqlite3.Connection, clock: Clock) -> Authenticator:
-    now = NowClock(clock)
     alerts: AlertSettings = settings.alerts
     return Authenticator(
-        UserStore(conn, now), LoginThrottle(now), session_ttl=timedelta(hours=alerts.session_hours)
+        UserStore(conn, clock),
+        LoginThrottle(clock),
+        session_ttl=timedelta(hours=alerts.session_hours),
     )
 
 
@@ -98,7 +99,7 @@ def open_services(
     store: TimeSeriesStore | None = None
     try:
         health = StoreHealth(clock)
-        registry = Registry(conn)
+        registry = Registry(conn, clock)
         ledger = Ledger(conn)
         gateways = Gateways(conn)
         store = _make_store(settings, conn)

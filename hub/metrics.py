@@ -3,8 +3,10 @@
 Each :class:`~hub.service.Hub` has its own :class:`CollectorRegistry` (``hub.metrics``), so
 several hubs in one process do not clash. Almost everything is read **at scrape time** from
 what the hub keeps anyway — the ledger's counters and dead letters (hub/store/ledger.py),
-the alert tables, the gateway status table, the MQTT queue — so ingest pays nothing for
-metrics, except one histogram observation per group commit (not per message).
+the alert tables (hub/alerts/figures.py), the gateway status table and the publishers
+(hub/registry), the MQTT queue — so ingest pays nothing for metrics, except one histogram
+observation per group commit (not per message). The collector sees the hub through
+:class:`MetricsSource`: its services (hub/compose.py) and its MQTT transport.
 
 Access: like the API, a bearer token (``Authorization: Bearer <API token>``) or a session
 of a **system administrator** (an administrator without organisation): the figures span
@@ -21,32 +23,46 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from hub.alerts.figures import escalations_after, open_alert_counts, outbox_by_channel
 from hub.auth import Role, User
 from hub.auth.web import require_role
+from hub.registry.figures import publisher_ids
+from hub.status.monitor import Transport
 from hub.store.ledger import REASONS, REJECTION_COUNTER
 from schemas.models import AlertState, Severity
 
 if TYPE_CHECKING:
+    from hub.compose import Services
     from hub.service import Hub
 
-__all__ = ["HubMetrics", "router"]
+__all__ = ["HubMetrics", "MetricsSource", "router"]
 
 COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 OUTCOMES = ("accepted", "stored", "duplicate", "rejected")
 MESSAGE_KINDS = ("obs", "status", "other")
 
 
+class MetricsSource(Protocol):
+    """What the metrics read at scrape time (the hub: its services once open, its transport)."""
+
+    @property
+    def services(self) -> Services: ...
+
+    @property
+    def mqtt(self) -> Transport | None: ...
+
+
 class HubMetrics:
     """The registry of one hub: the commit histogram and a collector of current state."""
 
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, source: MetricsSource) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.commit_seconds = Histogram(
             "hjem_ingest_commit_seconds",
@@ -54,7 +70,7 @@ class HubMetrics:
             buckets=COMMIT_BUCKETS,
             registry=self.registry,
         )
-        self.registry.register(_StateCollector(hub))
+        self.registry.register(_StateCollector(source))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -67,20 +83,21 @@ def _counter(name: str, doc: str, labels: list[str]) -> CounterMetricFamily:
 class _StateCollector(Collector):
     """Reads the hub's current state at each scrape."""
 
-    def __init__(self, hub: Hub) -> None:
-        self._hub = hub
+    def __init__(self, source: MetricsSource) -> None:
+        self._source = source
         self._escalations = 0
         self._audit_seen = 0
         """The audit log is append-only: each scrape counts only rows after this one."""
 
     def collect(self) -> Iterator[Metric]:
-        counters = self._hub.ledger.counters()
+        services = self._source.services
+        counters = services.ledger.counters()
         yield from self._ingest(counters)
-        yield self._rejections(counters)
-        yield from self._runtime()
-        yield from self._gateways()
+        yield self._rejections(services.conn, counters)
+        yield from self._runtime(services)
+        yield from self._gateways(services)
         with contextlib.suppress(sqlite3.OperationalError):  # no alert tables (no alerts)
-            yield from self._alerts()
+            yield from self._alerts(services.conn)
 
     def _ingest(self, counters: dict[str, int]) -> Iterator[Metric]:
         obs = _counter("hjem_ingest_observations", "Observations by outcome", ["outcome"])
@@ -98,8 +115,8 @@ class _StateCollector(Collector):
         )
         yield messages
 
-    def _rejections(self, counters: dict[str, int]) -> Metric:
-        known = {str(row[0]) for row in self._hub.conn.execute("SELECT id FROM publisher")}
+    def _rejections(self, conn: sqlite3.Connection, counters: dict[str, int]) -> Metric:
+        known = publisher_ids(conn)
         totals: dict[tuple[str, str], int] = {}
         for name, value in counters.items():
             if not name.startswith(REJECTION_COUNTER):
@@ -119,9 +136,8 @@ class _StateCollector(Collector):
             family.add_metric([reason, publisher], value)
         return family
 
-    def _runtime(self) -> Iterator[Metric]:
-        hub = self._hub
-        mqtt = hub.mqtt
+    def _runtime(self, services: Services) -> Iterator[Metric]:
+        mqtt = self._source.mqtt
         yield GaugeMetricFamily(
             "hjem_ingest_backlog_messages",
             "MQTT messages received and not yet committed",
@@ -135,35 +151,24 @@ class _StateCollector(Collector):
         yield GaugeMetricFamily(
             "hjem_store_fault",
             "1 while a store fault pauses ingest",
-            value=int(hub.health.fault is not None),
+            value=int(services.health.fault is not None),
         )
-        alerts = hub.alerts
+        alerts = services.alerts.service if services.alerts is not None else None
         yield GaugeMetricFamily(
             "hjem_sse_subscribers",
             "Open live alert streams (dashboards)",
             value=alerts.broadcaster.subscribers if alerts is not None else 0,
         )
 
-    def _gateways(self) -> Iterator[Metric]:
-        rows = dict(
-            self._hub.conn.execute(
-                "SELECT online, COUNT(*) FROM gateway_status GROUP BY online"
-            ).fetchall()
-        )
+    def _gateways(self, services: Services) -> Iterator[Metric]:
+        online, offline = services.gateways.counts()
         family = GaugeMetricFamily("hjem_gateways", "Known gateways by state", labels=["state"])
-        family.add_metric(["online"], rows.get(1, 0))
-        family.add_metric(["offline"], rows.get(0, 0))
+        family.add_metric(["online"], online)
+        family.add_metric(["offline"], offline)
         yield family
 
-    def _alerts(self) -> Iterator[Metric]:
-        conn = self._hub.conn
-        counts = {
-            (str(s), str(v)): int(n)
-            for s, v, n in conn.execute(
-                "SELECT state, severity, COUNT(*) FROM alert WHERE is_open = 1"
-                " GROUP BY state, severity"
-            )
-        }
+    def _alerts(self, conn: sqlite3.Connection) -> Iterator[Metric]:
+        counts = open_alert_counts(conn)
         family = GaugeMetricFamily(
             "hjem_alerts_open", "Open alerts by state and severity", labels=["state", "severity"]
         )
@@ -175,12 +180,9 @@ class _StateCollector(Collector):
                     [state.value, severity.value], counts.get((state.value, severity.value), 0)
                 )
         yield family
-        last, new = conn.execute(
-            "SELECT MAX(seq), SUM(action = 'escalate') FROM alert_audit WHERE seq > ?",
-            (self._audit_seen,),
-        ).fetchone()
+        last, new = escalations_after(conn, self._audit_seen)
         if last is not None:
-            self._audit_seen, self._escalations = int(last), self._escalations + int(new or 0)
+            self._audit_seen, self._escalations = last, self._escalations + new
         yield CounterMetricFamily(
             "hjem_alert_escalations",
             "Alerts escalated to the next responder",
@@ -199,15 +201,10 @@ class _StateCollector(Collector):
             "Alert notifications by channel and status",
             labels=["channel", "status"],
         )
-        rows = conn.execute(
-            "SELECT channel, SUM(attempts - (delivered_us IS NOT NULL)),"
-            " SUM(delivered_us IS NULL AND failed = 0), SUM(failed)"
-            " FROM alert_outbox GROUP BY channel"
-        )
-        for channel, failed_attempts, pending, given_up in rows:
-            failures.add_metric([str(channel)], int(failed_attempts or 0))
-            outbox.add_metric([str(channel), "pending"], int(pending or 0))
-            outbox.add_metric([str(channel), "given_up"], int(given_up or 0))
+        for row in outbox_by_channel(conn):
+            failures.add_metric([row.channel], row.failed_attempts)
+            outbox.add_metric([row.channel, "pending"], row.pending)
+            outbox.add_metric([row.channel, "given_up"], row.given_up)
         yield failures
         yield outbox
 

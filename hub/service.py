@@ -130,7 +130,11 @@ class Hub:
                 self._own_listeners.append(self.add_listener(services.alerts.listener))
                 alerts = services.alerts.service
                 alerts.engine.add_listener(AlertLog(_escalation_levels(alerts)))
-            self._status = StatusMonitor(self)
+            self._status = StatusMonitor(
+                services,
+                transport=(lambda: self._mqtt) if self.uses_mqtt else None,
+                add_listener=self.add_listener,
+            )
             self._own_listeners.append(self._status.remove_listener)
             self._push = build_push(services, self.add_listener, self.metrics.registry)
             if self._push is not None:
@@ -262,7 +266,7 @@ class Hub:
         try:
             if self.uses_mqtt:
                 self._mqtt = MqttConnection(
-                    self.settings.mqtt, self.settings.ingest, judge=RELAY_JUDGE
+                    self.settings.mqtt, self.settings.ingest, judge=RELAY_JUDGE, clock=self.clock
                 )
                 await self._mqtt.start()
                 self._spawn(self._ingest_loop(self._mqtt), "ingest")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
+from foundation.clock import utcnow
 from foundation.errors import CliError
 
 __all__ = ["register"]
@@ -25,7 +25,7 @@ def _validate(args: argparse.Namespace) -> int:
 
     status = 0
     for path in args.files:
-        result = validate_batch(_read(path), now=datetime.now(UTC))
+        result = validate_batch(_read(path), now=utcnow())
         for err in result.errors:
             print(f"{path}: {err.path}: {err.reason}")
         if result.errors:
@@ -47,7 +47,7 @@ def _fhir(args: argparse.Namespace) -> int:
     from schemas.fhir import bundle_json, to_bundle
     from schemas.validation import validate_batch
 
-    result = validate_batch(_read(args.file), now=datetime.now(UTC))
+    result = validate_batch(_read(args.file), now=utcnow())
     if result.errors:
         first = result.errors[0]
         raise CliError(

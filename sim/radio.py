@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
@@ -24,6 +24,7 @@ from bumble.link import LocalLink
 from edge.config import DeviceConfig, VirtualConfig
 from edge.errors import AdapterError, RadioError
 from edge.kinds import BY_NAME
+from foundation.clock import Clock, utcnow
 from sim.devices import SensorDevice, VirtualDevice, bumble_device
 from sim.health import GattDevice
 from sim.resident import Incident, ResidentModel
@@ -144,7 +145,7 @@ class VirtualRadio:
         config: VirtualConfig,
         devices: Sequence[DeviceConfig],
         adapters: Sequence[str] = ("hci0",),
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utcnow,
     ) -> None:
         self.config = config
         self.clock = clock

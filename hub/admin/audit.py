@@ -16,9 +16,18 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
+from foundation.clock import utcnow
+from hub.auth.views import organisation_of_user
 from hub.db import from_micros, migrate, to_micros, transaction
+from hub.registry.ownership import (
+    organisation_of_device,
+    organisation_of_home,
+    organisation_of_publisher,
+    organisation_of_resident,
+    organisation_of_team,
+)
 
 __all__ = [
     "AdminAction",
@@ -27,11 +36,6 @@ __all__ = [
     "cli_actor",
     "cli_affected",
     "ensure_schema",
-    "organisation_of_device",
-    "organisation_of_home",
-    "organisation_of_resident",
-    "organisation_of_team",
-    "organisation_of_user",
     "record_admin_action",
     "run_audited",
 ]
@@ -140,60 +144,6 @@ def admin_actions(
     return [AdminAction(from_micros(t), a, act, tg, json.loads(d)) for t, a, act, tg, d in rows]
 
 
-def _one(conn: sqlite3.Connection, sql: str, key: str | None) -> str | None:
-    if key is None:
-        return None
-    try:
-        row = conn.execute(sql, (key,)).fetchone()
-    except sqlite3.OperationalError:  # no registry tables in this database
-        return None
-    return str(row[0]) if row and row[0] is not None else None
-
-
-def organisation_of_team(conn: sqlite3.Connection, team_id: str | None) -> str | None:
-    return _one(conn, "SELECT organisation_id FROM team WHERE id = ?", team_id)
-
-
-def organisation_of_home(conn: sqlite3.Connection, home_id: str | None) -> str | None:
-    return _one(
-        conn,
-        "SELECT t.organisation_id FROM home h JOIN team t ON t.id = h.team_id WHERE h.id = ?",
-        home_id,
-    )
-
-
-def organisation_of_resident(conn: sqlite3.Connection, resident_id: str | None) -> str | None:
-    return _one(
-        conn,
-        "SELECT t.organisation_id FROM resident r JOIN home h ON h.id = r.home_id"
-        " JOIN team t ON t.id = h.team_id WHERE r.id = ?",
-        resident_id,
-    )
-
-
-def organisation_of_device(conn: sqlite3.Connection, device_id: str | None) -> str | None:
-    """The organisation of the resident the device is (or was last) assigned to; never
-    assigned: of the home of the gateway that first published it (as the dashboard's)."""
-    last = _one(
-        conn,
-        "SELECT resident_id FROM assignment WHERE device_id = ? ORDER BY start_us DESC LIMIT 1",
-        device_id,
-    )
-    if last is not None:
-        return organisation_of_resident(conn, last)
-    first = _one(conn, "SELECT first_publisher FROM device WHERE id = ?", device_id)
-    return _one(
-        conn,
-        "SELECT t.organisation_id FROM publisher p JOIN home h ON h.id = p.home_id"
-        " JOIN team t ON t.id = h.team_id WHERE p.id = ?",
-        first,
-    )
-
-
-def organisation_of_user(conn: sqlite3.Connection, username: str | None) -> str | None:
-    return _one(conn, "SELECT organisation_id FROM auth_user WHERE username = ?", username)
-
-
 # command -> audited action name; the entry's target is the command's first argument
 CLI_ACTIONS = {
     "add-organisation": "organisation_added",
@@ -252,8 +202,7 @@ def cli_affected(conn: sqlite3.Connection, command: str, values: dict[str, objec
         *(organisation_of_team(conn, str(t)) for t in _listed(teams)),
     }
     if command in {"add-gateway", "retire-gateway"}:
-        home = _one(conn, "SELECT home_id FROM publisher WHERE id = ?", text("id"))
-        found.add(organisation_of_home(conn, home))
+        found.add(organisation_of_publisher(conn, text("id")))
     return {o for o in found if o is not None}
 
 
@@ -330,5 +279,5 @@ def run_audited(
     code = int(run(args))
     if code == 0 and audited:
         with database(args) as conn:
-            audit_cli_action(conn, command, vars(args), datetime.now(UTC), before)
+            audit_cli_action(conn, command, vars(args), utcnow(), before)
     return code

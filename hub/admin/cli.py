@@ -19,10 +19,10 @@ import argparse
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from foundation.clock import utcnow
 from hub.admin.args import (
     BROKER_PID_FILE,
     PASSWORD_FILE,
@@ -39,7 +39,6 @@ from hub.admin.args import (
     user_args,
     vendor_args,
 )
-from hub.admin.context import SystemClock as _SystemClock
 from hub.admin.context import call as _call
 from hub.admin.context import database as _database
 from hub.admin.context import fail as _fail
@@ -174,7 +173,7 @@ def _add_vendor(args: argparse.Namespace) -> int:
 
 def _check_teams(conn: sqlite3.Connection, teams: Iterable[str], organisation: str | None) -> None:
     """A user's teams must be teams of the user's organisation."""
-    from hub.admin.audit import organisation_of_team
+    from hub.registry.ownership import organisation_of_team
 
     for team in teams:
         if organisation is None or organisation_of_team(conn, team) != organisation:
@@ -192,7 +191,7 @@ def _add_user(args: argparse.Namespace) -> int:
     with _database(args) as conn:
         _call(lambda: check_organisation(conn, args.organisation))
         _check_teams(conn, args.team or (), args.organisation)
-        store = UserStore(conn, _SystemClock())
+        store = UserStore(conn, utcnow)
         try:
             user = _call(
                 lambda: store.create_user(
@@ -213,7 +212,7 @@ def _add_user(args: argparse.Namespace) -> int:
 
 
 def _assign_device(args: argparse.Namespace) -> int:
-    start = _parse_time(args.start, "--start") or datetime.now(UTC)
+    start = _parse_time(args.start, "--start") or utcnow()
     end = _parse_time(args.end, "--end")
     from hub.registry.core import Registry
 
@@ -235,7 +234,7 @@ def _assign_device(args: argparse.Namespace) -> int:
 
 
 def _bind_device(args: argparse.Namespace) -> int:
-    start = _parse_time(args.start, "--start") or datetime.now(UTC)
+    start = _parse_time(args.start, "--start") or utcnow()
     end = _parse_time(args.end, "--end")
     with _registry(args) as registry:
         _call(lambda: registry.bind(args.device, args.publisher, start, end))

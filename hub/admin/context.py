@@ -6,22 +6,15 @@ import argparse
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
 from foundation.errors import CliError
 
-__all__ = ["SystemClock", "call", "database", "fail", "parse_time"]
+__all__ = ["call", "database", "fail", "parse_time"]
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 def fail(message: str) -> Exception:

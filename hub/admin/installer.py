@@ -17,6 +17,7 @@ import sqlite3
 from pathlib import Path
 
 from hub.admin.provision import BrokerFileError, ProvisionError, is_hub_login
+from hub.registry.figures import device_seen, organisation_ids
 
 __all__ = [
     "EDGE_PASSWORD_VARIABLE",
@@ -54,8 +55,7 @@ def device_id(text: str) -> str:
 
 def check_seen(conn: sqlite3.Connection, device: str, *, force: bool) -> bool:
     """True if a publisher has reported ``device``; else refuse unless ``force``."""
-    row = conn.execute("SELECT first_seen_us FROM device WHERE id = ?", (device,)).fetchone()
-    seen = row is not None and row[0] is not None
+    seen = device_seen(conn, device)
     if not seen and not force:
         raise ProvisionError(
             f"device {device!r} has never been reported by a gateway or vendor (see"
@@ -71,9 +71,9 @@ def check_organisation(conn: sqlite3.Connection, organisation: str | None) -> No
     if organisation is None:
         return
     Registry(conn)  # its tables exist from here on
-    if conn.execute("SELECT 1 FROM organisation WHERE id = ?", (organisation,)).fetchone():
+    known = organisation_ids(conn)
+    if organisation in known:
         return
-    known = [str(r[0]) for r in conn.execute("SELECT id FROM organisation ORDER BY id")]
     raise ProvisionError(
         f"organisation {organisation!r} does not exist (known: {', '.join(known) or 'none'};"
         " add it with `hjem admin add-organisation`)"

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from hub.admin.context import SystemClock, call, database, fail, parse_time
+from foundation.clock import utcnow
+from hub.admin.context import call, database, fail, parse_time
 
 __all__ = ["LIFECYCLE_ACTIONS"]
 
@@ -27,7 +28,7 @@ def _user_id(args: argparse.Namespace, *, active: bool | None = None) -> tuple[s
     from hub.auth.users import UserStore
 
     with database(args) as conn:
-        found = UserStore(conn, SystemClock()).account(args.username)
+        found = UserStore(conn, utcnow).account(args.username)
     if found is None:
         raise fail(f"no user {args.username!r} (see `hjem admin list`)")
     if active is not None and found[1] != active:
@@ -41,7 +42,7 @@ def _disable_user(args: argparse.Namespace) -> int:
 
     user_id, _ = _user_id(args, active=True)
     with database(args) as conn:
-        UserStore(conn, SystemClock()).deactivate(user_id)
+        UserStore(conn, utcnow).deactivate(user_id)
     print(f"user {args.username} disabled: signed out everywhere, cannot sign in")
     return 0
 
@@ -51,7 +52,7 @@ def _enable_user(args: argparse.Namespace) -> int:
 
     user_id, _ = _user_id(args, active=False)
     with database(args) as conn:
-        UserStore(conn, SystemClock()).activate(user_id)
+        UserStore(conn, utcnow).activate(user_id)
     print(f"user {args.username} enabled: signs in with the password it had")
     return 0
 
@@ -64,7 +65,7 @@ def _reset_password(args: argparse.Namespace) -> int:
     password = generate_secret(18)
     with database(args) as conn:
         try:
-            UserStore(conn, SystemClock()).set_password(user_id, password)
+            UserStore(conn, utcnow).set_password(user_id, password)
         except ValueError as exc:
             raise fail(str(exc)) from exc
     print(f"user {args.username}: new password, every session ended")
@@ -82,7 +83,7 @@ def _issue_token(args: argparse.Namespace) -> int:
     user_id, _ = _user_id(args, active=True)
     ttl = timedelta(days=args.days) if args.days is not None else None
     with database(args) as conn:
-        token = UserStore(conn, SystemClock()).issue_token(user_id, args.name, ttl)
+        token = UserStore(conn, utcnow).issue_token(user_id, args.name, ttl)
     args.token_id = hash_token(token)  # for the audit entry: the id, never the token
     until = f"{args.days} days" if args.days is not None else "until revoked"
     print(f"API token {args.name!r} for {args.username} ({until}), id {args.token_id}")
@@ -95,7 +96,7 @@ def _revoke_token(args: argparse.Namespace) -> int:
     from hub.auth.users import UserStore
 
     with database(args) as conn:
-        store = UserStore(conn, SystemClock())
+        store = UserStore(conn, utcnow)
         info = store.token_info(args.token_id)
         if info is None or info.username.lower() != args.username.lower():
             raise fail(f"user {args.username!r} has no API token with id {args.token_id!r}")
@@ -128,7 +129,7 @@ def _retire_gateway(args: argparse.Namespace) -> int:
         else:
             print("reload the broker to apply: systemctl reload mosquitto (or pass --reload)")
     if not args.no_registry:
-        moment = datetime.now(UTC)
+        moment = utcnow()
         with database(args) as conn:
             registry = Registry(conn)
             call(lambda: registry.retire_publisher(args.id, moment))
@@ -141,7 +142,7 @@ def _unassign_device(args: argparse.Namespace) -> int:
     from hub.registry.core import Registry
 
     args.device = call(lambda: device_id(args.device))
-    at = parse_time(args.at, "--at") or datetime.now(UTC)
+    at = parse_time(args.at, "--at") or utcnow()
     with database(args) as conn:
         registry = Registry(conn)
         current = [a for a in registry.assignments(args.device) if a.end is None and a.start < at]

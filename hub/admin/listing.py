@@ -9,26 +9,18 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC
 from typing import Any
 
+from foundation.clock import utcnow
 from hub.admin.context import call, database
+from hub.auth.views import user_rows
 from hub.db import from_micros
+from hub.registry import figures as registry
+from hub.store.figures import last_seen_by_device
 
 __all__ = ["list_all", "table"]
-
-_DEVICES = (
-    "SELECT d.id, d.first_seen_us, d.first_publisher, o.last_us FROM device d LEFT JOIN"
-    " (SELECT device_id, MAX(effective_us) AS last_us FROM observation GROUP BY device_id) o"
-    " ON o.device_id = d.id ORDER BY d.id"
-)
-_USERS = (
-    "SELECT u.username, u.role, COALESCE(u.organisation_id, '-'),"
-    " COALESCE((SELECT group_concat(m.team_id, ',') FROM auth_team_member m"
-    " WHERE m.user_id = u.id), '-'), CASE u.active WHEN 1 THEN 'yes' ELSE 'no' END"
-    " FROM auth_user u ORDER BY u.username"
-)
 
 
 def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -49,9 +41,9 @@ def _time(us: int | None) -> str:
     return from_micros(us).astimezone(UTC).isoformat(timespec="seconds") if us else "-"
 
 
-def _rows(conn: sqlite3.Connection, sql: str) -> list[tuple[Any, ...]]:
+def _rows(read: Callable[[], Sequence[tuple[Any, ...]]]) -> Sequence[tuple[Any, ...]]:
     try:
-        return [tuple(r) for r in conn.execute(sql)]
+        return read()
     except sqlite3.OperationalError:  # the component never ran on this database
         return []
 
@@ -59,21 +51,17 @@ def _rows(conn: sqlite3.Connection, sql: str) -> list[tuple[Any, ...]]:
 def _devices(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
     from hub.registry.core import Registry
 
-    registry = Registry(conn)
-    moment = datetime.now(UTC)
+    registry_ = Registry(conn)
+    moment = utcnow()
     try:
-        found = conn.execute(_DEVICES).fetchall()
+        last_seen = last_seen_by_device(conn)
     except sqlite3.OperationalError:  # no observation table yet: nothing stored
-        found = [
-            (*r, None)
-            for r in conn.execute(
-                "SELECT id, first_seen_us, first_publisher FROM device ORDER BY id"
-            )
-        ]
+        last_seen = {}
     rows: list[tuple[object, ...]] = []
-    for device, first_us, first_publisher, last_us in found:
-        owner = next((b.publisher_id for b in registry.bindings(device) if b.end is None), "-")
-        resident = registry.resolve(device, moment) or "-"
+    for device, first_us, first_publisher in registry.device_rows(conn):
+        owner = next((b.publisher_id for b in registry_.bindings(device) if b.end is None), "-")
+        resident = registry_.resolve(device, moment) or "-"
+        last_us = last_seen.get(device)
         rows.append(
             (device, resident, owner, first_publisher or "-", _time(first_us), _time(last_us))
         )
@@ -83,40 +71,24 @@ def _devices(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
 def _registry_tables(conn: sqlite3.Connection) -> str:
     publishers = [
         (p, kind, home or "-", label or "-", _time(retired) if retired else "no")
-        for p, kind, home, label, retired in _rows(
-            conn,
-            "SELECT p.id, p.kind, p.home_id, h.label, p.retired_us FROM publisher p"
-            " LEFT JOIN home h ON h.id = p.home_id ORDER BY p.kind, p.id",
-        )
+        for p, kind, home, label, retired in _rows(lambda: registry.publisher_rows(conn))
     ]
     return "\n".join(
         [
-            table(
-                "organisations",
-                ("ID", "NAME"),
-                _rows(conn, "SELECT id, name FROM organisation ORDER BY id"),
-            ),
+            table("organisations", ("ID", "NAME"), _rows(lambda: registry.organisation_rows(conn))),
             table(
                 "teams",
                 ("ID", "ORGANISATION", "NAME"),
-                _rows(conn, "SELECT id, organisation_id, name FROM team ORDER BY id"),
+                _rows(lambda: registry.team_rows(conn)),
             ),
             table(
                 "users",
                 ("USERNAME", "ROLE", "ORGANISATION", "TEAMS", "ACTIVE"),
-                _rows(conn, _USERS),
+                _rows(lambda: user_rows(conn)),
             ),
-            table(
-                "homes",
-                ("ID", "TEAM", "LABEL"),
-                _rows(conn, "SELECT id, COALESCE(team_id, '-'), label FROM home ORDER BY id"),
-            ),
+            table("homes", ("ID", "TEAM", "LABEL"), _rows(lambda: registry.home_rows(conn))),
             table("publishers", ("ID", "KIND", "HOME", "HOME LABEL", "RETIRED"), publishers),
-            table(
-                "residents",
-                ("ID", "HOME"),
-                _rows(conn, "SELECT id, COALESCE(home_id, '-') FROM resident ORDER BY id"),
-            ),
+            table("residents", ("ID", "HOME"), _rows(lambda: registry.resident_rows(conn))),
             table(
                 "devices",
                 ("ID", "RESIDENT", "BOUND TO", "FIRST PUBLISHER", "FIRST SEEN", "LAST SEEN"),
@@ -132,8 +104,9 @@ def list_all(args: argparse.Namespace) -> int:
     on_broker = [] if args.no_broker else call(lambda: broker_users(args.password_file))
     with database(args) as conn:
         print(_registry_tables(conn), end="")
-        kinds: dict[str, str] = dict(_rows(conn, "SELECT id, kind FROM publisher"))
-        retired = {str(r[0]) for r in _rows(conn, "SELECT id FROM publisher WHERE retired_us")}
+        publishers = _rows(lambda: registry.publisher_rows(conn))
+        kinds = {str(p[0]): str(p[1]) for p in publishers}
+        retired = {str(p[0]) for p in publishers if p[4]}
     if args.no_broker:
         return 0
     logins = [

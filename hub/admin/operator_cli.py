@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from foundation.clock import utcnow
 from foundation.settings import SettingsError, broker_file_problems, read_toml, report
 from hub.config import HubSettings, load_settings
 from hub.errors import ConfigError, HubError
@@ -148,7 +149,7 @@ def rejections(
     from hub.store.ledger import Ledger, reason_of
 
     settings = load_settings(config)
-    start = parse_since(since, datetime.now(UTC)) if since else None
+    start = parse_since(since, utcnow()) if since else None
     conn = open_db(settings.database)
     try:
         letters = Ledger(conn).dead_letters(publisher, limit, since=start)

@@ -33,6 +33,7 @@ from schemas.models import AlertState, Severity, encode
 
 __all__ = ["ALERTS_STATE", "AlertView", "alert_service", "install_alerts", "problem", "router"]
 
+
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     body = {
         "type": problem_uri(title.lower().replace(" ", "-")),
@@ -327,7 +328,7 @@ async def list_silences(user: Admin, service: Service) -> list[dict[str, Any]]:
     orgs = user.organisations()
     return [
         _silence_view(s)
-        for s in service.engine.store.silences(service.engine.clock.now())
+        for s in service.engine.store.silences(service.engine.clock())
         if orgs is None or s.organisation is None or s.organisation in orgs
     ]
 

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import fields
 from datetime import datetime, timedelta
 
-from hub.alerts.clock import Clock
+from foundation.clock import Clock
 from hub.alerts.config import EscalationPolicy, RulesConfig
 from hub.alerts.errors import InvalidTransitionError, StorageError
 from hub.alerts.inputs import GatewayInput, ObservationInput, Signal, Subject, observation_keys
@@ -76,9 +76,9 @@ class AlertEngine:
         self._open: dict[tuple[str, str], AlertRow] = {
             (a.rule, a.subject): a for a in store.open_alerts()
         }
-        self._silences = store.silences(clock.now())
+        self._silences = store.silences(clock())
         self._listeners: list[Listener] = []
-        self._restore(clock.now())
+        self._restore(clock())
 
     def _restore(self, now: datetime) -> None:
         """Tell the evaluators which conditions hold according to the stored active alerts."""
@@ -97,7 +97,7 @@ class AlertEngine:
     # -- inputs ----------------------------------------------------------------------------
 
     def observe(self, items: Iterable[ObservationInput]) -> list[AlertEvent]:
-        now = self.clock.now()
+        now = self.clock()
         signals: list[Signal] = []
         for item in items:
             keys = observation_keys(item.observation)
@@ -109,20 +109,20 @@ class AlertEngine:
         return self._apply_all(signals, now)
 
     def gateway(self, item: GatewayInput) -> list[AlertEvent]:
-        now = self.clock.now()
+        now = self.clock()
         signals = [s for e in self._evaluators.values() for s in e.on_gateway(item, now)]
         return self._apply_all(signals, now)
 
     def track(self, subjects: Iterable[Subject]) -> None:
         """Make residents known (from the registry) so that inactivity rules watch them."""
-        now = self.clock.now()
+        now = self.clock()
         for subject in subjects:
             for evaluator in self._evaluators.values():
                 evaluator.track(subject, now)
 
     def tick(self) -> list[AlertEvent]:
         """Evaluate time-based rules and escalation deadlines at the clock's current time."""
-        now = self.clock.now()
+        now = self.clock()
         self._silences = [s for s in self._silences if s.ends > now]
         signals = [s for e in self._evaluators.values() for s in e.on_tick(now)]
         events = self._apply_all(signals, now)
@@ -154,9 +154,7 @@ class AlertEngine:
             raise InvalidTransitionError(alert_id, row.state, "acknowledge")
         row.assignee = actor
         row.next_notify = None
-        return self._change(
-            row, target, "acknowledge", now=self.clock.now(), actor=actor, note=note
-        )
+        return self._change(row, target, "acknowledge", now=self.clock(), actor=actor, note=note)
 
     def resolve(self, alert_id: str, actor: str, note: str) -> AlertEvent:
         row = self.store.get(alert_id)
@@ -166,7 +164,7 @@ class AlertEngine:
         if row.assignee is None:
             row.assignee = actor
         event = self._change(
-            row, AlertState.CLEARED_ACK, "resolve", now=self.clock.now(), actor=actor, note=note
+            row, AlertState.CLEARED_ACK, "resolve", now=self.clock(), actor=actor, note=note
         )
         evaluator = self._evaluators.get(row.rule)
         if evaluator is not None:
@@ -179,9 +177,7 @@ class AlertEngine:
             raise InvalidTransitionError(alert_id, row.state, "assign")
         row.assignee = assignee
         detail: dict[str, object] = {"assignee": assignee}
-        return self._change(
-            row, row.state, "assign", now=self.clock.now(), actor=actor, detail=detail
-        )
+        return self._change(row, row.state, "assign", now=self.clock(), actor=actor, detail=detail)
 
     def silence(
         self,
@@ -197,7 +193,7 @@ class AlertEngine:
     ) -> Silence:
         """Suppress new alerts and escalation for matching alerts of ``organisation`` (None:
         of every organisation) in ``[starts, ends)``; audited as "silence_created"."""
-        now = self.clock.now()
+        now = self.clock()
         silence = Silence(
             f"s-{secrets.token_hex(8)}",
             rule,
@@ -215,7 +211,7 @@ class AlertEngine:
 
     def end_silence(self, silence_id: str, actor: str = SYSTEM) -> bool:
         """End a silence now (audited as "silence_ended"); False if it was already over."""
-        now = self.clock.now()
+        now = self.clock()
         ended = self.store.end_silence(silence_id, now, actor)
         self._silences = self.store.silences(now)
         return ended

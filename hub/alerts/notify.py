@@ -16,7 +16,7 @@ from typing import Protocol
 import aiomqtt
 import httpx
 
-from hub.alerts.clock import Clock
+from foundation.clock import Clock
 from hub.alerts.errors import AlertsError
 from hub.alerts.store import AlertStore, OutboxItem
 from schemas.models import AlertEvent
@@ -184,7 +184,7 @@ class WebhookSender:
         self._clock = clock
 
     async def send(self, item: OutboxItem) -> None:
-        stamp = int(self._clock.now().timestamp())
+        stamp = int(self._clock().timestamp())
         headers = {
             "Content-Type": "application/json",
             TIMESTAMP_HEADER: str(stamp),
@@ -228,13 +228,13 @@ class OutboxDispatcher:
         """Try every due row once; return how many were delivered."""
         delivered = 0
         channel = self._sender.channel
-        for item in self._store.due(channel, self._clock.now()):
+        for item in self._store.due(channel, self._clock()):
             try:
                 await self._sender.send(item)
             except DeliveryError as exc:
                 attempts = item.attempts + 1
                 give_up = attempts >= self._backoff.max_attempts
-                when = self._clock.now() + self._backoff.delay(attempts)
+                when = self._clock() + self._backoff.delay(attempts)
                 self._store.retry_later(item.id, when, exc.detail, give_up=give_up)
                 log.warning(
                     "notification failed: alert %s#%d via %s (attempt %d%s): %s",
@@ -255,7 +255,7 @@ class OutboxDispatcher:
                 if isinstance(exc, ConnectionLostError):
                     raise
                 continue
-            self._store.delivered(item.id, self._clock.now())
+            self._store.delivered(item.id, self._clock())
             delivered += 1
         return delivered
 
@@ -267,6 +267,6 @@ class OutboxDispatcher:
             due = self._store.next_due(self._sender.channel)
             wait = poll_seconds
             if due is not None:
-                wait = max(0.0, min(wait, (due - self._clock.now()).total_seconds()))
+                wait = max(0.0, min(wait, (due - self._clock()).total_seconds()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=wait)

@@ -145,7 +145,7 @@ class AlertService:
                     self.engine.tick()
                 except STORE_ERRORS:  # the next tick evaluates the same deadlines again
                     log.exception("alert tick could not be stored; trying again next tick")
-            self.last_tick = self.engine.clock.now()
+            self.last_tick = self.engine.clock()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._tick_wake.wait(), self.settings.tick_seconds)
             self._tick_wake.clear()

@@ -13,6 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
+from hub.auth.views import organisations_by_username
 from hub.db import from_micros, to_micros, transaction
 
 __all__ = ["MIGRATIONS", "Silence", "SilenceAuditEntry"]
@@ -191,12 +192,13 @@ def backfill_organisations(conn: sqlite3.Connection) -> None:
     """Silences made before they had an organisation get their creator's (when the users
     live in this database); a system administrator's stay global."""
     try:
-        conn.execute(
-            "UPDATE alert_silence SET organisation = (SELECT organisation_id FROM auth_user"
-            " WHERE username = alert_silence.created_by) WHERE organisation IS NULL"
-        )
+        owners = organisations_by_username(conn)
     except sqlite3.OperationalError:  # no auth tables here: the silences stay global
         return
+    conn.executemany(
+        "UPDATE alert_silence SET organisation = ? WHERE organisation IS NULL AND created_by = ?",
+        [(org, user) for user, org in owners.items() if org is not None],
+    )
 
 
 def lacks_organisation(conn: sqlite3.Connection) -> bool:

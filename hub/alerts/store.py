@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from hub.admin.audit import organisation_of_resident
 from hub.alerts import silences
 from hub.alerts.errors import AlertNotFoundError, StorageError
 from hub.alerts.silences import Silence, SilenceAuditEntry
 from hub.db import from_micros, migrate, to_micros, transaction
+from hub.registry.ownership import organisation_of_resident
 from schemas.models import AlertEvent, AlertState, Severity, encode
 
 __all__ = ["AlertRow", "AlertStore", "AuditEntry", "OutboxItem", "Silence", "SilenceAuditEntry"]

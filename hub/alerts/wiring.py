@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from foundation.clock import Clock, NowClock
+from foundation.clock import Clock
 from foundation.settings import BrokerSettings
 from hub.alerts.config import RulesConfig, load_rules
 from hub.alerts.engine import AlertEngine
@@ -76,7 +76,7 @@ def _note_lag(batch: StoredBatch, service: AlertService) -> None:
     """Log when observations reach the alert engine late (MQTT arrival to listener)."""
     if not batch.observations:
         return
-    lag = service.engine.clock.now() - min(item.received for item in batch.observations)
+    lag = service.engine.clock() - min(item.received for item in batch.observations)
     if lag > LAG_WARNING:
         log.warning(
             "alert input lags: %d observations arrived %.2f s before they reached the rules",
@@ -173,9 +173,7 @@ def build_alerts(
     ``await service.__aenter__()``.
     """
     config = load_enabled_rules(settings)
-    engine = AlertEngine(
-        config, AlertStore(conn), NowClock(clock), channels=settings.channels(mqtt)
-    )
+    engine = AlertEngine(config, AlertStore(conn), clock, channels=settings.channels(mqtt))
     directory = Directory(places)
     engine.track(directory.subjects())
     service = AlertService(engine, settings, mqtt, health=health)

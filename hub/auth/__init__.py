@@ -11,7 +11,7 @@ from hub.auth.errors import (
     TooManyAttemptsError,
     UserExistsError,
 )
-from hub.auth.throttle import Clock, LoginThrottle, ThrottleLimits
+from hub.auth.throttle import LoginThrottle, ThrottleLimits
 from hub.auth.users import Role, User, UserStore, fast_hasher
 from hub.auth.web import SESSION_COOKIE, Authenticator, current_user, install_auth, require_role
 
@@ -19,7 +19,6 @@ __all__ = [
     "SESSION_COOKIE",
     "AuthError",
     "Authenticator",
-    "Clock",
     "InvalidCredentialsError",
     "LoginThrottle",
     "NotAuthenticatedError",

@@ -21,17 +21,11 @@ import math
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
+from foundation.clock import Clock
 from hub.auth.errors import TooManyAttemptsError
 
-__all__ = ["Clock", "LoginThrottle", "ThrottleLimits"]
-
-
-class Clock(Protocol):
-    def now(self) -> datetime:
-        """The current time, timezone-aware UTC."""
-        ...
+__all__ = ["LoginThrottle", "ThrottleLimits"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +67,7 @@ class LoginThrottle:
 
     def check(self, username: str, address: str | None) -> None:
         """Raise :class:`TooManyAttemptsError` if the pair or the address must wait now."""
-        now = self._clock.now()
+        now = self._clock()
         pair = self._pairs.get(_pair_key(username, address))
         if pair is not None:
             if now - pair.last >= timedelta(seconds=self._limits.forget_seconds):
@@ -91,7 +85,7 @@ class LoginThrottle:
                 raise TooManyAttemptsError("address", max(1, math.ceil(wait)))
 
     def failure(self, username: str, address: str | None) -> None:
-        now = self._clock.now()
+        now = self._clock()
         key = _pair_key(username, address)
         pair = self._pairs.pop(key, None) or _Pair(0, now)
         pair.failures += 1

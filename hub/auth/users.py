@@ -19,9 +19,9 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from foundation.clock import Clock
 from hub.auth.errors import UserExistsError
 from hub.auth.passwords import check_password_strength
-from hub.auth.throttle import Clock
 from hub.db import from_micros, migrate, to_micros, transaction
 
 __all__ = ["Role", "TokenInfo", "User", "UserStore", "fast_hasher"]
@@ -180,7 +180,7 @@ class UserStore:
                         role.value,
                         organisation,
                         self._hasher.hash(password),
-                        to_micros(self._clock.now()),
+                        to_micros(self._clock()),
                     ),
                 )
                 self._conn.executemany(
@@ -218,7 +218,7 @@ class UserStore:
     def deactivate(self, user_id: str) -> None:
         with transaction(self._conn):
             self._conn.execute("UPDATE auth_user SET active = 0 WHERE id = ?", (user_id,))
-            now = to_micros(self._clock.now())
+            now = to_micros(self._clock())
             self._conn.execute(
                 "UPDATE auth_session SET ended_us = ? WHERE user_id = ? AND ended_us IS NULL",
                 (now, user_id),
@@ -265,7 +265,7 @@ class UserStore:
             self._conn.execute(
                 "UPDATE auth_session SET ended_us = ? WHERE user_id = ? AND ended_us IS NULL"
                 " AND id_sha256 != ?",
-                (to_micros(self._clock.now()), user_id, kept),
+                (to_micros(self._clock()), user_id, kept),
             )
 
     # -- API tokens ------------------------------------------------------------------------
@@ -273,7 +273,7 @@ class UserStore:
     def issue_token(self, user_id: str, name: str, ttl: timedelta | None = None) -> str:
         """A new API token for an integration; returned once, stored only as its hash."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        now = self._clock.now()
+        now = self._clock()
         self._conn.execute(
             "INSERT INTO auth_token (token_sha256, user_id, name, created_us, expires_us)"
             " VALUES (?, ?, ?, ?, ?)",
@@ -312,14 +312,14 @@ class UserStore:
         """Revoke the token with this id; False if there is none or it was already revoked."""
         cur = self._conn.execute(
             "UPDATE auth_token SET revoked_us = ? WHERE token_sha256 = ? AND revoked_us IS NULL",
-            (to_micros(self._clock.now()), token_id),
+            (to_micros(self._clock()), token_id),
         )
         return cur.rowcount == 1
 
     def revoke_token(self, token: str) -> None:
         self._conn.execute(
             "UPDATE auth_token SET revoked_us = ? WHERE token_sha256 = ?",
-            (to_micros(self._clock.now()), _sha256(token)),
+            (to_micros(self._clock()), _sha256(token)),
         )
 
     def user_for_token(self, token: str) -> User | None:
@@ -329,7 +329,7 @@ class UserStore:
         ).fetchone()
         if row is None or row[2] is not None:
             return None
-        if row[1] is not None and from_micros(row[1]) <= self._clock.now():
+        if row[1] is not None and from_micros(row[1]) <= self._clock():
             return None
         return self.user(row[0])
 
@@ -337,7 +337,7 @@ class UserStore:
 
     def start_session(self, user_id: str, ttl: timedelta, address: str | None = None) -> str:
         session_id = secrets.token_urlsafe(32)
-        now = self._clock.now()
+        now = self._clock()
         self._conn.execute(
             "INSERT INTO auth_session (id_sha256, user_id, created_us, expires_us, address)"
             " VALUES (?, ?, ?, ?, ?)",
@@ -348,7 +348,7 @@ class UserStore:
     def end_session(self, session_id: str) -> None:
         self._conn.execute(
             "UPDATE auth_session SET ended_us = ? WHERE id_sha256 = ? AND ended_us IS NULL",
-            (to_micros(self._clock.now()), _sha256(session_id)),
+            (to_micros(self._clock()), _sha256(session_id)),
         )
 
     def user_for_session(self, session_id: str) -> User | None:
@@ -358,7 +358,7 @@ class UserStore:
         ).fetchone()
         if row is None or row[2] is not None:
             return None
-        if from_micros(row[1]) <= self._clock.now():
+        if from_micros(row[1]) <= self._clock():
             return None
         return self.user(row[0])
 

@@ -10,6 +10,9 @@ from hub.db import Orgs, org_filter
 __all__ = [
     "UserView",
     "display_names",
+    "organisation_of_user",
+    "organisations_by_username",
+    "user_rows",
     "users",
 ]
 
@@ -41,3 +44,35 @@ def display_names(conn: sqlite3.Connection) -> dict[str, str]:
     except sqlite3.OperationalError:
         return {}
     return {str(u): str(d) for u, d in rows}
+
+
+def organisations_by_username(conn: sqlite3.Connection) -> dict[str, str | None]:
+    """Username -> organisation (None: a system administrator). Raises
+    :class:`sqlite3.OperationalError` when this database has no staff accounts."""
+    rows = conn.execute("SELECT username, organisation_id FROM auth_user").fetchall()
+    return {str(u): None if o is None else str(o) for u, o in rows}
+
+
+def organisation_of_user(conn: sqlite3.Connection, username: str | None) -> str | None:
+    """The user's organisation (None: unknown, a system administrator, or no accounts here)."""
+    if username is None:
+        return None
+    try:
+        row = conn.execute(
+            "SELECT organisation_id FROM auth_user WHERE username = ?", (username,)
+        ).fetchone()
+    except sqlite3.OperationalError:  # no auth tables in this database
+        return None
+    return str(row[0]) if row and row[0] is not None else None
+
+
+def user_rows(conn: sqlite3.Connection) -> list[tuple[str, str, str, str, str]]:
+    """(username, role, organisation or '-', teams or '-', active 'yes'/'no') by username,
+    for ``hjem admin list``."""
+    rows = conn.execute(
+        "SELECT u.username, u.role, COALESCE(u.organisation_id, '-'),"
+        " COALESCE((SELECT group_concat(m.team_id, ',') FROM auth_team_member m"
+        " WHERE m.user_id = u.id), '-'), CASE u.active WHEN 1 THEN 'yes' ELSE 'no' END"
+        " FROM auth_user u ORDER BY u.username"
+    )
+    return [(str(u), str(r), str(o), str(t), str(a)) for u, r, o, t, a in rows]

@@ -38,9 +38,10 @@ import subprocess
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from foundation.clock import Clock, utcnow
 from hub.config import IngestSettings, MqttSettings
 from hub.errors import MqttError
 from hub.mqtt.frames import READ_CHUNK, FrameBuffer, encode_frame
@@ -67,10 +68,17 @@ class MqttConnection:
     """Subscribe to observations and status; yield batches; ack after commit; publish."""
 
     def __init__(
-        self, settings: MqttSettings, ingest: IngestSettings, *, judge: str | None = None
+        self,
+        settings: MqttSettings,
+        ingest: IngestSettings,
+        *,
+        judge: str | None = None,
+        clock: Clock = utcnow,
     ) -> None:
-        """``judge``: ``"module:function"`` the relay runs on large messages (RelayConfig.judge)."""
+        """``judge``: ``"module:function"`` the relay runs on large messages (RelayConfig.judge);
+        ``clock``: stamps the time each message is received."""
         self._settings = settings
+        self._clock = clock
         self._ingest = ingest
         self._judge = judge
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -285,7 +293,7 @@ class MqttConnection:
             frames = self._frames.feed(data)
         except ValueError as exc:
             raise MqttError(self._settings.url, f"garbled data from the MQTT relay: {exc}") from exc
-        received = datetime.now(UTC)
+        received = self._clock()
         append = self._queue.append
         for frame in frames:
             if frame[0] == "m":

@@ -42,7 +42,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -52,6 +51,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from foundation.clock import utcnow
 from hub.mqtt.frames import (
     EXIT_CONFIG,
     EXIT_OK,
@@ -206,7 +206,7 @@ class Relay:
         payload, topic = bytes(msg.payload), msg.topic
         judged = None
         if len(payload) >= self._prejudge_from and self._judge is not None:
-            judged = self._judge(topic, payload, now=datetime.now(UTC))
+            judged = self._judge(topic, payload, now=utcnow())
         self._pending.append(
             (topic, payload, bool(msg.retain), msg.mid, msg.qos, self._generation, judged)
         )

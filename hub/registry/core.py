@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from foundation.clock import Clock, utcnow
 from hub.db import from_micros, migrate, to_micros, transaction
 from hub.errors import RegistryError
 from hub.registry.resolver import Snapshot, ranges_of, retired_reason
@@ -143,8 +144,9 @@ def hash_token(token: str) -> str:
 class Registry:
     """The registry tables in the hub database. Not thread-safe: one owner per connection."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, clock: Clock = utcnow) -> None:
         self._conn = conn
+        self._clock = clock
         migrate(conn, "registry", MIGRATIONS)
         self._cache_version = -1
         self._snapshot = Snapshot({}, {}, {}, {})
@@ -197,7 +199,7 @@ class Registry:
             "resident",
             rid,
             "INSERT INTO resident (id, home_id, name, created_us) VALUES (?, ?, ?, ?)",
-            (rid, home_id, name, to_micros(datetime.now().astimezone())),
+            (rid, home_id, name, to_micros(self._clock())),
         )
         return Resident(rid, home_id, name)
 

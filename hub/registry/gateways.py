@@ -76,6 +76,13 @@ class Gateways:
         )
         return [_state(row) for row in rows]
 
+    def counts(self) -> tuple[int, int]:
+        """Known gateways (online, offline)."""
+        rows = dict(
+            self._conn.execute("SELECT online, COUNT(*) FROM gateway_status GROUP BY online")
+        )
+        return int(rows.get(1, 0)), int(rows.get(0, 0))
+
     def record(
         self, status: GatewayStatus, received: datetime, *, retained: bool = False
     ) -> GatewayChange | None:

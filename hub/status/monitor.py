@@ -1,11 +1,12 @@
 """The system-status model wired into the running hub (:class:`hub.service.Hub`).
 
-:class:`StatusMonitor` gathers a :class:`~hub.status.core.Snapshot` from the hub's parts —
+:class:`StatusMonitor` gathers a :class:`~hub.status.core.Snapshot` from the hub's parts (its
+services from hub/compose.py and its MQTT :class:`Transport`) —
 the MQTT connection (``connected``, messages waiting for their commit and the oldest one's
-age), the store (:attr:`hub.service.Hub.health` and a periodic write probe, so that an idle
-hub notices a database that takes no write), the alert service (running, its timer, rules,
-notification outbox), the registry (organisations, residents, gateways) and the gateway
-table — and keeps a :class:`~hub.status.core.StatusModel` up to date:
+age), the store (:attr:`hub.compose.Services.health` and a periodic write probe, so that an
+idle hub notices a database that takes no write), the alert service (running, its timer,
+rules, notification outbox: hub/alerts/figures.py), the registry (organisations, residents,
+gateways: hub/registry/figures.py) — and keeps a :class:`~hub.status.core.StatusModel` up to date:
 
 * the hub's ``status-monitor`` task updates it every ``[status] interval_s`` and logs one
   line when a reason appears (``status: cannot vouch for calm: ...``) and one when it ends;
@@ -21,62 +22,68 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from foundation.clock import NowClock
-from hub.alerts.clock import Clock
+from foundation.clock import Clock
+from hub.alerts.figures import outbox_summary
 from hub.db import migrate, to_micros, transaction
 from hub.errors import StoreError
-from hub.events import HubEvent, StoredBatch
+from hub.events import HubEvent, Listener, StoredBatch
+from hub.registry.figures import gateways_by_organisation, organisations_with_residents
 from hub.status.core import Assessment, BrokerState, GatewaySeen, OrgSeen, Snapshot, StatusModel
 from hub.status.settings import StatusSettings
 
 if TYPE_CHECKING:
     from hub.alerts.service import AlertService
-    from hub.service import Hub
+    from hub.compose import Services
 
-__all__ = ["StatusMonitor"]
+__all__ = ["StatusMonitor", "Transport"]
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS = [
     "CREATE TABLE status_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at_us INTEGER NOT NULL)",
 ]
-_ORGS_SQL = (
-    "SELECT o.id, o.name, (SELECT COUNT(*) FROM resident r JOIN home h ON h.id = r.home_id"
-    " JOIN team t ON t.id = h.team_id WHERE t.organisation_id = o.id)"
-    " FROM organisation o ORDER BY o.id"
-)
-_GATEWAYS_SQL = (
-    "SELECT t.organisation_id, p.id, g.online FROM publisher p JOIN home h ON h.id = p.home_id"
-    " JOIN team t ON t.id = h.team_id LEFT JOIN gateway_status g ON g.publisher = p.id"
-    " WHERE p.kind = 'gateway' ORDER BY p.id"
-)
-_OUTBOX_SQL = (
-    "SELECT COUNT(*), COALESCE(SUM(next_attempt_us < ?), 0), COALESCE(SUM(attempts > 0), 0)"
-    " FROM alert_outbox WHERE delivered_us IS NULL AND failed = 0"
-)
-_GAVE_UP_SQL = (
-    "SELECT COUNT(*) FROM alert_outbox o JOIN alert a ON a.id = o.alert_id"
-    " WHERE o.failed = 1 AND a.is_open = 1"
-)
+
+
+class Transport(Protocol):
+    """The MQTT connection as the status (and the metrics) see it."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    @property
+    def backlog(self) -> int: ...
+
+    @property
+    def oldest_waiting(self) -> datetime | None: ...
 
 
 class StatusMonitor:
     """The hub's status: ``update()`` for a fresh assessment, ``run()`` as the hub's task."""
 
-    def __init__(self, hub: Hub, clock: Clock | None = None) -> None:
-        self._hub = hub
-        self._clock = clock or NowClock(hub.clock)
-        self.settings: StatusSettings = hub.settings.status
+    def __init__(
+        self,
+        services: Services,
+        *,
+        transport: Callable[[], Transport | None] | None,
+        add_listener: Callable[[Listener], Callable[[], None]],
+    ) -> None:
+        """``transport``: the hub's MQTT connection once it has one (None: MQTT unused);
+        ``add_listener``: registers for the hub's post-commit events."""
+        self._services = services
+        self._transport = transport
+        self._clock: Clock = services.clock
+        self.settings: StatusSettings = services.settings.status
         self.model = StatusModel(self.settings)
-        self.started = self._clock.now()
+        self.started = self._clock()
         self.probe_fault: str | None = None
-        self._places = hub.read_model
+        self._places = services.read_model
         self._last_data: dict[str, datetime] = {}
-        migrate(hub.conn, "status", MIGRATIONS)
-        self.remove_listener = hub.add_listener(self._on_event)
+        migrate(services.conn, "status", MIGRATIONS)
+        self.remove_listener = add_listener(self._on_event)
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -93,50 +100,51 @@ class StatusMonitor:
             if place is not None and place[1] is not None:
                 self._last_data[place[1]] = event.committed
 
+    def _mqtt(self) -> Transport | None:
+        return self._transport() if self._transport is not None else None
+
     def _broker(self) -> BrokerState:
-        if not self._hub.uses_mqtt:
+        if self._transport is None:
             return "unused"
-        mqtt = self._hub.mqtt
+        mqtt = self._mqtt()
         return "connected" if mqtt is not None and mqtt.connected else "down"
 
     def _organisations(self, conn: sqlite3.Connection) -> tuple[OrgSeen, ...]:
         gateways: dict[str, list[GatewaySeen]] = {}
-        for org, publisher, online in conn.execute(_GATEWAYS_SQL):
-            seen = None if online is None else bool(online)
-            gateways.setdefault(str(org), []).append(GatewaySeen(str(publisher), seen))
+        for gateway in gateways_by_organisation(conn):
+            seen = GatewaySeen(gateway.publisher, gateway.online)
+            gateways.setdefault(gateway.organisation, []).append(seen)
         return tuple(
             OrgSeen(
-                str(oid),
-                str(name),
-                int(count),
-                tuple(gateways.get(str(oid), ())),
-                self._last_data.get(str(oid)),
+                org.id,
+                org.name,
+                org.residents,
+                tuple(gateways.get(org.id, ())),
+                self._last_data.get(org.id),
             )
-            for oid, name, count in conn.execute(_ORGS_SQL)
+            for org in organisations_with_residents(conn)
         )
 
     def _outbox(self, conn: sqlite3.Connection, now: datetime) -> tuple[int, int, int]:
         overdue_before = now - timedelta(seconds=self.settings.outbox_overdue_s)
-        pending, overdue, retrying = conn.execute(
-            _OUTBOX_SQL, (to_micros(overdue_before),)
-        ).fetchone()
-        gave_up = int(conn.execute(_GAVE_UP_SQL).fetchone()[0])
-        return int(pending), int(overdue), int(retrying) + gave_up
+        summary = outbox_summary(conn, overdue_before)
+        return summary.pending, summary.overdue, summary.failing
 
     def snapshot(self, alerts: AlertService | None = None) -> Snapshot:
         """The hub's parts now; ``alerts`` overrides the hub's own alert service."""
-        hub, now = self._hub, self._clock.now()
-        service = alerts if alerts is not None else hub.alerts
-        mqtt = hub.mqtt
+        services, now = self._services, self._clock()
+        own = services.alerts.service if services.alerts is not None else None
+        service = alerts if alerts is not None else own
+        mqtt = self._mqtt()
         waiting = mqtt.oldest_waiting if mqtt is not None else None
-        fault = hub.health.fault
+        fault = services.health.fault
         store_fault = fault.detail if fault is not None else self.probe_fault
         orgs: tuple[OrgSeen, ...] = ()
         outbox = (0, 0, 0)
         try:
-            orgs = self._organisations(hub.conn)
+            orgs = self._organisations(services.conn)
             if service is not None:
-                outbox = self._outbox(hub.conn, now)
+                outbox = self._outbox(services.conn, now)
         except sqlite3.Error as exc:
             store_fault = store_fault or f"status query failed: {exc}"
         rules = sum(1 for rule in service.engine.config.rules if rule.enabled) if service else 0
@@ -154,7 +162,7 @@ class StatusMonitor:
             outbox_overdue=outbox[1],
             outbox_failing=outbox[2],
             organisations=orgs,
-            gateway_timeout=timedelta(seconds=hub.settings.ingest.gateway_timeout_s),
+            gateway_timeout=timedelta(seconds=services.settings.ingest.gateway_timeout_s),
         )
 
     def update(self, alerts: AlertService | None = None) -> Assessment:
@@ -179,13 +187,13 @@ class StatusMonitor:
 
     def probe(self) -> None:
         """One small write in its own transaction: does the database take a write now?"""
-        conn = self._hub.conn
+        conn = self._services.conn
         try:
             with transaction(conn, operation="status probe"):
                 conn.execute(
                     "INSERT INTO status_probe (id, at_us) VALUES (1, ?)"
                     " ON CONFLICT (id) DO UPDATE SET at_us = excluded.at_us",
-                    (to_micros(self._clock.now()),),
+                    (to_micros(self._clock()),),
                 )
         except StoreError as exc:
             self.probe_fault = exc.detail[:500]

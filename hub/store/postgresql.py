@@ -28,6 +28,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from foundation.clock import utcnow
 from hub.config import PostgresSettings, RetentionSettings
 from hub.db import from_micros, to_micros
 from hub.errors import StoreError
@@ -110,7 +111,7 @@ class PostgresStore(TimeSeriesStore):
         self._retention = retention or RetentionSettings()
         self._parts = Partitions()
         self._owns_pool = False
-        now = to_micros(datetime.now().astimezone())
+        now = to_micros(utcnow())
         ahead = months_of([now, now + 32 * 86_400_000_000])  # this month and the next
         try:
             with pool.connection() as conn:

@@ -1,6 +1,7 @@
 """What the dashboard reads, from the component that owns each table: the registry
-(:mod:`hub.registry.views`), staff accounts (:mod:`hub.auth.views`), the alert audit log
-(:mod:`hub.alerts.history`) and the administrative audit log (:mod:`hub.admin.audit`).
+(:mod:`hub.registry.views`, :mod:`hub.registry.ownership`), staff accounts
+(:mod:`hub.auth.views`), the alert audit log (:mod:`hub.alerts.history`) and the
+administrative audit log (:mod:`hub.admin.audit`).
 This module holds no SQL of its own.
 """
 
@@ -10,12 +11,11 @@ from hub.admin.audit import (
     AdminAction,
     admin_actions,
     ensure_schema,
-    organisation_of_home,
-    organisation_of_resident,
     record_admin_action,
 )
 from hub.alerts.history import AlertAuditRow, Resolution, alert_audit, resolutions
 from hub.auth.views import UserView, display_names, users
+from hub.registry.ownership import organisation_of_home, organisation_of_resident
 from hub.registry.views import (
     AssignmentView,
     DeviceView,

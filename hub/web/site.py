@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
@@ -24,6 +24,7 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from foundation.clock import utcnow
 from hub.auth import Authenticator, Role, User
 from hub.auth.errors import NotAuthenticatedError
 from hub.auth.web import find_authenticator
@@ -176,7 +177,7 @@ class Page:
 def _now(request: Request) -> datetime:
     hub = getattr(request.app.state, "hub", None)
     clock = getattr(hub, "clock", None)
-    return clock() if callable(clock) else datetime.now(UTC)
+    return clock() if callable(clock) else utcnow()
 
 
 def public_page(request: Request) -> Page:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from foundation.clock import utcnow
 from hjem.cli import main
 from hub.admin.provision import SHIPPED_ACL, broker_users
 from hub.auth.users import UserStore
@@ -145,11 +146,7 @@ def test_add_user_and_sign_in(hub_toml: Path, capsys: pytest.CaptureFixture[str]
     assert code == 0
     password = printed(out, "password")
 
-    class Clock:
-        def now(self) -> datetime:
-            return datetime.now(UTC)
-
-    store = UserStore(open_db(hub_toml.parent / "hub.sqlite3"), Clock())
+    store = UserStore(open_db(hub_toml.parent / "hub.sqlite3"), utcnow)
     user = store.check_password("nurse.anna", password)
     assert user is not None
     assert (user.role.value, user.organisation) == ("care_staff", "org-1")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from foundation.clock import utcnow
 from hub.admin.audit import AdminAction, admin_actions
 from hub.admin.provision import broker_users
 from hub.auth.users import UserStore
@@ -29,11 +30,6 @@ from tests.support.deploy import SecureBroker, connect, start_secure_broker
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 ACTOR = f"cli:{getpass.getuser()}"
-
-
-class _Clock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 @pytest.fixture
@@ -62,7 +58,7 @@ def _db(hub_toml: Path) -> Path:
 
 
 def _users(hub_toml: Path) -> UserStore:
-    return UserStore(open_db(_db(hub_toml)), _Clock())
+    return UserStore(open_db(_db(hub_toml)), utcnow)
 
 
 def _last_audit(hub_toml: Path, organisation: str) -> AdminAction:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi import Depends, FastAPI
 
-from hub.alerts.clock import ManualClock
+from foundation.clock import ManualClock
 from hub.auth import (
     SESSION_COOKIE,
     Authenticator,

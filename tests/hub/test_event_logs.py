@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
+from foundation.clock import utcnow
 from hjem.mosquitto import Mosquitto, free_port
-from hub.alerts.clock import SystemClock
 from hub.auth import Role, UserStore
 from hub.db import open_db
 from hub.registry.core import Registry
@@ -81,7 +81,7 @@ def _seed(database: Path) -> str:
         anna = registry.add_resident("Anna", "h-1")
         registry.add_device("dev-1", "hall")
         registry.assign("dev-1", anna.id, datetime(2020, 1, 1, tzinfo=UTC))
-        users = UserStore(conn, SystemClock())
+        users = UserStore(conn, utcnow)
         nurse = users.create_user("nurse", NURSE_PASSWORD, Role.CARE_STAFF, "org-a")
         return users.issue_token(nurse.id, "test")
     finally:

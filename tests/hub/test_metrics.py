@@ -14,8 +14,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from foundation.clock import utcnow
 from hjem.mosquitto import Mosquitto, free_port
-from hub.alerts.clock import SystemClock
 from hub.alerts.settings import AlertSettings
 from hub.auth import Role, UserStore
 from hub.config import HttpSettings, HubSettings, IngestSettings, MqttSettings
@@ -105,7 +105,7 @@ def _seed(hub: Hub) -> dict[str, str]:
     anna = registry.add_resident("Anna", "h-1")
     registry.add_device("dev-1", "hall")
     registry.assign("dev-1", anna.id, datetime(2020, 1, 1, tzinfo=UTC))
-    users = UserStore(hub.conn, SystemClock())
+    users = UserStore(hub.conn, utcnow)
     root = users.create_user("root", ADMIN_PASSWORD, Role.ADMIN, None)
     local = users.create_user("local-admin", ADMIN_PASSWORD, Role.ADMIN, "org-a")
     nurse = users.create_user("nurse", "korrekt-hest-batteri", Role.CARE_STAFF, "org-a")

@@ -19,8 +19,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from foundation.clock import ManualClock
 from hjem.cli import main
-from hub.alerts.clock import ManualClock
 from hub.alerts.silences import MIGRATIONS as SILENCE_MIGRATIONS
 from hub.alerts.store import MIGRATIONS, AlertStore
 from hub.auth import Role, UserStore, fast_hasher

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from foundation.clock import ManualClock
 from hjem.demo import ADMIN_USER, CARE_USER, _passwords
-from hub.alerts.clock import ManualClock
 from hub.auth import Role, UserStore, fast_hasher
 from hub.auth.passwords import check_password_strength
 from hub.db import open_db

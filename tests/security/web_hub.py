@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from hub.alerts.clock import SystemClock
+from foundation.clock import utcnow
 from hub.alerts.settings import AlertSettings
 from hub.auth import UserStore, fast_hasher
 from hub.config import HttpSettings, HubSettings, IngestSettings
@@ -40,7 +40,7 @@ async def running_hub(tmp_path: Path, **http: Any) -> AsyncIterator[Hub]:
     )
     async with Hub(settings, mqtt=False) as hub:
         seed_registry(hub.registry, datetime.now(UTC))
-        seed_users(UserStore(hub.conn, SystemClock(), fast_hasher()))
+        seed_users(UserStore(hub.conn, utcnow, fast_hasher()))
         yield hub
 
 

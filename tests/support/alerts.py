@@ -7,7 +7,7 @@ import itertools
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hub.alerts.clock import ManualClock
+from foundation.clock import ManualClock
 from hub.alerts.config import RulesConfig, parse_rules
 from hub.alerts.engine import AlertEngine
 from hub.alerts.inputs import GatewayInput, ObservationInput

@@ -22,7 +22,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from hub.alerts.clock import ManualClock
+from foundation.clock import ManualClock
 from hub.alerts.config import parse_rules
 from hub.alerts.engine import AlertEngine
 from hub.alerts.inputs import ObservationInput

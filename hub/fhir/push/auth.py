@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
+from foundation.clock import utcnow
 from hub.errors import HubError
 from hub.fhir.push.settings import BearerAuth, SmartAuth
 from hub.fhir.push.transport import PushTransport
@@ -85,7 +86,7 @@ class SmartBackendAuth(PushAuth):
 
     def assertion(self) -> str:
         s = self._settings
-        now = int(time.time())
+        now = int(utcnow().timestamp())
         claims = {
             "iss": s.client_id,
             "sub": s.client_id,

@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from hub.alerts import silences
 from hub.auth import Role, UserExistsError
 from hub.errors import RegistryError
+from hub.registry.figures import spo2_scales
 from hub.web import queries
 from hub.web.alert_text import alert_title, audit_note
 from hub.web.site import (
@@ -106,7 +107,7 @@ def _admin_page(
         status_code=status_code,
         devices=queries.devices(conn, orgs),
         residents=queries.residents(conn, orgs),
-        spo2_scales=dict(conn.execute("SELECT id, spo2_scale FROM resident WHERE spo2_scale != 1")),
+        spo2_scales=spo2_scales(conn),
         homes=queries.homes(conn, orgs),
         users=queries.users(conn, orgs),
         teams=_teams(current),

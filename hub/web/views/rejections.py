@@ -8,28 +8,19 @@ as ``hjem hub rejections`` (hub/admin/operator_cli.py), newest first.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
+from hub.registry.figures import publishers_of
 from hub.store.ledger import DeadLetter, Ledger, reason_of
 from hub.web.site import AdminPage, PageRoute, render
 
-__all__ = ["publishers_of", "router"]
+__all__ = ["router"]
 
 router = APIRouter(route_class=PageRoute)
 LIMIT = 200
-
-
-def publishers_of(conn: sqlite3.Connection, organisations: frozenset[str]) -> list[str]:
-    """Publishers whose home belongs to a team of one of ``organisations``."""
-    rows = conn.execute(
-        "SELECT p.id, t.organisation_id FROM publisher p JOIN home h ON h.id = p.home_id"
-        " JOIN team t ON t.id = h.team_id"
-    )
-    return sorted(str(pid) for pid, org in rows if org in organisations)
 
 
 @router.get("/admin/rejections", response_class=HTMLResponse)

@@ -13,8 +13,8 @@ import aiomqtt
 import httpx
 import pytest
 
+from foundation.clock import utcnow
 from hjem.mosquitto import Mosquitto
-from hub.alerts.clock import SystemClock
 from hub.alerts.settings import AlertSettings
 from hub.auth import Role, UserStore
 from hub.config import HttpSettings, HubSettings, IngestSettings, MqttSettings
@@ -81,7 +81,7 @@ async def test_mqtt_observation_to_sse_alert_and_retained_event(
         registry.add_device("w-1", "hall")
         registry.assign("w-1", anna.id, datetime(2026, 1, 1, tzinfo=UTC))
         assert hub.auth is not None
-        users = UserStore(hub.conn, SystemClock())
+        users = UserStore(hub.conn, utcnow)
         nurse = users.create_user("nurse", "long enough pw", Role.CARE_STAFF, "org-a")
         token = users.issue_token(nurse.id, "test")
         url = f"http://127.0.0.1:{hub.http_port}"

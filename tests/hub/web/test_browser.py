@@ -19,8 +19,8 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from foundation.clock import utcnow
 from hjem.mosquitto import Mosquitto
-from hub.alerts.clock import SystemClock
 from hub.alerts.settings import AlertSettings
 from hub.auth import UserStore, fast_hasher
 from hub.config import HttpSettings, HubSettings, IngestSettings, MqttSettings
@@ -102,7 +102,7 @@ async def live(tmp_path: Path, broker: Mosquitto, artifacts_dir: Path) -> AsyncI
     now = datetime.now(UTC)
     async with Hub(settings) as hub:
         seed_registry(hub.registry, now)
-        seed_users(UserStore(hub.conn, SystemClock(), fast_hasher()))
+        seed_users(UserStore(hub.conn, utcnow, fast_hasher()))
         async with async_playwright() as p:
             browser = await p.chromium.launch(
                 executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS

@@ -9,7 +9,7 @@ import pytest
 
 from hub.auth import Role
 from hub.ingest.commit import Inbound
-from hub.web.views.rejections import publishers_of
+from hub.registry.figures import publishers_of
 from tests.hub.web.conftest import SignedIn, new_client, sign_in
 from tests.support.browser import FastWorld
 

@@ -23,7 +23,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from hub.alerts.clock import SystemClock
+from foundation.clock import utcnow
 from hub.alerts.settings import AlertSettings
 from hub.auth import Role, UserStore, fast_hasher
 from hub.config import HttpSettings, HubSettings, IngestSettings, MqttSettings
@@ -100,7 +100,7 @@ async def stack(tmp_path: Path, secure: SecureBroker, artifacts_dir: Path) -> As
     async with Hub(settings) as hub:
         seed_registry(hub.registry, datetime.now(UTC))
         hub.registry.add_organisation("org-c", "Cirkusbyen")  # no residents
-        users = UserStore(hub.conn, SystemClock(), fast_hasher())
+        users = UserStore(hub.conn, utcnow, fast_hasher())
         seed_users(users)
         users.create_user("carl", PASSWORD, Role.CARE_STAFF, "org-c", display_name="Carl")
         users.create_user("mis", PASSWORD, Role.CARE_STAFF, "org-aa", display_name="Mis Stavet")
