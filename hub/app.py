@@ -26,7 +26,7 @@ ROUTERS: list[str] = [
     "hub.ingest.http:router",
     "hub.alerts.api:router",
     "hub.web.routes:router",
-    "hub.metrics:router",
+    "hub.status.metrics:router",
     "hub.web.docs:router",
     "hub.fhir.api:router",
     "hub.fhir.staff:router",

@@ -42,12 +42,12 @@ from hub.events_log import AlertLog, log_gateway_change, log_rejections
 from hub.fhir.push.wiring import PushWiring, build_push
 from hub.ingest.commit import Inbound, Ingestor, Processed
 from hub.ingest.verdicts import RELAY_JUDGE
-from hub.metrics import HubMetrics
 from hub.mqtt.connection import MqttConnection
 from hub.registry.core import Registry
 from hub.registry.gateways import GatewayChange, Gateways
 from hub.registry.read_model import ReadModel
 from hub.runtime import tune_gc
+from hub.status.metrics import HubMetrics
 from hub.status.monitor import StatusMonitor
 from hub.store.base import TimeSeriesStore
 from hub.store.ledger import Ledger
@@ -113,7 +113,7 @@ class Hub:
         self.stored_here = 0
         """Observations this process stored for the first time (for logs and tests)."""
         self.metrics = HubMetrics(self)
-        """Prometheus metrics of this hub, served at /metrics (hub.metrics)."""
+        """Prometheus metrics of this hub, served at /metrics (hub.status.metrics)."""
 
     # -- components ------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 """Counts over the alert tables for the hub's status and metrics (``alert``, ``alert_audit``,
-``alert_outbox`` belong to the alert component; ``hub.status`` and ``hub.metrics`` ask here).
+``alert_outbox`` belong to the alert component; ``hub.status`` (status, metrics) asks here).
 
 Each function raises :class:`sqlite3.OperationalError` when the alert tables do not exist
 (a hub without alerts); the callers decide what that means.

@@ -1,7 +1,7 @@
 """Reads over the registry's tables for the hub's status, metrics and administration.
 
 The registry owns ``organisation``, ``team``, ``home``, ``resident``, ``publisher`` and
-``gateway_status``; other components (``hub.status``, ``hub.metrics``, ``hub.web``) ask here
+``gateway_status``; other components (``hub.status`` and its metrics, ``hub.web``) ask here
 instead of writing SQL against them.
 """
 
