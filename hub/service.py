@@ -85,6 +85,9 @@ class Hub:
     database, loads the alert rules; leaving it closes them.
     """
 
+    _http_socket: socket.socket | None = None
+    """The API's listening socket; closed on leaving even when uvicorn was cancelled."""
+
     def __init__(
         self,
         settings: HubSettings,
@@ -302,6 +305,8 @@ class Hub:
         try:
             await self._tasks.group.__aexit__(exc_type, exc, tb)
         finally:
+            if self._http_socket is not None:  # uvicorn closes it, unless it was cancelled
+                self._http_socket.close()  # (the body raised: the TaskGroup cancels "api")
             if self._mqtt is not None:
                 self._mqtt.stop()
             self.close()
@@ -332,6 +337,7 @@ class Hub:
         http = self.settings.http
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._http_socket = sock
         sock.bind((http.host, http.port))
         self._http_port = int(sock.getsockname()[1])
         # Forwarded headers only from configured proxies: uvicorn's default believes

@@ -1,8 +1,10 @@
 """The composition root (issue 16): constructing a hub does no I/O, every component comes
-from :func:`hub.compose.open_services`, and staff sign-in does not depend on alerts."""
+from :func:`hub.compose.open_services`, staff sign-in does not depend on alerts, and a hub
+left by an exception closes its listening socket."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -64,3 +66,23 @@ def test_sign_in_works_with_and_without_alerts(tmp_path: Path, alerts: bool) -> 
         assert auth.authenticate(None, session).username == "mette"
     finally:
         hub.close()
+
+
+@pytest.mark.asyncio
+async def test_a_hub_left_by_an_exception_closes_its_http_socket(tmp_path: Path) -> None:
+    settings = _settings(tmp_path).model_copy(update={"http": HttpSettings(port=0)})
+    hub = Hub(settings, mqtt=False)
+    ports: list[int | None] = []
+
+    async def fail_inside() -> None:
+        async with hub:
+            ports.append(hub.http_port)
+            raise RuntimeError("the body failed")  # the TaskGroup cancels the API's task
+
+    with pytest.raises(ExceptionGroup) as caught:
+        await fail_inside()
+    assert caught.group_contains(RuntimeError, match="the body failed")
+    [port] = ports
+    assert port is not None
+    with socket.socket() as probe:  # free again: the listening socket was closed, not leaked
+        probe.bind(("127.0.0.1", port))
