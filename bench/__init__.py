@@ -40,6 +40,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
             "background, vs the plain MQTT relay floor"
         ),
     ),
+    "fhir": (
+        "bench.fhir:search_throughput",
+        "FHIR Observation search, obs/s for one resident's 30 days, vs the store's own read",
+    ),
     "synth-cohort": (
         "bench.synth_cohort:cohort",
         "synthetic cohort generator, obs/s and peak RSS, vs building readings with the models",

@@ -28,6 +28,7 @@ TINY = {
     "HJEM_BENCH_INGEST_PROCESSES": "2",
     "HJEM_BENCH_ALERTS_PROBES": "6",
     "HJEM_BENCH_SYNTH": "20x3",
+    "HJEM_BENCH_FHIR": "1200",
 }
 """Sizes for the smoke run; every knob a benchmark reads from the environment."""
 
@@ -73,6 +74,11 @@ ROWS: dict[str, list[tuple[str, int]]] = {
         ("peer floor: MQTT obs -> plain subscriber", 4),
         ("alerts only: engine input -> SSE event", 4),
         ("background:", 2),
+    ],
+    "fhir": [
+        ("hjem /fhir search, httpx (cursor pages)", 3),
+        ("hjem /fhir search, fhirpy fetch_all", 3),
+        ("store read, no FHIR/HTTP (peer floor)", 3),
     ],
     "synth-cohort": [
         ("synth cohort (jsonl+parquet+labels)", 3),
