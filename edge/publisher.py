@@ -20,13 +20,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import secrets
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import aiomqtt
 import paho.mqtt.client as paho
@@ -56,6 +57,7 @@ NO_MATCHING_SUBSCRIBERS = 0x10
 """MQTT 5 PUBACK reason code: accepted, but no subscription matched, so nobody gets it."""
 
 StatusSource = Callable[[StatusKind], GatewayStatus]
+T = TypeVar("T")
 
 
 def split_batches(
@@ -115,6 +117,12 @@ class AckingClient(aiomqtt.Client):
 
     aiomqtt's ``publish`` drops the reason code; :meth:`publish_qos1` follows its steps
     (paho's publish, then wait for the PUBACK under the same pending-call bookkeeping).
+
+    Every wait of the client (CONNACK, PUBACK, the end of the connection) goes through
+    :meth:`_wait_for`, which here never loses a cancellation: aiomqtt's uses
+    ``asyncio.wait_for``, which before Python 3.12 returns the result instead of raising
+    when the task is cancelled just as the awaited PUBACK arrives (CPython gh-86296). The
+    heartbeat then published on and the publisher never ended on shutdown.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -131,6 +139,16 @@ class AckingClient(aiomqtt.Client):
         with self._pending_call(info.mid, done, self._pending_publishes):
             await self._wait_for(done.wait(), timeout=None)
         return self._reasons.pop(info.mid, 0)
+
+    async def _wait_for(self, fut: Awaitable[T], timeout: float | None) -> T:  # noqa: ASYNC109
+        """aiomqtt's wait (``None``: the client's timeout, ``math.inf``: none), but a
+        cancellation always raises, even when it comes together with the result."""
+        seconds = self.timeout if timeout is None else timeout
+        try:
+            async with asyncio.timeout(None if seconds == math.inf else seconds):
+                return await fut
+        except TimeoutError:
+            raise aiomqtt.MqttError("Operation timed out") from None
 
     def _on_publish(
         self,

@@ -5,13 +5,20 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 import pytest
 
 from edge.config import EdgeConfig, parse_config
 from edge.outbox import Outbox, StoredItem
-from edge.publisher import Publisher, backoff_delays, batch_envelope, split_batches
+from edge.publisher import (
+    AckingClient,
+    Publisher,
+    backoff_delays,
+    batch_envelope,
+    split_batches,
+)
 from hjem.mosquitto import Mosquitto
 from schemas.models import Batch, GatewayStatus, StatusKind, encode
 from schemas.validation import validate_batch
@@ -136,13 +143,15 @@ async def test_last_will_marks_the_gateway_offline(tmp_path: Path, broker: Mosqu
         # an abrupt end of the connection (as a crashed gateway): the broker sends the Will
         client = publisher._current
         assert client is not None
-        client._client.socket().close()
+        sock = client._client.socket()
+        assert sock is not None
+        sock.close()
         task.cancel()
     async with aiomqtt.Client("127.0.0.1", broker.port) as sub:
         await sub.subscribe("hjem/v1/gw1/status", qos=1)
         async with asyncio.timeout(10):
             async for message in sub.messages:
-                status = GatewayStatus.model_validate_json(message.payload)  # type: ignore[arg-type]
+                status = GatewayStatus.model_validate_json(message.payload)
                 if status.kind == StatusKind.DEATH:
                     break
         assert status.online is False
@@ -169,3 +178,43 @@ async def test_no_matching_subscribers_keeps_the_rows_until_someone_subscribes(
             await wait_until(lambda: got.unique() >= set(sent), what="all ids")
         task.cancel()
         assert got.unique() == set(sent)
+
+
+@pytest.mark.asyncio
+async def test_a_cancellation_that_comes_with_a_puback_still_ends_the_publisher(
+    tmp_path: Path, broker: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shutdown cancels the publisher and its tasks together (the end of asyncio.run, the
+    agent's TaskGroup). On Python 3.11 aiomqtt's wait (asyncio.wait_for) returned normally
+    when that cancellation came just as a PUBACK arrived: the heartbeat published on and
+    run() never ended (a hang at shutdown). The race is made exact here: the cancellation is
+    scheduled from the PUBACK callback, behind the wake-up of the waiting publish."""
+    loop = asyncio.get_running_loop()
+    armed: list[asyncio.Task[None]] = []
+    on_publish = AckingClient._on_publish
+
+    def cancel_at_puback(self: AckingClient, *args: Any) -> None:
+        on_publish(self, *args)
+        if armed:
+            tasks = [armed.pop(), *_named("mqtt-heartbeat")]
+            loop.call_soon(lambda: [t.cancel() for t in tasks])
+
+    monkeypatch.setattr(AckingClient, "_on_publish", cancel_at_puback)
+    cfg = config(tmp_path, broker.port)
+    with Outbox(cfg.outbox.path, cfg.outbox.quota_bytes) as box:
+        publisher = Publisher(cfg, box, status_of)
+        task = asyncio.create_task(publisher.run())
+        await asyncio.wait_for(publisher.connected.wait(), 30)
+        armed.append(task)  # the outbox is empty: the next PUBACK is a heartbeat's
+        await asyncio.wait([task], timeout=60)
+        ended = task.done()
+        for left in [task, *_named("mqtt-heartbeat")]:  # a second cancellation ends it
+            left.cancel()
+        await asyncio.wait([task], timeout=30)
+    assert not armed, "the cancellation was scheduled"
+    assert ended, "the publisher went on after its cancellation"
+    assert task.cancelled()
+
+
+def _named(name: str) -> list[asyncio.Task[Any]]:
+    return [t for t in asyncio.all_tasks() if t.get_name() == name and not t.done()]
