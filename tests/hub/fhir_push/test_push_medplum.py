@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 from joserfc.jwk import ECKey
@@ -19,12 +20,16 @@ from foundation.clock import utcnow
 from hub.admin.audit import admin_actions
 from hub.config import HttpSettings, HubSettings, IngestSettings
 from hub.fhir.consent import Consents
+from hub.fhir.push.bundle import push_bundle, take
 from hub.fhir.push.outbox import RecipientState
 from hub.fhir.push.settings import FhirPushSettings, PushRecipient
 from hub.fhir.push.wiring import PushWiring
 from hub.service import Hub
 from hub.store.base import StoredObservation
-from schemas.models import Batch, Observation, encode
+from schemas.builders import component, make_observation
+from schemas.codes import codes
+from schemas.models import Batch, DeviceInfo, Observation, Source, encode
+from schemas.validation import validate_batch
 from tests.hub.conftest import eventually
 from tests.hub.fhir_push.helpers import (
     ANNA,
@@ -43,6 +48,7 @@ pytestmark = pytest.mark.asyncio
 
 START = utcnow().replace(microsecond=0) - timedelta(hours=2)
 DEADLINE_S = 60.0
+EXAMPLES = Path(__file__).resolve().parents[3] / "schemas" / "examples" / "valid"
 
 
 def _settings(tmp_path: Path, base: str, auth: dict[str, Any]) -> HubSettings:
@@ -189,3 +195,58 @@ async def test_smart_backend_services(tmp_path: Path) -> None:
             assert server.stats()["unauthorised"] == 0
     finally:
         server.stop()
+
+
+def _every_measure() -> list[Observation]:
+    """A reading of every measure of the codes table (in its first unit)."""
+    out = []
+    source = Source(publisher=VENDOR, device=DeviceInfo(id="every-measure"))
+    for index, measure in enumerate(codes()):
+        when = START + timedelta(seconds=index)
+        if measure.kind == "compound":
+            parts = [component(key, "90") for key in measure.components]
+            out.append(
+                make_observation(measure.key, source=source, effective=when, components=parts)
+            )
+        elif measure.kind == "boolean":
+            out.append(
+                make_observation(measure.key, source=source, effective=when, value_boolean=True)
+            )
+        elif measure.kind == "event":
+            code = measure.events[0]
+            out.append(
+                make_observation(measure.key, source=source, effective=when, value_code=code)
+            )
+        for unit in measure.units[:1]:  # the others change only codes and unit strings
+            low, high = measure.ranges[unit]
+            value = f"{(low + high) / 3:.2f}"
+            out.append(
+                make_observation(measure.key, source=source, effective=when, value=value, unit=unit)
+            )
+    return out
+
+
+async def test_every_reading_passes_medplums_validator(medplum: MedplumServer) -> None:
+    """The Bundle a push sends, for every valid example of the contract and a reading of every
+    measure (room sensors, buttons, absent values, blood pressure, ...), is
+    accepted by Medplum's validator as it is."""
+    examples = [
+        obs
+        for path in sorted(EXAMPLES.glob("*.json"))
+        for obs in validate_batch(path.read_text(encoding="utf-8"), now=utcnow()).accepted
+    ]
+    readings = examples + _every_measure()
+    assert len(readings) > len(codes())
+    picks = [(obs, ANNA) for obs in readings]
+    async with httpx.AsyncClient(timeout=30) as http:
+        while picks:
+            count = take(picks, 8)  # Medplum's limit for conditional creates in a transaction
+            response = await http.post(
+                medplum.base,
+                content=push_bundle(picks[:count]),
+                headers={"Authorization": f"Bearer {medplum.token}"},
+            )
+            assert response.status_code == 200, response.text[:2000]
+            picks = picks[count:]
+    assert medplum.stats()["refused"] == 0
+    assert len(_ids(medplum)) == len({o.id for o in readings})
