@@ -27,9 +27,9 @@ from hub.registry.core import Registry
 from hub.registry.gateways import Gateways
 from hub.registry.read_model import ReadModel
 from hub.store.base import TimeSeriesStore
+from hub.store.health import StoreHealth
 from hub.store.ledger import Ledger
 from hub.store.sqlite import SqliteStore
-from hub.store_health import StoreHealth
 
 __all__ = ["Services", "close_services", "open_services"]
 

@@ -33,7 +33,7 @@ BUSY_TIMEOUT_MS = 10_000
 HUB_BUSY_TIMEOUT_MS = 250
 """The running hub's wait: its statements run in the event loop, so a lock held elsewhere
 may block the loop (and the dashboard) only this long per attempt; ingest then retries with
-backoff (:mod:`hub.store_health`)."""
+backoff (:mod:`hub.store.health`)."""
 CACHE_KIB = 32_768
 """Page cache per connection (allocated as used), so the hot index pages stay in memory."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

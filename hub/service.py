@@ -5,7 +5,7 @@ Tasks: ``ingest`` (MQTT batches -> commit -> acknowledge -> reply -> listeners),
 
 Store faults (a lock held elsewhere, a full disk): the failed transaction rolls back,
 nothing is acknowledged, and ingest retries with backoff in the event loop while the API
-keeps serving; ``health.fault`` describes the fault meanwhile (:mod:`hub.store_health`).
+keeps serving; ``health.fault`` describes the fault meanwhile (:mod:`hub.store.health`).
 
 Post-commit hook: after observations are durably stored (the transaction committed and
 the MQTT messages acknowledged) the hub awaits every registered listener with a
@@ -50,8 +50,8 @@ from hub.runtime import tune_gc
 from hub.status.metrics import HubMetrics
 from hub.status.monitor import StatusMonitor
 from hub.store.base import TimeSeriesStore
+from hub.store.health import StoreHealth
 from hub.store.ledger import Ledger
-from hub.store_health import StoreHealth
 from schemas.models import encode
 
 __all__ = ["Hub", "HubEvent", "HubNotOpenError", "Listener", "StoredBatch", "tune_gc"]
@@ -169,7 +169,7 @@ class Hub:
 
     @property
     def health(self) -> StoreHealth:
-        """Store faults: ingest pauses (nothing acknowledged) and retries; hub.store_health."""
+        """Store faults: ingest pauses (nothing acknowledged) and retries; hub.store.health."""
         return self.services.health
 
     @property

@@ -35,7 +35,7 @@ from hub.alerts.settings import AlertSettings
 from schemas.models import AlertEvent
 
 if TYPE_CHECKING:
-    from hub.store_health import StoreHealth
+    from hub.store.health import StoreHealth
 
 __all__ = ["AlertService", "AlertSettings"]
 

@@ -34,7 +34,7 @@ from hub.registry.read_model import ReadModel
 from schemas.models import GatewayStatus, StatusKind
 
 if TYPE_CHECKING:
-    from hub.store_health import StoreHealth
+    from hub.store.health import StoreHealth
 
 __all__ = ["AlertWiring", "Directory", "build_alerts", "load_enabled_rules"]
 

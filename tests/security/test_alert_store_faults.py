@@ -16,7 +16,7 @@ import pytest
 from hub.alerts.errors import StorageError
 from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertSettings
-from hub.store_health import StoreHealth
+from hub.store.health import StoreHealth
 from tests.support.alerts import T0, Harness, obs
 
 RULES = """

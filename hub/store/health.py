@@ -26,7 +26,7 @@ from hub.errors import StoreError
 
 __all__ = ["RETRY_FIRST_S", "RETRY_MAX_S", "StoreFault", "StoreHealth"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("hub.store_health")  # its name before the move: log filters keep working
 
 T = TypeVar("T")
 
