@@ -215,31 +215,6 @@ def test_token_endpoint_refuses_bad_assertions(stand: Stand) -> None:
     assert (other.status_code, other.json()["error"]) == (400, "invalid_scope")
 
 
-def test_revoked_consent_refuses_the_next_page(stand: Stand) -> None:
-    headers = stand.access()
-    anna = stand.residents["Anna"]
-    url = f"{stand.hub.base}/fhir/Observation?patient={anna}&_count=100"
-    first = httpx.get(url, headers=headers, timeout=30)
-    assert first.status_code == 200
-    following = {link["relation"]: link["url"] for link in first.json()["link"]}["next"]
-    conn = open_db(stand.hub.settings.database)
-    consent = conn.execute("SELECT id FROM fhir_consent WHERE resident_id = ?", (anna,))
-    stand.admin("revoke-consent", str(consent.fetchone()[0]), "--organisation", "kommune-a")
-    second = httpx.get(following, headers=headers, timeout=30)
-    assert second.status_code == 403
-    entries = stand.log().entries(frozenset({"kommune-a"}), resident_id=anna, limit=2)
-    assert [(e.status, e.returned) for e in entries] == [(403, 0), (200, 100)]
-    assert entries[0].query.endswith(following.split("/fhir/Observation", 1)[1])
-    assert _audit_events(conn, anna) >= 2
-
-
-def _audit_events(conn: sqlite3.Connection, resident: str) -> int:
-    log = AccessLog(conn)
-    events = [audit_event(e) for e in log.entries(None, resident_id=resident)]
-    assert all(ev["resourceType"] == "AuditEvent" for ev in events)
-    return len(events)
-
-
 def _staff_token(stand: Stand, username: str, organisation: str) -> dict[str, str]:
     store = UserStore(open_db(stand.hub.settings.database), utcnow)
     user = store.create_user(username, "correct horse battery staple 42", Role.CARE_STAFF,
@@ -263,13 +238,76 @@ def test_staff_api_is_organisation_scoped(stand: Stand) -> None:
     revoke = httpx.post(f"{api}/consents/{made.json()['id']}/revoke", headers=ours, timeout=30)
     assert (revoke.status_code, revoke.json()["status"]) == (200, "inactive")
     anna = stand.residents["Anna"]
-    log = httpx.get(f"{api}/access-log", params={"resident": anna}, headers=ours, timeout=30)
-    events = [e["resource"] for e in log.json()["entry"]]
-    assert events
-    assert all(ev["resourceType"] == "AuditEvent" for ev in events)
-    assert {"0", "4"} <= {ev["outcome"] for ev in events}
+    outcomes = {}
+    for name in ("Anna", "Bent"):  # Anna's data served, Bent's refused (expired consent)
+        log = httpx.get(
+            f"{api}/access-log", params={"resident": stand.residents[name]}, headers=ours
+        )
+        events = [e["resource"] for e in log.json()["entry"]]
+        assert all(ev["resourceType"] == "AuditEvent" for ev in events)
+        outcomes[name] = {ev["outcome"] for ev in events}
+    assert outcomes == {"Anna": {"0"}, "Bent": {"4"}}
     hidden = httpx.get(f"{api}/access-log", params={"resident": anna}, headers=theirs, timeout=30)
     assert hidden.json()["total"] == 0
     listed = httpx.get(f"{api}/consents", headers=theirs, timeout=30).json()
     patients = {e["resource"]["patient"]["reference"] for e in listed["entry"]}
     assert patients == {f"Patient/{stand.residents['Carl']}"}
+
+
+def test_metadata_and_discovery_say_what_is_served(stand: Stand) -> None:
+    answer = httpx.get(f"{stand.hub.base}/fhir/metadata", timeout=30)
+    assert answer.headers["content-type"].startswith(FHIR_JSON)
+    rest = answer.json()["rest"][0]
+    served = {r["type"]: r for r in rest["resource"]}
+    assert set(served) == {"Observation", "Patient", "Device"}
+    names = {p["name"] for p in served["Observation"]["searchParam"]}
+    assert names == {"patient", "code", "date", "category", "_lastUpdated", "_count"}
+    assert served["Observation"]["searchInclude"] == ["Observation:device"]
+    uris = rest["security"]["extension"][0]["extension"]
+    assert uris == [{"url": "token", "valueUri": stand.token_url}]
+    smart = httpx.get(f"{stand.hub.base}/.well-known/smart-configuration", timeout=30).json()
+    assert smart["token_endpoint"] == stand.token_url
+    assert smart["token_endpoint_auth_signing_alg_values_supported"] == ["RS384", "ES384"]
+
+
+def test_category_and_last_updated_filter(stand: Stand) -> None:
+    headers = stand.access()
+    bent = stand.residents["Bent"]  # consent expired: refused even with filters
+    assert _status(stand, f"Observation?patient={bent}&category=vital-signs", headers)[0] == 403
+    carl_free = "Observation?_count=1000&category=vital-signs"
+    code, body = _status(stand, carl_free, headers)
+    assert code == 200
+    assert len(body["entry"]) == 230  # Anna's: temperature and heart rate are vital signs
+    assert all(
+        any(c["code"] == "vital-signs" for cat in e["resource"]["category"] for c in cat["coding"])
+        for e in body["entry"]
+    )
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date()
+    code, later = _status(stand, f"Observation?_lastUpdated=ge{tomorrow}", headers)
+    assert (code, later["entry"]) == (200, [])
+    assert _status(stand, "Observation?date=ge2026-13-01", headers)[0] == 400
+
+
+def test_revoked_consent_refuses_the_next_page(stand: Stand) -> None:
+    headers = stand.access()
+    anna = stand.residents["Anna"]
+    url = f"{stand.hub.base}/fhir/Observation?patient={anna}&_count=100"
+    first = httpx.get(url, headers=headers, timeout=30)
+    assert first.status_code == 200
+    following = {link["relation"]: link["url"] for link in first.json()["link"]}["next"]
+    conn = open_db(stand.hub.settings.database)
+    consent = conn.execute("SELECT id FROM fhir_consent WHERE resident_id = ?", (anna,))
+    stand.admin("revoke-consent", str(consent.fetchone()[0]), "--organisation", "kommune-a")
+    second = httpx.get(following, headers=headers, timeout=30)
+    assert second.status_code == 403
+    entries = stand.log().entries(frozenset({"kommune-a"}), resident_id=anna, limit=2)
+    assert [(e.status, e.returned) for e in entries] == [(403, 0), (200, 100)]
+    assert entries[0].query.endswith(following.split("/fhir/Observation", 1)[1])
+    assert _audit_events(conn, anna) >= 2
+
+
+def _audit_events(conn: sqlite3.Connection, resident: str) -> int:
+    log = AccessLog(conn)
+    events = [audit_event(e) for e in log.entries(None, resident_id=resident)]
+    assert all(ev["resourceType"] == "AuditEvent" for ev in events)
+    return len(events)
