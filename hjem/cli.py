@@ -30,7 +30,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "admin": ("hub.admin.cli", "provision gateways, vendors, users and device assignments"),
     "fl": ("fl.cli", "federated learning: simulate, report, serve, supernode, model, score"),
     "decode": ("edge.cli_decode", "decode a BLE characteristic value or advertisement"),
-    "hub": ("hub.cli", "run the hub: MQTT/HTTP ingest, storage, API"),
+    "hub": ("hub.admin.hub_cli", "run the hub: MQTT/HTTP ingest, storage, API"),
     "demo": ("hjem.demo", "run broker, hub, dashboard and a virtual home on this machine"),
     "synth": ("synth.cli", "synthetic home-care cohorts, hub streaming, twins and reports"),
 }
