@@ -44,6 +44,11 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "bench.fhir:search_throughput",
         "FHIR Observation search, obs/s for one resident's 30 days, vs the store's own read",
     ),
+    "fhir-push": (
+        "bench.fhir_push:push_throughput",
+        "FHIR push exporter, obs/s stored -> confirmed by Medplum, vs the same Bundles posted"
+        " directly",
+    ),
     "synth-cohort": (
         "bench.synth_cohort:cohort",
         "synthetic cohort generator, obs/s and peak RSS, vs building readings with the models",

@@ -29,6 +29,7 @@ TINY = {
     "HJEM_BENCH_ALERTS_PROBES": "6",
     "HJEM_BENCH_SYNTH": "20x3",
     "HJEM_BENCH_FHIR": "1200",
+    "HJEM_BENCH_PUSH": "20",
 }
 """Sizes for the smoke run; every knob a benchmark reads from the environment."""
 
@@ -79,6 +80,12 @@ ROWS: dict[str, list[tuple[str, int]]] = {
         ("hjem /fhir search, httpx (cursor pages)", 3),
         ("hjem /fhir search, fhirpy fetch_all", 3),
         ("store read, no FHIR/HTTP (peer floor)", 3),
+    ],
+    "fhir-push": [
+        ("hjem push -> in-process recipient, 8 entries", 2),
+        ("hjem push -> in-process recipient, 100 entries", 2),
+        ("hjem push -> Medplum FHIR server", 2),
+        ("peer: same Bundles posted to Medplum directly", 2),
     ],
     "synth-cohort": [
         ("synth cohort (jsonl+parquet+labels)", 3),

@@ -37,6 +37,7 @@ from datetime import datetime, timedelta
 
 from foundation.clock import Clock, utcnow
 from hub.admin.audit import record_admin_action
+from hub.db import transaction
 from hub.events import HubEvent, StoredBatch
 from hub.fhir.consent import Consents
 from hub.fhir.push.auth import PushAuth, PushAuthError, auth_for
@@ -242,20 +243,24 @@ class PushExporter:
                 allowed[rid] = self._allowed(recipient, rid, now)
         refused = [r for r in rows if not allowed[r.item.resident_id]]
         if refused:
-            self.outbox.withhold(recipient.name, [r.seq for r in refused])
-            by_resident = Counter(r.item.resident_id for r in refused)
-            self._audit(recipient, "fhir_push_withheld", refused, {"observations": by_resident})
+            with transaction(self._conn, operation="FHIR push withheld"):
+                self.outbox.withhold(recipient.name, [r.seq for r in refused])
+                by_resident = Counter(r.item.resident_id for r in refused)
+                detail: dict[str, object] = {"observations": by_resident}
+                self._audit(recipient, "fhir_push_withheld", refused, detail)
             log.info(
                 "FHIR push to %s: %d rows withheld (no consent now)", recipient.name, len(refused)
             )
         return [r for r in rows if allowed[r.item.resident_id]], len(refused)
 
     def _delivered(self, recipient: Recipient, rows: list[OutboxRow]) -> None:
-        ended = self.outbox.delivered(recipient.name, [r.seq for r in rows], self._clock())
-        by_resident = Counter(r.item.resident_id for r in rows)
-        self._audit(recipient, "fhir_push_sent", rows, {"observations": by_resident})
+        with transaction(self._conn, operation="FHIR push delivered"):  # one commit for both
+            ended = self.outbox.delivered(recipient.name, [r.seq for r in rows], self._clock())
+            by_resident = Counter(r.item.resident_id for r in rows)
+            self._audit(recipient, "fhir_push_sent", rows, {"observations": by_resident})
+            if ended:
+                self._audit(recipient, "fhir_push_recovered", [], {"failed_attempts": ended})
         if ended:
-            self._audit(recipient, "fhir_push_recovered", [], {"failed_attempts": ended})
             log.info("FHIR push to %s works again after %d failed attempts", recipient.name, ended)
 
     def _failed(
@@ -266,9 +271,10 @@ class PushExporter:
         streak = self.outbox.state(recipient.name).consecutive_failures
         delay = min(r.backoff_max_s, r.backoff_initial_s * 2 ** min(streak, 30))
         retry_at = now + timedelta(seconds=delay)
-        streak = self.outbox.failed(recipient.name, [x.seq for x in rows], now, error, retry_at)
-        if streak == 1:
-            self._audit(recipient, "fhir_push_failing", [], {"error": error[:500]})
+        with transaction(self._conn, operation="FHIR push failed"):
+            streak = self.outbox.failed(recipient.name, [x.seq for x in rows], now, error, retry_at)
+            if streak == 1:
+                self._audit(recipient, "fhir_push_failing", [], {"error": error[:500]})
         log.warning(
             "FHIR push to %s failed (%d in a row; next try in %.1f s): %s",
             recipient.name,
@@ -279,9 +285,10 @@ class PushExporter:
         return Outcome(withheld=withheld, failed=True)
 
     def _park(self, recipient: Recipient, row: OutboxRow, error: str) -> None:
-        self.outbox.park(recipient.name, row.seq, self._clock(), error)
         detail: dict[str, object] = {"observation": row.item.observation_id, "error": error[:1000]}
-        self._audit(recipient, "fhir_push_parked", [row], detail)
+        with transaction(self._conn, operation="FHIR push parked"):
+            self.outbox.park(recipient.name, row.seq, self._clock(), error)
+            self._audit(recipient, "fhir_push_parked", [row], detail)
         log.error(
             "FHIR push to %s: observation %s refused: %s",
             recipient.name,

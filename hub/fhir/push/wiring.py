@@ -47,9 +47,7 @@ def build_push(
     if not settings.recipients:
         return None
     timeout = max(r.timeout_s for r in settings.recipients)
-    exporter = PushExporter(
-        services.conn, settings, HttpxTransport(timeout), clock=services.clock
-    )
+    exporter = PushExporter(services.conn, settings, HttpxTransport(timeout), clock=services.clock)
     collector = PushCollector(exporter.outbox, [r.name for r in settings.recipients])
     registry.register(collector)
     wiring = PushWiring(exporter, [lambda: registry.unregister(collector)])
