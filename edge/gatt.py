@@ -12,6 +12,7 @@ the agent as :class:`GattReport` through its bounded queue; nothing is decoded h
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import struct
 import time
@@ -80,6 +81,20 @@ class _Session:
     failures: int = 0
     not_before: float = 0.0
     connected: bool = False
+
+
+def _raise_if_cancel_was_dropped() -> None:
+    """Raise CancelledError when this task was cancelled but went on all the same.
+
+    bumble waits for every GATT response with ``asyncio.wait_for``, which before Python 3.12
+    returns the response and drops a cancellation that arrives with it (CPython gh-86296).
+    The session then stayed connected for as long as its device sent values, and the
+    agent's shutdown (which cancels each session once) never ended. The request is still
+    counted by :meth:`asyncio.Task.cancelling`.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 class GattManager:
@@ -178,13 +193,13 @@ class GattManager:
         try:
             await self._conduct(client, device, link)
             while not gone.is_set():
+                _raise_if_cancel_was_dropped()
                 idle = time.monotonic() - link.last_value
                 if idle >= self.config.idle_disconnect_s:
                     break
-                try:
-                    await asyncio.wait_for(gone.wait(), self.config.idle_disconnect_s - idle)
-                except TimeoutError:
-                    continue
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.config.idle_disconnect_s - idle):
+                        await gone.wait()
         finally:
             try:
                 async with asyncio.timeout(10):

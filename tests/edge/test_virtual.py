@@ -235,3 +235,60 @@ async def test_a_connect_cancelled_half_way_leaves_no_connection_and_no_error() 
     finally:
         loop.set_exception_handler(None)
     assert errors == [], [str(e.get("exception") or e.get("message")) for e in errors]
+
+
+@pytest.mark.asyncio
+async def test_a_cancellation_that_comes_with_a_gatt_response_still_ends_the_session(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The agent's shutdown cancels each GATT session once. bumble waits for a GATT response
+    with asyncio.wait_for, which on Python 3.11 returns the response and drops a cancellation
+    that arrives with it: the session went on, stayed connected while its device sent values,
+    and the shutdown never ended (the hang of ``hjem bench agent``). The race is made exact:
+    the cancellation is scheduled from bumble's response handler, behind its wake-up."""
+    from bleak.backends.device import BLEDevice
+    from bumble import att, gatt_client
+
+    from sim.backend import VirtualClient
+
+    devices = device_list(("thermometer",))
+    address = str(devices[0]["address"])
+    config = parse_config(
+        {
+            "gateway_id": "gw1",
+            "radio": "virtual",
+            "devices": devices,
+            "gatt": {"idle_disconnect_s": 3600},  # the session stays until it is stopped
+        }
+    )
+    loop = asyncio.get_running_loop()
+    cancelled: list[asyncio.Task[None]] = []
+    on_gatt_pdu = gatt_client.Client.on_gatt_pdu
+
+    def cancel_with_the_response(client: gatt_client.Client, pdu: att.ATT_PDU) -> None:
+        on_gatt_pdu(client, pdu)
+        session = manager.sessions.get(address)
+        first_read = pdu.op_code == att.Opcode.ATT_READ_RESPONSE and not cancelled
+        if first_read and session and session.connected and session.task:
+            cancelled.append(session.task)  # reading the device clock, after the connect
+            loop.call_soon(session.task.cancel)
+
+    monkeypatch.setattr(gatt_client.Client, "on_gatt_pdu", cancel_with_the_response)
+    async with VirtualRadio(config.virtual, config.devices) as radio:
+        manager = GattManager(
+            config.gatt,
+            lambda _report: None,
+            client_kwargs={"backend": VirtualClient, "virtual_radio": radio},
+            last_sequence=lambda _address: None,
+            timezone="Europe/Copenhagen",
+        )
+        async with asyncio.TaskGroup() as tg:
+            manager.seen(config.devices[0], BLEDevice(address, None, None), tg)
+            await wait_until(lambda: bool(cancelled), what="the cancellation")
+            await asyncio.wait(cancelled, timeout=60)
+            ended = cancelled[0].done()
+            cancelled[0].cancel()  # a second cancellation ends a session that went on
+        connections = [c for a in radio.adapters.values() for c in a.device.connections]
+    assert ended, "the session went on after its cancellation"
+    assert cancelled[0].cancelled()
+    assert connections == [], "the session disconnected on its way out"
