@@ -40,6 +40,7 @@ __all__ = [
     "SHORT_TEXT_MAX",
     "SYSTEM_ID",
     "TEXT_MAX",
+    "TIME_WITH_OFFSET",
     "UCUM_UNIT",
     "UCUM_UNIT_MAX",
     "model_pattern",
@@ -88,6 +89,13 @@ SYSTEM_ID = r"[0-9A-F]{16}"
 
 RAW_FORMAT = r"(gatt|adv|vendor):[a-z0-9._\-]+"
 RAW_FORMAT_MAX = 64
+
+TIME_WITH_OFFSET = (
+    r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]"
+    r"(:[0-5][0-9]([.,][0-9]+)?)?([Zz]|[+-][0-9]{2}:?[0-9]{2})"
+)
+"""An RFC 3339 time as the models read it, its UTC offset required (JSON Schema only: the
+models parse the time and refuse one without an offset)."""
 
 FLAG = r"[a-z0-9\-]+"
 FLAG_MAX = 64

@@ -159,7 +159,9 @@ def check_codes(obs: ObservationFields, table: CodesTable) -> list[tuple[str, st
     if rules is None:
         if primary.system == HJEM_SYSTEM:
             return [("code[0].code", f"unknown Hjem code {primary.code!r} (see codes.toml)")]
-        return mismatches
+        if mismatches or not obs.components:  # an MDC code the table does not know
+            return mismatches
+        return _check_components(obs.components, table)
     code = primary.code
     if obs.value is not None and "quantity" not in rules.kinds:
         return [("value", f"code {code} takes no numeric value (it is {rules.kinds_text})")]

@@ -15,11 +15,9 @@ Bounds (documented in ``schemas/README.md`` and enforced here):
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -35,6 +33,7 @@ from schemas.bounds import (
     MAX_STATUS_FLAGS,
     model_pattern,
 )
+from schemas.utc_time import UtcTime as _UtcTime
 
 __all__ = [
     "MAX_COMPONENTS",
@@ -101,17 +100,23 @@ HexBytes = Annotated[
 """Lower-case hexadecimal bytes, no separators."""
 
 
-def _require_utc(value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("time must carry a UTC offset, e.g. 2026-11-28T10:15:00Z")
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 lies before year 1 in UTC
-        raise ValueError("time lies outside years 1-9999 once converted to UTC") from None
+UtcTime = _UtcTime
+"""An RFC 3339 time with an offset; stored and re-emitted in UTC (:mod:`schemas.utc_time`)."""
 
 
-UtcTime = Annotated[datetime, AfterValidator(_require_utc)]
-"""An RFC 3339 time with an offset; stored and re-emitted in UTC."""
+def _json_rules(kind: Literal["observation", "component"]) -> Any:
+    """The JSON Schema rules of :mod:`schemas.json_rules` as an ``allOf`` (read when the
+    JSON Schema is generated: the codes table imports these models)."""
+
+    def extend(schema: dict[str, Any]) -> None:
+        from schemas import json_rules
+
+        rules = (
+            json_rules.observation_rules if kind == "observation" else json_rules.component_rules
+        )
+        schema["allOf"] = rules()
+
+    return extend
 
 
 class _Model(BaseModel):
@@ -151,6 +156,8 @@ class Coding(_Model):
 
 class Component(_Model):
     """A part of a compound observation (blood pressure systolic, diastolic, mean)."""
+
+    model_config = ConfigDict(json_schema_extra=_json_rules("component"))
 
     code: Annotated[list[Coding], Field(min_length=1, max_length=b.MAX_CODINGS)]
     value: DecimalString | None = None
@@ -214,6 +221,8 @@ class RawData(_Model):
 
 class Observation(_Model):
     """One measurement, event or state of one device at one time."""
+
+    model_config = ConfigDict(json_schema_extra=_json_rules("observation"))
 
     id: Identifier = Field(description="Stable id for deduplication; see schemas.identity.")
     source: Source
