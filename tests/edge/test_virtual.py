@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import parse_config
+from edge.config import EdgeConfig, parse_config
 from edge.decoders import DecodeContext, DeviceState, decode_advertisement, decode_gatt
 from edge.gatt import GattManager, GattReport
 from schemas.models import DeviceInfo, Observation, Source
@@ -21,6 +21,13 @@ from tests.support.edge import device_list, wait_until
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 STAMP = datetime(2026, 11, 28, 10, 30, 5)  # a device's local wall time
 MAC = "C0:00:00:00:00:21"
+
+
+def _one_device(kind: str, **sections: object) -> tuple[str, EdgeConfig]:
+    """A virtual-radio gateway with one device of ``kind``: its address and the config."""
+    devices = device_list((kind,))
+    config = {"gateway_id": "gw1", "radio": "virtual", "devices": devices, **sections}
+    return str(devices[0]["address"]), parse_config(config)
 
 
 def ctx(key: bytes | None = None) -> DecodeContext:
@@ -155,16 +162,7 @@ def test_resident_is_deterministic_circadian_and_scripted() -> None:
 
 @pytest.mark.asyncio
 async def test_glucose_records_are_fetched_since_the_last_sequence(tmp_path: Path) -> None:
-    devices = device_list(("glucose",))
-    address = str(devices[0]["address"])
-    config = parse_config(
-        {
-            "gateway_id": "gw1",
-            "radio": "virtual",
-            "devices": devices,
-            "virtual": {"measurement_interval_s": 3600},
-        }
-    )
+    address, config = _one_device("glucose", virtual={"measurement_interval_s": 3600})
     async with VirtualRadio(config.virtual, config.devices) as radio:
         meter = radio.devices[address]
         assert isinstance(meter, GattDevice)
@@ -251,16 +249,8 @@ async def test_a_cancellation_that_comes_with_a_gatt_response_still_ends_the_ses
 
     from sim.backend import VirtualClient
 
-    devices = device_list(("thermometer",))
-    address = str(devices[0]["address"])
-    config = parse_config(
-        {
-            "gateway_id": "gw1",
-            "radio": "virtual",
-            "devices": devices,
-            "gatt": {"idle_disconnect_s": 3600},  # the session stays until it is stopped
-        }
-    )
+    # idle_disconnect_s: the session stays until it is stopped
+    address, config = _one_device("thermometer", gatt={"idle_disconnect_s": 3600})
     loop = asyncio.get_running_loop()
     cancelled: list[asyncio.Task[None]] = []
     on_gatt_pdu = gatt_client.Client.on_gatt_pdu
