@@ -38,6 +38,7 @@ from datetime import datetime, timedelta
 from foundation.clock import Clock, utcnow
 from hub.admin.audit import record_admin_action
 from hub.db import transaction
+from hub.errors import StoreError
 from hub.events import HubEvent, StoredBatch
 from hub.fhir.consent import Consents
 from hub.fhir.push.auth import PushAuth, PushAuthError, auth_for
@@ -100,7 +101,14 @@ class PushExporter:
 
     async def listener(self, event: HubEvent) -> None:
         """The hub's post-commit listener: queue what was stored for the first time."""
-        if isinstance(event, StoredBatch) and self.enqueue(event.observations):
+        if not isinstance(event, StoredBatch):
+            return
+        try:
+            added = self.enqueue(event.observations)
+        except (StoreError, sqlite3.Error):  # a listener's error would stop the hub
+            log.exception("FHIR push: %d observations not queued", len(event.observations))
+            return
+        if added:
             self._wake.set()
 
     def enqueue(self, stored: Iterable[StoredObservation]) -> int:
@@ -144,7 +152,11 @@ class PushExporter:
             self._wake.clear()
             busy = False
             for recipient in self.recipients:
-                outcome = await self.push_once(recipient)
+                try:
+                    outcome = await self.push_once(recipient)
+                except (StoreError, sqlite3.Error) as exc:  # e.g. locked: the next round retries
+                    log.warning("FHIR push to %s: the outbox: %s", recipient.name, exc)
+                    continue
                 busy |= not (outcome.idle or outcome.failed)
             if not busy:
                 with contextlib.suppress(TimeoutError):
@@ -154,7 +166,10 @@ class PushExporter:
         now = self._clock()
         pause = self.settings.idle_s
         for recipient in self.recipients:
-            due = self.outbox.state(recipient.name).next_attempt
+            try:
+                due = self.outbox.state(recipient.name).next_attempt
+            except sqlite3.Error:
+                continue
             if due is not None:
                 pause = min(pause, max(0.01, (due - now).total_seconds()))
         return pause

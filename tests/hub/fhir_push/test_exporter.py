@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from foundation.clock import ManualClock
 from hub.admin.audit import admin_actions
 from hub.db import open_db
+from hub.events import StoredBatch
 from hub.fhir.consent import Consents
 from hub.fhir.push.auth import PushAuthError
 from hub.fhir.push.exporter import PushExporter
@@ -268,3 +269,26 @@ def test_settings_refuse_a_bad_recipient() -> None:
                 "auth": {"kind": "bearer"},
             }
         )
+
+
+@pytest.mark.asyncio
+async def test_a_locked_database_does_not_stop_the_hub(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The listener runs in the hub's ingest task: a store fault there is logged, not raised
+    (an exception in a listener would stop the hub)."""
+    conn = open_db(tmp_path / "hub.sqlite3", busy_timeout_ms=50)
+    setup_registry(Registry(conn))
+    w = _world(conn, tmp_path)
+    other = open_db(tmp_path / "hub.sqlite3")
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        event = StoredBatch((stored(ANNA, DEVICES[ANNA], 0),), "http", T0)
+        await w.exporter.listener(event)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert "1 observations not queued" in caplog.text
+    await w.exporter.listener(event)
+    assert w.exporter.outbox.state("hospital").queued == 1
+    conn.close()
