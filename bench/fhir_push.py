@@ -1,6 +1,6 @@
 """Benchmark: the FHIR push exporter, observations/s from stored to confirmed by the recipient.
 
-One resident with a consent for the recipient; ``HJEM_BENCH_PUSH`` readings (default 300:
+One resident with a consent for the recipient; ``HJEM_BENCH_PUSH`` readings (default 100:
 temperature, heart rate and SpO2 of one device), queued in the outbox and drained as
 transaction Bundles of 8 entries (Medplum's limit for conditional creates in a transaction),
 each step as in the hub: outbox (SQLite, synchronous=full), consent asked per resident and
@@ -159,7 +159,7 @@ def _against_medplum(folder: Path, count: int, items: list[StoredObservation]) -
 
 def push_throughput() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
-    count = int(os.environ.get("HJEM_BENCH_PUSH", "300"))
+    count = int(os.environ.get("HJEM_BENCH_PUSH", "100"))
     items = _readings(count)
     print(f"one resident, {count:,} observations; Bundles of {ENTRIES} entries unless a row says")
     with tempfile.TemporaryDirectory(prefix="hjem-bench-push-") as tmp:
