@@ -41,6 +41,7 @@ from hub.events import HubEvent, Listener, StoredBatch
 from hub.events_log import AlertLog, log_gateway_change, log_rejections
 from hub.fhir.push.wiring import PushWiring, build_push
 from hub.ingest.commit import Inbound, Ingestor, Processed
+from hub.ingest.notices import Notices
 from hub.ingest.verdicts import RELAY_JUDGE
 from hub.mqtt.connection import MqttConnection
 from hub.registry.core import Registry
@@ -103,6 +104,8 @@ class Hub:
         self.alerts_enabled = alerts
         """Build the alert service (False: ingest and storage only, as the ingest benchmark)."""
         self._listeners: list[Listener] = []
+        self.notices = Notices()
+        """Notices to publishers over MQTT (unassigned device, unknown code), rate-limited."""
         self._own_listeners: list[Callable[[], None]] = []
         """Removers of the listeners :meth:`open` registered (alerts, status)."""
         self._tasks = _Tasks()
@@ -377,6 +380,8 @@ class Hub:
                 topic = judgement.reply_topic
                 if topic is not None and judgement.rejection is not None:
                     mqtt.publish(topic, encode(judgement.rejection))
+            for topic, payload in self.notices.messages(processed.judgements, self.clock()):
+                mqtt.publish(topic, payload)
             await self._notify(processed, "mqtt")
 
     async def ingest_http(self, publisher: str, payload: bytes) -> Processed:

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from schemas.models import AlertEvent, Batch, GatewayStatus, Observation, Rejection
+from schemas.notices import Notice
 
 __all__ = ["JSON_DIR", "MESSAGE_MODELS", "json_schemas", "write_json_schemas"]
 
@@ -19,6 +20,7 @@ MESSAGE_MODELS: dict[str, type[BaseModel]] = {
     "observation": Observation,
     "gateway-status": GatewayStatus,
     "rejection": Rejection,
+    "notice": Notice,
     "alert-event": AlertEvent,
 }
 

@@ -4,8 +4,10 @@ The request carries ``Authorization: Bearer <token>``; the token names the publi
 the body is validated and bound exactly like an MQTT message on ``hjem/v1/{publisher}/obs``.
 Errors are RFC 9457 problem details (``application/problem+json``) with an ``errors`` list of
 (JSON path, reason, observation id). A partly valid batch stores its valid observations and
-answers 200 with the errors listed; a refused envelope answers 422 (403 when the payload
-names another publisher than the token's) and stores nothing.
+answers 200 with the errors listed, and with ``notices`` about what it accepted (a device not
+assigned to a resident, a code the codes table does not know: :mod:`hub.ingest.notices`); a
+refused envelope answers 422 (403 when the payload names another publisher than the token's)
+and stores nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from hub.app import get_hub
+from hub.ingest.notices import notices_of
 from hub.problems import problem_uri
 from hub.service import Hub
 from schemas.models import MAX_PAYLOAD_BYTES, RejectionError
@@ -96,5 +99,6 @@ async def post_observations(
             "duplicates": accepted - stored,
             "rejected": rejection.rejected if rejection else 0,
             "errors": _errors(rejection.errors) if rejection else [],
+            "notices": [n.model_dump(exclude_none=True) for n in notices_of(judgement)],
         }
     )

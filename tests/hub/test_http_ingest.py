@@ -25,7 +25,9 @@ async def test_vendor_posts_with_its_token(running: RunningHub) -> None:
     async with httpx.AsyncClient(timeout=10) as http:
         ok = await http.post(url, content=batch("vendor-x", 0, 4), headers=auth)
         assert ok.status_code == 200, ok.text
-        assert ok.json() == {
+        answer = ok.json()
+        notices = answer.pop("notices")
+        assert answer == {
             "message_id": "m-vendor-x-0",
             "accepted": 4,
             "stored": 4,
@@ -33,6 +35,16 @@ async def test_vendor_posts_with_its_token(running: RunningHub) -> None:
             "rejected": 0,
             "errors": [],
         }
+        # dev-1 is nobody's yet: stored without a resident, and the vendor is told so (once)
+        assert [(n["kind"], n["device_id"]) for n in notices] == [("unassigned-device", "dev-1")]
+        unknown = json.loads(batch("vendor-x", 30, 1))
+        unknown["observations"][0]["code"] = [{"system": "http://loinc.org", "code": "0000-0"}]
+        told = await http.post(url, content=json.dumps(unknown).encode(), headers=auth)
+        assert told.status_code == 200, told.text
+        assert told.json()["stored"] == 1
+        kinds = {n["kind"]: n for n in told.json()["notices"]}
+        assert kinds["unknown-code"]["code"] == "http://loinc.org|0000-0"
+        assert kinds["unknown-code"]["path"] == "$.observations[0].code"
         again = await http.post(url, content=batch("vendor-x", 0, 4), headers=auth)
         assert again.json()["duplicates"] == 4
 
@@ -80,8 +92,13 @@ async def test_vendor_posts_with_its_token(running: RunningHub) -> None:
         assert ready.json()["ready"] is True
         assert ready.json()["reasons"] == []
 
-    want = expected_ids("vendor-x", 0, 4) | expected_ids("vendor-x", 20, 1)
+    want = expected_ids("vendor-x", 0, 4) | expected_ids("vendor-x", 30, 1)
+    want |= expected_ids("vendor-x", 20, 1)
     assert set(hub.store.ids()) == want  # type: ignore[attr-defined]
     http_events = [e for e in running.events if isinstance(e, StoredBatch)]
-    assert [(e.transport, len(e.observations)) for e in http_events] == [("http", 4), ("http", 1)]
+    assert [(e.transport, len(e.observations)) for e in http_events] == [
+        ("http", 4),
+        ("http", 1),
+        ("http", 1),
+    ]
     assert len(hub.ledger.dead_letters("vendor-x")) == 3

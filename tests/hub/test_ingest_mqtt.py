@@ -50,10 +50,14 @@ async def test_bad_messages_are_rejected_with_reasons_while_valid_ones_are_store
             ("hjem/v1/gw-1/obs", batch("gw-1", 10, 5, message_id="last")),
         ]
     )
-    await eventually(lambda: len(errors.messages) >= 5, what="five rejections")
+    await eventually(lambda: len(errors.messages) >= 6, what="five rejections and a notice")
     await eventually(lambda: hub.ledger.counters().get("obs_messages_received", 0) == 7)
-    received = errors.json_messages()
+    received = [m for m in errors.json_messages() if "errors" in m]
     assert len(received) == 5
+    # dev-1 is nobody's: the publisher is told once ('first'), not again ('mixed', 'last')
+    notices = [m for m in errors.json_messages() if "notices" in m]
+    told = [(n["message_id"], [i["kind"] for i in n["notices"]]) for n in notices]
+    assert told == [("first", ["unassigned-device"])]
     rejections = {r.get("message_id"): r for r in received if r.get("message_id")}
     assert set(rejections) == {"mixed", "impostor", "no-obs"}
     reasons = [r["errors"][0]["reason"] for r in received if not r.get("message_id")]

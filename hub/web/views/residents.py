@@ -16,6 +16,7 @@ from hub.store.base import ROLLUP_WIDTHS, Bucket, Sample, TimeSeriesStore
 from hub.web import queries
 from hub.web.alert_text import alert_title
 from hub.web.charts import ChartPoint, render_chart
+from hub.web.measures import OtherValue, other_measures
 from hub.web.site import CurrentPage, Page, PageRoute, alerts_of, render
 from hub.web.vitals import (
     VITALS,
@@ -76,6 +77,8 @@ class ResidentRow:
     news2: News2Result | None
     last: datetime | None
     open_alerts: int
+    others: tuple[OtherValue, ...] = ()
+    """Readings no vital shows (:mod:`hub.web.measures`), listed on the resident's page."""
 
 
 def _shown(item: LatestValue, language: str, rules: RulesConfig | None) -> ShownValue:
@@ -105,7 +108,8 @@ def resident_row(
     values = {i.vital.key: _shown(i, current.t.language, rules) for i in items}
     last = max((s.time for s in latest.values()), default=None)
     news2 = score(latest_values(scorable(latest), current.now))
-    return ResidentRow(resident, values, news2, last, open_alerts)
+    others = tuple(other_measures(latest, current.t.language))
+    return ResidentRow(resident, values, news2, last, open_alerts, others)
 
 
 def _open_alert_counts(current: Page) -> dict[str, int]:
