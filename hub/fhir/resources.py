@@ -10,12 +10,17 @@ registry holds: the pseudonymous resident id, and the name only for a purpose of
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
+import msgspec
+
 from hub.fhir.consent import PURPOSES
+from hub.fhir.ids import device_fhir_id
+from hub.fhir.mapping import observation_from_reading
 from hub.store.base import StoredObservation
-from schemas.fhir import bundle_json, observation_resource
 from schemas.fhir_device import device_resource
 
 __all__ = [
@@ -36,6 +41,7 @@ RESIDENT_SYSTEM = "urn:hjem:resident"
 NAMED_PURPOSES = frozenset({"TREAT", "ETREAT", "CAREMGT"})
 """Purposes for which a Patient carries the resident's name (others: the pseudonym only)."""
 assert PURPOSES.keys() >= NAMED_PURPOSES
+_ENCODER = msgspec.json.Encoder()
 
 
 def instant(moment: datetime) -> str:
@@ -43,14 +49,10 @@ def instant(moment: datetime) -> str:
 
 
 def observation(stored: StoredObservation, received: datetime) -> dict[str, Any]:
-    """The stored reading as a FHIR Observation with a server identity."""
-    obs = stored.observation
-    subject = f"Patient/{stored.resident_id}" if stored.resident_id else None
-    res = observation_resource(obs, subject)
-    res.pop("resourceType")
-    meta = {**res.pop("meta", {}), "lastUpdated": instant(received)}
-    res["device"] = {"reference": f"Device/{obs.source.device.id}"}
-    return {"resourceType": "Observation", "id": obs.id, "meta": meta, **res}
+    """The stored reading as a FHIR Observation with a server identity: the PHD mapping
+    built from the reading (:mod:`hub.fhir.mapping`, the same content as
+    :func:`schemas.fhir.observation_resource`); decimals are :class:`msgspec.Raw`."""
+    return observation_from_reading(stored.reading, stored.resident_id, instant(received))
 
 
 def device(stored: StoredObservation) -> dict[str, Any]:
@@ -58,7 +60,7 @@ def device(stored: StoredObservation) -> dict[str, Any]:
     res = device_resource(stored.observation)
     return {
         "resourceType": "Device",
-        "id": stored.observation.source.device.id,
+        "id": device_fhir_id(stored.reading.source.device.id),
         **{k: v for k, v in res.items() if k != "resourceType"},
     }
 
@@ -104,6 +106,14 @@ def operation_outcome(code: str, diagnostics: str, severity: str = "error") -> d
     }
 
 
+_MARKED = re.compile(rb'"\\u0000dec:(-?[0-9.]+)"')
+
+
 def fhir_json(resource: dict[str, Any]) -> bytes:
-    """Serialised with the PHD mapping's exact decimals (``2.00`` stays ``2.00``)."""
-    return bundle_json(resource, indent=None).encode()
+    """Serialised with the PHD mapping's exact decimals (``2.00`` stays ``2.00``): those of
+    :mod:`hub.fhir.mapping` are raw JSON numbers already; a decimal marked by
+    :mod:`schemas.fhir` (``bundle_json``'s marker) is written as ``bundle_json`` writes it."""
+    out = _ENCODER.encode(resource)
+    if b"\\u0000dec:" in out:
+        out = _MARKED.sub(lambda m: str(Decimal(m.group(1).decode())).encode(), out)
+    return out

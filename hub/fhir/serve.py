@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from hub.fhir.ids import device_of_fhir_id
 from hub.fhir.resources import bundle, device, observation, patient
 from hub.fhir.room import Caller, FhirRoom, RefusalError
 from hub.fhir.search import ObservationSearch, SearchError, encode_cursor, parse_observation_search
@@ -114,7 +115,7 @@ def search_observations(
     matches, more = _page(room, search, residents)
     entries: list[tuple[dict[str, Any], str]] = [(res, "match") for _, res in matches]
     if search.include_device:
-        devices = {item.stored.observation.source.device.id: item for item, _ in matches}
+        devices = {item.stored.reading.source.device.id: item for item, _ in matches}
         entries += [(device(item.stored), "include") for item in devices.values()]
     caller.residents.update(item.stored.resident_id or "" for item, _ in matches)
     caller.residents.discard("")
@@ -153,8 +154,11 @@ def search_patients(
 
 
 def read_device(room: FhirRoom, caller: Caller, device_id: str) -> dict[str, Any]:
-    """``GET [base]/Device/{id}``: a device that measured a consented resident."""
-    stored = latest_of_device(room.conn, device_id, _allowed(room, caller))
+    """``GET [base]/Device/{id}``: a device that measured a consented resident (``id``: its
+    FHIR id, :mod:`hub.fhir.ids`)."""
+    own_id = device_of_fhir_id(room.conn, device_id)
+    allowed = _allowed(room, caller)
+    stored = None if own_id is None else latest_of_device(room.conn, own_id, allowed)
     if stored is None:
         raise RefusalError(
             404, "not-found", f"Device/{device_id}: no such device of a consented resident"

@@ -12,9 +12,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import msgspec
+
+from hub.db import from_micros
 from hub.store.base import StoredObservation
-from hub.store.sql_reads import decode_observations
+from hub.store.sql_reads import stored_reading
 from hub.store.sqlite import _inflate
 
 __all__ = ["ObservationFilter", "PagedObservation", "observation_page", "observations_by_ids"]
@@ -44,10 +48,44 @@ class PagedObservation:
 
 
 _SELECT = (
-    "SELECT o.json, o.message, m.payload, m.encoding, o.position, o.publisher,"
-    " o.resident_id, o.received_us, o.effective_us, o.rowid"
-    " FROM observation o LEFT JOIN message m ON m.id = o.message"
+    "SELECT o.json, o.message, o.position, o.publisher, o.resident_id, o.received_us,"
+    " o.effective_us, o.rowid FROM observation o"
 )
+"""The row's own columns only: a message's payload is read once per page (:func:`_decode`),
+not carried (and sorted) with each of its observations."""
+
+
+class _StoredBatch(msgspec.Struct):
+    """A stored message as far as a page needs it: its observations, each left as JSON."""
+
+    observations: list[msgspec.Raw]
+
+
+_BATCH = msgspec.json.Decoder(_StoredBatch)
+
+
+def _payloads(conn: sqlite3.Connection, ids: set[int]) -> dict[int, list[msgspec.Raw]]:
+    """The observations of each message (decoded once), by message id."""
+    if not ids:
+        return {}
+    wanted = sorted(ids)
+    rows = conn.execute(
+        f"SELECT id, payload, encoding FROM message WHERE id IN ({','.join('?' * len(wanted))})",  # noqa: S608
+        wanted,
+    )
+    return {int(i): _BATCH.decode(_inflate(bytes(p), e)).observations for i, p, e in rows}
+
+
+def _decode(conn: sqlite3.Connection, rows: list[Any]) -> list[PagedObservation]:
+    messages = _payloads(conn, {int(r[1]) for r in rows if r[0] is None})
+    out = []
+    for text, message, position, publisher, resident, received, effective, rowid in rows:
+        source = text if text is not None else messages[int(message)][int(position)]
+        stored = StoredObservation(
+            stored_reading(source), publisher, resident, from_micros(received)
+        )
+        out.append(PagedObservation(stored, (int(effective), int(rowid)), int(received)))
+    return out
 
 
 def _where(query: ObservationFilter, after: tuple[int, int] | None) -> tuple[str, list[object]]:
@@ -69,8 +107,8 @@ def _where(query: ObservationFilter, after: tuple[int, int] | None) -> tuple[str
             parts.append(sql)
             params.append(value)
     if after is not None:
-        parts.append("(o.effective_us > ? OR (o.effective_us = ? AND o.rowid > ?))")
-        params += [after[0], after[0], after[1]]
+        parts.append("(o.effective_us, o.rowid) > (?, ?)")
+        params += [after[0], after[1]]
     return " AND ".join(parts), params
 
 
@@ -88,11 +126,7 @@ def observation_page(
         f"{_SELECT} WHERE {where} ORDER BY o.effective_us, o.rowid LIMIT ?",
         [*params, limit],
     ).fetchall()
-    decoded = decode_observations((row[:8] for row in rows), _inflate)
-    return [
-        PagedObservation(stored, (int(row[8]), int(row[9])), int(row[7]))
-        for stored, row in zip(decoded, rows, strict=True)
-    ]
+    return _decode(conn, rows)
 
 
 def observations_by_ids(
@@ -107,11 +141,7 @@ def observations_by_ids(
         f" AND o.resident_id IN ({','.join('?' * len(people))}) ORDER BY o.effective_us",
         [*ids, *people],
     ).fetchall()
-    decoded = decode_observations((row[:8] for row in rows), _inflate)
-    return [
-        PagedObservation(stored, (int(row[8]), int(row[9])), int(row[7]))
-        for stored, row in zip(decoded, rows, strict=True)
-    ]
+    return _decode(conn, rows)
 
 
 def latest_of_device(
@@ -128,4 +158,4 @@ def latest_of_device(
     ).fetchone()
     if row is None:
         return None
-    return decode_observations([row[:8]], _inflate)[0]
+    return _decode(conn, [row])[0].stored

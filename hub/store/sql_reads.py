@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
+
 from hub.db import from_micros, to_micros
+from hub.reading import Reading, reading_of
 from hub.store.base import ROLLUP_WIDTHS, Bucket, StoredObservation
 from schemas.models import Observation
 
@@ -22,6 +25,7 @@ __all__ = [
     "decode_observations",
     "pyformat",
     "rollup_sql",
+    "stored_reading",
     "subject",
     "values_sql",
 ]
@@ -109,3 +113,20 @@ def decode_observations(
             obs = Observation.model_validate(found[position])
         out.append(StoredObservation(obs, publisher, resident, from_micros(received)))
     return out
+
+
+_READING = msgspec.json.Decoder(Reading)
+
+
+def stored_reading(text: bytes | str) -> Reading:
+    """A stored observation's JSON (accepted by the models once) as a reading, read by msgspec
+    alone: it takes exactly the JSON types the models wrote or accepted as they are, so what it
+    cannot read that way (a value the models coerced, e.g. ``"5"`` for a number) goes through
+    the models as before. ``effective`` in UTC, as the models give it."""
+    try:
+        reading = _READING.decode(text)
+        if reading.effective.tzinfo is not UTC:
+            reading = msgspec.structs.replace(reading, effective=reading.effective.astimezone(UTC))
+    except (msgspec.ValidationError, msgspec.DecodeError, OverflowError):
+        return reading_of(Observation.model_validate_json(text))
+    return reading

@@ -122,6 +122,10 @@ MIGRATIONS = [
     "ALTER TABLE observation_v3 RENAME TO observation",
     "CREATE INDEX observation_resident ON observation (resident_id, code, effective_us)",
     "CREATE INDEX observation_device ON observation (device_id, code, effective_us)",
+    # Version 27: one resident's readings in time order, for the FHIR search's keyset pages
+    # (hub.store.pages): each page is one range scan of this index instead of sorting all of
+    # the resident's rows (across codes) for every page.
+    "CREATE INDEX observation_resident_time ON observation (resident_id, effective_us)",
 ]
 
 
