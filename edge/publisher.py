@@ -36,6 +36,13 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.config import EdgeConfig
 from edge.errors import PublishError
+from edge.mqtt_diagnose import (
+    KnownCauseFilter,
+    LostBeforeConnackError,
+    RecordingContext,
+    RefusalReporter,
+    tls_context,
+)
 from edge.outbox import Outbox, OutboxRow
 from foundation.clock import Clock, utcnow
 from schemas.models import MAX_PAYLOAD_BYTES, GatewayStatus, StatusKind, encode
@@ -51,6 +58,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("hjem.edge.mqtt")
+_paho_log = logging.getLogger("hjem.edge.paho")
+_paho_log.addFilter(KnownCauseFilter())  # its per-retry TLS alert line: told once, by us
 
 _PAYLOAD_BUDGET = MAX_PAYLOAD_BYTES - 4096  # room for the envelope
 NO_MATCHING_SUBSCRIBERS = 0x10
@@ -162,6 +171,14 @@ class AckingClient(aiomqtt.Client):
             self._reasons[mid] = reason_code.value
         super()._on_publish(client, userdata, mid, reason_code, properties)
 
+    def _on_disconnect(self, client: paho.Client, userdata: Any, *args: Any) -> None:
+        super()._on_disconnect(client, userdata, *args)  # aiomqtt's own handling, always
+        # A connection lost before the CONNACK (e.g. a TLS alert on the first read) would
+        # leave __aenter__ waiting for its whole timeout: fail the attempt now. The lock is
+        # held from __aenter__ on, and released when the attempt fails.
+        if not self._connected.done() and self._lock.locked():
+            self._connected.set_exception(LostBeforeConnackError("connection lost before CONNACK"))
+
 
 @dataclass
 class PublisherStats:
@@ -197,6 +214,7 @@ class Publisher:
         self._acked_event = asyncio.Event()
         self._refused: int | None = None  # the last PUBACK reason code that kept rows
         self._refusals = 0  # consecutive refusals: the backoff attempt
+        self._report = RefusalReporter(config, log)  # why a connection attempt failed
 
     def wake(self) -> None:
         """Tell the publisher that new rows are in the outbox."""
@@ -211,6 +229,7 @@ class Publisher:
                     self._current = client
                     client.pending_calls_threshold = self.config.mqtt.max_inflight * 2 + 10
                     attempt = 0
+                    self._report.connected()
                     self.stats.connects += 1
                     log.info(
                         "connected to %s as %s", self.config.mqtt.url, self.config.mqtt_username
@@ -221,13 +240,7 @@ class Publisher:
                 self.stats.connection_losses += 1
                 delay = self._delay(attempt)
                 attempt += 1
-                log.warning(
-                    "MQTT %s: %s; retrying in %.1f s (outbox holds %d)",
-                    self.config.mqtt.url,
-                    group.exceptions[0],
-                    delay,
-                    self.outbox.depth,
-                )
+                self._report.failed(group.exceptions, delay, self.outbox.depth)
                 await asyncio.sleep(delay)
 
     async def publish_death(self) -> None:
@@ -258,9 +271,13 @@ class Publisher:
             keepalive=cfg.keepalive_s,
             timeout=10,
             max_inflight_messages=cfg.max_inflight * 2,
-            tls_context=_tls_context(self.config) if cfg.tls else None,
-            logger=logging.getLogger("hjem.edge.paho"),
+            tls_context=self._new_tls_context() if cfg.tls else None,
+            logger=_paho_log,
         )
+
+    def _new_tls_context(self) -> RecordingContext:
+        self._report.tls = _tls_context(self.config)
+        return self._report.tls
 
     async def _session(self, client: AckingClient) -> None:
         await client.publish(
@@ -367,12 +384,13 @@ class Publisher:
             slots.release()
 
 
-def _tls_context(config: EdgeConfig) -> ssl.SSLContext:
+def _tls_context(config: EdgeConfig) -> RecordingContext:
     cfg = config.mqtt
     try:
-        context = ssl.create_default_context(cafile=str(cfg.ca_file) if cfg.ca_file else None)
-        if cfg.cert_file and cfg.key_file:
-            context.load_cert_chain(str(cfg.cert_file), str(cfg.key_file))
+        return tls_context(
+            str(cfg.ca_file) if cfg.ca_file else None,
+            str(cfg.cert_file) if cfg.cert_file else None,
+            str(cfg.key_file) if cfg.key_file else None,
+        )
     except (OSError, ssl.SSLError) as exc:
         raise PublishError(cfg.url, f"cannot load the TLS files: {exc}") from exc
-    return context
