@@ -201,6 +201,19 @@ class HubSettings(FileSettings):
         default="text", description="text: for people (journalctl); json: one object a line"
     )
 
+    @model_validator(mode="after")
+    def _backlog_can_be_reached(self) -> HubSettings:
+        """The broker sends at most ``min(receive_maximum, queue_size)`` messages the hub has
+        not acknowledged, so a backlog threshold at or above that could never be reported."""
+        reachable = min(self.mqtt.receive_maximum, self.ingest.queue_size)
+        if self.status.backlog_messages >= reachable:
+            raise ValueError(
+                f"status.backlog_messages ({self.status.backlog_messages}) can never be"
+                f" exceeded: the broker sends at most {reachable} unacknowledged messages"
+                " (the smaller of mqtt.receive_maximum and ingest.queue_size); set it lower"
+            )
+        return self
+
 
 def load_settings(path: Path | None = None) -> HubSettings:
     """Read the TOML file (if given) under the environment, validate.

@@ -25,11 +25,11 @@ class StatusSettings(BaseModel):
         " this long ago",
     )
     backlog_messages: int = Field(
-        default=2000,
+        default=500,
         ge=1,
         description="more than this many messages received from the broker are not yet stored"
-        " and acknowledged (queued in the hub or in a commit; counted up to about"
-        " ingest.queue_size)",
+        " and acknowledged (queued in the hub or in a commit); must be below"
+        " min(mqtt.receive_maximum, ingest.queue_size), the most the broker sends unacknowledged",
     )
     outbox_overdue_s: float = Field(
         default=120, gt=0, description="a notification due this long ago is still undelivered"

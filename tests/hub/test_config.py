@@ -61,6 +61,11 @@ def test_unknown_key_is_named_with_its_section(tmp_path: Path) -> None:
         ('[store]\nkind = "postgres"\n', "store.kind", "'influxdb' or 'postgresql'"),
         ("[http]\nport = 70000\n", "http.port", "less than or equal to 65535"),
         ("database = [1]\n", "database", "path"),
+        (  # the broker sends at most min(receive_maximum, queue_size) unacknowledged messages
+            "[status]\nbacklog_messages = 1000\n",
+            "(top level)",
+            "status.backlog_messages (1000) can never be exceeded",
+        ),
     ],
 )
 def test_wrong_values_name_key_and_problem(

@@ -59,7 +59,7 @@ HUB_WIDE = [
     ({"last_tick": T0 + timedelta(minutes=9)}, "engine_stalled", {"seconds": 60}),
     ({"rules": 0}, "no_rules", {}),
     ({"oldest_waiting": T0 + timedelta(minutes=9)}, "ingest_lag", {"seconds": 60}),
-    ({"backlog": 2001}, "backlog", {"count": 2001}),
+    ({"backlog": 501}, "backlog", {"count": 501}),
     ({"outbox_overdue": 3}, "outbox_overdue", {"count": 3}),
     ({"outbox_failing": 2}, "outbox_failing", {"count": 2}),
 ]
@@ -92,7 +92,7 @@ def test_below_the_thresholds_nothing_is_reported() -> None:
         broker="unused",  # a hub without MQTT (HTTP ingest only) is not "down"
         last_tick=HEALTHY.now - timedelta(seconds=29),
         oldest_waiting=HEALTHY.now - timedelta(seconds=29),
-        backlog=2000,
+        backlog=500,
     )
     assert assess(snap, LIMITS).reasons == ()
 
