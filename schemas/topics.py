@@ -10,7 +10,8 @@ topic                                     direction   payload
 ``hjem/v1/{publisher}/obs``               pub → hub   :class:`~schemas.models.Batch`
 ``hjem/v1/{publisher}/status``            pub → hub   :class:`~schemas.models.GatewayStatus`
                                                       (birth and Last Will, retained)
-``hjem/v1/{publisher}/errors``            hub → pub   :class:`~schemas.models.Rejection`
+``hjem/v1/{publisher}/errors``            hub → pub   :class:`~schemas.models.Rejection`, or
+                                                      :class:`~schemas.notices.Notice`
 ``hjem/v1/hub/alerts/{alert_id}``         hub → all   :class:`~schemas.models.AlertEvent`
                                                       (retained: the alert's current state)
 ========================================  ==========  ===========================================

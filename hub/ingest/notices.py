@@ -11,6 +11,7 @@ sent when it happens again later.
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict, deque
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -25,9 +26,16 @@ from schemas.topics import errors_topic
 __all__ = ["Notices", "notice_message", "notices_of"]
 
 
+@functools.lru_cache(maxsize=4)
+def _known(table: CodesTable) -> frozenset[tuple[str, str]]:
+    """Every (system, code) of the table's codings."""
+    return frozenset((c.system, c.code) for m in table for c in m.codings)
+
+
 def _unknown(item: StoredObservation, table: CodesTable) -> NoticeItem | None:
     codings = item.reading.code
-    if any(table.units_of(c.system, c.code) is not None for c in codings):
+    known = _known(table)
+    if any((c.system, c.code) in known for c in codings):
         return None
     first = codings[0]
     return NoticeItem(
