@@ -79,12 +79,20 @@ def _mqtt_client(url: str, username: str, password: str) -> Any:
     return client
 
 
+def _keep_rejection(rejections: list[dict[str, Any]], payload: bytes) -> None:
+    """A Rejection (``errors``) counts; a Notice (``notices``: stored, e.g. a device not yet
+    assigned) does not."""
+    message = json.loads(payload)
+    if "errors" in message:
+        rejections.append(message)
+
+
 def _publish_all(
     client: Any, publisher: str, messages: list[bytes], timeout_s: float
 ) -> list[dict[str, Any]]:
     rejections: list[dict[str, Any]] = []
     subscribed = threading.Event()
-    client.on_message = lambda _c, _u, msg: rejections.append(json.loads(msg.payload))
+    client.on_message = lambda _c, _u, msg: _keep_rejection(rejections, msg.payload)
     client.on_subscribe = lambda *_: subscribed.set()
     client.loop_start()
     try:
