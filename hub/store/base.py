@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from hub.db import to_micros
+from hub.errors import StoreError
 from hub.ingest.payloads import StoredPayload
 from hub.reading import Reading, reading_of, to_model
 from schemas.models import Observation
@@ -220,6 +221,18 @@ class TimeSeriesStore(ABC):
     @abstractmethod
     def latest(self, resident_id: str) -> dict[str, Sample]:
         """The newest sample of each code for the resident."""
+
+    def stored_since(self, cursor: int, limit: int) -> list[tuple[int, StoredObservation]]:
+        """Up to ``limit`` observations stored after number ``cursor``, in commit order, each
+        with its number: a consumer that keeps the last number it took (in its own
+        transaction) misses nothing and takes nothing twice, whenever it crashed. Numbers
+        grow with each commit and are never reused; 0 is before the first."""
+        del cursor, limit
+        raise StoreError(self.kind, "stored_since", "this store does not number observations")
+
+    def last_stored(self) -> int:
+        """The number of the newest stored observation (0: none); see :meth:`stored_since`."""
+        raise StoreError(self.kind, "last_stored", "this store does not number observations")
 
     def apply_retention(self, now: datetime) -> int:
         """Delete what is older than the retention settings; return rows deleted."""

@@ -313,6 +313,21 @@ class SqliteStore(TimeSeriesStore):
         )
         return decode_observations(rows, _inflate)
 
+    def stored_since(self, cursor: int, limit: int) -> list[tuple[int, StoredObservation]]:
+        """Numbered by rowid: one writer at a time takes MAX(rowid) + 1, so rowids grow in
+        commit order; retention keeps the newest row, so none is ever given out again."""
+        rows = self._conn.execute(
+            "SELECT o.json, o.message, m.payload, m.encoding, o.position, o.publisher,"
+            " o.resident_id, o.received_us, o.rowid FROM observation o"
+            " LEFT JOIN message m ON m.id = o.message WHERE o.rowid > ? ORDER BY o.rowid LIMIT ?",
+            (cursor, limit),
+        ).fetchall()
+        items = decode_observations((r[:8] for r in rows), _inflate)
+        return [(int(r[8]), item) for r, item in zip(rows, items, strict=True)]
+
+    def last_stored(self) -> int:
+        return self._max_rowid("observation")
+
     def count(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM observation").fetchone()[0])
 
@@ -324,8 +339,10 @@ class SqliteStore(TimeSeriesStore):
         raw_cut = to_micros(now - timedelta(days=self._retention.raw_days))
         roll_cut = to_micros(now - timedelta(days=self._retention.rollup_days))
         with transaction(self._conn):
-            deleted = self._conn.execute(
-                "DELETE FROM observation WHERE effective_us < ?", (raw_cut,)
+            deleted = self._conn.execute(  # the newest row stays: its rowid is never reused
+                "DELETE FROM observation WHERE effective_us < ?"
+                " AND rowid < (SELECT MAX(rowid) FROM observation)",
+                (raw_cut,),
             ).rowcount
             deleted += self._conn.execute("DELETE FROM sample WHERE t_us < ?", (raw_cut,)).rowcount
             deleted += self._conn.execute(

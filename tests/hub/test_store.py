@@ -146,9 +146,10 @@ def test_unassigned_device_is_stored_without_resident(store: Store) -> None:
 
 def test_retention_keeps_rollups_longer_than_raw(store: Store) -> None:
     store.write([temp(0, "36.1"), temp(1, "36.3")])
+    store.write([temp(30.5 * 1440, "36.4")])  # within raw_days of the retention run
     deleted = store.apply_retention(T0 + timedelta(days=31))
     assert deleted == 2  # 2 observations (their values live in their rows)
-    assert store.count() == 0
+    assert store.count() == 1
     [bucket] = store.rollup(
         resident_id="r-a",
         code="150364",

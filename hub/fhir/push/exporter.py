@@ -1,9 +1,13 @@
 """The push exporter: new observations to each recipient's FHIR server, from the outbox.
 
-Queueing: the hub calls :meth:`PushExporter.listener` after each commit with the observations
-stored for the first time. For every recipient, an observation is queued only when its
-resident has a consent in force for the recipient's organisation and purpose (hub.fhir.consent);
-the others never enter the outbox.
+Queueing (:meth:`PushExporter.take_stored`): each recipient reads the store's numbered feed
+(:meth:`~hub.store.base.TimeSeriesStore.stored_since`, commit order) from its own cursor, and
+queues what it read and moves its cursor in one transaction; a crash at any point leaves the
+cursor where the queue is, so nothing stored is ever skipped, however the hub stopped. An
+observation is queued only when its resident has a consent in force for the recipient's
+organisation and purpose (hub.fhir.consent); the others never enter the outbox. A recipient
+configured for the first time starts at the newest stored observation. The post-commit
+:meth:`PushExporter.listener` only wakes the exporter.
 
 Sending (:meth:`PushExporter.push_once`, looped by :meth:`PushExporter.run`): the oldest rows
 that fit one transaction Bundle (hub.fhir.push.bundle), the consent asked again for each (a
@@ -27,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import sqlite3
 from collections import Counter
@@ -45,14 +48,23 @@ from hub.fhir.push.auth import PushAuth, PushAuthError, auth_for
 from hub.fhir.push.bundle import Pick, push_bundle, take
 from hub.fhir.push.outbox import Outbox, OutboxItem, OutboxRow
 from hub.fhir.push.settings import FhirPushSettings, PushRecipient
-from hub.fhir.push.transport import HttpAnswer, PushTransport, TransportError
+from hub.fhir.push.transport import (
+    HttpAnswer,
+    PushTransport,
+    TransportError,
+    is_transaction_response,
+    outcome_text,
+)
 from hub.registry.ownership import organisation_of_resident
-from hub.store.base import StoredObservation
+from hub.store.base import StoredObservation, TimeSeriesStore
 from schemas.models import Observation
 
 __all__ = ["Outcome", "PushExporter", "Recipient"]
 
 log = logging.getLogger(__name__)
+
+TAKE = 500
+"""Stored observations read from the store's feed at a time, per recipient."""
 
 CONTENT_REFUSED = frozenset({400, 409, 412, 422})
 """Answers that say the Bundle itself is wrong: resending it unchanged cannot help."""
@@ -86,46 +98,77 @@ class PushExporter:
         settings: FhirPushSettings,
         transport: PushTransport,
         *,
+        store: TimeSeriesStore | None = None,
         clock: Clock = utcnow,
     ) -> None:
+        """With ``store``, rows come from its feed (:meth:`take_stored`); without, only
+        through :meth:`enqueue` (tools and tests)."""
         self._conn = conn
         self.settings = settings
         self.transport = transport
         self._clock = clock
+        self._store = store
         self.outbox = Outbox(conn)
         self.consents = Consents(conn, clock)
         self.recipients = [Recipient(r) for r in settings.recipients]
         self._wake = asyncio.Event()
+        if store is not None:
+            for recipient in self.recipients:  # a new recipient starts at the newest
+                if self.outbox.state(recipient.name).cursor is None:
+                    self.outbox.take(recipient.name, [], store.last_stored(), clock())
 
     # -- queueing --------------------------------------------------------------------------
 
     async def listener(self, event: HubEvent) -> None:
-        """The hub's post-commit listener: queue what was stored for the first time."""
-        if not isinstance(event, StoredBatch):
-            return
-        try:
-            added = self.enqueue(event.observations)
-        except (StoreError, sqlite3.Error):  # a listener's error would stop the hub
-            log.exception("FHIR push: %d observations not queued", len(event.observations))
-            return
-        if added:
+        """The hub's post-commit listener: new observations are in the store, look now."""
+        if isinstance(event, StoredBatch) and event.observations:
             self._wake.set()
 
+    def take_stored(self, recipient: Recipient, limit: int = TAKE) -> int:
+        """Queue the consented of the next ``limit`` stored observations after the recipient's
+        cursor, and move the cursor past them (one transaction); how many were read."""
+        if self._store is None:
+            return 0
+        cursor = self.outbox.state(recipient.name).cursor or 0
+        page = self._store.stored_since(cursor, limit)
+        if page:
+            now = self._clock()
+            wanted = self._wanted(recipient, [item for _, item in page], now, {})
+            self.outbox.take(recipient.name, wanted, page[-1][0], now)
+        return len(page)
+
     def enqueue(self, stored: Iterable[StoredObservation]) -> int:
-        """Queue each observation for each recipient its resident consented to; rows added."""
+        """Queue each observation for each recipient its resident consented to, without the
+        store's feed (tools and tests); rows added."""
         now = self._clock()
-        items = [s for s in stored if s.resident_id is not None]
+        items = list(stored)
         added = 0
         orgs: dict[str, str | None] = {}
         for recipient in self.recipients:
-            wanted = [
-                self._item(s, orgs)
-                for s in items
-                if self._allowed(recipient, str(s.resident_id), now)
-            ]
+            wanted = self._wanted(recipient, items, now, orgs)
             if wanted:
                 added += self.outbox.enqueue(recipient.name, wanted, now)
         return added
+
+    def _wanted(
+        self,
+        recipient: Recipient,
+        stored: Sequence[StoredObservation],
+        now: datetime,
+        orgs: dict[str, str | None],
+    ) -> list[OutboxItem]:
+        """The outbox items of the observations whose resident consents to ``recipient``."""
+        allowed: dict[str, bool] = {}
+        wanted = []
+        for item in stored:
+            resident = item.resident_id
+            if resident is None:
+                continue
+            if resident not in allowed:
+                allowed[resident] = self._allowed(recipient, resident, now)
+            if allowed[resident]:
+                wanted.append(self._item(item, orgs))
+        return wanted
 
     def _allowed(self, recipient: Recipient, resident_id: str, at: datetime) -> bool:
         r = recipient.settings
@@ -153,6 +196,7 @@ class PushExporter:
             busy = False
             for recipient in self.recipients:
                 try:
+                    busy |= self.take_stored(recipient) > 0
                     outcome = await self.push_once(recipient)
                 except (StoreError, sqlite3.Error) as exc:  # e.g. locked: the next round retries
                     log.warning("FHIR push to %s: the outbox: %s", recipient.name, exc)
@@ -218,10 +262,10 @@ class PushExporter:
         answer: HttpAnswer,
         withheld: int,
     ) -> Outcome:
-        if answer.status == 200 and _is_transaction_response(answer.body):
+        if answer.status == 200 and is_transaction_response(answer.body):
             self._delivered(recipient, rows)
             return Outcome(sent=len(rows), withheld=withheld)
-        error = f"{answer.status} {_outcome_text(answer.body)}"
+        error = f"{answer.status} {outcome_text(answer.body)}"
         if answer.status not in CONTENT_REFUSED:
             return self._failed(recipient, rows, error, withheld)
         if len(rows) == 1:
@@ -333,38 +377,7 @@ class PushExporter:
         """Push every recipient until its queue is empty or it fails (tools and tests)."""
         for recipient in self.recipients:
             while not (until and until()):
+                taken = self.take_stored(recipient)
                 outcome = await self.push_once(recipient)
-                if outcome.idle or outcome.failed:
+                if outcome.failed or (outcome.idle and not taken):
                     break
-
-
-def _is_transaction_response(body: bytes) -> bool:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return False
-    return isinstance(data, dict) and data.get("type") == "transaction-response"
-
-
-def _outcome_text(body: bytes) -> str:
-    """The diagnostics of an OperationOutcome answer, or the start of the body."""
-    try:
-        data = json.loads(body)
-        issues = data.get("issue", []) if isinstance(data, dict) else []
-        texts = [
-            " ".join(
-                str(x)
-                for x in (
-                    i.get("severity"),
-                    i.get("diagnostics") or i.get("details", {}).get("text"),
-                    ",".join(i.get("expression", [])),
-                )
-                if x
-            )
-            for i in issues
-        ]
-        if texts:
-            return "; ".join(texts)
-    except (ValueError, AttributeError, TypeError):
-        pass
-    return body[:300].decode("utf-8", "replace")

@@ -8,8 +8,9 @@ Two tables in the hub's database (migration component ``fhir_push``):
   the recipient refuses for its content (400/409/412/422) is *parked*: kept with the error for
   the operator, never resent by itself, and no longer in the way of the rows after it.
 * ``fhir_push_state``: per recipient, what the metrics and the backoff need: observations
-  sent, failed attempts, withheld and parked counts, consecutive failures, when the next
-  attempt is due, the last success and the last error.
+  sent, failed attempts, withheld and parked counts, consecutive failures and since when, when
+  the next attempt is due, the last success and the last error; and its *cursor*, the number
+  of the last stored observation it took from the store (:meth:`Outbox.take`).
 
 Every method is one transaction; the row and the state change together.
 """
@@ -42,6 +43,11 @@ MIGRATIONS = [
         " consecutive_failures INTEGER NOT NULL DEFAULT 0, next_attempt_us INTEGER,"
         " last_success_us INTEGER, last_failure_us INTEGER, last_error TEXT)"
     ),
+    # Version 4: the recipient's place in the store's numbered feed (TimeSeriesStore.
+    # stored_since): moved on in the transaction that queues what it took.
+    "ALTER TABLE fhir_push_state ADD COLUMN stored_cursor INTEGER",
+    # Version 5: when the current run of failed attempts began.
+    "ALTER TABLE fhir_push_state ADD COLUMN failing_since_us INTEGER",
 ]
 
 
@@ -78,6 +84,9 @@ class RecipientState:
     last_success: datetime | None
     last_failure: datetime | None
     last_error: str | None
+    failing_since: datetime | None = None
+    cursor: int | None = None
+    """The number of the last stored observation taken (None: not started)."""
 
 
 def _when(micros: object) -> datetime | None:
@@ -113,6 +122,19 @@ class Outbox:
             )
             return self._conn.total_changes - before
 
+    def take(self, recipient: str, items: Iterable[OutboxItem], cursor: int, now: datetime) -> int:
+        """Queue ``items`` and move the recipient's cursor to ``cursor``, in one transaction
+        (a crash leaves both as they were: the store's feed is read again from the old
+        cursor). How many rows were new."""
+        with transaction(self._conn, operation="queue FHIR push"):
+            added = self.enqueue(recipient, items, now)
+            self._ensure(recipient)
+            self._conn.execute(
+                "UPDATE fhir_push_state SET stored_cursor = ? WHERE recipient = ?",
+                (cursor, recipient),
+            )
+        return added
+
     def due(self, recipient: str, limit: int) -> list[OutboxRow]:
         """The oldest ``limit`` rows not parked, in arrival order."""
         rows = self._conn.execute(
@@ -136,7 +158,8 @@ class Outbox:
             ended = self._state(recipient).consecutive_failures
             self._conn.execute(
                 "UPDATE fhir_push_state SET sent = sent + ?, consecutive_failures = 0,"
-                " next_attempt_us = NULL, last_success_us = ? WHERE recipient = ?",
+                " failing_since_us = NULL, next_attempt_us = NULL, last_success_us = ?"
+                " WHERE recipient = ?",
                 (len(seqs), to_micros(now), recipient),
             )
         return ended
@@ -156,8 +179,9 @@ class Outbox:
             self._conn.execute(
                 "UPDATE fhir_push_state SET failures = failures + 1,"
                 " consecutive_failures = consecutive_failures + 1, next_attempt_us = ?,"
+                " failing_since_us = COALESCE(failing_since_us, ?),"
                 " last_failure_us = ?, last_error = ? WHERE recipient = ?",
-                (to_micros(retry_at), to_micros(now), error[:2000], recipient),
+                (to_micros(retry_at), to_micros(now), to_micros(now), error[:2000], recipient),
             )
             return self._state(recipient).consecutive_failures
 
@@ -190,18 +214,46 @@ class Outbox:
         """The recipient's queue and counters (reads only; for the metrics and tests)."""
         return self._state(recipient)
 
-    def parked(self, recipient: str) -> list[tuple[OutboxRow, str]]:
-        """The parked rows with the recipient's answer, oldest first."""
+    def parked(
+        self, recipient: str, organisation: str | None = None
+    ) -> list[tuple[OutboxRow, str]]:
+        """The parked rows with the recipient's answer, oldest first (with ``organisation``:
+        only its residents')."""
         rows = self._conn.execute(
             "SELECT seq, observation_id, effective_us, resident_id, organisation, observation,"
             " attempts, error FROM fhir_push_outbox WHERE recipient = ?"
-            " AND parked_us IS NOT NULL ORDER BY seq",
-            (recipient,),
+            " AND parked_us IS NOT NULL AND (CAST(? AS TEXT) IS NULL OR organisation = ?)"
+            " ORDER BY seq",
+            (recipient, organisation, organisation),
         )
         return [
             (OutboxRow(int(s), OutboxItem(str(o), int(e), str(r), g, str(b)), int(a)), str(err))
             for s, o, e, r, g, b, a, err in rows
         ]
+
+    def retry(self, recipient: str, seqs: Sequence[int]) -> None:
+        """Send again now: the backoff ends, and the parked rows ``seqs`` (if any) are queued
+        again in their place (their attempts counted from zero)."""
+        with transaction(self._conn, operation="FHIR push retry"):
+            self._conn.executemany(
+                "UPDATE fhir_push_outbox SET parked_us = NULL, error = NULL, attempts = 0"
+                " WHERE seq = ? AND recipient = ? AND parked_us IS NOT NULL",
+                [(s, recipient) for s in seqs],
+            )
+            self._ensure(recipient)
+            self._conn.execute(
+                "UPDATE fhir_push_state SET next_attempt_us = NULL WHERE recipient = ?",
+                (recipient,),
+            )
+
+    def queued_of(self, recipient: str, organisation: str) -> int:
+        """Rows waiting for ``recipient`` of ``organisation``'s residents."""
+        row = self._conn.execute(
+            "SELECT COUNT(*) FROM fhir_push_outbox WHERE recipient = ? AND organisation = ?"
+            " AND parked_us IS NULL",
+            (recipient, organisation),
+        ).fetchone()
+        return int(row[0])
 
     # -- inside a transaction ----------------------------------------------------------------
 
@@ -228,11 +280,11 @@ class Outbox:
         ).fetchone()
         row = self._conn.execute(
             "SELECT sent, failures, withheld, consecutive_failures, next_attempt_us,"
-            " last_success_us, last_failure_us, last_error FROM fhir_push_state"
-            " WHERE recipient = ?",
+            " last_success_us, last_failure_us, last_error, failing_since_us, stored_cursor"
+            " FROM fhir_push_state WHERE recipient = ?",
             (recipient,),
-        ).fetchone() or (0, 0, 0, 0, None, None, None, None)
-        sent, failures, withheld, consecutive, next_us, success_us, failure_us, error = row
+        ).fetchone() or (0, 0, 0, 0, None, None, None, None, None, None)
+        sent, failures, withheld, consecutive, next_us, success_us, failure_us, error = row[:8]
         return RecipientState(
             recipient=recipient,
             queued=int(queued),
@@ -245,4 +297,6 @@ class Outbox:
             last_success=_when(success_us),
             last_failure=_when(failure_us),
             last_error=None if error is None else str(error),
+            failing_since=_when(row[8]),
+            cursor=None if row[9] is None else int(row[9]),
         )

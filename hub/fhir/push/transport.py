@@ -8,6 +8,7 @@ connection would, and every request is recorded.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -16,7 +17,15 @@ import httpx
 
 from hub.errors import HubError
 
-__all__ = ["HttpAnswer", "HttpxTransport", "MemoryTransport", "PushTransport", "TransportError"]
+__all__ = [
+    "HttpAnswer",
+    "HttpxTransport",
+    "MemoryTransport",
+    "PushTransport",
+    "TransportError",
+    "is_transaction_response",
+    "outcome_text",
+]
 
 
 class TransportError(HubError):
@@ -69,3 +78,35 @@ class MemoryTransport(PushTransport):
         if self.down:
             raise TransportError(f"POST {url}: connection refused (memory transport is down)")
         return self.handler(url, body, headers)
+
+
+def is_transaction_response(body: bytes) -> bool:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and data.get("type") == "transaction-response"
+
+
+def outcome_text(body: bytes) -> str:
+    """The diagnostics of an OperationOutcome answer, or the start of the body."""
+    try:
+        data = json.loads(body)
+        issues = data.get("issue", []) if isinstance(data, dict) else []
+        texts = [
+            " ".join(
+                str(x)
+                for x in (
+                    i.get("severity"),
+                    i.get("diagnostics") or i.get("details", {}).get("text"),
+                    ",".join(i.get("expression", [])),
+                )
+                if x
+            )
+            for i in issues
+        ]
+        if texts:
+            return "; ".join(texts)
+    except (ValueError, AttributeError, TypeError):
+        pass
+    return body[:300].decode("utf-8", "replace")

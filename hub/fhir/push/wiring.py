@@ -1,5 +1,6 @@
-"""The exporter inside the hub: built from ``[fhir_push]`` when the hub opens, a post-commit
-listener that queues, a collector on the hub's metrics, and a task that sends."""
+"""The exporter inside the hub: built from ``[fhir_push]`` when the hub opens, reading the
+store's numbered feed, a post-commit listener that wakes it, a collector on the hub's metrics,
+and a task that queues and sends."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
+from hub.errors import HubError
 from hub.events import Listener
 from hub.fhir.push.exporter import PushExporter
 from hub.fhir.push.metrics import PushCollector
@@ -17,7 +19,11 @@ from hub.fhir.push.transport import HttpxTransport
 if TYPE_CHECKING:
     from hub.compose import Services
 
-__all__ = ["PushWiring", "build_push"]
+__all__ = ["PushStoreError", "PushWiring", "build_push"]
+
+
+class PushStoreError(HubError):
+    """The configured store cannot feed the exporter."""
 
 
 @dataclass
@@ -42,12 +48,24 @@ def build_push(
     add_listener: Callable[[Listener], Callable[[], None]],
     registry: CollectorRegistry,
 ) -> PushWiring | None:
-    """None without recipients. Raises PushAuthError for credentials it cannot read."""
+    """None without recipients. Raises PushAuthError for credentials it cannot read, and
+    PushStoreError with a store that does not number observations."""
     settings = services.settings.fhir_push
     if not settings.recipients:
         return None
+    if services.store.kind != "sqlite":  # the others do not number what they store yet
+        raise PushStoreError(
+            f'[fhir_push] needs store.kind = "sqlite" (the store {services.store.kind!r}'
+            " does not number its observations, and the exporter reads them in that order)"
+        )
     timeout = max(r.timeout_s for r in settings.recipients)
-    exporter = PushExporter(services.conn, settings, HttpxTransport(timeout), clock=services.clock)
+    exporter = PushExporter(
+        services.conn,
+        settings,
+        HttpxTransport(timeout),
+        store=services.store,
+        clock=services.clock,
+    )
     collector = PushCollector(exporter.outbox, [r.name for r in settings.recipients])
     registry.register(collector)
     wiring = PushWiring(exporter, [lambda: registry.unregister(collector)])

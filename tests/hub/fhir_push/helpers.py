@@ -14,6 +14,7 @@ from hub.registry.core import Registry
 from hub.store.base import StoredObservation
 from schemas.builders import component, make_observation
 from schemas.models import DeviceInfo, Observation, Source
+from tests.support.medplum import MedplumServer
 
 T0 = datetime(2026, 3, 1, 8, tzinfo=UTC)
 ANNA = "r-aaaaaaaaaaaaaaaa"
@@ -108,3 +109,13 @@ class MemoryFhir:
 
     def observations(self) -> list[dict[str, Any]]:
         return [r for r in self.created.values() if r["resourceType"] == "Observation"]
+
+
+def pushed_ids(server: MedplumServer) -> list[str]:
+    """The hub observation ids of the Observations the server holds, sorted (repeats kept)."""
+    return sorted(
+        i["value"]
+        for obs in server.resources("Observation")
+        for i in obs["identifier"]
+        if i["system"] == "urn:hjem:observation"
+    )

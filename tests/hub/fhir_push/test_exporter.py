@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from foundation.clock import ManualClock
 from hub.admin.audit import admin_actions
 from hub.db import open_db
+from hub.errors import StoreError
 from hub.events import StoredBatch
 from hub.fhir.consent import Consents
 from hub.fhir.push.auth import PushAuthError
@@ -25,6 +26,7 @@ from hub.fhir.push.metrics import PushCollector
 from hub.fhir.push.settings import FhirPushSettings, PushRecipient
 from hub.fhir.push.transport import MemoryTransport
 from hub.registry.core import Registry
+from hub.store.sqlite import SqliteStore
 from tests.hub.fhir_push.helpers import (
     ANNA,
     BENT,
@@ -272,23 +274,35 @@ def test_settings_refuse_a_bad_recipient() -> None:
 
 
 @pytest.mark.asyncio
-async def test_a_locked_database_does_not_stop_the_hub(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+async def test_the_feed_queues_from_the_cursor_and_a_locked_database_loses_nothing(
+    tmp_path: Path,
 ) -> None:
-    """The listener runs in the hub's ingest task: a store fault there is logged, not raised
-    (an exception in a listener would stop the hub)."""
+    """Rows come from the store's numbered feed: what was stored before the recipient was
+    configured stays out, what came after is queued once (the cursor moves with the queue);
+    a locked database stops a round, not the hub (the listener only wakes), and the next round
+    takes what the locked one could not."""
     conn = open_db(tmp_path / "hub.sqlite3", busy_timeout_ms=50)
     setup_registry(Registry(conn))
-    w = _world(conn, tmp_path)
+    store = SqliteStore(conn)
+    store.write([stored(ANNA, DEVICES[ANNA], 0)])  # before the exporter: not pushed
+    clock = ManualClock(T0)
+    _consent(conn, clock)
+    settings = FhirPushSettings(recipients=(_recipient(tmp_path),))
+    exporter = PushExporter(conn, settings, MemoryTransport(MemoryFhir()), store=store, clock=clock)
+    [recipient] = exporter.recipients
+    new = [stored(ANNA, DEVICES[ANNA], 1), stored(BENT, DEVICES[BENT], 1)]
+    store.write(new)
     other = open_db(tmp_path / "hub.sqlite3")
     other.execute("BEGIN IMMEDIATE")
     try:
-        event = StoredBatch((stored(ANNA, DEVICES[ANNA], 0),), "http", T0)
-        await w.exporter.listener(event)
+        await exporter.listener(StoredBatch(tuple(new), "http", T0))  # wakes, touches nothing
+        with pytest.raises(StoreError, match="locked"):
+            exporter.take_stored(recipient)
     finally:
         other.execute("ROLLBACK")
         other.close()
-    assert "1 observations not queued" in caplog.text
-    await w.exporter.listener(event)
-    assert w.exporter.outbox.state("hospital").queued == 1
+    assert exporter.take_stored(recipient) == 2
+    assert exporter.take_stored(recipient) == 0
+    assert [r.item.observation_id for r in exporter.outbox.due("hospital", 10)] == [new[0].id]
+    assert exporter.outbox.state("hospital").cursor == store.last_stored()
     conn.close()

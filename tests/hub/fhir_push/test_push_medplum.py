@@ -38,6 +38,7 @@ from tests.hub.fhir_push.helpers import (
     DEVICES,
     HOSPITAL,
     VENDOR,
+    pushed_ids,
     reading,
     setup_registry,
 )
@@ -110,15 +111,6 @@ async def _until(hub: Hub, check: Callable[[RecipientState], bool], what: str) -
     await eventually(lambda: check(_state(hub)), timeout=DEADLINE_S, what=what)
 
 
-def _ids(server: MedplumServer) -> list[str]:
-    return sorted(
-        i["value"]
-        for obs in server.resources("Observation")
-        for i in obs["identifier"]
-        if i["system"] == "urn:hjem:observation"
-    )
-
-
 def _anna(count: int, offset: int = 0) -> list[Observation]:
     thermo = [reading(DEVICES[ANNA], offset + i, start=START) for i in range(count)]
     return thermo + [reading(CUFF, offset + i, start=START) for i in range(count // 2)]
@@ -131,7 +123,7 @@ async def test_consented_observations_arrive_once_and_valid(
     bent = [reading(DEVICES[BENT], i, start=START) for i in range(5)]
     await _ingest(hub, anna + bent, "first")
     await _until(hub, lambda s: s.sent == len(anna) and s.queued == 0, "delivery")
-    assert _ids(medplum) == sorted(o.id for o in anna)
+    assert pushed_ids(medplum) == sorted(o.id for o in anna)
     patients = medplum.resources("Patient")
     assert [p["identifier"][0]["value"] for p in patients] == [ANNA]
     subjects = {o["subject"]["reference"] for o in medplum.resources("Observation")}
@@ -144,7 +136,7 @@ async def test_consented_observations_arrive_once_and_valid(
     again = [StoredObservation(o, VENDOR, ANNA, utcnow()) for o in anna]
     assert _push(hub).exporter.enqueue(again) == len(anna)
     await _until(hub, lambda s: s.sent == 2 * len(anna) and s.queued == 0, "the resend")
-    assert _ids(medplum) == sorted(o.id for o in anna)
+    assert pushed_ids(medplum) == sorted(o.id for o in anna)
     assert medplum.count("Device") == 3  # the vendor's gateway entry, thermometer and cuff
     assert medplum.stats()["refused"] == 0
 
@@ -163,7 +155,7 @@ async def test_a_recipient_outage_loses_nothing(hub: Hub, medplum: MedplumServer
     assert f'hjem_fhir_push_queue{{recipient="hospital"}} {len(during)}.0' in metrics
     medplum.restart()
     await _until(hub, lambda s: s.queued == 0, "delivery after the restart")
-    assert _ids(medplum) == sorted(o.id for o in before + during)
+    assert pushed_ids(medplum) == sorted(o.id for o in before + during)
     assert _state(hub).consecutive_failures == 0
     assert medplum.stats()["refused"] == 0
     actions = [a.action for a in admin_actions(hub.conn, frozenset({HOSPITAL}))]
@@ -191,7 +183,7 @@ async def test_smart_backend_services(tmp_path: Path) -> None:
             readings = _anna(3)
             await _ingest(hub, readings, "smart")
             await _until(hub, lambda s: s.sent == 4, "delivery with SMART")
-            assert _ids(server) == sorted(o.id for o in readings)
+            assert pushed_ids(server) == sorted(o.id for o in readings)
             assert server.stats()["unauthorised"] == 0
     finally:
         server.stop()
@@ -249,4 +241,4 @@ async def test_every_reading_passes_medplums_validator(medplum: MedplumServer) -
             assert response.status_code == 200, response.text[:2000]
             picks = picks[count:]
     assert medplum.stats()["refused"] == 0
-    assert len(_ids(medplum)) == len({o.id for o in readings})
+    assert len(pushed_ids(medplum)) == len({o.id for o in readings})
