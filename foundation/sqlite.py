@@ -5,13 +5,24 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
-__all__ = ["rollback", "transaction"]
+__all__ = ["Transactional", "rollback", "transaction"]
+
+
+class Transactional(Protocol):
+    """What :func:`transaction` needs: a sqlite3 connection in autocommit mode, or one that
+    speaks like it (the hub's PostgreSQL connection, :mod:`hub.store.postgresql_conn`)."""
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+    def execute(self, sql: str, /) -> Any: ...
 
 
 @contextlib.contextmanager
 def transaction(
-    conn: sqlite3.Connection,
+    conn: Transactional,
     *,
     immediate: bool = True,
     wrap: Callable[[sqlite3.Error], Exception] | None = None,
@@ -39,7 +50,7 @@ def transaction(
         raise wrap(exc) from exc
 
 
-def rollback(conn: sqlite3.Connection) -> None:
+def rollback(conn: Transactional) -> None:
     """ROLLBACK unless SQLite already rolled back (it may after SQLITE_FULL or BUSY)."""
     if conn.in_transaction:
         with contextlib.suppress(sqlite3.Error):  # the original error is the one to report

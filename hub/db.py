@@ -10,6 +10,15 @@ owns its own migration list::
 
 Statements are applied in order, each once, recorded in ``schema_migrations`` by component
 name and version (1-based index). Never edit or reorder a released statement; append.
+
+One seam for both engines: components take a :class:`Connection` — a ``sqlite3.Connection``
+from :func:`open_db`, or with ``store.kind = "postgresql"`` the hub's PostgreSQL connection
+(:class:`hub.store.postgresql_conn.PgConnection`), which speaks the same SQL (placeholders
+and the few dialect differences are translated there, in one place) and raises the same
+DB-API exception classes (``sqlite3.IntegrityError``, ``sqlite3.OperationalError``).
+:func:`migrate` and :func:`transaction` work on either; the migration history is shared
+(the same statement is the same version on both engines; a statement that must differ is a
+:class:`Dialects` pair).
 """
 
 from __future__ import annotations
@@ -18,15 +27,76 @@ import contextlib
 import functools
 import itertools
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 from foundation.sqlite import transaction as _transaction
 from hub.errors import StoreError
 
-__all__ = ["from_micros", "migrate", "open_db", "to_micros", "transaction"]
+__all__ = [
+    "Connection",
+    "Cursor",
+    "Dialects",
+    "dialect",
+    "from_micros",
+    "migrate",
+    "open_db",
+    "to_micros",
+    "transaction",
+]
+
+
+class Cursor(Protocol):
+    """A statement's result: rows as tuples."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """The hub database as its components use it (see the module doc): autocommit, ``?``
+    placeholders, explicit transactions through :func:`transaction`."""
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Cursor: ...
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class _Migrating(Protocol):
+    """A connection that migrates itself (the PostgreSQL one)."""
+
+    dialect: str
+
+    def migrate(self, component: str, statements: Sequence[str | Dialects]) -> int: ...
+
+
+class Dialects(NamedTuple):
+    """One migration version whose statement differs between the engines."""
+
+    sqlite: str
+    postgresql: str
+
+
+def dialect(conn: Connection) -> str:
+    """``sqlite`` or ``postgresql``: the engine behind ``conn``."""
+    if isinstance(conn, sqlite3.Connection) or not isinstance(conn, _Migrating):
+        return "sqlite"
+    return conn.dialect
+
 
 BUSY_TIMEOUT_MS = 10_000
 """How long a statement waits for another connection's write lock (tools, admin commands)."""
@@ -114,24 +184,26 @@ def insert_rows(
 
 @contextlib.contextmanager
 def transaction(
-    conn: sqlite3.Connection, *, immediate: bool = True, operation: str | None = None
+    conn: Connection, *, immediate: bool = True, operation: str | None = None
 ) -> Iterator[None]:
     """BEGIN (IMMEDIATE) ... COMMIT, or ROLLBACK on error (:func:`foundation.sqlite.transaction`).
 
     With ``operation``, every sqlite3.Error raised by BEGIN, the body or COMMIT becomes a
     :class:`~hub.errors.StoreError` naming that operation.
     """
-    wrap = None if operation is None else functools.partial(_store_error, operation)
+    wrap = None if operation is None else functools.partial(_store_error, dialect(conn), operation)
     with _transaction(conn, immediate=immediate, wrap=wrap):
         yield
 
 
-def _store_error(operation: str, exc: sqlite3.Error) -> StoreError:
-    return StoreError("sqlite", operation, str(exc))
+def _store_error(backend: str, operation: str, exc: sqlite3.Error) -> StoreError:
+    return StoreError(backend, operation, str(exc))
 
 
-def migrate(conn: sqlite3.Connection, component: str, statements: Sequence[str]) -> int:
+def migrate(conn: Connection, component: str, statements: Sequence[str | Dialects]) -> int:
     """Apply the not yet applied ``statements`` of ``component``; return its schema version."""
+    if not isinstance(conn, sqlite3.Connection) and isinstance(conn, _Migrating):
+        return conn.migrate(component, statements)
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " component TEXT NOT NULL, version INTEGER NOT NULL,"
@@ -152,7 +224,7 @@ def migrate(conn: sqlite3.Connection, component: str, statements: Sequence[str])
             )
         for version, statement in enumerate(statements[current:], start=current + 1):
             try:
-                conn.execute(statement)
+                conn.execute(statement.sqlite if isinstance(statement, Dialects) else statement)
             except sqlite3.Error as exc:
                 raise StoreError(
                     "sqlite", f"migrate {component} to version {version}", str(exc)

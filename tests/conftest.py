@@ -26,3 +26,4 @@ def artifacts_dir() -> Path:
 
 
 from tests.support.postgres import postgres_cluster, postgres_dsn  # noqa: E402, F401 - fixtures
+from tests.support.hub_db import hub_db, hub_dbs  # noqa: E402, F401 - fixtures

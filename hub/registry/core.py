@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Literal
 
 from foundation.clock import Clock, utcnow
-from hub.db import from_micros, migrate, to_micros, transaction
+from hub.db import Connection, from_micros, migrate, to_micros, transaction
 from hub.errors import RegistryError
 from hub.registry.resolver import Snapshot, ranges_of, retired_reason
 
@@ -144,7 +144,7 @@ def hash_token(token: str) -> str:
 class Registry:
     """The registry tables in the hub database. Not thread-safe: one owner per connection."""
 
-    def __init__(self, conn: sqlite3.Connection, clock: Clock = utcnow) -> None:
+    def __init__(self, conn: Connection, clock: Clock = utcnow) -> None:
         self._conn = conn
         self._clock = clock
         migrate(conn, "registry", MIGRATIONS)

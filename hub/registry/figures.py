@@ -7,9 +7,10 @@ instead of writing SQL against them.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
+
+from hub.db import Connection
 
 __all__ = [
     "GatewayOfOrganisation",
@@ -61,25 +62,25 @@ class GatewayOfOrganisation:
     """None: the gateway never reported."""
 
 
-def publisher_ids(conn: sqlite3.Connection) -> frozenset[str]:
+def publisher_ids(conn: Connection) -> frozenset[str]:
     """Every registered publisher (retired ones included)."""
     return frozenset(str(row[0]) for row in conn.execute("SELECT id FROM publisher"))
 
 
-def publishers_of(conn: sqlite3.Connection, organisations: frozenset[str]) -> list[str]:
+def publishers_of(conn: Connection, organisations: frozenset[str]) -> list[str]:
     """Publishers whose home belongs to a team of one of ``organisations``."""
     rows = conn.execute(_PUBLISHER_ORGANISATION_SQL)
     return sorted(str(pid) for pid, org in rows if org in organisations)
 
 
-def organisations_with_residents(conn: sqlite3.Connection) -> list[OrganisationCount]:
+def organisations_with_residents(conn: Connection) -> list[OrganisationCount]:
     return [
         OrganisationCount(str(oid), str(name), int(count))
         for oid, name, count in conn.execute(_ORGANISATIONS_SQL)
     ]
 
 
-def gateways_by_organisation(conn: sqlite3.Connection) -> list[GatewayOfOrganisation]:
+def gateways_by_organisation(conn: Connection) -> list[GatewayOfOrganisation]:
     """Gateways with a home, their organisation and last known state, by publisher id."""
     return [
         GatewayOfOrganisation(str(org), str(pid), None if online is None else bool(online))
@@ -87,17 +88,17 @@ def gateways_by_organisation(conn: sqlite3.Connection) -> list[GatewayOfOrganisa
     ]
 
 
-def spo2_scales(conn: sqlite3.Connection) -> dict[str, int]:
+def spo2_scales(conn: Connection) -> dict[str, int]:
     """Residents on another NEWS2 SpO2 scale than the default (1): id -> scale."""
     rows = conn.execute("SELECT id, spo2_scale FROM resident WHERE spo2_scale != 1")
     return {str(rid): int(scale) for rid, scale in rows}
 
 
-def organisation_ids(conn: sqlite3.Connection) -> list[str]:
+def organisation_ids(conn: Connection) -> list[str]:
     return [str(row[0]) for row in conn.execute("SELECT id FROM organisation ORDER BY id")]
 
 
-def device_seen(conn: sqlite3.Connection, device_id: str) -> bool:
+def device_seen(conn: Connection, device_id: str) -> bool:
     """True if a publisher has reported the device (not only registered by hand)."""
     row = conn.execute("SELECT first_seen_us FROM device WHERE id = ?", (device_id,)).fetchone()
     return row is not None and row[0] is not None
@@ -106,26 +107,26 @@ def device_seen(conn: sqlite3.Connection, device_id: str) -> bool:
 # -- whole tables, for `hjem admin list` (rows as stored, ordered by id) -----------------
 
 
-def _rows(conn: sqlite3.Connection, sql: str) -> list[tuple[Any, ...]]:
+def _rows(conn: Connection, sql: str) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in conn.execute(sql)]
 
 
-def organisation_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+def organisation_rows(conn: Connection) -> list[tuple[Any, ...]]:
     """(id, name)."""
     return _rows(conn, "SELECT id, name FROM organisation ORDER BY id")
 
 
-def team_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+def team_rows(conn: Connection) -> list[tuple[Any, ...]]:
     """(id, organisation, name)."""
     return _rows(conn, "SELECT id, organisation_id, name FROM team ORDER BY id")
 
 
-def home_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+def home_rows(conn: Connection) -> list[tuple[Any, ...]]:
     """(id, team or '-', label)."""
     return _rows(conn, "SELECT id, COALESCE(team_id, '-'), label FROM home ORDER BY id")
 
 
-def publisher_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+def publisher_rows(conn: Connection) -> list[tuple[Any, ...]]:
     """(id, kind, home, home label, retired microseconds or None), by kind and id."""
     return _rows(
         conn,
@@ -134,11 +135,11 @@ def publisher_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
     )
 
 
-def resident_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+def resident_rows(conn: Connection) -> list[tuple[Any, ...]]:
     """(id, home or '-')."""
     return _rows(conn, "SELECT id, COALESCE(home_id, '-') FROM resident ORDER BY id")
 
 
-def device_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+def device_rows(conn: Connection) -> list[tuple[Any, ...]]:
     """(id, first seen microseconds, first publisher)."""
     return _rows(conn, "SELECT id, first_seen_us, first_publisher FROM device ORDER BY id")

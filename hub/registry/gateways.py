@@ -10,12 +10,11 @@ undo a newer heartbeat). Every change of ``online`` yields a :class:`GatewayChan
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from hub.db import from_micros, migrate, to_micros
+from hub.db import Connection, from_micros, migrate, to_micros
 from schemas.models import GatewayStatus, StatusKind
 
 __all__ = ["GatewayChange", "GatewayState", "Gateways"]
@@ -57,7 +56,7 @@ class GatewayChange:
 class Gateways:
     """The ``gateway_status`` table; writes join the caller's transaction."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
         migrate(conn, "gateways", MIGRATIONS)
 

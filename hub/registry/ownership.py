@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from hub.db import Connection
+
 __all__ = [
     "organisation_of_device",
     "organisation_of_home",
@@ -17,7 +19,7 @@ __all__ = [
 ]
 
 
-def _one(conn: sqlite3.Connection, sql: str, key: str | None) -> str | None:
+def _one(conn: Connection, sql: str, key: str | None) -> str | None:
     if key is None:
         return None
     try:
@@ -27,11 +29,11 @@ def _one(conn: sqlite3.Connection, sql: str, key: str | None) -> str | None:
     return str(row[0]) if row and row[0] is not None else None
 
 
-def organisation_of_team(conn: sqlite3.Connection, team_id: str | None) -> str | None:
+def organisation_of_team(conn: Connection, team_id: str | None) -> str | None:
     return _one(conn, "SELECT organisation_id FROM team WHERE id = ?", team_id)
 
 
-def organisation_of_home(conn: sqlite3.Connection, home_id: str | None) -> str | None:
+def organisation_of_home(conn: Connection, home_id: str | None) -> str | None:
     return _one(
         conn,
         "SELECT t.organisation_id FROM home h JOIN team t ON t.id = h.team_id WHERE h.id = ?",
@@ -39,7 +41,7 @@ def organisation_of_home(conn: sqlite3.Connection, home_id: str | None) -> str |
     )
 
 
-def organisation_of_resident(conn: sqlite3.Connection, resident_id: str | None) -> str | None:
+def organisation_of_resident(conn: Connection, resident_id: str | None) -> str | None:
     return _one(
         conn,
         "SELECT t.organisation_id FROM resident r JOIN home h ON h.id = r.home_id"
@@ -48,14 +50,14 @@ def organisation_of_resident(conn: sqlite3.Connection, resident_id: str | None) 
     )
 
 
-def organisation_of_publisher(conn: sqlite3.Connection, publisher: str | None) -> str | None:
+def organisation_of_publisher(conn: Connection, publisher: str | None) -> str | None:
     """The organisation of the home the publisher (gateway or vendor) belongs to."""
     return organisation_of_home(
         conn, _one(conn, "SELECT home_id FROM publisher WHERE id = ?", publisher)
     )
 
 
-def organisation_of_device(conn: sqlite3.Connection, device_id: str | None) -> str | None:
+def organisation_of_device(conn: Connection, device_id: str | None) -> str | None:
     """The organisation of the resident the device is (or was last) assigned to; never
     assigned: of the home of the gateway that first published it (as the dashboard's)."""
     last = _one(

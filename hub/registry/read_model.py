@@ -9,8 +9,9 @@ registry tables only when the registry changed (``registry_meta.version``).
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
+
+from hub.db import Connection
 
 __all__ = ["Place", "ReadModel"]
 
@@ -22,7 +23,7 @@ Place = tuple[str | None, str | None]
 class ReadModel:
     """Read-only look-ups over the registry tables, rebuilt when the registry changes."""
 
-    conn: sqlite3.Connection
+    conn: Connection
     residents: dict[str, Place] = field(default_factory=dict)
     publishers: dict[str, Place] = field(default_factory=dict)
     rooms: dict[str, str] = field(default_factory=dict)

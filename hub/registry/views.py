@@ -8,12 +8,11 @@ route turns it into 404 rather than 403 and does not reveal that it exists.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from hub.db import Orgs, from_micros, org_filter
+from hub.db import Connection, Orgs, from_micros, org_filter
 
 __all__ = [
     "AssignmentView",
@@ -88,15 +87,13 @@ class AssignmentView:
     end: datetime | None
 
 
-def residents(conn: sqlite3.Connection, organisations: Orgs) -> list[ResidentView]:
+def residents(conn: Connection, organisations: Orgs) -> list[ResidentView]:
     where, params = org_filter("t.organisation_id", organisations)
     rows = conn.execute(f"{_RESIDENT_SQL} WHERE {where} ORDER BY r.name, r.id", params)
     return [ResidentView(*row) for row in rows]
 
 
-def resident(
-    conn: sqlite3.Connection, resident_id: str, organisations: Orgs
-) -> ResidentView | None:
+def resident(conn: Connection, resident_id: str, organisations: Orgs) -> ResidentView | None:
     where, params = org_filter("t.organisation_id", organisations)
     row = conn.execute(
         f"{_RESIDENT_SQL} WHERE r.id = ? AND {where}",
@@ -105,7 +102,7 @@ def resident(
     return ResidentView(*row) if row else None
 
 
-def homes(conn: sqlite3.Connection, organisations: Orgs) -> list[HomeView]:
+def homes(conn: Connection, organisations: Orgs) -> list[HomeView]:
     where, params = org_filter("t.organisation_id", organisations)
     rows = conn.execute(
         "SELECT h.id, h.label, t.name, t.organisation_id,"  # noqa: S608 - placeholders only
@@ -142,7 +139,7 @@ def _device_sql(where: str) -> str:
         " LEFT JOIN resident r ON r.id = a.resident_id"
         " LEFT JOIN publisher p ON p.id = d.first_publisher"
         " LEFT JOIN home ph ON ph.id = p.home_id LEFT JOIN team pt ON pt.id = ph.team_id)"
-        f" WHERE {where} ORDER BY id"
+        f" AS owned WHERE {where} ORDER BY id"
     )
 
 
@@ -168,7 +165,7 @@ def _visible_devices(organisations: Orgs) -> tuple[str, list[object]]:
     return f"({owned} OR NOT claimed)", params
 
 
-def devices(conn: sqlite3.Connection, organisations: Orgs) -> list[DeviceView]:
+def devices(conn: Connection, organisations: Orgs) -> list[DeviceView]:
     """Devices that belong to ``organisations`` (see ``_OWNER``) and unclaimed ones (never
     assigned, not first heard by a gateway of any organisation: any administrator may claim
     them); for a system administrator every device."""
@@ -176,24 +173,24 @@ def devices(conn: sqlite3.Connection, organisations: Orgs) -> list[DeviceView]:
     return [_device(row) for row in conn.execute(_device_sql(where), params)]
 
 
-def device(conn: sqlite3.Connection, device_id: str, organisations: Orgs) -> DeviceView | None:
+def device(conn: Connection, device_id: str, organisations: Orgs) -> DeviceView | None:
     """The device if it exists and ``organisations`` may change it (as :func:`devices`)."""
     where, params = _visible_devices(organisations)
     row = conn.execute(_device_sql(f"id = ? AND {where}"), [device_id, *params]).fetchone()
     return _device(row) if row else None
 
 
-def device_exists(conn: sqlite3.Connection, device_id: str) -> bool:
+def device_exists(conn: Connection, device_id: str) -> bool:
     return conn.execute("SELECT 1 FROM device WHERE id = ?", (device_id,)).fetchone() is not None
 
 
-def devices_of_resident(conn: sqlite3.Connection, resident_id: str) -> list[DeviceView]:
+def devices_of_resident(conn: Connection, resident_id: str) -> list[DeviceView]:
     rows = conn.execute(_device_sql("resident_id = ?"), (resident_id,))
     return [_device(row) for row in rows]
 
 
 def assignments_of_device(
-    conn: sqlite3.Connection, device_id: str, organisations: Orgs = None
+    conn: Connection, device_id: str, organisations: Orgs = None
 ) -> list[AssignmentView]:
     """The device's assignments to residents of ``organisations`` (None: all), newest first."""
     where, params = org_filter("t.organisation_id", organisations)
@@ -210,7 +207,7 @@ def assignments_of_device(
     ]
 
 
-def teams(conn: sqlite3.Connection, organisations: Orgs) -> list[TeamView]:
+def teams(conn: Connection, organisations: Orgs) -> list[TeamView]:
     where, params = org_filter("organisation_id", organisations)
     rows = conn.execute(
         f"SELECT id, name, organisation_id FROM team WHERE {where} ORDER BY name, id",  # noqa: S608
@@ -219,7 +216,7 @@ def teams(conn: sqlite3.Connection, organisations: Orgs) -> list[TeamView]:
     return [TeamView(i, n, o) for i, n, o in rows]
 
 
-def resident_names(conn: sqlite3.Connection, ids: Iterable[str]) -> dict[str, str]:
+def resident_names(conn: Connection, ids: Iterable[str]) -> dict[str, str]:
     wanted = sorted(set(ids))
     if not wanted:
         return {}

@@ -5,17 +5,19 @@ from pathlib import Path
 
 import pytest
 
-from hub.db import migrate, open_db, transaction
-from hub.errors import RegistryError, StoreError
+from hub.db import Connection, open_db, transaction
+from hub.errors import RegistryError
 from hub.registry.core import Registry
 from hub.registry.resolver import REFUSED
+from tests.support.hub_db import HubDatabases
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def registry(tmp_path: Path) -> Registry:
-    return Registry(open_db(tmp_path / "hub.sqlite3"))
+def registry(hub_db: Connection) -> Registry:
+    """The registry on SQLite and on PostgreSQL (:mod:`tests.support.hub_db`)."""
+    return Registry(hub_db)
 
 
 def test_open_db_uses_wal_and_foreign_keys(tmp_path: Path) -> None:
@@ -23,17 +25,6 @@ def test_open_db_uses_wal_and_foreign_keys(tmp_path: Path) -> None:
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
-
-
-def test_migrate_applies_each_statement_once_per_component(tmp_path: Path) -> None:
-    conn = open_db(tmp_path / "x.sqlite3")
-    assert migrate(conn, "demo", ["CREATE TABLE a (x)"]) == 1
-    assert migrate(conn, "demo", ["CREATE TABLE a (x)", "CREATE TABLE b (y)"]) == 2
-    assert migrate(conn, "other", ["CREATE TABLE a2 (x)"]) == 1
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"a", "b", "a2"} <= tables
-    with pytest.raises(StoreError, match="this code knows only 1"):
-        migrate(conn, "demo", ["CREATE TABLE a (x)"])
 
 
 def test_device_moves_between_residents(registry: Registry) -> None:
@@ -70,23 +61,28 @@ def test_overlapping_closed_assignment_is_refused(registry: Registry) -> None:
         registry.assign("d", "r-unknown", T + timedelta(days=6))
 
 
-def test_resolver_sees_changes_made_through_another_connection(tmp_path: Path) -> None:
-    path = tmp_path / "hub.sqlite3"
-    ingest_side = Registry(open_db(path))
-    admin_side = Registry(open_db(path))
+def test_resolver_sees_changes_made_through_another_connection(hub_dbs: HubDatabases) -> None:
+    ingest_side = Registry(hub_dbs.open())
+    admin_side = Registry(hub_dbs.open())
     resident = admin_side.add_resident("C")
     assert ingest_side.resolve("d", T) is None
     admin_side.assign("d", resident.id, T - timedelta(days=1))
     assert ingest_side.resolve("d", T) == resident.id
 
 
-def test_publisher_tokens_are_stored_hashed(registry: Registry, tmp_path: Path) -> None:
+def test_publisher_tokens_are_stored_hashed(hub_dbs: HubDatabases) -> None:
+    conn = hub_dbs.open()
+    registry = Registry(conn)
     registry.add_publisher("vendor-x", "vendor")
     token = registry.issue_token("vendor-x")
     assert registry.authenticate(token) == "vendor-x"
     assert registry.authenticate(token + "x") is None
-    raw = (tmp_path / "hub.sqlite3").read_bytes()
-    assert token.encode() not in raw
+    if hub_dbs.engine == "sqlite":
+        assert token.encode() not in hub_dbs.path.read_bytes()
+    stored = conn.execute("SELECT id, kind, token_sha256, description FROM publisher").fetchall()
+    assert len(stored) == 1
+    assert stored[0][2] is not None
+    assert not any(token in str(column) for column in stored[0])
     publisher = registry.publisher("vendor-x")
     assert publisher is not None
     assert publisher.has_token
