@@ -53,6 +53,7 @@ from hub.admin.installer import (
 from hub.admin.lifecycle import LIFECYCLE_ACTIONS
 from hub.admin.listing import list_all
 from hub.fhir.cli import FHIR_ACTIONS
+from hub.fhir.push.cli import PUSH_ACTIONS
 
 if TYPE_CHECKING:
     from hub.registry.core import PublisherKind, Registry
@@ -344,6 +345,7 @@ def register(parser: argparse.ArgumentParser) -> Handler:
         *_ACTIONS,
         *LIFECYCLE_ACTIONS,
         *FHIR_ACTIONS,
+        *PUSH_ACTIONS,
     ]:
         action = sub.add_parser(name, help=help_text, description=help_text)
         arguments(action)
