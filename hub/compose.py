@@ -76,7 +76,7 @@ def _authenticator(settings: HubSettings, conn: sqlite3.Connection, clock: Clock
     alerts: AlertSettings = settings.alerts
     return Authenticator(
         UserStore(conn, clock),
-        LoginThrottle(clock),
+        LoginThrottle(clock, conn=conn),
         session_ttl=timedelta(hours=alerts.session_hours),
     )
 

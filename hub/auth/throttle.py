@@ -11,8 +11,14 @@ Two limits, neither of which lets a stranger keep a care worker off the board:
   refuse that address until the oldest ages out.
 
 The address is the TCP peer unless ``[http] forwarded_allow_ips`` names a trusted proxy
-(then uvicorn takes it from ``X-Forwarded-For``). In memory (a restart forgets failures),
-bounded to ``max_tracked`` pairs and addresses (the oldest are dropped first).
+(then uvicorn takes it from ``X-Forwarded-For``).
+
+Where the failures are kept: with a connection (as the hub runs it), in the auth tables of
+the hub database (``auth_throttle_pair``, ``auth_throttle_failure``), so that every hub node
+in front of one PostgreSQL sees the same failures whichever node a sign-in lands on, and a
+restart forgets nothing; rows older than their window are deleted as failures arrive.
+Without one, in memory, bounded to ``max_tracked`` pairs and addresses (the oldest are
+dropped first).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from datetime import datetime, timedelta
 
 from foundation.clock import Clock
 from hub.auth.errors import TooManyAttemptsError
+from hub.db import Connection, from_micros, to_micros, transaction
 
 __all__ = ["LoginThrottle", "ThrottleLimits"]
 
@@ -51,9 +58,14 @@ class _Pair:
 class LoginThrottle:
     """Refuse sign-in attempts after too many recent failures of a pair or an address."""
 
-    def __init__(self, clock: Clock, limits: ThrottleLimits | None = None) -> None:
+    def __init__(
+        self, clock: Clock, limits: ThrottleLimits | None = None, conn: Connection | None = None
+    ) -> None:
+        """``conn``: keep the failures in the hub database (migrated by
+        :class:`~hub.auth.users.UserStore`), shared by every hub node; None: in memory."""
         self._clock = clock
         self._limits = limits or ThrottleLimits()
+        self._shared = None if conn is None else _SharedFailures(conn, self._limits)
         self._pairs: OrderedDict[tuple[str, str], _Pair] = OrderedDict()
         self._addresses: OrderedDict[str, deque[datetime]] = OrderedDict()
 
@@ -68,25 +80,35 @@ class LoginThrottle:
     def check(self, username: str, address: str | None) -> None:
         """Raise :class:`TooManyAttemptsError` if the pair or the address must wait now."""
         now = self._clock()
-        pair = self._pairs.get(_pair_key(username, address))
+        if self._shared is not None:
+            failures, last, recent = self._shared.read(_pair_key(username, address), now)
+            self._refuse(_Pair(failures, last) if failures else None, recent, now)
+            return
+        key = _pair_key(username, address)
+        pair = self._pairs.get(key)
+        if pair is not None and now - pair.last >= timedelta(seconds=self._limits.forget_seconds):
+            del self._pairs[key]
+            pair = None
+        self._refuse(pair, list(self._recent(address, now)) if address else [], now)
+
+    def _refuse(self, pair: _Pair | None, recent: list[datetime], now: datetime) -> None:
         if pair is not None:
-            if now - pair.last >= timedelta(seconds=self._limits.forget_seconds):
-                del self._pairs[_pair_key(username, address)]
-            else:
-                ready = pair.last + timedelta(seconds=self.delay_after(pair.failures))
-                if now < ready:
-                    wait = (ready - now).total_seconds()
-                    raise TooManyAttemptsError("user and address", max(1, math.ceil(wait)))
-        if address:
-            recent = self._recent(address, now)
-            if len(recent) >= self._limits.per_address:
-                window = timedelta(seconds=self._limits.window_seconds)
-                wait = (recent[0] + window - now).total_seconds()
-                raise TooManyAttemptsError("address", max(1, math.ceil(wait)))
+            ready = pair.last + timedelta(seconds=self.delay_after(pair.failures))
+            if now < ready:
+                wait = (ready - now).total_seconds()
+                raise TooManyAttemptsError("user and address", max(1, math.ceil(wait)))
+        if len(recent) >= self._limits.per_address:
+            wait = (
+                recent[0] + timedelta(seconds=self._limits.window_seconds) - now
+            ).total_seconds()
+            raise TooManyAttemptsError("address", max(1, math.ceil(wait)))
 
     def failure(self, username: str, address: str | None) -> None:
         now = self._clock()
         key = _pair_key(username, address)
+        if self._shared is not None:
+            self._shared.failure(key, now)
+            return
         pair = self._pairs.pop(key, None) or _Pair(0, now)
         pair.failures += 1
         pair.last = now
@@ -99,6 +121,8 @@ class LoginThrottle:
         self._bound()
 
     def success(self, username: str, address: str | None) -> None:
+        if self._shared is not None:
+            self._shared.success(_pair_key(username, address))
         self._pairs.pop(_pair_key(username, address), None)
 
     def _recent(self, address: str, now: datetime) -> deque[datetime]:
@@ -119,3 +143,57 @@ class LoginThrottle:
 
 def _pair_key(username: str, address: str | None) -> tuple[str, str]:
     return (username.lower(), address or "")
+
+
+class _SharedFailures:
+    """The throttle's failures in the hub database (see the module doc)."""
+
+    def __init__(self, conn: Connection, limits: ThrottleLimits) -> None:
+        self._conn = conn
+        self._limits = limits
+
+    def read(self, key: tuple[str, str], now: datetime) -> tuple[int, datetime, list[datetime]]:
+        """The pair's failures (0 once forgotten) and last failure, and the address's recent
+        failures within the window (oldest first, at most ``per_address``)."""
+        username, address = key
+        forget = to_micros(now - timedelta(seconds=self._limits.forget_seconds))
+        row = self._conn.execute(
+            "SELECT failures, last_us FROM auth_throttle_pair WHERE username = ? AND address = ?"
+            " AND last_us > ?",
+            (username, address, forget),
+        ).fetchone()
+        recent: list[datetime] = []
+        if address:
+            horizon = to_micros(now - timedelta(seconds=self._limits.window_seconds))
+            rows = self._conn.execute(
+                "SELECT at_us FROM auth_throttle_failure WHERE address = ? AND at_us > ?"
+                " ORDER BY at_us DESC LIMIT ?",
+                (address, horizon, self._limits.per_address),
+            ).fetchall()
+            recent = [from_micros(int(r[0])) for r in reversed(rows)]
+        if row is None:
+            return 0, now, recent
+        return int(row[0]), from_micros(int(row[1])), recent
+
+    def failure(self, key: tuple[str, str], now: datetime) -> None:
+        username, address = key
+        now_us = to_micros(now)
+        forget = to_micros(now - timedelta(seconds=self._limits.forget_seconds))
+        horizon = to_micros(now - timedelta(seconds=self._limits.window_seconds))
+        with transaction(self._conn):
+            self._conn.execute("DELETE FROM auth_throttle_pair WHERE last_us <= ?", (forget,))
+            self._conn.execute(
+                "INSERT INTO auth_throttle_pair (username, address, failures, last_us)"
+                " VALUES (?, ?, 1, ?) ON CONFLICT (username, address) DO UPDATE"
+                " SET failures = auth_throttle_pair.failures + 1, last_us = excluded.last_us",
+                (username, address, now_us),
+            )
+            if address:
+                self._conn.execute("DELETE FROM auth_throttle_failure WHERE at_us <= ?", (horizon,))
+                self._conn.execute(
+                    "INSERT INTO auth_throttle_failure (address, at_us) VALUES (?, ?)",
+                    (address, now_us),
+                )
+
+    def success(self, key: tuple[str, str]) -> None:
+        self._conn.execute("DELETE FROM auth_throttle_pair WHERE username = ? AND address = ?", key)

@@ -1,4 +1,4 @@
-"""Staff users, API tokens and server-side sessions in the hub's SQLite file.
+"""Staff users, API tokens and server-side sessions in the hub database (SQLite or PostgreSQL).
 
 Passwords are hashed with Argon2id (argon2-cffi). API tokens and session ids are 32 random
 bytes; only their SHA-256 is stored (a random secret of that length needs no slow hash).
@@ -22,7 +22,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from foundation.clock import Clock
 from hub.auth.errors import UserExistsError
 from hub.auth.passwords import check_password_strength
-from hub.db import from_micros, migrate, to_micros, transaction
+from hub.db import Connection, from_micros, migrate, to_micros, transaction
 
 __all__ = ["Role", "TokenInfo", "User", "UserStore", "fast_hasher"]
 
@@ -48,6 +48,13 @@ MIGRATIONS = [
         " expires_us INTEGER NOT NULL, address TEXT, ended_us INTEGER)"
     ),
     "CREATE TABLE auth_secret (name TEXT PRIMARY KEY, value BLOB NOT NULL)",
+    # Versions 6-8: sign-in failures (hub.auth.throttle), shared by every hub node (issue 17).
+    (
+        "CREATE TABLE auth_throttle_pair (username TEXT NOT NULL, address TEXT NOT NULL,"
+        " failures INTEGER NOT NULL, last_us INTEGER NOT NULL, PRIMARY KEY (username, address))"
+    ),
+    "CREATE TABLE auth_throttle_failure (address TEXT NOT NULL, at_us INTEGER NOT NULL)",
+    "CREATE INDEX auth_throttle_failure_address ON auth_throttle_failure (address, at_us)",
 ]
 
 TOKEN_PREFIX = "hjt_"  # noqa: S105 - a visible prefix, not a secret
@@ -124,7 +131,7 @@ class UserStore:
     """The auth tables. One owner per connection."""
 
     def __init__(
-        self, conn: sqlite3.Connection, clock: Clock, hasher: PasswordHasher | None = None
+        self, conn: Connection, clock: Clock, hasher: PasswordHasher | None = None
     ) -> None:
         self._conn = conn
         self._clock = clock

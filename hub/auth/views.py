@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from hub.db import Orgs, org_filter
+from hub.db import Connection, Orgs, org_filter
 
 __all__ = [
     "UserView",
@@ -27,7 +27,7 @@ class UserView:
     active: bool
 
 
-def users(conn: sqlite3.Connection, organisations: Orgs) -> list[UserView]:
+def users(conn: Connection, organisations: Orgs) -> list[UserView]:
     where, params = org_filter("organisation_id", organisations)
     rows = conn.execute(
         "SELECT id, username, display_name, role, organisation_id, active FROM auth_user"  # noqa: S608 - placeholders only
@@ -37,7 +37,7 @@ def users(conn: sqlite3.Connection, organisations: Orgs) -> list[UserView]:
     return [UserView(i, u, d, r, o, bool(a)) for i, u, d, r, o, a in rows]
 
 
-def display_names(conn: sqlite3.Connection) -> dict[str, str]:
+def display_names(conn: Connection) -> dict[str, str]:
     """Username -> display name, for showing who did what in audit trails."""
     try:
         rows = conn.execute("SELECT username, display_name FROM auth_user").fetchall()
@@ -46,14 +46,14 @@ def display_names(conn: sqlite3.Connection) -> dict[str, str]:
     return {str(u): str(d) for u, d in rows}
 
 
-def organisations_by_username(conn: sqlite3.Connection) -> dict[str, str | None]:
+def organisations_by_username(conn: Connection) -> dict[str, str | None]:
     """Username -> organisation (None: a system administrator). Raises
     :class:`sqlite3.OperationalError` when this database has no staff accounts."""
     rows = conn.execute("SELECT username, organisation_id FROM auth_user").fetchall()
     return {str(u): None if o is None else str(o) for u, o in rows}
 
 
-def organisation_of_user(conn: sqlite3.Connection, username: str | None) -> str | None:
+def organisation_of_user(conn: Connection, username: str | None) -> str | None:
     """The user's organisation (None: unknown, a system administrator, or no accounts here)."""
     if username is None:
         return None
@@ -66,7 +66,7 @@ def organisation_of_user(conn: sqlite3.Connection, username: str | None) -> str 
     return str(row[0]) if row and row[0] is not None else None
 
 
-def user_rows(conn: sqlite3.Connection) -> list[tuple[str, str, str, str, str]]:
+def user_rows(conn: Connection) -> list[tuple[str, str, str, str, str]]:
     """(username, role, organisation or '-', teams or '-', active 'yes'/'no') by username,
     for ``hjem admin list``."""
     rows = conn.execute(

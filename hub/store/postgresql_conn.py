@@ -22,7 +22,8 @@ The dialect differences are translated here, once per distinct statement (:func:
 * ``BEGIN IMMEDIATE`` -> ``BEGIN``;
 * in migrations: ``INTEGER`` -> ``BIGINT`` (the hub stores µs times), ``INTEGER PRIMARY KEY
   AUTOINCREMENT`` -> an identity column, ``REAL`` -> ``DOUBLE PRECISION``, ``BLOB`` ->
-  ``BYTEA``, ``WITHOUT ROWID`` dropped. A statement that needs more is a
+  ``BYTEA``, ``WITHOUT ROWID`` dropped, ``COLLATE NOCASE`` -> an ICU case-insensitive
+  collation (:data:`NOCASE`). A statement that needs more is a
   :class:`hub.db.Dialects` pair with the same version number on both engines.
 
 Migrations go through :func:`hub.store.postgresql_db.migrate` (advisory lock, recorded in
@@ -77,7 +78,15 @@ _TYPES = (
     (re.compile(r"\bREAL\b"), "DOUBLE PRECISION"),
     (re.compile(r"\bBLOB\b"), "BYTEA"),
     (re.compile(r"\s+WITHOUT ROWID\b"), ""),
+    (re.compile(r"\bCOLLATE NOCASE\b"), "COLLATE hjem_nocase"),
 )
+NOCASE = (
+    "CREATE COLLATION IF NOT EXISTS hjem_nocase"
+    " (provider = icu, locale = 'und-u-ks-level2', deterministic = false)"
+)
+"""SQLite's ``COLLATE NOCASE`` on PostgreSQL: ICU's case-insensitive comparison (level 2:
+case folded for every script, not only ASCII as SQLite does), created with the first version
+that uses it."""
 
 
 @functools.lru_cache(maxsize=2048)
@@ -111,6 +120,10 @@ def ddl(statement: str | Dialects) -> str:
         for pattern, replacement in _TYPES:
             parts[index] = pattern.sub(replacement, parts[index])
     return "".join(parts)
+
+
+def _version(statement: str) -> tuple[str, ...]:
+    return (NOCASE, statement) if "COLLATE hjem_nocase" in statement else (statement,)
 
 
 def _raise(exc: psycopg.Error) -> NoReturn:
@@ -181,7 +194,8 @@ class PgConnection:
     def migrate(self, component: str, statements: Sequence[str | Dialects]) -> int:
         """Apply ``component``'s versions not applied yet (:func:`hub.db.migrate`)."""
         try:
-            return migrate(self._live(), component, [(ddl(s),) for s in statements])
+            versions = [_version(ddl(s)) for s in statements]
+            return migrate(self._live(), component, versions)
         except psycopg.Error as exc:
             message = str(exc).strip().replace("\n", " ")
             raise StoreError(BACKEND, f"migrate {component}", message) from exc

@@ -1,11 +1,10 @@
 """Staff authentication: Argon2 passwords, roles and organisations, API tokens, sessions,
-sign-in throttling (injected clock) and the FastAPI dependencies."""
+sign-in throttling (injected clock) and the FastAPI dependencies; on SQLite and PostgreSQL
+(:mod:`tests.support.hub_db`), and across two hub nodes sharing one database."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Annotated
 
 import httpx
@@ -29,25 +28,28 @@ from hub.auth import (
     install_auth,
     require_role,
 )
-from hub.db import open_db
+from hub.auth import views as auth_views
+from hub.db import Connection
+from tests.support.hub_db import HubDatabases
 
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+LIMITS = ThrottleLimits(free_failures=2, per_address=8)
 
 
 class Env:
-    def __init__(self, path: Path) -> None:
-        self.clock = ManualClock(T0)
-        self.conn = open_db(path)
+    """One hub node's authentication; ``shared``: its throttle keeps failures in the database."""
+
+    def __init__(self, conn: Connection, clock: ManualClock, *, shared: bool = True) -> None:
+        self.clock = clock
+        self.conn = conn
         self.users = UserStore(self.conn, self.clock, fast_hasher())
-        self.throttle = LoginThrottle(self.clock, ThrottleLimits(free_failures=2, per_address=8))
+        self.throttle = LoginThrottle(self.clock, LIMITS, conn if shared else None)
         self.auth = Authenticator(self.users, self.throttle, session_ttl=timedelta(hours=8))
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
-    made = Env(tmp_path / "hub.db")
-    yield made
-    made.conn.close()
+def env(hub_db: Connection) -> Env:
+    return Env(hub_db, ManualClock(T0))
 
 
 def test_passwords_are_argon2_hashes_and_checked(env: Env) -> None:
@@ -118,7 +120,11 @@ def test_sessions_expire_end_and_die_with_the_user(env: Env) -> None:
     assert env.users.expire_sessions(env.clock.now()) == 3
 
 
-def test_failed_sign_ins_are_throttled_per_user_address_pair_and_per_address(env: Env) -> None:
+@pytest.mark.parametrize("shared", [True, False], ids=["in-database", "in-memory"])
+def test_failed_sign_ins_are_throttled_per_user_address_pair_and_per_address(
+    hub_db: Connection, shared: bool
+) -> None:
+    env = Env(hub_db, ManualClock(T0), shared=shared)
     env.users.create_user("anna", "long enough pw", Role.CARE_STAFF, "org-a")
     for _ in range(2):  # free failures
         with pytest.raises(InvalidCredentialsError):
@@ -147,6 +153,24 @@ def test_failed_sign_ins_are_throttled_per_user_address_pair_and_per_address(env
     assert (by_address.value.scope, by_address.value.retry_after_s) == ("address", 900)
     env.clock.advance(900)
     assert env.auth.sign_in("anna", "long enough pw", "10.6.6.6")[0].username == "anna"
+
+
+def test_any_node_serves_a_signed_in_user_and_sees_the_failures(hub_dbs: HubDatabases) -> None:
+    clock = ManualClock(T0)
+    one, two = Env(hub_dbs.open(), clock), Env(hub_dbs.open(), clock)
+    one.users.create_user("anna", "long enough pw", Role.CARE_STAFF, "org-a")
+    user, session = one.auth.sign_in("anna", "long enough pw", "10.0.0.5")
+    assert two.users.user_for_session(session) == user  # a request landing on the other node
+    assert two.users.csrf_key == one.users.csrf_key  # its CSRF tokens check on both
+    token = two.users.issue_token(user.id, "careline")
+    assert one.users.user_for_token(token) == user
+    for env in (one, two, one):  # failures on alternate nodes add up
+        with pytest.raises(InvalidCredentialsError):
+            env.auth.sign_in("anna", "guess", "10.0.0.9")
+    with pytest.raises(TooManyAttemptsError):
+        two.auth.sign_in("anna", "long enough pw", "10.0.0.9")
+    one.auth.sign_out(session)
+    assert two.users.user_for_session(session) is None
 
 
 def test_throttle_bounds_its_memory(env: Env) -> None:
@@ -192,3 +216,16 @@ async def test_fastapi_dependencies(env: Env) -> None:
     assert wrong_scheme.status_code == 401
     assert staff_admin.status_code == 403
     assert by_cookie.json() == {"username": "root"}
+
+
+def test_user_views(env: Env) -> None:
+    env.users.create_user("anna", "long enough pw", Role.CARE_STAFF, "org-a", teams=("n", "d"))
+    env.users.create_user("root", "long enough pw", Role.ADMIN, None, display_name="Root")
+    assert [u.username for u in auth_views.users(env.conn, frozenset({"org-a"}))] == ["anna"]
+    assert auth_views.display_names(env.conn) == {"anna": "anna", "root": "Root"}
+    assert auth_views.organisations_by_username(env.conn) == {"anna": "org-a", "root": None}
+    assert auth_views.organisation_of_user(env.conn, "ANNA") == "org-a"  # any case, as sign-in
+    assert auth_views.user_rows(env.conn) == [
+        ("anna", "care_staff", "org-a", "d,n", "yes"),
+        ("root", "admin", "-", "-", "yes"),
+    ]
