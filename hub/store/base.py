@@ -231,7 +231,8 @@ class TimeSeriesStore(ABC):
         raise StoreError(self.kind, "stored_since", "this store does not number observations")
 
     def last_stored(self) -> int:
-        """The number of the newest stored observation (0: none); see :meth:`stored_since`."""
+        """The last number given out (0: none; at least the newest stored observation's):
+        where a consumer that wants only what is stored from now on starts."""
         raise StoreError(self.kind, "last_stored", "this store does not number observations")
 
     def apply_retention(self, now: datetime) -> int:

@@ -36,7 +36,13 @@ from hub.ingest.payloads import inflate, stored_form
 from hub.store.base import Bucket, Sample, StoredObservation, TimeSeriesStore
 from hub.store.postgresql_db import BACKEND, describe, open_pool
 from hub.store.postgresql_parts import Partitions, months_of
-from hub.store.postgresql_schema import INSERT_OBSERVATIONS, MIGRATIONS, WRITE_REST
+from hub.store.postgresql_schema import (
+    INSERT_OBSERVATIONS,
+    MIGRATIONS,
+    STORED_SINCE,
+    TAKE_NUMBERS,
+    WRITE_REST,
+)
 from hub.store.sql_reads import (
     OBSERVATIONS_SQL,
     buckets,
@@ -169,7 +175,9 @@ class PostgresStore(TimeSeriesStore):
     def _insert(
         conn: psycopg.Connection, unique: list[StoredObservation], rows: _Rows
     ) -> list[StoredObservation]:
-        cur = conn.execute(INSERT_OBSERVATIONS, _columns(rows.observations, 13))
+        last = int(conn.execute(TAKE_NUMBERS, (len(unique),)).fetchone()[0])  # type: ignore[index]
+        numbers = list(range(last - len(unique) + 1, last + 1))
+        cur = conn.execute(INSERT_OBSERVATIONS, [*_columns(rows.observations, 13), numbers])
         mine = {(int(t), str(i), str(p)) for t, i, p in cur.fetchall()}
         new, values, components = unique, rows.values, rows.components
         used = rows.messages
@@ -243,6 +251,16 @@ class PostgresStore(TimeSeriesStore):
             (value, code, code, to_micros(start), to_micros(end)),
         )
         return decode_observations(rows, _inflate)
+
+    def stored_since(self, cursor: int, limit: int) -> list[tuple[int, StoredObservation]]:
+        """Numbered from one counter row that each write locks until it commits, so numbers
+        grow in commit order across hub nodes; dropped partitions take no number back."""
+        rows = self._read(STORED_SINCE, (cursor, limit))
+        items = decode_observations((r[:8] for r in rows), _inflate)
+        return [(int(r[8]), item) for r, item in zip(rows, items, strict=True)]
+
+    def last_stored(self) -> int:
+        return int(self._read("SELECT last FROM observation_number", ())[0][0])
 
     def count(self) -> int:
         return int(self._read("SELECT COUNT(*) FROM observation", ())[0][0])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from hub.store.postgresql_db import Migration
 
-__all__ = ["INSERT_OBSERVATIONS", "MIGRATIONS", "WRITE_REST"]
+__all__ = ["INSERT_OBSERVATIONS", "MIGRATIONS", "STORED_SINCE", "TAKE_NUMBERS", "WRITE_REST"]
 
 MIGRATIONS: list[Migration] = [
     (
@@ -45,17 +45,41 @@ MIGRATIONS: list[Migration] = [
         ),
         "CREATE INDEX rollup_device ON rollup (width_s, device_id, code, bucket_us)",
     ),
+    (
+        # Version 2: observations numbered in commit order (TimeSeriesStore.stored_since): a
+        # write takes its numbers from this one row, whose lock it holds until it commits, so
+        # a later number is always a later commit, across hub nodes. NULL: stored before.
+        (
+            "CREATE TABLE observation_number (one boolean PRIMARY KEY DEFAULT true CHECK (one),"
+            " last bigint NOT NULL)"
+        ),
+        "INSERT INTO observation_number (last) VALUES (0)",
+        "ALTER TABLE observation ADD COLUMN number bigint",
+        "CREATE INDEX observation_by_number ON observation (number)",
+    ),
 ]
+
+TAKE_NUMBERS = "UPDATE observation_number SET last = last + %s RETURNING last"
+"""Numbers for a write's observations (the last of them); locks the row until the commit."""
 
 INSERT_OBSERVATIONS = (
     "INSERT INTO observation (id, publisher, device_id, resident_id, system, code,"
-    " effective_us, received_us, message, position, json, value, unit)"
+    " effective_us, received_us, message, position, json, value, unit, number)"
     " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
     " %s::text[], %s::bigint[], %s::bigint[], %s::bigint[], %s::integer[], %s::text[],"
-    " %s::float8[], %s::text[])"
+    " %s::float8[], %s::text[], %s::bigint[])"
     " ON CONFLICT DO NOTHING RETURNING effective_us, id, publisher"
 )
-"""Every observation of a write as 13 arrays; returns the keys of the rows that were new."""
+"""Every observation of a write as 13 arrays and its number; returns the keys of the rows
+that were new (a duplicate's number is left unused)."""
+
+STORED_SINCE = (
+    "SELECT o.json, o.message, m.payload, m.encoding, o.position, o.publisher, o.resident_id,"
+    " o.received_us, o.number FROM observation o LEFT JOIN message m"
+    " ON m.received_us = o.received_us AND m.id = o.message"
+    " WHERE o.number > %s ORDER BY o.number LIMIT %s"
+)
+"""The observations numbered after a cursor, in number order, with their messages."""
 
 WRITE_REST = (
     "WITH m AS (INSERT INTO message (id, publisher, received_us, payload, encoding)"

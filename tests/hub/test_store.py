@@ -249,3 +249,40 @@ def test_a_batch_of_many_devices_and_codes_is_stored_and_counted_once(store: Sto
         width=timedelta(hours=1),
     )
     assert (bucket.count, bucket.minimum, bucket.maximum) == (200, 60.0, 99.0)
+
+
+def test_stored_since_numbers_in_commit_order_payloads_included(store: Store) -> None:
+    """The push exporter's feed: what was stored after a number, oldest commit first, with
+    observations read back from their message payload as well as from their own JSON."""
+    assert store.last_stored() == 0
+    first = [temp(5, "36.5"), temp(1, "36.1")]
+    store.write(first)
+    payload = encode(
+        Batch(
+            message_id="m-1", publisher="gw-1", sent=T0, observations=[temp(3, "36.3").observation]
+        )
+    )
+    store.write([StoredObservation(temp(3, "36.3").observation, "gw-1", "r-a", T0, payload, 0)])
+    store.write(first)  # a redelivery: nothing new, no number
+    numbered = store.stored_since(0, 10)
+    assert [item.observation for _, item in numbered] == [
+        *(f.observation for f in first),
+        temp(3, "36.3").observation,
+    ]
+    numbers = [n for n, _ in numbered]
+    assert numbers == sorted(numbers)
+    assert len(set(numbers)) == 3
+    assert store.last_stored() >= numbers[-1]  # (a duplicate may leave a number unused)
+    assert store.stored_since(store.last_stored(), 10) == []
+    assert [n for n, _ in store.stored_since(numbers[0], 1)] == [numbers[1]]
+    assert store.stored_since(numbers[-1], 10) == []
+
+
+def test_numbers_are_not_given_out_again_after_retention(store: Store) -> None:
+    store.write([temp(0, "36.1"), temp(1, "36.2")])
+    top = store.last_stored()
+    store.apply_retention(T0 + timedelta(days=31))
+    store.write([temp(2, "36.3")])
+    [(number, item)] = store.stored_since(top, 10)
+    assert number > top
+    assert item.observation == temp(2, "36.3").observation

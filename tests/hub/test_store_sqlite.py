@@ -233,31 +233,6 @@ def test_insert_rows_inserts_every_row_once_across_chunk_sizes(tmp_path: Path, c
     assert stored == [row for _, row in expected]
 
 
-def test_stored_since_numbers_in_commit_order_payloads_included(store: SqliteStore) -> None:
-    """The push exporter's feed: what was stored after a number, oldest commit first, with
-    observations read back from their message payload as well as from their own JSON."""
-    assert store.last_stored() == 0
-    first = [temp(5, "36.5"), temp(1, "36.1")]
-    store.write(first)
-    payload = encode(
-        Batch(
-            message_id="m-1", publisher="gw-1", sent=T0, observations=[temp(3, "36.3").observation]
-        )
-    )
-    store.write([StoredObservation(temp(3, "36.3").observation, "gw-1", "r-a", T0, payload, 0)])
-    store.write(first)  # a redelivery: nothing new, no number
-    numbered = store.stored_since(0, 10)
-    assert [item.observation for _, item in numbered] == [
-        *(f.observation for f in first),
-        temp(3, "36.3").observation,
-    ]
-    numbers = [n for n, _ in numbered]
-    assert numbers == sorted(numbers) and len(set(numbers)) == 3
-    assert store.last_stored() == numbers[-1]
-    assert [n for n, _ in store.stored_since(numbers[0], 1)] == [numbers[1]]
-    assert store.stored_since(numbers[-1], 10) == []
-
-
 def test_retention_never_gives_a_number_out_again(store: SqliteStore) -> None:
     """Retention keeps the newest row even when it is old: SQLite would give its rowid to the
     next row, and a consumer already past that number would never see the new row."""

@@ -53,10 +53,11 @@ def build_push(
     settings = services.settings.fhir_push
     if not settings.recipients:
         return None
-    if services.store.kind != "sqlite":  # the others do not number what they store yet
+    if services.store.kind not in {"sqlite", "postgresql"}:  # InfluxDB numbers nothing
         raise PushStoreError(
-            f'[fhir_push] needs store.kind = "sqlite" (the store {services.store.kind!r}'
-            " does not number its observations, and the exporter reads them in that order)"
+            f'[fhir_push] needs store.kind = "sqlite" or "postgresql" (the store'
+            f" {services.store.kind!r} does not number its observations, and the exporter"
+            " reads them in that order)"
         )
     timeout = max(r.timeout_s for r in settings.recipients)
     exporter = PushExporter(

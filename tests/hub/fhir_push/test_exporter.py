@@ -9,13 +9,17 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, cast
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
 from foundation.clock import ManualClock
 from hub.admin.audit import admin_actions
+from hub.config import PostgresSettings
 from hub.db import open_db
 from hub.errors import StoreError
 from hub.events import StoredBatch
@@ -25,7 +29,9 @@ from hub.fhir.push.exporter import PushExporter
 from hub.fhir.push.metrics import PushCollector
 from hub.fhir.push.settings import FhirPushSettings, PushRecipient
 from hub.fhir.push.transport import MemoryTransport
+from hub.fhir.push.wiring import PushStoreError, build_push
 from hub.registry.core import Registry
+from hub.store.postgresql import PostgresStore
 from hub.store.sqlite import SqliteStore
 from tests.hub.fhir_push.helpers import (
     ANNA,
@@ -38,6 +44,9 @@ from tests.hub.fhir_push.helpers import (
     setup_registry,
     stored,
 )
+
+if TYPE_CHECKING:
+    from hub.compose import Services
 
 
 @pytest.fixture
@@ -306,3 +315,41 @@ async def test_the_feed_queues_from_the_cursor_and_a_locked_database_loses_nothi
     assert [r.item.observation_id for r in exporter.outbox.due("hospital", 10)] == [new[0].id]
     assert exporter.outbox.state("hospital").cursor == store.last_stored()
     conn.close()
+
+
+@pytest.mark.postgresql
+@pytest.mark.asyncio
+async def test_the_feed_of_a_postgresql_store(
+    conn: sqlite3.Connection, tmp_path: Path, postgres_dsn: str
+) -> None:
+    """With the PostgreSQL store the cursor and the outbox stay in the hub's SQLite file and
+    the feed comes from PostgreSQL: the consented observations stored after the start go."""
+    store = PostgresStore.open(PostgresSettings(dsn=SecretStr(postgres_dsn)))
+    try:
+        store.write([stored(ANNA, DEVICES[ANNA], 0)])  # before the exporter: not pushed
+        clock = ManualClock(T0)
+        _consent(conn, clock)
+        fhir = MemoryFhir()
+        settings = FhirPushSettings(recipients=(_recipient(tmp_path),))
+        exporter = PushExporter(conn, settings, MemoryTransport(fhir), store=store, clock=clock)
+        new = [stored(ANNA, DEVICES[ANNA], i) for i in (1, 2)] + [stored(BENT, DEVICES[BENT], 1)]
+        store.write(new)
+        await exporter.drain()
+        sent = {o["identifier"][0]["value"] for o in fhir.observations()}
+        assert sent == {new[0].id, new[1].id}
+        assert exporter.outbox.state("hospital").cursor == store.last_stored()
+    finally:
+        store.close()
+
+
+def test_a_store_that_numbers_nothing_is_refused_at_start(
+    conn: sqlite3.Connection, tmp_path: Path
+) -> None:
+    services = SimpleNamespace(
+        settings=SimpleNamespace(fhir_push=FhirPushSettings(recipients=(_recipient(tmp_path),))),
+        store=SimpleNamespace(kind="influxdb"),
+        conn=conn,
+        clock=ManualClock(T0),
+    )
+    with pytest.raises(PushStoreError, match=r"store 'influxdb' does not number"):
+        build_push(cast("Services", services), lambda _: lambda: None, CollectorRegistry())
