@@ -39,6 +39,7 @@ __all__ = [
     "Connection",
     "Cursor",
     "Dialects",
+    "append_only",
     "dialect",
     "from_micros",
     "migrate",
@@ -89,6 +90,44 @@ class Dialects(NamedTuple):
 
     sqlite: str
     postgresql: str
+
+
+_APPEND_ONLY_FUNCTION = (
+    "CREATE OR REPLACE FUNCTION hjem_append_only() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME"
+    " USING ERRCODE = 'restrict_violation'; END $$"
+)
+
+
+def append_only(table: str) -> tuple[Dialects, Dialects]:
+    """Two migration versions that make ``table`` append-only in the database itself.
+
+    SQLite: a trigger refusing UPDATE, then one refusing DELETE. PostgreSQL: triggers
+    refusing UPDATE, then DELETE and TRUNCATE (a superuser meets them too), and UPDATE,
+    DELETE and TRUNCATE revoked from every role, the hub's own included (it owns the tables
+    and runs the migrations; afterwards it may only append)."""
+
+    def sqlite(event: str) -> str:
+        return (
+            f"CREATE TRIGGER {table}_no_{event.lower()} BEFORE {event} ON {table}"
+            f" BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+        )
+
+    def postgresql(event: str) -> str:
+        each = "STATEMENT" if event == "TRUNCATE" else "ROW"
+        return (
+            f"CREATE TRIGGER {table}_no_{event.lower()} BEFORE {event} ON {table}"
+            f" FOR EACH {each} EXECUTE FUNCTION hjem_append_only()"
+        )
+
+    return (
+        Dialects(sqlite("UPDATE"), f"{_APPEND_ONLY_FUNCTION}; {postgresql('UPDATE')}"),
+        Dialects(
+            sqlite("DELETE"),
+            f"{postgresql('DELETE')}; {postgresql('TRUNCATE')};"
+            f" REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM PUBLIC, CURRENT_USER",
+        ),
+    )
 
 
 def dialect(conn: Connection) -> str:

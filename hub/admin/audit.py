@@ -4,7 +4,7 @@ Each entry is filed under the actor's organisation (``organisation``; None for a
 administrator or the command line) and under every organisation the action affected (the
 ``web_admin_audit_org`` rows): a system administrator moving organisation A's device to
 organisation B's resident appears in both A's and B's audit view. Both tables refuse UPDATE
-and DELETE (SQLite triggers).
+and DELETE in the database (:func:`hub.db.append_only`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import sqlite3
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from datetime import datetime
 
 from foundation.clock import utcnow
 from hub.auth.views import organisation_of_user
-from hub.db import from_micros, migrate, to_micros, transaction
+from hub.db import Connection, Dialects, append_only, from_micros, migrate, to_micros, transaction
 from hub.registry.ownership import (
     organisation_of_device,
     organisation_of_home,
@@ -40,32 +39,18 @@ __all__ = [
     "run_audited",
 ]
 
-MIGRATIONS = [
+MIGRATIONS: list[str | Dialects] = [
     (
         "CREATE TABLE web_admin_audit (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
         " time_us INTEGER NOT NULL, actor TEXT NOT NULL, organisation TEXT,"
         " action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL)"
     ),
-    (
-        "CREATE TRIGGER web_admin_audit_no_update BEFORE UPDATE ON web_admin_audit"
-        " BEGIN SELECT RAISE(ABORT, 'web_admin_audit is append-only'); END"
-    ),
-    (
-        "CREATE TRIGGER web_admin_audit_no_delete BEFORE DELETE ON web_admin_audit"
-        " BEGIN SELECT RAISE(ABORT, 'web_admin_audit is append-only'); END"
-    ),
+    *append_only("web_admin_audit"),
     (
         "CREATE TABLE web_admin_audit_org (seq INTEGER NOT NULL REFERENCES web_admin_audit(seq),"
         " organisation TEXT NOT NULL, PRIMARY KEY (seq, organisation))"
     ),
-    (
-        "CREATE TRIGGER web_admin_audit_org_no_update BEFORE UPDATE ON web_admin_audit_org"
-        " BEGIN SELECT RAISE(ABORT, 'web_admin_audit_org is append-only'); END"
-    ),
-    (
-        "CREATE TRIGGER web_admin_audit_org_no_delete BEFORE DELETE ON web_admin_audit_org"
-        " BEGIN SELECT RAISE(ABORT, 'web_admin_audit_org is append-only'); END"
-    ),
+    *append_only("web_admin_audit_org"),
 ]
 
 
@@ -78,7 +63,7 @@ class AdminAction:
     detail: dict[str, object]
 
 
-def ensure_schema(conn: sqlite3.Connection) -> None:
+def ensure_schema(conn: Connection) -> None:
     """Create or upgrade the audit tables (migration component ``web``)."""
     migrate(conn, "web", MIGRATIONS)
 
@@ -89,7 +74,7 @@ def cli_actor() -> str:
 
 
 def record_admin_action(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     time: datetime,
     actor: str,
@@ -105,7 +90,7 @@ def record_admin_action(
     with transaction(conn):
         cur = conn.execute(
             "INSERT INTO web_admin_audit (time_us, actor, organisation, action, target, detail)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
             (
                 to_micros(time),
                 actor,
@@ -115,14 +100,15 @@ def record_admin_action(
                 json.dumps(detail, sort_keys=True),
             ),
         )
+        seq = int(cur.fetchone()[0])
         conn.executemany(
             "INSERT INTO web_admin_audit_org (seq, organisation) VALUES (?, ?)",
-            [(cur.lastrowid, o) for o in orgs],
+            [(seq, o) for o in orgs],
         )
 
 
 def admin_actions(
-    conn: sqlite3.Connection, organisations: frozenset[str] | None, limit: int = 200
+    conn: Connection, organisations: frozenset[str] | None, limit: int = 200
 ) -> list[AdminAction]:
     """Entries filed under any of ``organisations`` (None: all), newest first."""
     ensure_schema(conn)
@@ -186,7 +172,7 @@ _DETAIL = (
 )
 
 
-def cli_affected(conn: sqlite3.Connection, command: str, values: dict[str, object]) -> set[str]:
+def cli_affected(conn: Connection, command: str, values: dict[str, object]) -> set[str]:
     def text(key: str) -> str | None:
         value = values.get(key)
         return value if isinstance(value, str) else None
@@ -213,7 +199,7 @@ def _listed(value: object) -> list[object]:
 
 
 def audit_cli_action(
-    conn: sqlite3.Connection,
+    conn: Connection,
     command: str,
     values: dict[str, object],
     time: datetime,
@@ -262,7 +248,7 @@ def audit_cli_action(
 def run_audited(
     args: argparse.Namespace,
     run: Callable[[argparse.Namespace], int],
-    database: Callable[[argparse.Namespace], AbstractContextManager[sqlite3.Connection]],
+    database: Callable[[argparse.Namespace], AbstractContextManager[Connection]],
 ) -> int:
     """Run a ``hjem admin`` command; if it succeeds and changed the hub database (one of
     ``CLI_ACTIONS``, not ``--no-registry``), audit it with the organisations it touched."""

@@ -7,11 +7,10 @@ Each function raises :class:`sqlite3.OperationalError` when the alert tables do 
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-from hub.db import to_micros
+from hub.db import Connection, to_micros
 
 __all__ = [
     "ChannelFigures",
@@ -23,7 +22,8 @@ __all__ = [
 ]
 
 _OUTBOX_SQL = (
-    "SELECT COUNT(*), COALESCE(SUM(next_attempt_us < ?), 0), COALESCE(SUM(attempts > 0), 0)"
+    "SELECT COUNT(*), COUNT(*) FILTER (WHERE next_attempt_us < ?),"
+    " COUNT(*) FILTER (WHERE attempts > 0)"
     " FROM alert_outbox WHERE delivered_us IS NULL AND failed = 0"
 )
 _GAVE_UP_SQL = (
@@ -31,8 +31,9 @@ _GAVE_UP_SQL = (
     " WHERE o.failed = 1 AND a.is_open = 1"
 )
 _BY_CHANNEL_SQL = (
-    "SELECT channel, SUM(attempts - (delivered_us IS NOT NULL)),"
-    " SUM(delivered_us IS NULL AND failed = 0), SUM(failed)"
+    "SELECT channel, SUM(attempts) - COUNT(delivered_us),"
+    " COUNT(*) FILTER (WHERE delivered_us IS NULL AND failed = 0),"
+    " COUNT(*) FILTER (WHERE failed = 1)"
     " FROM alert_outbox GROUP BY channel"
 )
 
@@ -55,7 +56,7 @@ class ChannelFigures:
     given_up: int
 
 
-def open_alert_counts(conn: sqlite3.Connection) -> dict[tuple[str, str], int]:
+def open_alert_counts(conn: Connection) -> dict[tuple[str, str], int]:
     """Open alerts by (state, severity)."""
     rows = conn.execute(
         "SELECT state, severity, COUNT(*) FROM alert WHERE is_open = 1 GROUP BY state, severity"
@@ -63,23 +64,25 @@ def open_alert_counts(conn: sqlite3.Connection) -> dict[tuple[str, str], int]:
     return {(str(s), str(v)): int(n) for s, v, n in rows}
 
 
-def escalations_after(conn: sqlite3.Connection, seq: int) -> tuple[int | None, int]:
+def escalations_after(conn: Connection, seq: int) -> tuple[int | None, int]:
     """The last audit sequence number after ``seq`` (None: no new entry) and the number of
     escalations among the entries after ``seq`` (the audit log is append-only)."""
     last, new = conn.execute(
-        "SELECT MAX(seq), SUM(action = 'escalate') FROM alert_audit WHERE seq > ?", (seq,)
+        "SELECT MAX(seq), COUNT(*) FILTER (WHERE action = 'escalate') FROM alert_audit"
+        " WHERE seq > ?",
+        (seq,),
     ).fetchone()
     return (int(last) if last is not None else None), int(new or 0)
 
 
-def outbox_by_channel(conn: sqlite3.Connection) -> list[ChannelFigures]:
+def outbox_by_channel(conn: Connection) -> list[ChannelFigures]:
     return [
         ChannelFigures(str(channel), int(failed or 0), int(pending or 0), int(given_up or 0))
         for channel, failed, pending, given_up in conn.execute(_BY_CHANNEL_SQL)
     ]
 
 
-def outbox_summary(conn: sqlite3.Connection, overdue_before: datetime) -> OutboxSummary:
+def outbox_summary(conn: Connection, overdue_before: datetime) -> OutboxSummary:
     pending, overdue, retrying = conn.execute(_OUTBOX_SQL, (to_micros(overdue_before),)).fetchone()
     gave_up = int(conn.execute(_GAVE_UP_SQL).fetchone()[0])
     return OutboxSummary(int(pending), int(overdue), int(retrying) + gave_up)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from hub.db import Orgs, from_micros, org_filter
+from hub.db import Connection, Orgs, from_micros, org_filter
 
 __all__ = [
     "AlertAuditRow",
@@ -31,7 +30,7 @@ class AlertAuditRow:
 
 
 def alert_audit(
-    conn: sqlite3.Connection,
+    conn: Connection,
     organisations: Orgs,
     *,
     actor: str | None = None,
@@ -61,7 +60,7 @@ class Resolution:
     time: datetime
 
 
-def resolutions(conn: sqlite3.Connection, alert_ids: Iterable[str]) -> dict[str, Resolution]:
+def resolutions(conn: Connection, alert_ids: Iterable[str]) -> dict[str, Resolution]:
     """Who closed each alert, when and with which note (the last closing audit entry)."""
     wanted = sorted(set(alert_ids))
     if not wanted:

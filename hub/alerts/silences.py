@@ -14,25 +14,26 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from hub.auth.views import organisations_by_username
-from hub.db import from_micros, to_micros, transaction
+from hub.db import (
+    Connection,
+    Dialects,
+    append_only,
+    dialect,
+    from_micros,
+    to_micros,
+    transaction,
+)
 
 __all__ = ["MIGRATIONS", "Silence", "SilenceAuditEntry"]
 
-MIGRATIONS = [
+MIGRATIONS: list[str | Dialects] = [
     "ALTER TABLE alert_silence ADD COLUMN organisation TEXT",
     (
         "CREATE TABLE alert_silence_audit (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
         " silence_id TEXT NOT NULL, time_us INTEGER NOT NULL, actor TEXT NOT NULL,"
         " action TEXT NOT NULL, organisation TEXT, detail TEXT NOT NULL)"
     ),
-    (
-        "CREATE TRIGGER alert_silence_audit_no_update BEFORE UPDATE ON alert_silence_audit"
-        " BEGIN SELECT RAISE(ABORT, 'alert_silence_audit is append-only'); END"
-    ),
-    (
-        "CREATE TRIGGER alert_silence_audit_no_delete BEFORE DELETE ON alert_silence_audit"
-        " BEGIN SELECT RAISE(ABORT, 'alert_silence_audit is append-only'); END"
-    ),
+    *append_only("alert_silence_audit"),
 ]
 """Appended to :data:`hub.alerts.store.MIGRATIONS` (component ``alerts``)."""
 
@@ -89,9 +90,7 @@ class SilenceAuditEntry:
     detail: dict[str, object]
 
 
-def _audit(
-    conn: sqlite3.Connection, silence: Silence, now: datetime, actor: str, action: str
-) -> None:
+def _audit(conn: Connection, silence: Silence, now: datetime, actor: str, action: str) -> None:
     detail = {
         "rule": silence.rule,
         "resident": silence.resident,
@@ -114,7 +113,7 @@ def _audit(
     )
 
 
-def add(conn: sqlite3.Connection, silence: Silence, now: datetime) -> None:
+def add(conn: Connection, silence: Silence, now: datetime) -> None:
     with transaction(conn):
         conn.execute(
             f"INSERT INTO alert_silence ({_COLUMNS}, created_us)"  # noqa: S608 - constant columns
@@ -135,7 +134,7 @@ def add(conn: sqlite3.Connection, silence: Silence, now: datetime) -> None:
         _audit(conn, silence, now, silence.created_by, "silence_created")
 
 
-def get(conn: sqlite3.Connection, silence_id: str) -> Silence | None:
+def get(conn: Connection, silence_id: str) -> Silence | None:
     row = conn.execute(
         f"SELECT {_COLUMNS} FROM alert_silence WHERE id = ?",  # noqa: S608 - constant columns
         (silence_id,),
@@ -143,22 +142,21 @@ def get(conn: sqlite3.Connection, silence_id: str) -> Silence | None:
     return Silence._from(row) if row else None
 
 
-def end(conn: sqlite3.Connection, silence_id: str, now: datetime, actor: str) -> bool:
+def end(conn: Connection, silence_id: str, now: datetime, actor: str) -> bool:
     """End the silence at ``now`` (a future one never starts); False if it was already over."""
     with transaction(conn):
         found = get(conn, silence_id)
         if found is None or found.ends <= now:
             return False
         conn.execute(
-            "UPDATE alert_silence SET ends_us = ?1, starts_us = MIN(starts_us, ?1 - 1)"
-            " WHERE id = ?2",
-            (to_micros(now), silence_id),
+            "UPDATE alert_silence SET ends_us = ?, starts_us = min(starts_us, ? - 1) WHERE id = ?",
+            (to_micros(now), to_micros(now), silence_id),
         )
         _audit(conn, found, now, actor, "silence_ended")
     return True
 
 
-def current(conn: sqlite3.Connection, now: datetime) -> list[Silence]:
+def current(conn: Connection, now: datetime) -> list[Silence]:
     """Silences not yet over at ``now`` (current and future maintenance windows)."""
     rows = conn.execute(
         f"SELECT {_COLUMNS} FROM alert_silence WHERE ends_us > ? ORDER BY starts_us",  # noqa: S608
@@ -168,7 +166,7 @@ def current(conn: sqlite3.Connection, now: datetime) -> list[Silence]:
 
 
 def audit(
-    conn: sqlite3.Connection, organisations: frozenset[str] | None, limit: int = 200
+    conn: Connection, organisations: frozenset[str] | None, limit: int = 200
 ) -> list[SilenceAuditEntry]:
     """Audit entries of the organisations' silences and of global ones, newest first."""
     params: list[object] = []
@@ -188,7 +186,7 @@ def audit(
     ]
 
 
-def backfill_organisations(conn: sqlite3.Connection) -> None:
+def backfill_organisations(conn: Connection) -> None:
     """Silences made before they had an organisation get their creator's (when the users
     live in this database); a system administrator's stay global."""
     try:
@@ -201,7 +199,10 @@ def backfill_organisations(conn: sqlite3.Connection) -> None:
     )
 
 
-def lacks_organisation(conn: sqlite3.Connection) -> bool:
-    """True if ``alert_silence`` exists without its organisation column (before migrating)."""
+def lacks_organisation(conn: Connection) -> bool:
+    """True if ``alert_silence`` exists without its organisation column (before migrating);
+    never on PostgreSQL, whose tables were made with it."""
+    if dialect(conn) != "sqlite":
+        return False
     columns = {str(r[1]) for r in conn.execute("PRAGMA table_info(alert_silence)")}
     return bool(columns) and "organisation" not in columns

@@ -1,11 +1,13 @@
-"""Alert persistence in the hub's SQLite file: alerts, the append-only audit log, the
-notification outbox and silences.
+"""Alert persistence in the hub database (SQLite or PostgreSQL): alerts, the append-only
+audit log, the notification outbox and silences.
 
 A state change is one transaction: the alert row, its audit entry and one outbox row per
 notification channel are written together, so after a restart nothing is lost and nothing
 is notified twice by the hub (a receiver may still see a delivery again if the hub stopped
 between sending and recording it; events carry ``(alert_id, sequence)`` for deduplication).
-The audit table refuses UPDATE and DELETE (SQLite triggers).
+The audit table refuses UPDATE and DELETE in the database itself: SQLite triggers; on
+PostgreSQL a trigger refusing UPDATE, DELETE and TRUNCATE, and those privileges revoked
+from the role that owns the tables (the hub's), see :func:`hub.db.append_only`.
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ from typing import Any
 from hub.alerts import silences
 from hub.alerts.errors import AlertNotFoundError, StorageError
 from hub.alerts.silences import Silence, SilenceAuditEntry
-from hub.db import from_micros, migrate, to_micros, transaction
+from hub.db import Connection, Dialects, append_only, from_micros, migrate, to_micros, transaction
 from hub.registry.ownership import organisation_of_resident
 from schemas.models import AlertEvent, AlertState, Severity, encode
 
 __all__ = ["AlertRow", "AlertStore", "AuditEntry", "OutboxItem", "Silence", "SilenceAuditEntry"]
 
-MIGRATIONS = [
+MIGRATIONS: list[str | Dialects] = [
     (
         "CREATE TABLE alert (id TEXT PRIMARY KEY, rule TEXT NOT NULL, subject TEXT NOT NULL,"
         " resident TEXT, home TEXT, organisation TEXT, state TEXT NOT NULL,"
@@ -45,14 +47,7 @@ MIGRATIONS = [
         " from_state TEXT, to_state TEXT NOT NULL, note TEXT, detail TEXT NOT NULL,"
         " UNIQUE (alert_id, sequence))"
     ),
-    (
-        "CREATE TRIGGER alert_audit_no_update BEFORE UPDATE ON alert_audit"
-        " BEGIN SELECT RAISE(ABORT, 'alert_audit is append-only'); END"
-    ),
-    (
-        "CREATE TRIGGER alert_audit_no_delete BEFORE DELETE ON alert_audit"
-        " BEGIN SELECT RAISE(ABORT, 'alert_audit is append-only'); END"
-    ),
+    *append_only("alert_audit"),
     (
         "CREATE TABLE alert_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT,"
         " channel TEXT NOT NULL, alert_id TEXT NOT NULL, sequence INTEGER NOT NULL,"
@@ -205,7 +200,7 @@ class OutboxItem:
 class AlertStore:
     """The alert tables. One owner per connection (not thread-safe)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
         with self._errors("migrate"):
             backfill = silences.lacks_organisation(conn)
@@ -365,11 +360,12 @@ class AlertStore:
     def outbox_counts(self, channel: str) -> dict[str, int]:
         with self._errors("outbox counts"):
             row = self._conn.execute(
-                "SELECT SUM(delivered_us IS NOT NULL), SUM(delivered_us IS NULL AND failed = 0),"
-                " SUM(failed) FROM alert_outbox WHERE channel = ?",
+                "SELECT COUNT(delivered_us),"
+                " COUNT(*) FILTER (WHERE delivered_us IS NULL AND failed = 0),"
+                " COUNT(*) FILTER (WHERE failed = 1) FROM alert_outbox WHERE channel = ?",
                 (channel,),
             ).fetchone()
-        return {"delivered": row[0] or 0, "pending": row[1] or 0, "failed": row[2] or 0}
+        return {"delivered": int(row[0]), "pending": int(row[1]), "failed": int(row[2])}
 
     # -- silences --------------------------------------------------------------------------
 

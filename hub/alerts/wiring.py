@@ -14,8 +14,7 @@ Home, organisation and room come from the registry's read model
 from __future__ import annotations
 
 import logging
-import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -23,17 +22,20 @@ from typing import TYPE_CHECKING
 from foundation.clock import Clock
 from foundation.settings import BrokerSettings
 from hub.alerts.config import RulesConfig, load_rules
-from hub.alerts.engine import AlertEngine
+from hub.alerts.durable import DurableEngine, EngineState
 from hub.alerts.errors import STORE_ERRORS, AlertsError, NoRulesError
+from hub.alerts.feed import AlertFeed
 from hub.alerts.inputs import GatewayInput, ObservationInput, Subject
 from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertSettings
 from hub.alerts.store import AlertStore
+from hub.db import Connection
 from hub.events import HubEvent, StoredBatch
 from hub.registry.read_model import ReadModel
 from schemas.models import GatewayStatus, StatusKind
 
 if TYPE_CHECKING:
+    from hub.store.base import StoredObservation, TimeSeriesStore
     from hub.store.health import StoreHealth
 
 __all__ = ["AlertWiring", "Directory", "build_alerts", "load_enabled_rules"]
@@ -52,10 +54,13 @@ class Directory:
         return [Subject(f"resident:{r}", r, h, o) for r, (h, o) in self.places.residents.items()]
 
     def observations(self, stored: StoredBatch) -> list[ObservationInput]:
+        return self.inputs(stored.observations)
+
+    def inputs(self, stored: Sequence[StoredObservation]) -> list[ObservationInput]:
         places = self.places
         places.refresh()
         out = []
-        for item in stored.observations:
+        for item in stored:
             resident = item.resident_id
             home, org = places.resident_place(resident)
             room = places.rooms.get(item.device_id)
@@ -93,7 +98,11 @@ def _listener(
     async def on_event(event: HubEvent) -> None:
         if isinstance(event, StoredBatch):
             _note_lag(event, service)
-            await _evaluate(health, lambda: service.observe(directory.observations(event)))
+            feed = service.feed
+            if feed is not None:  # only a wake-up: the feed reads the store from its position
+                await _evaluate(health, feed.drain)
+            else:
+                await _evaluate(health, lambda: service.observe(directory.observations(event)))
         elif isinstance(event, GatewayChange):
             status = event.status
             if status is None or status.online != event.online:
@@ -158,12 +167,13 @@ class AlertWiring:
 
 def build_alerts(
     settings: AlertSettings,
-    conn: sqlite3.Connection,
+    conn: Connection,
     clock: Clock,
     places: ReadModel,
     health: StoreHealth,
     *,
     mqtt: BrokerSettings | None = None,
+    store: TimeSeriesStore | None = None,
 ) -> AlertWiring:
     """Build the alert service and its post-commit listener (no I/O but reading the rules).
 
@@ -171,10 +181,18 @@ def build_alerts(
     :class:`RulesConfigError` (a ``HubError``) for a wrong rules file and
     :class:`NoRulesError` for none (see :func:`load_enabled_rules`). Start the service with
     ``await service.__aenter__()``.
+
+    The engine keeps its rule state in the database (:mod:`hub.alerts.durable`). With a
+    ``store`` that numbers its observations, it reads them from the store's feed
+    (:mod:`hub.alerts.feed`) and the listener only wakes it; without, the listener hands it
+    the observations each commit stored.
     """
     config = load_enabled_rules(settings)
-    engine = AlertEngine(config, AlertStore(conn), clock, channels=settings.channels(mqtt))
+    channels = settings.channels(mqtt)
+    engine = DurableEngine(config, AlertStore(conn), clock, EngineState(conn), channels=channels)
     directory = Directory(places)
     engine.track(directory.subjects())
     service = AlertService(engine, settings, mqtt, health=health)
+    if store is not None and store.numbers_observations():
+        service.feed = AlertFeed(engine, store, directory.inputs)
     return AlertWiring(service, _listener(service, directory, health))

@@ -1,5 +1,5 @@
 """Helpers for the alert tests: observations for a resident, a manual clock, an engine on a
-real SQLite file."""
+real SQLite file or, given :class:`~tests.support.hub_db.HubDatabases`, on either engine."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from hub.alerts.store import AlertStore
 from hub.db import open_db
 from schemas.builders import component, make_observation
 from schemas.models import AlertEvent, DeviceInfo, GatewayStatus, Observation, Source, StatusKind
+from tests.support.hub_db import HubDatabases
 
 T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # a Monday, 09:00 in Copenhagen
 _seq = itertools.count()
@@ -74,9 +75,12 @@ def status(publisher: str, kind: StatusKind, *, at: datetime, online: bool = Tru
 
 
 class Harness:
-    """An engine on a real SQLite file, with a manual clock and a record of events."""
+    """An engine on a real database (a SQLite file, or the test's database of the engine
+    ``hub_dbs`` gives), with a manual clock and a record of events."""
 
-    def __init__(self, db: Path, rules: str | RulesConfig, start: datetime = T0) -> None:
+    def __init__(
+        self, db: Path | HubDatabases, rules: str | RulesConfig, start: datetime = T0
+    ) -> None:
         self.db = db
         self.config = parse_rules(rules) if isinstance(rules, str) else rules
         self.clock = ManualClock(start)
@@ -84,7 +88,7 @@ class Harness:
         self.open()
 
     def open(self) -> None:
-        self.conn = open_db(self.db)
+        self.conn = open_db(self.db) if isinstance(self.db, Path) else self.db.open()
         self.engine = AlertEngine(
             self.config, AlertStore(self.conn), self.clock, channels=("mqtt", "webhook")
         )

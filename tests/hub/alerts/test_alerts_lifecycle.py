@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
+from hub.alerts import figures, history
 from hub.alerts.errors import AlertNotFoundError, InvalidTransitionError
 from schemas.models import AlertState
 from tests.support.alerts import T0, Harness, item, obs
+from tests.support.hub_db import HubDatabases
 
 RULES = """
 [escalation.care]
@@ -46,8 +47,8 @@ def _fall(h: Harness, resident: str = "r-1") -> str:
     return events[0].alert_id
 
 
-def test_acknowledge_then_clear_closes(tmp_path: Path) -> None:
-    h = Harness(tmp_path / "hub.db", RULES.replace("pending_seconds = 120", "pending_seconds = 0"))
+def test_acknowledge_then_clear_closes(hub_dbs: HubDatabases) -> None:
+    h = Harness(hub_dbs, RULES.replace("pending_seconds = 120", "pending_seconds = 0"))
     [fired] = h.feed(obs("spo2", "90", at=T0))
     h.advance(30)
     acked = h.engine.acknowledge(fired.alert_id, "nurse.anna", "on my way")
@@ -66,8 +67,8 @@ def test_acknowledge_then_clear_closes(tmp_path: Path) -> None:
     assert again.alert_id != fired.alert_id
 
 
-def test_cleared_unacknowledged_needs_acknowledgement(tmp_path: Path) -> None:
-    h = Harness(tmp_path / "hub.db", RULES.replace("pending_seconds = 120", "pending_seconds = 0"))
+def test_cleared_unacknowledged_needs_acknowledgement(hub_dbs: HubDatabases) -> None:
+    h = Harness(hub_dbs, RULES.replace("pending_seconds = 120", "pending_seconds = 0"))
     [fired] = h.feed(obs("spo2", "90", at=T0))
     [cleared] = h.feed(obs("spo2", "96", at=T0))
     assert cleared.state is AlertState.CLEARED_UNACK
@@ -78,8 +79,8 @@ def test_cleared_unacknowledged_needs_acknowledgement(tmp_path: Path) -> None:
     assert done.state is AlertState.CLEARED_ACK
 
 
-def test_resolve_with_note_and_the_rule_starts_over(tmp_path: Path) -> None:
-    h = Harness(tmp_path / "hub.db", RULES)
+def test_resolve_with_note_and_the_rule_starts_over(hub_dbs: HubDatabases) -> None:
+    h = Harness(hub_dbs, RULES)
     h.feed(obs("spo2", "90", at=T0))
     [fired] = h.advance(120)
     h.advance(10)
@@ -100,8 +101,8 @@ def test_resolve_with_note_and_the_rule_starts_over(tmp_path: Path) -> None:
         h.engine.resolve("a-missing", "x", "y")
 
 
-def test_audit_is_complete_and_append_only(tmp_path: Path) -> None:
-    h = Harness(tmp_path / "hub.db", RULES)
+def test_audit_is_complete_and_append_only(hub_dbs: HubDatabases) -> None:
+    h = Harness(hub_dbs, RULES)
     alert_id = _fall(h)
     h.advance(60)
     h.engine.acknowledge(alert_id, "nurse.anna", "calling")
@@ -127,8 +128,8 @@ def test_audit_is_complete_and_append_only(tmp_path: Path) -> None:
     assert len(h.engine.audit(alert_id)) == 3
 
 
-def test_escalation_deadlines_and_renotify_until_acknowledged(tmp_path: Path) -> None:
-    h = Harness(tmp_path / "hub.db", RULES)
+def test_escalation_deadlines_and_renotify_until_acknowledged(hub_dbs: HubDatabases) -> None:
+    h = Harness(hub_dbs, RULES)
     alert_id = _fall(h)
     row = h.engine.store.get(alert_id)
     assert (row.assignee, row.escalation_level, row.next_notify) == (
@@ -159,8 +160,8 @@ def test_escalation_deadlines_and_renotify_until_acknowledged(tmp_path: Path) ->
     ]
 
 
-def test_silence_for_a_resident_in_hospital(tmp_path: Path) -> None:
-    h = Harness(tmp_path / "hub.db", RULES)
+def test_silence_for_a_resident_in_hospital(hub_dbs: HubDatabases) -> None:
+    h = Harness(hub_dbs, RULES)
     silence = h.engine.silence(
         actor="admin", reason="in hospital", resident="r-1", ends=T0 + timedelta(days=2)
     )
@@ -191,8 +192,8 @@ def test_silence_for_a_resident_in_hospital(tmp_path: Path) -> None:
     )
 
 
-def test_silence_pauses_escalation_of_an_open_alert(tmp_path: Path) -> None:
-    h = Harness(tmp_path / "hub.db", RULES)
+def test_silence_pauses_escalation_of_an_open_alert(hub_dbs: HubDatabases) -> None:
+    h = Harness(hub_dbs, RULES)
     alert_id = _fall(h)
     h.engine.silence(actor="admin", reason="visit", resident="r-1", ends=T0 + timedelta(minutes=10))
     assert h.advance(300) == []  # deadline (180 s) passed during the silence
@@ -201,8 +202,8 @@ def test_silence_pauses_escalation_of_an_open_alert(tmp_path: Path) -> None:
     assert (escalated.alert_id, escalated.escalation_level) == (alert_id, 1)
 
 
-def test_restart_in_the_middle_of_an_escalation(tmp_path: Path) -> None:
-    h = Harness(tmp_path / "hub.db", RULES)
+def test_restart_in_the_middle_of_an_escalation(hub_dbs: HubDatabases) -> None:
+    h = Harness(hub_dbs, RULES)
     alert_id = _fall(h)
     [escalated] = h.advance(180)
     assert escalated.escalation_level == 1
@@ -242,8 +243,10 @@ def test_restart_in_the_middle_of_an_escalation(tmp_path: Path) -> None:
     assert len(h.engine.store.find()) == 1
 
 
-def test_one_open_alert_per_rule_and_subject_is_enforced_by_the_database(tmp_path: Path) -> None:
-    h = Harness(tmp_path / "hub.db", RULES)
+def test_one_open_alert_per_rule_and_subject_is_enforced_by_the_database(
+    hub_dbs: HubDatabases,
+) -> None:
+    h = Harness(hub_dbs, RULES)
     _fall(h)
     with pytest.raises(sqlite3.IntegrityError):
         h.conn.execute(
@@ -254,11 +257,11 @@ def test_one_open_alert_per_rule_and_subject_is_enforced_by_the_database(tmp_pat
         )
 
 
-def test_after_a_restart_active_conditions_still_clear(tmp_path: Path) -> None:
+def test_after_a_restart_active_conditions_still_clear(hub_dbs: HubDatabases) -> None:
     rules = RULES.replace("pending_seconds = 120", "pending_seconds = 0") + (
         '[[rule]]\nid = "silent"\nkind = "no_data"\nmax_silence_seconds = 600\n'
     )
-    h = Harness(tmp_path / "hub.db", rules)
+    h = Harness(hub_dbs, rules)
     [low] = h.feed(obs("spo2", "90", at=T0, device="ox-1"))
     h.feed(obs("room_temperature", "21", at=T0, device="th-1"))
     [silent] = [e for e in h.advance(601) if e.rule == "silent" and "th-1" in e.summary]
@@ -269,3 +272,37 @@ def test_after_a_restart_active_conditions_still_clear(tmp_path: Path) -> None:
     assert (cleared.alert_id, cleared.state) == (low.alert_id, AlertState.CLEARED_UNACK)
     [back] = h.feed(obs("room_temperature", "21", at=h.clock.now(), device="th-1"))
     assert (back.alert_id, back.state) == (silent.alert_id, AlertState.CLEARED_UNACK)
+
+
+def test_history_figures_and_outbox_read_the_same_on_both_engines(hub_dbs: HubDatabases) -> None:
+    h = Harness(hub_dbs, RULES)
+    alert_id = _fall(h)
+    h.advance(180)  # escalated
+    h.engine.acknowledge(alert_id, "nurse.anna", "calling")
+    h.engine.resolve(alert_id, "nurse.anna", "fine")
+    rows = history.alert_audit(h.conn, frozenset({"org-a"}), actor="nurse.anna")
+    assert [(r.action, r.note) for r in rows] == [("resolve", "fine"), ("acknowledge", "calling")]
+    assert history.alert_audit(h.conn, frozenset({"org-b"})) == []
+    assert history.resolutions(h.conn, [alert_id])[alert_id].note == "fine"
+    assert figures.open_alert_counts(h.conn) == {}
+    _fall(h, "r-2")
+    assert list(figures.open_alert_counts(h.conn)) == [("ACTIVE_UNACK", "critical")]
+    assert figures.escalations_after(h.conn, 0) == (5, 1)
+    store = h.engine.store
+    due = store.due("webhook", h.clock.now())
+    assert [(d.alert_id == alert_id, d.sequence) for d in due] == [
+        (True, 0),
+        (True, 1),
+        (True, 2),
+        (True, 3),
+        (False, 0),
+    ]
+    store.delivered(due[0].id, h.clock.now())
+    store.retry_later(due[1].id, None, "refused", give_up=True)
+    store.retry_later(due[2].id, h.clock.now() + timedelta(minutes=5), "timeout")
+    assert store.outbox_counts("webhook") == {"delivered": 1, "pending": 3, "failed": 1}
+    assert store.next_due("webhook") == h.clock.now()
+    summary = figures.outbox_summary(h.conn, h.clock.now() + timedelta(minutes=1))
+    assert (summary.pending, summary.overdue, summary.failing) == (8, 7, 1)
+    webhook = [c for c in figures.outbox_by_channel(h.conn) if c.channel == "webhook"]
+    assert [(c.failed_attempts, c.pending, c.given_up) for c in webhook] == [(2, 3, 1)]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from hub.alerts.inputs import Subject
 from schemas.models import AlertState, DeviceHealth, GatewayStatus, Severity, StatusKind
 from tests.support.alerts import T0, Harness, bp, item, obs, status
+from tests.support.hub_db import HubDatabases
 
 SPO2 = """
 [[rule]]
@@ -22,8 +22,8 @@ severity = "high"
 """
 
 
-def test_threshold_pending_duration(tmp_path: Path) -> None:
-    h = Harness(tmp_path / "hub.db", SPO2)
+def test_threshold_pending_duration(hub_dbs: HubDatabases) -> None:
+    h = Harness(hub_dbs, SPO2)
     assert h.feed(obs("spo2", "91", at=T0)) == []  # pending starts
     h.advance(100)
     assert h.feed(obs("spo2", "90", at=h.clock.now())) == []
@@ -40,8 +40,8 @@ def test_threshold_pending_duration(tmp_path: Path) -> None:
     assert fired[0].summary == "spo2 91 < 92"
 
 
-def test_threshold_hysteresis_and_dedup(tmp_path: Path) -> None:
-    h = Harness(tmp_path / "hub.db", SPO2.replace("pending_seconds = 300", "pending_seconds = 0"))
+def test_threshold_hysteresis_and_dedup(hub_dbs: HubDatabases) -> None:
+    h = Harness(hub_dbs, SPO2.replace("pending_seconds = 300", "pending_seconds = 0"))
     assert len(h.feed(obs("spo2", "90", at=T0))) == 1
     for value in ("89", "91", "92", "93"):  # still below the clear value 94: one open alert
         h.advance(60)
@@ -58,8 +58,8 @@ def test_threshold_hysteresis_and_dedup(tmp_path: Path) -> None:
     assert len(h.engine.store.find()) == 1
 
 
-def test_threshold_per_resident_and_without_resident(tmp_path: Path) -> None:
-    h = Harness(tmp_path / "hub.db", SPO2.replace("pending_seconds = 300", "pending_seconds = 0"))
+def test_threshold_per_resident_and_without_resident(hub_dbs: HubDatabases) -> None:
+    h = Harness(hub_dbs, SPO2.replace("pending_seconds = 300", "pending_seconds = 0"))
     events = h.engine.observe(
         [
             item(obs("spo2", "90", at=T0, device="ox-1"), "r-1"),
@@ -70,7 +70,7 @@ def test_threshold_per_resident_and_without_resident(tmp_path: Path) -> None:
     assert sorted(e.resident or "" for e in events) == ["r-1", "r-2"]
 
 
-def test_units_and_compound_components(tmp_path: Path) -> None:
+def test_units_and_compound_components(hub_dbs: HubDatabases) -> None:
     rules = """
 [[rule]]
 id = "fever"
@@ -86,7 +86,7 @@ operator = ">"
 value = 180
 clear_value = 160
 """
-    h = Harness(tmp_path / "hub.db", rules)
+    h = Harness(hub_dbs, rules)
     assert h.feed(obs("body_temperature", "101.0", at=T0, unit="[degF]")) == []  # 38.33 Cel
     fever = h.feed(obs("body_temperature", "101.5", at=T0, unit="[degF]"))  # 38.61 Cel
     assert [e.rule for e in fever] == ["fever"]
@@ -109,9 +109,9 @@ days = ["mon", "tue", "wed", "thu", "fri"]
 """
 
 
-def test_inactivity_window_in_local_time(tmp_path: Path) -> None:
+def test_inactivity_window_in_local_time(hub_dbs: HubDatabases) -> None:
     monday_0500 = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)  # 06:00 in Copenhagen (UTC+1)
-    h = Harness(tmp_path / "hub.db", KITCHEN, start=monday_0500)
+    h = Harness(hub_dbs, KITCHEN, start=monday_0500)
     h.engine.track([Subject("resident:r-1", "r-1", "h-1", "org-a")])
     h.engine.track([Subject("resident:r-2", "r-2", "h-2", "org-a")])
     # r-1 moves in the kitchen at 08:10 local; r-2 only in the bedroom (and a false reading)
@@ -153,9 +153,9 @@ def test_inactivity_window_in_local_time(tmp_path: Path) -> None:
     assert [e.state for e in cleared] == [AlertState.CLEARED_UNACK]
 
 
-def test_inactivity_respects_days_summer_time_and_new_residents(tmp_path: Path) -> None:
+def test_inactivity_respects_days_summer_time_and_new_residents(hub_dbs: HubDatabases) -> None:
     saturday = datetime(2026, 7, 4, 4, 0, tzinfo=UTC)  # 06:00 in Copenhagen (UTC+2)
-    h = Harness(tmp_path / "hub.db", KITCHEN, start=saturday)
+    h = Harness(hub_dbs, KITCHEN, start=saturday)
     h.engine.track([Subject("resident:r-1", "r-1", "h-1", "org-a")])
     h.at(datetime(2026, 7, 4, 9, 0, tzinfo=UTC))
     assert h.engine.tick() == []  # Saturday is not a scheduled day
@@ -167,9 +167,9 @@ def test_inactivity_respects_days_summer_time_and_new_residents(tmp_path: Path) 
     assert [e.resident for e in h.engine.tick()] == ["r-1"]
 
 
-def test_no_data_from_a_device(tmp_path: Path) -> None:
+def test_no_data_from_a_device(hub_dbs: HubDatabases) -> None:
     rules = '[[rule]]\nid = "silent"\nkind = "no_data"\nmax_silence_seconds = 7200\n'
-    h = Harness(tmp_path / "hub.db", rules)
+    h = Harness(hub_dbs, rules)
     h.feed(obs("room_temperature", "21.0", at=T0, device="th-1"))
     assert h.advance(7200) == []
     fired = h.advance(1)
@@ -181,12 +181,12 @@ def test_no_data_from_a_device(tmp_path: Path) -> None:
     assert [e.state for e in back] == [AlertState.CLEARED_UNACK]
 
 
-def test_gateway_last_will_grace_and_missed_heartbeats(tmp_path: Path) -> None:
+def test_gateway_last_will_grace_and_missed_heartbeats(hub_dbs: HubDatabases) -> None:
     rules = (
         '[[rule]]\nid = "gw"\nkind = "gateway_offline"\nheartbeat_timeout_seconds = 180\n'
         "grace_seconds = 60\n"
     )
-    h = Harness(tmp_path / "hub.db", rules)
+    h = Harness(hub_dbs, rules)
     h.engine.gateway(status("gw-1", StatusKind.BIRTH, at=T0))
     h.advance(30)
     assert h.engine.gateway(status("gw-1", StatusKind.DEATH, at=h.clock.now(), online=False)) == []
@@ -205,11 +205,11 @@ def test_gateway_last_will_grace_and_missed_heartbeats(tmp_path: Path) -> None:
     assert [e.summary for e in missed] == ["gateway gw-1 missed its heartbeats"]
 
 
-def test_battery_low_from_observations_and_gateway_health(tmp_path: Path) -> None:
+def test_battery_low_from_observations_and_gateway_health(hub_dbs: HubDatabases) -> None:
     rules = (
         '[[rule]]\nid = "battery"\nkind = "battery_low"\nbelow_percent = 15\nclear_percent = 25\n'
     )
-    h = Harness(tmp_path / "hub.db", rules)
+    h = Harness(hub_dbs, rules)
     fired = h.feed(obs("battery", "12", at=T0, device="th-7"))
     assert [(e.rule, e.severity) for e in fired] == [("battery", Severity.LOW)]
     assert h.feed(obs("battery", "20", at=T0, device="th-7")) == []
@@ -229,13 +229,13 @@ def test_battery_low_from_observations_and_gateway_health(tmp_path: Path) -> Non
     assert [(e.rule, e.summary) for e in events] == [("battery", "battery 9 < 15")]
 
 
-def test_device_events_fire_at_once_and_deduplicate(tmp_path: Path) -> None:
+def test_device_events_fire_at_once_and_deduplicate(hub_dbs: HubDatabases) -> None:
     rules = (
         '[[rule]]\nid = "fall"\nkind = "event"\nmeasure = "fall"\n'
         '[[rule]]\nid = "panic"\nkind = "event"\nmeasure = "panic"\ncodes = ["press"]\n'
         'clear_codes = ["cancel"]\n'
     )
-    h = Harness(tmp_path / "hub.db", rules)
+    h = Harness(hub_dbs, rules)
     fall = h.feed(obs("fall", at=T0, device="w-1", value_code="fall"))
     assert [(e.rule, e.severity, e.summary) for e in fall] == [
         ("fall", Severity.CRITICAL, "fall: fall")
@@ -262,8 +262,8 @@ min_parameters = 3
 """
 
 
-def test_news2_from_latest_home_vitals(tmp_path: Path) -> None:
-    h = Harness(tmp_path / "hub.db", NEWS2)
+def test_news2_from_latest_home_vitals(hub_dbs: HubDatabases) -> None:
+    h = Harness(hub_dbs, NEWS2)
     # RR 22 (2), SpO2 94 (1) -> only two parameters: no score yet
     assert h.feed(obs("respiration_rate", "22", at=T0), obs("spo2", "94", at=T0)) == []
     # pulse 102 (1), temperature 38.4 (1), SBP 118 (0): total 5 -> high
@@ -291,8 +291,8 @@ def test_news2_from_latest_home_vitals(tmp_path: Path) -> None:
     assert [e.state for e in normal][-1] is AlertState.CLEARED_UNACK
 
 
-def test_news2_ignores_stale_readings_and_scores_a_single_three(tmp_path: Path) -> None:
-    h = Harness(tmp_path / "hub.db", NEWS2)
+def test_news2_ignores_stale_readings_and_scores_a_single_three(hub_dbs: HubDatabases) -> None:
+    h = Harness(hub_dbs, NEWS2)
     h.feed(obs("respiration_rate", "30", at=T0))  # 3, but will be stale
     h.at(T0 + timedelta(hours=2))
     now = h.clock.now()
@@ -302,12 +302,12 @@ def test_news2_ignores_stale_readings_and_scores_a_single_three(tmp_path: Path) 
     assert "systolic_bp 3" in fired[0].summary
 
 
-def test_personal_baseline_deviation(tmp_path: Path) -> None:
+def test_personal_baseline_deviation(hub_dbs: HubDatabases) -> None:
     rules = (
         '[[rule]]\nid = "weight"\nkind = "baseline"\nmeasure = "body_weight"\n'
         "min_samples = 10\nscore = 3.5\nclear_score = 2.5\n"
     )
-    h = Harness(tmp_path / "hub.db", rules)
+    h = Harness(hub_dbs, rules)
     weights = ["71.8", "72.0", "72.3", "71.9", "72.1", "72.4", "71.7", "72.0", "72.2", "71.9"]
     for day, weight in enumerate(weights):
         assert h.feed(obs("body_weight", weight, at=T0 + timedelta(days=day))) == []
