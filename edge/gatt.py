@@ -33,6 +33,7 @@ from edge.decoders.current_time import current_time
 from edge.errors import GattSessionError
 from edge.kinds import KINDS
 from foundation.clock import Clock, utcnow
+from foundation.waiting import wait_for
 
 __all__ = ["HEALTH_CHARACTERISTICS", "GattManager", "GattReport", "uuid16"]
 
@@ -274,7 +275,7 @@ class GattManager:
                     minimum=min(last + 1, 0xFFFF),
                 )
             await client.write_gatt_char(uuid16(RACP), request, response=True)
-            answer = parse_racp(await asyncio.wait_for(responses.get(), 30))
+            answer = parse_racp(await wait_for(responses.get(), 30))
         except DecodeError as exc:
             raise GattSessionError(device.address, f"record access: {exc}") from exc
         if not answer.success:

@@ -20,11 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import random
 import secrets
 import ssl
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -45,6 +44,7 @@ from edge.mqtt_diagnose import (
 )
 from edge.outbox import Outbox, OutboxRow
 from foundation.clock import Clock, utcnow
+from foundation.mqtt_client import MqttClient
 from schemas.models import MAX_PAYLOAD_BYTES, GatewayStatus, StatusKind, encode
 from schemas.topics import observations_topic, status_topic
 
@@ -121,17 +121,17 @@ def backoff_delays(
     return delay
 
 
-class AckingClient(aiomqtt.Client):
+class AckingClient(MqttClient):
     """aiomqtt's client that also tells the reason code of a QoS 1 PUBACK (MQTT 5).
 
     aiomqtt's ``publish`` drops the reason code; :meth:`publish_qos1` follows its steps
     (paho's publish, then wait for the PUBACK under the same pending-call bookkeeping).
 
-    Every wait of the client (CONNACK, PUBACK, the end of the connection) goes through
-    :meth:`_wait_for`, which here never loses a cancellation: aiomqtt's uses
-    ``asyncio.wait_for``, which before Python 3.12 returns the result instead of raising
-    when the task is cancelled just as the awaited PUBACK arrives (CPython gh-86296). The
-    heartbeat then published on and the publisher never ended on shutdown.
+    Every wait of the client (CONNACK, PUBACK, the end of the connection) never loses a
+    cancellation (foundation.mqtt_client): aiomqtt's ``asyncio.wait_for``, before Python
+    3.12, returns the result instead of raising when the task is cancelled just as the
+    awaited PUBACK arrives (CPython gh-86296). The heartbeat then published on and the
+    publisher never ended on shutdown.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -148,16 +148,6 @@ class AckingClient(aiomqtt.Client):
         with self._pending_call(info.mid, done, self._pending_publishes):
             await self._wait_for(done.wait(), timeout=None)
         return self._reasons.pop(info.mid, 0)
-
-    async def _wait_for(self, fut: Awaitable[T], timeout: float | None) -> T:  # noqa: ASYNC109
-        """aiomqtt's wait (``None``: the client's timeout, ``math.inf``: none), but a
-        cancellation always raises, even when it comes together with the result."""
-        seconds = self.timeout if timeout is None else timeout
-        try:
-            async with asyncio.timeout(None if seconds == math.inf else seconds):
-                return await fut
-        except TimeoutError:
-            raise aiomqtt.MqttError("Operation timed out") from None
 
     def _on_publish(
         self,

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import TracebackType
 
 from foundation.process import die_with_parent
+from foundation.waiting import wait_for
 
 __all__ = [
     "Child",
@@ -199,7 +200,7 @@ class ChildProcesses:
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGTERM)
             try:
-                await asyncio.wait_for(process.wait(), self.stop_timeout_s)
+                await wait_for(process.wait(), self.stop_timeout_s)
             except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
@@ -209,13 +210,13 @@ class ChildProcesses:
 
 async def _http_ok(port: int, path: str) -> bool:
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 1.0)
+        reader, writer = await wait_for(asyncio.open_connection("127.0.0.1", port), 1.0)
     except (OSError, TimeoutError):
         return False
     try:
         writer.write(f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode())
         await writer.drain()
-        status = await asyncio.wait_for(reader.readline(), 5.0)
+        status = await wait_for(reader.readline(), 5.0)
     except (OSError, TimeoutError):
         return False
     finally:

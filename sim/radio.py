@@ -25,6 +25,7 @@ from edge.config import DeviceConfig, VirtualConfig
 from edge.errors import AdapterError, RadioError
 from edge.kinds import BY_NAME
 from foundation.clock import Clock, utcnow
+from foundation.waiting import wait_for
 from sim.devices import SensorDevice, VirtualDevice, bumble_device
 from sim.health import GattDevice
 from sim.resident import Incident, ResidentModel
@@ -229,7 +230,7 @@ class VirtualRadio:
                     log.exception("virtual device %s failed", device.address)
             next_at += interval
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), max(0.0, next_at - loop.time()))
+                await wait_for(self._stopping.wait(), max(0.0, next_at - loop.time()))
 
     # -- faults -----------------------------------------------------------------------------
 

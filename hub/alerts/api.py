@@ -10,7 +10,6 @@ Errors are RFC 9457 problem details (``application/problem+json``).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any
@@ -21,6 +20,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
+from foundation.waiting import wait_for
 from hub.alerts.errors import AlertNotFoundError, AlertsError, InvalidTransitionError
 from hub.alerts.notify import LiveEvent
 from hub.alerts.service import AlertService
@@ -267,7 +267,7 @@ async def _events(
         iterator = aiter(subscription)
         while True:
             try:
-                item = await asyncio.wait_for(anext(iterator), keepalive)
+                item = await wait_for(anext(iterator), keepalive)
             except TimeoutError:
                 if not still_valid():
                     return

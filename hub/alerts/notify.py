@@ -17,6 +17,7 @@ import aiomqtt
 import httpx
 
 from foundation.clock import Clock
+from foundation.waiting import wait_for
 from hub.alerts.errors import AlertsError
 from hub.alerts.store import AlertStore, OutboxItem
 from schemas.models import AlertEvent
@@ -269,4 +270,4 @@ class OutboxDispatcher:
             if due is not None:
                 wait = max(0.0, min(wait, (due - self._clock()).total_seconds()))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=wait)
+                await wait_for(self.wake.wait(), timeout=wait)

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING
 import aiomqtt
 import httpx
 
+from foundation.mqtt_client import MqttClient
 from foundation.settings import BrokerSettings
+from foundation.waiting import wait_for
 from hub.alerts.engine import AlertEngine
 from hub.alerts.errors import STORE_ERRORS
 from hub.alerts.inputs import GatewayInput, ObservationInput
@@ -147,14 +149,14 @@ class AlertService:
                     log.exception("alert tick could not be stored; trying again next tick")
             self.last_tick = self.engine.clock()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._tick_wake.wait(), self.settings.tick_seconds)
+                await wait_for(self._tick_wake.wait(), self.settings.tick_seconds)
             self._tick_wake.clear()
 
     async def _mqtt_loop(self, target: BrokerSettings) -> None:
         delay = 1.0
         while True:
             try:
-                async with aiomqtt.Client(
+                async with MqttClient(
                     target.host,
                     target.port,
                     username=target.username,

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from foundation.clock import Clock, utcnow
+from foundation.waiting import wait_for
 from hub.admin.audit import record_admin_action
 from hub.db import transaction
 from hub.errors import StoreError
@@ -204,7 +205,7 @@ class PushExporter:
                 busy |= not (outcome.idle or outcome.failed)
             if not busy:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._pause())
+                    await wait_for(self._wake.wait(), self._pause())
 
     def _pause(self) -> float:
         now = self._clock()
