@@ -21,7 +21,7 @@ from hub.alerts.settings import AlertSettings
 from hub.alerts.wiring import AlertWiring, build_alerts
 from hub.auth import Authenticator, LoginThrottle, UserStore
 from hub.config import HubSettings
-from hub.db import HUB_BUSY_TIMEOUT_MS, open_db
+from hub.db import HUB_BUSY_TIMEOUT_MS, Connection, open_db
 from hub.ingest.commit import Ingestor
 from hub.registry.core import Registry
 from hub.registry.gateways import Gateways
@@ -40,7 +40,8 @@ class Services:
 
     settings: HubSettings
     clock: Clock
-    conn: sqlite3.Connection
+    conn: Connection
+    """The relational tables: the SQLite file, or PostgreSQL (:func:`_open_database`)."""
     health: StoreHealth
     registry: Registry
     read_model: ReadModel
@@ -53,15 +54,31 @@ class Services:
     """The alert service and its post-commit listener; None with ``alerts=False``."""
 
 
-def _make_store(settings: HubSettings, conn: sqlite3.Connection) -> TimeSeriesStore:
-    if settings.store.kind == "influxdb":
-        from hub.store.influx import InfluxStore
+def _open_database(settings: HubSettings) -> Connection:
+    """The hub database of the relational tables: PostgreSQL with ``store.kind =
+    "postgresql"`` (then the hub keeps no state in a SQLite file), else the SQLite file."""
+    if settings.store.kind == "postgresql":
+        from hub.store.postgresql_conn import PgConnection
 
-        return InfluxStore(conn, settings.store.influx)
+        return PgConnection(settings.store.postgresql)
+    return open_db(
+        settings.database,
+        synchronous=settings.ingest.sqlite_synchronous,
+        busy_timeout_ms=HUB_BUSY_TIMEOUT_MS,
+    )
+
+
+def _make_store(settings: HubSettings, conn: Connection) -> TimeSeriesStore:
     if settings.store.kind == "postgresql":
         from hub.store.postgresql import PostgresStore
 
         return PostgresStore.open(settings.store.postgresql, settings.retention)
+    if not isinstance(conn, sqlite3.Connection):  # _open_database pairs them
+        raise TypeError(f"store.kind {settings.store.kind!r} needs the SQLite file")
+    if settings.store.kind == "influxdb":
+        from hub.store.influx import InfluxStore
+
+        return InfluxStore(conn, settings.store.influx)
     return SqliteStore(conn, settings.retention)
 
 
@@ -72,7 +89,7 @@ def _mqtt_target(settings: HubSettings) -> BrokerSettings:
     return mqtt.as_login(mqtt.alerts_username, f"{mqtt.client_id}-alerts"[:64])
 
 
-def _authenticator(settings: HubSettings, conn: sqlite3.Connection, clock: Clock) -> Authenticator:
+def _authenticator(settings: HubSettings, conn: Connection, clock: Clock) -> Authenticator:
     alerts: AlertSettings = settings.alerts
     return Authenticator(
         UserStore(conn, clock),
@@ -91,11 +108,7 @@ def open_services(
     benchmark runs). Raises what opening the database or loading the rules raises, after
     closing whatever it opened.
     """
-    conn = open_db(
-        settings.database,
-        synchronous=settings.ingest.sqlite_synchronous,
-        busy_timeout_ms=HUB_BUSY_TIMEOUT_MS,
-    )
+    conn = _open_database(settings)
     store: TimeSeriesStore | None = None
     try:
         health = StoreHealth(clock)

@@ -23,7 +23,6 @@ import contextlib
 import functools
 import logging
 import socket
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ from hub.alerts.service import AlertService
 from hub.auth import Authenticator
 from hub.compose import Services, close_services, open_services
 from hub.config import HubSettings
-from hub.db import transaction
+from hub.db import Connection, transaction
 from hub.errors import HubError
 from hub.events import HubEvent, Listener, StoredBatch
 from hub.events_log import AlertLog, log_gateway_change, log_rejections
@@ -167,7 +166,7 @@ class Hub:
         return self._services
 
     @property
-    def conn(self) -> sqlite3.Connection:
+    def conn(self) -> Connection:
         return self.services.conn
 
     @property

@@ -67,7 +67,7 @@ async def _run(config: Path | None) -> int:
             logging.getLogger("hub").info(
                 "hub running: store %s, database %s, MQTT %s, HTTP %s",
                 settings.store.kind,
-                settings.database,
+                _database(settings),
                 settings.mqtt.url,
                 f"{settings.http.host}:{hub.http_port}" if hub.http_port else "off",
             )
@@ -87,6 +87,13 @@ async def _run(config: Path | None) -> int:
     return 0
 
 
+def _database(settings: HubSettings) -> str:
+    """Where the relational tables are: PostgreSQL beside the observations, or the SQLite file."""
+    if settings.store.kind == "postgresql":
+        return "postgresql (with the observations)"
+    return str(settings.database)
+
+
 def _log_components(settings: HubSettings, hub: Hub) -> None:
     """One start-up line per component (the alert rules' line comes from the alerts wiring)."""
     import logging
@@ -98,7 +105,7 @@ def _log_components(settings: HubSettings, hub: Hub) -> None:
         from hub.store.postgresql_db import describe
 
         where = describe(store.postgresql.dsn.get_secret_value())
-    log.info("store: %s at %s (registry and alerts: %s)", store.kind, where, settings.database)
+    log.info("store: %s at %s (registry and alerts: %s)", store.kind, where, _database(settings))
     mqtt = settings.mqtt
     state = "connected" if hub.mqtt is not None and hub.mqtt.connected else "connecting"
     user = mqtt.username or "anonymous"

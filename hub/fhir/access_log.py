@@ -11,17 +11,26 @@ from __future__ import annotations
 
 import base64
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from hub.db import Orgs, from_micros, migrate, org_filter, to_micros, transaction
+from hub.db import (
+    Connection,
+    Dialects,
+    Orgs,
+    append_only,
+    from_micros,
+    migrate,
+    org_filter,
+    to_micros,
+    transaction,
+)
 from hub.registry.ownership import organisation_of_resident
 
 __all__ = ["AccessEntry", "AccessLog", "audit_event"]
 
-MIGRATIONS = [
+MIGRATIONS: list[str | Dialects] = [
     (
         "CREATE TABLE fhir_access (seq INTEGER PRIMARY KEY AUTOINCREMENT, time_us INTEGER NOT NULL,"
         " client_id TEXT, organisation TEXT, residents TEXT NOT NULL, method TEXT NOT NULL,"
@@ -33,14 +42,7 @@ MIGRATIONS = [
         " organisation TEXT NOT NULL, PRIMARY KEY (seq, organisation))"
     ),
     "CREATE INDEX fhir_access_org_by_org ON fhir_access_org (organisation, seq)",
-    (
-        "CREATE TRIGGER fhir_access_no_update BEFORE UPDATE ON fhir_access"
-        " BEGIN SELECT RAISE(ABORT, 'fhir_access is append-only'); END"
-    ),
-    (
-        "CREATE TRIGGER fhir_access_no_delete BEFORE DELETE ON fhir_access"
-        " BEGIN SELECT RAISE(ABORT, 'fhir_access is append-only'); END"
-    ),
+    *append_only("fhir_access"),
 ]
 
 
@@ -62,7 +64,7 @@ class AccessEntry:
 class AccessLog:
     """The ``fhir_access`` tables (migration component ``fhir_access``)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
         migrate(conn, "fhir_access", MIGRATIONS)
 
@@ -84,7 +86,8 @@ class AccessLog:
         with transaction(self._conn, operation="record FHIR access"):
             cur = self._conn.execute(
                 "INSERT INTO fhir_access (time_us, client_id, organisation, residents, method,"
-                " query, returned, status, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " query, returned, status, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " RETURNING seq",
                 (
                     to_micros(time),
                     client_id,
@@ -97,7 +100,7 @@ class AccessLog:
                     outcome,
                 ),
             )
-            seq = int(cur.lastrowid or 0)
+            seq = int(cur.fetchone()[0])
             self._conn.executemany(
                 "INSERT INTO fhir_access_org (seq, organisation) VALUES (?, ?)",
                 [(seq, o) for o in sorted(o for o in orgs if o is not None)],

@@ -26,7 +26,7 @@ from joserfc.jwk import KeySet
 from foundation.clock import Clock, utcnow
 from hub.admin.audit import ensure_schema as ensure_audit_schema
 from hub.admin.audit import record_admin_action
-from hub.db import from_micros, migrate, to_micros, transaction
+from hub.db import Connection, from_micros, migrate, to_micros, transaction
 from hub.fhir.consent import PURPOSES
 from hub.fhir.errors import FhirClientError
 from hub.registry.figures import organisation_ids
@@ -100,7 +100,7 @@ def _hash(token: str) -> str:
 class FhirClients:
     """The ``fhir_client``, ``fhir_jti`` and ``fhir_token`` tables (component ``fhir_client``)."""
 
-    def __init__(self, conn: sqlite3.Connection, clock: Clock = utcnow) -> None:
+    def __init__(self, conn: Connection, clock: Clock = utcnow) -> None:
         self._conn = conn
         self._clock = clock
         migrate(conn, "fhir_client", MIGRATIONS)

@@ -21,21 +21,29 @@ Public API (stable; the FHIR server and the push exporter build on it)::
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
 from foundation.clock import Clock, utcnow
 from hub.admin.audit import ensure_schema as ensure_audit_schema
 from hub.admin.audit import record_admin_action
-from hub.db import Orgs, from_micros, migrate, org_filter, to_micros, transaction
+from hub.db import (
+    Connection,
+    Dialects,
+    Orgs,
+    from_micros,
+    migrate,
+    org_filter,
+    to_micros,
+    transaction,
+)
 from hub.fhir.errors import ConsentError
 from hub.registry.figures import organisation_ids
 from hub.registry.ownership import organisation_of_resident
 
 __all__ = ["PURPOSES", "Consent", "Consents", "consent_resource"]
 
-MIGRATIONS = [
+MIGRATIONS: list[str | Dialects] = [
     (
         "CREATE TABLE fhir_consent (id INTEGER PRIMARY KEY AUTOINCREMENT,"
         " resident_id TEXT NOT NULL, organisation TEXT NOT NULL, recipient_org TEXT NOT NULL,"
@@ -46,9 +54,14 @@ MIGRATIONS = [
     ),
     "CREATE INDEX fhir_consent_recipient ON fhir_consent (recipient_org, resident_id)",
     "CREATE INDEX fhir_consent_organisation ON fhir_consent (organisation, id)",
-    (
+    Dialects(
         "CREATE TRIGGER fhir_consent_no_delete BEFORE DELETE ON fhir_consent"
-        " BEGIN SELECT RAISE(ABORT, 'fhir_consent rows are revoked, never deleted'); END"
+        " BEGIN SELECT RAISE(ABORT, 'fhir_consent rows are revoked, never deleted'); END",
+        "CREATE OR REPLACE FUNCTION fhir_consent_no_delete() RETURNS trigger"
+        " LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION"
+        " 'fhir_consent rows are revoked, never deleted' USING ERRCODE = 'restrict_violation';"
+        " END $$; CREATE TRIGGER fhir_consent_no_delete BEFORE DELETE ON fhir_consent"
+        " FOR EACH ROW EXECUTE FUNCTION fhir_consent_no_delete()",
     ),
 ]
 
@@ -117,7 +130,7 @@ class Consents:
     administrator or the command line); the resident must belong to one of them.
     """
 
-    def __init__(self, conn: sqlite3.Connection, clock: Clock = utcnow) -> None:
+    def __init__(self, conn: Connection, clock: Clock = utcnow) -> None:
         self._conn = conn
         self._clock = clock
         migrate(conn, "fhir_consent", MIGRATIONS)
@@ -141,7 +154,8 @@ class Consents:
         with transaction(self._conn, operation="add consent"):
             cur = self._conn.execute(
                 "INSERT INTO fhir_consent (resident_id, organisation, recipient_org, purpose,"
-                " start_us, end_us, recorded_by, recorded_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " start_us, end_us, recorded_by, recorded_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " RETURNING id",
                 (
                     resident_id,
                     organisation,
@@ -153,7 +167,7 @@ class Consents:
                     to_micros(now),
                 ),
             )
-            consent = self._get(int(cur.lastrowid or 0))
+            consent = self._get(int(cur.fetchone()[0]))
             self._audit("consent_added", consent, actor, now)
         return consent
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sqlite3
 from functools import lru_cache
 
+from hub.db import Connection
 from hub.registry.figures import device_rows
 
 __all__ = ["HASHED_PREFIX", "device_fhir_id", "device_of_fhir_id", "is_fhir_id"]
@@ -35,7 +35,7 @@ def device_fhir_id(device_id: str) -> str:
     return HASHED_PREFIX + hashlib.sha256(device_id.encode()).hexdigest()[:40]
 
 
-def device_of_fhir_id(conn: sqlite3.Connection, fhir_id: str) -> str | None:
+def device_of_fhir_id(conn: Connection, fhir_id: str) -> str | None:
     """The device id a FHIR id names: the id itself when it is its own FHIR id, else the
     registered device whose id hashes to it (None: no such device)."""
     if not is_fhir_id(fhir_id):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from foundation.clock import Clock, utcnow
+from hub.db import Connection
 from hub.fhir.access_log import AccessLog
 from hub.fhir.clients import FhirClient, FhirClients
 from hub.fhir.consent import Consents
@@ -17,7 +17,7 @@ __all__ = ["Caller", "FhirRoom", "RefusalError"]
 class FhirRoom:
     """Consents, clients and tokens, and the access log, on one connection."""
 
-    def __init__(self, conn: sqlite3.Connection, clock: Clock = utcnow) -> None:
+    def __init__(self, conn: Connection, clock: Clock = utcnow) -> None:
         self.conn = conn
         self.clock = clock
         self.consents = Consents(conn, clock)

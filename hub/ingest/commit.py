@@ -18,7 +18,6 @@ dead-lettered and counted (``observations_refused_unbound``), and stores nothing
 from __future__ import annotations
 
 import functools
-import sqlite3
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from hub.db import to_micros, transaction
+from hub.db import Connection, to_micros, transaction
 from hub.errors import StoreError
 from hub.ingest.fastpath import Accepted, accept
 from hub.ingest.verdicts import restore
@@ -261,7 +260,7 @@ class Ingestor:
 
     def __init__(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         *,
         registry: Registry,
         store: TimeSeriesStore,

@@ -33,6 +33,7 @@ from prometheus_client.registry import Collector
 from hub.alerts.figures import escalations_after, open_alert_counts, outbox_by_channel
 from hub.auth import Role, User
 from hub.auth.web import require_role
+from hub.db import Connection
 from hub.registry.figures import publisher_ids
 from hub.status.monitor import Transport
 from hub.store.ledger import REASONS, REJECTION_COUNTER
@@ -115,7 +116,7 @@ class _StateCollector(Collector):
         )
         yield messages
 
-    def _rejections(self, conn: sqlite3.Connection, counters: dict[str, int]) -> Metric:
+    def _rejections(self, conn: Connection, counters: dict[str, int]) -> Metric:
         known = publisher_ids(conn)
         totals: dict[tuple[str, str], int] = {}
         for name, value in counters.items():
@@ -167,7 +168,7 @@ class _StateCollector(Collector):
         family.add_metric(["offline"], offline)
         yield family
 
-    def _alerts(self, conn: sqlite3.Connection) -> Iterator[Metric]:
+    def _alerts(self, conn: Connection) -> Iterator[Metric]:
         counts = open_alert_counts(conn)
         family = GaugeMetricFamily(
             "hjem_alerts_open", "Open alerts by state and severity", labels=["state", "severity"]
@@ -190,7 +191,7 @@ class _StateCollector(Collector):
         )
         yield from self._notifications(conn)
 
-    def _notifications(self, conn: sqlite3.Connection) -> Iterator[Metric]:
+    def _notifications(self, conn: Connection) -> Iterator[Metric]:
         failures = _counter(
             "hjem_notification_failures",
             "Failed delivery attempts of alert notifications",

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from foundation.clock import Clock
 from hub.alerts.figures import outbox_summary
-from hub.db import migrate, to_micros, transaction
+from hub.db import Connection, migrate, to_micros, transaction
 from hub.errors import StoreError
 from hub.events import HubEvent, Listener, StoredBatch
 from hub.registry.figures import gateways_by_organisation, organisations_with_residents
@@ -109,7 +109,7 @@ class StatusMonitor:
         mqtt = self._mqtt()
         return "connected" if mqtt is not None and mqtt.connected else "down"
 
-    def _organisations(self, conn: sqlite3.Connection) -> tuple[OrgSeen, ...]:
+    def _organisations(self, conn: Connection) -> tuple[OrgSeen, ...]:
         gateways: dict[str, list[GatewaySeen]] = {}
         for gateway in gateways_by_organisation(conn):
             seen = GatewaySeen(gateway.publisher, gateway.online)
@@ -125,7 +125,7 @@ class StatusMonitor:
             for org in organisations_with_residents(conn)
         )
 
-    def _outbox(self, conn: sqlite3.Connection, now: datetime) -> tuple[int, int, int]:
+    def _outbox(self, conn: Connection, now: datetime) -> tuple[int, int, int]:
         overdue_before = now - timedelta(seconds=self.settings.outbox_overdue_s)
         summary = outbox_summary(conn, overdue_before)
         return summary.pending, summary.overdue, summary.failing

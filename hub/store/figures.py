@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
+from hub.db import Connection
 
 __all__ = ["last_seen_by_device"]
 
 
-def last_seen_by_device(conn: sqlite3.Connection) -> dict[str, int]:
+def last_seen_by_device(conn: Connection) -> dict[str, int]:
     """Device id -> the newest effective time stored for it (UTC microseconds). Raises
     :class:`sqlite3.OperationalError` when nothing was ever stored in this database."""
     rows = conn.execute(

@@ -1,4 +1,5 @@
-"""Dead letters and counters, always in the hub's SQLite file (whatever the time-series store).
+"""Dead letters and counters, in the hub database (SQLite, or PostgreSQL with ``store.kind =
+"postgresql"``), beside the registry, whatever the time-series store.
 
 A dead letter keeps a refused or partly refused message as received (payload up to
 ``MAX_PAYLOAD_BYTES``; longer payloads are cut and marked), with its errors, so that an
@@ -8,13 +9,12 @@ operator can see exactly what a publisher sent and why it was refused.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from hub.db import from_micros, migrate, to_micros
+from hub.db import Connection, from_micros, migrate, to_micros
 from schemas.models import MAX_PAYLOAD_BYTES, RejectionError
 
 __all__ = ["REASONS", "REJECTION_COUNTER", "DeadLetter", "Ledger", "reason_of"]
@@ -76,7 +76,7 @@ def reason_of(errors: Sequence[RejectionError]) -> str:
 class Ledger:
     """Dead letters and monotonic counters; writes join the caller's transaction."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
         migrate(conn, "ledger", MIGRATIONS)
 
@@ -150,7 +150,7 @@ class Ledger:
         if rows:
             self._conn.executemany(
                 "INSERT INTO counter (name, value) VALUES (?, ?)"
-                " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+                " ON CONFLICT (name) DO UPDATE SET value = counter.value + excluded.value",
                 rows,
             )
 

@@ -9,14 +9,13 @@ table of :mod:`hub.store.sqlite`).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
-from hub.db import from_micros
+from hub.db import Connection, from_micros
 from hub.store.base import StoredObservation
 from hub.store.sql_reads import stored_reading
 from hub.store.sqlite import _inflate
@@ -64,7 +63,7 @@ class _StoredBatch(msgspec.Struct):
 _BATCH = msgspec.json.Decoder(_StoredBatch)
 
 
-def _payloads(conn: sqlite3.Connection, ids: set[int]) -> dict[int, list[msgspec.Raw]]:
+def _payloads(conn: Connection, ids: set[int]) -> dict[int, list[msgspec.Raw]]:
     """The observations of each message (decoded once), by message id."""
     if not ids:
         return {}
@@ -76,7 +75,7 @@ def _payloads(conn: sqlite3.Connection, ids: set[int]) -> dict[int, list[msgspec
     return {int(i): _BATCH.decode(_inflate(bytes(p), e)).observations for i, p, e in rows}
 
 
-def _decode(conn: sqlite3.Connection, rows: list[Any]) -> list[PagedObservation]:
+def _decode(conn: Connection, rows: list[Any]) -> list[PagedObservation]:
     messages = _payloads(conn, {int(r[1]) for r in rows if r[0] is None})
     out = []
     for text, message, position, publisher, resident, received, effective, rowid in rows:
@@ -113,7 +112,7 @@ def _where(query: ObservationFilter, after: tuple[int, int] | None) -> tuple[str
 
 
 def observation_page(
-    conn: sqlite3.Connection,
+    conn: Connection,
     query: ObservationFilter,
     after: tuple[int, int] | None,
     limit: int,
@@ -130,7 +129,7 @@ def observation_page(
 
 
 def observations_by_ids(
-    conn: sqlite3.Connection, observation_ids: Sequence[str], residents: Sequence[str]
+    conn: Connection, observation_ids: Sequence[str], residents: Sequence[str]
 ) -> list[PagedObservation]:
     """The observations with these ids that belong to one of ``residents``."""
     if not observation_ids or not residents:
@@ -145,7 +144,7 @@ def observations_by_ids(
 
 
 def latest_of_device(
-    conn: sqlite3.Connection, device_id: str, residents: Sequence[str]
+    conn: Connection, device_id: str, residents: Sequence[str]
 ) -> StoredObservation | None:
     """The newest observation of ``device_id`` made for one of ``residents``."""
     if not residents:

@@ -9,7 +9,6 @@ HTML request without a valid session is redirected to the sign-in page; JSON rou
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -28,6 +27,7 @@ from foundation.clock import utcnow
 from hub.auth import Authenticator, Role, User
 from hub.auth.errors import NotAuthenticatedError
 from hub.auth.web import find_authenticator
+from hub.db import Connection
 from hub.web import queries
 from hub.web.csrf import (
     SESSION_COOKIE,
@@ -153,7 +153,7 @@ class Page:
         return hub_of(self.request)
 
     @property
-    def conn(self) -> sqlite3.Connection:
+    def conn(self) -> Connection:
         return self.hub.conn
 
     @property

@@ -41,7 +41,7 @@ from datetime import datetime, timedelta
 from foundation.clock import Clock, utcnow
 from foundation.waiting import wait_for
 from hub.admin.audit import record_admin_action
-from hub.db import transaction
+from hub.db import Connection, transaction
 from hub.errors import StoreError
 from hub.events import HubEvent, StoredBatch
 from hub.fhir.consent import Consents
@@ -95,7 +95,7 @@ class Recipient:
 class PushExporter:
     def __init__(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         settings: FhirPushSettings,
         transport: PushTransport,
         *,

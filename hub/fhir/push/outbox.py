@@ -17,12 +17,11 @@ Every method is one transaction; the row and the state change together.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from hub.db import from_micros, migrate, to_micros, transaction
+from hub.db import Connection, from_micros, migrate, to_micros, transaction
 
 __all__ = ["MIGRATIONS", "Outbox", "OutboxItem", "OutboxRow", "RecipientState"]
 
@@ -94,7 +93,7 @@ def _when(micros: object) -> datetime | None:
 
 
 class Outbox:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
         migrate(conn, "fhir_push", MIGRATIONS)
 
@@ -113,14 +112,12 @@ class Outbox:
             for i in items
         ]
         with transaction(self._conn, operation="queue FHIR push"):
-            before = self._conn.total_changes
-            self._conn.executemany(
+            return self._conn.executemany(
                 "INSERT OR IGNORE INTO fhir_push_outbox (recipient, observation_id,"
                 " effective_us, resident_id, organisation, observation, enqueued_us)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
-            )
-            return self._conn.total_changes - before
+            ).rowcount
 
     def take(self, recipient: str, items: Iterable[OutboxItem], cursor: int, now: datetime) -> int:
         """Queue ``items`` and move the recipient's cursor to ``cursor``, in one transaction
