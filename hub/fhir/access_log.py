@@ -61,6 +61,10 @@ class AccessEntry:
     """Why a request was refused ('' when it succeeded)."""
 
 
+_ALL = 1 << 62
+"""LIMIT of every row (SQLite's -1 is an error on PostgreSQL)."""
+
+
 class AccessLog:
     """The ``fhir_access`` tables (migration component ``fhir_access``)."""
 
@@ -116,7 +120,7 @@ class AccessLog:
             "SELECT seq, time_us, client_id, organisation, residents, method, query, returned,"  # noqa: S608
             " status, outcome FROM fhir_access a WHERE EXISTS (SELECT 1 FROM fhir_access_org g"
             f" WHERE g.seq = a.seq AND {where}) ORDER BY seq DESC LIMIT ?",
-            [*params, limit if resident_id is None else -1],
+            [*params, limit if resident_id is None else _ALL],
         )
         out = [_entry(tuple(row)) for row in rows]
         if resident_id is not None:

@@ -1,4 +1,5 @@
-"""The consent repository: allows, listing, revocation at once, organisation checks, audit."""
+"""The consent repository: allows, listing, revocation at once, organisation checks, audit;
+on SQLite and PostgreSQL (:mod:`tests.support.hub_db`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from foundation.clock import ManualClock
 from hub.admin.audit import admin_actions
-from hub.db import open_db
+from hub.db import Connection
 from hub.fhir.consent import Consents, consent_resource
 from hub.fhir.errors import ConsentError
 from hub.registry.core import Registry
@@ -18,8 +19,8 @@ T0 = datetime(2026, 3, 1, 8, tzinfo=UTC)
 
 
 @pytest.fixture
-def conn() -> sqlite3.Connection:
-    db = open_db(":memory:")
+def conn(hub_db: Connection) -> Connection:
+    db = hub_db
     registry = Registry(db)
     for org in ("kommune-a", "kommune-b", "hospital"):
         registry.add_organisation(org, org)
@@ -32,7 +33,7 @@ def conn() -> sqlite3.Connection:
     return db
 
 
-def test_allows_only_inside_period_and_until_revoked(conn: sqlite3.Connection) -> None:
+def test_allows_only_inside_period_and_until_revoked(conn: Connection) -> None:
     clock = ManualClock(T0)
     consents = Consents(conn, clock)
     c = consents.add(
@@ -56,7 +57,7 @@ def test_allows_only_inside_period_and_until_revoked(conn: sqlite3.Connection) -
     assert actions == ["consent_revoked", "consent_added"]
 
 
-def test_refuses_other_organisation_and_bad_terms(conn: sqlite3.Connection) -> None:
+def test_refuses_other_organisation_and_bad_terms(conn: Connection) -> None:
     consents = Consents(conn, ManualClock(T0))
     rid = "r-aaaaaaaaaaaaaaaa"
     with pytest.raises(ConsentError, match="another organisation"):
@@ -79,3 +80,11 @@ def test_refuses_other_organisation_and_bad_terms(conn: sqlite3.Connection) -> N
     consents.revoke(c.id, actor="u")
     with pytest.raises(ConsentError, match="already revoked"):
         consents.revoke(c.id, actor="u")
+
+
+def test_a_consent_is_revoked_never_deleted(conn: Connection) -> None:
+    consents = Consents(conn, ManualClock(T0))
+    consents.add("r-aaaaaaaaaaaaaaaa", "hospital", "TREAT", T0, None, actor="cli:t")
+    with pytest.raises(sqlite3.IntegrityError, match="revoked, never deleted"):
+        conn.execute("DELETE FROM fhir_consent")
+    assert consents.allows("r-aaaaaaaaaaaaaaaa", "hospital", "TREAT", T0)
