@@ -124,7 +124,9 @@ def open_services(
         wiring = None
         if alerts:
             mqtt = _mqtt_target(settings) if publish_alerts else None
-            wiring = build_alerts(settings.alerts, conn, clock, read_model, health, mqtt=mqtt)
+            wiring = build_alerts(
+                settings.alerts, conn, clock, read_model, health, mqtt=mqtt, store=store
+            )
     except BaseException:  # no rules, wrong rules, a database it cannot open: nothing stays open
         if store is not None:
             store.close()

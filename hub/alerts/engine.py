@@ -68,17 +68,22 @@ class AlertEngine:
         self.clock = clock
         self.channels = tuple(channels)
         self._new_id = new_id
+        self._listeners: list[Listener] = []
+        self._start(clock())
+
+    def _start(self, now: datetime) -> None:
+        """Fresh evaluators, the open alerts and silences as stored (at start, and when a
+        durable engine goes back to what is committed)."""
         self._evaluators: dict[str, Evaluator] = {
-            r.id: build_evaluator(r) for r in config.rules if r.enabled
+            r.id: build_evaluator(r) for r in self.config.rules if r.enabled
         }
         self._general = [e for e in self._evaluators.values() if e.interest is None]
         self._specific = [e for e in self._evaluators.values() if e.interest is not None]
         self._open: dict[tuple[str, str], AlertRow] = {
-            (a.rule, a.subject): a for a in store.open_alerts()
+            (a.rule, a.subject): a for a in self.store.open_alerts()
         }
-        self._silences = store.silences(clock())
-        self._listeners: list[Listener] = []
-        self._restore(clock())
+        self._silences = self.store.silences(now)
+        self._restore(now)
 
     def _restore(self, now: datetime) -> None:
         """Tell the evaluators which conditions hold according to the stored active alerts."""
@@ -361,9 +366,13 @@ class AlertEngine:
             self._open[key] = row
         else:
             self._open.pop(key, None)
-        for listener in self._listeners:
-            listener(event, row.organisation)
+        self._emit(event, row.organisation)
         return event
+
+    def _emit(self, event: AlertEvent, organisation: str | None) -> None:
+        """Hand a stored change to the listeners (a durable engine: once it is committed)."""
+        for listener in self._listeners:
+            listener(event, organisation)
 
 
 @contextmanager

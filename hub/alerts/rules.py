@@ -8,10 +8,11 @@ deduplicates them against open alerts, so an evaluator may repeat "firing".
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from hub.alerts import rules_time  # the schedule- and history-based evaluators
 from hub.alerts.config import (
@@ -33,6 +34,7 @@ from hub.alerts.inputs import (
     has_code,
     readings,
 )
+from hub.alerts.snapshot import at, dec_in, dec_out, subject_in, subject_out, time_in, time_out
 
 __all__ = [
     "Evaluator",
@@ -145,6 +147,24 @@ class ThresholdEvaluator(Evaluator):
 
     def restore(self, subject: Subject, now: datetime) -> None:
         self.tracks[subject.key] = _Track(subject, pending_since=now, firing=True)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            key: [
+                subject_out(t.subject),
+                time_out(t.pending_since),
+                t.firing,
+                dec_out(t.last_value),
+                time_out(t.last_time),
+            ]
+            for key, t in self.tracks.items()
+        }
+
+    def load(self, states: Mapping[str, Any]) -> None:
+        for key, (subject, pending, firing, value, when) in states.items():
+            self.tracks[key] = _Track(
+                subject_in(subject), time_in(pending), bool(firing), dec_in(value), time_in(when)
+            )
 
 
 def battery_rule(rule: BatteryLowRule) -> ThresholdRule:
@@ -275,6 +295,24 @@ class GatewayOfflineEvaluator(Evaluator):
     def restore(self, subject: Subject, now: datetime) -> None:
         publisher = subject.key.removeprefix("gateway:")
         self.gateways[publisher] = _Gateway(subject, now, offline_since=now, firing=True)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            publisher: [
+                subject_out(g.subject),
+                time_out(g.last_seen),
+                time_out(g.offline_since),
+                g.firing,
+                g.watch_heartbeat,
+            ]
+            for publisher, g in self.gateways.items()
+        }
+
+    def load(self, states: Mapping[str, Any]) -> None:
+        for publisher, (subject, seen, offline, firing, heartbeat) in states.items():
+            self.gateways[publisher] = _Gateway(
+                subject_in(subject), at(seen), time_in(offline), bool(firing), bool(heartbeat)
+            )
 
 
 def build_evaluator(rule: Rule) -> Evaluator:

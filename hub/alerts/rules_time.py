@@ -3,14 +3,16 @@ NEWS2 over the latest vital signs, and personal baseline deviation."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from hub.alerts.baseline import RollingHistory, robust_score
+from hub.alerts.baseline import BaselineEvaluator
 from hub.alerts.config import BaselineRule, InactivityRule, News2Rule, NoDataRule, Rule
-from hub.alerts.evaluator import Evaluator
+from hub.alerts.evaluator import Evaluator, FiringSubjects
 from hub.alerts.inputs import (
     ObservationInput,
     Signal,
@@ -21,6 +23,7 @@ from hub.alerts.inputs import (
     readings,
 )
 from hub.alerts.news2 import News2Parameter, news2
+from hub.alerts.snapshot import at, subject_in, subject_out, time_in, time_out
 from hub.reading import Reading
 from schemas.codes import HJEM_SYSTEM, codes
 from schemas.models import Severity
@@ -67,6 +70,25 @@ class InactivityEvaluator(Evaluator):
     def restore(self, subject: Subject, now: datetime) -> None:
         self.track(subject, now)
         self.residents[subject.key].firing = True
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            key: [
+                subject_out(r.subject),
+                time_out(r.known_since),
+                time_out(r.last_match),
+                r.evaluated.isoformat() if r.evaluated else None,
+                r.firing,
+            ]
+            for key, r in self.residents.items()
+        }
+
+    def load(self, states: Mapping[str, Any]) -> None:
+        for key, (subject, since, match, day, firing) in states.items():
+            evaluated = date.fromisoformat(day) if day else None
+            self.residents[key] = _Resident(
+                subject_in(subject), at(since), time_in(match), evaluated, bool(firing)
+            )
 
     def _counts(self, item: ObservationInput) -> bool:
         obs = item.observation
@@ -175,6 +197,16 @@ class NoDataEvaluator(Evaluator):
     def restore(self, subject: Subject, now: datetime) -> None:
         self.devices[subject.key] = _Device(subject, now, firing=True)
 
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            key: [subject_out(d.subject), time_out(d.last_seen), d.firing]
+            for key, d in self.devices.items()
+        }
+
+    def load(self, states: Mapping[str, Any]) -> None:
+        for key, (subject, seen, firing) in states.items():
+            self.devices[key] = _Device(subject_in(subject), at(seen), bool(firing))
+
     def on_tick(self, now: datetime) -> list[Signal]:
         out: list[Signal] = []
         for device in self.devices.values():
@@ -224,7 +256,7 @@ _NEWS2_SOURCES: dict[str, News2Parameter] = {
 
 
 @dataclass
-class News2Evaluator(Evaluator):
+class News2Evaluator(FiringSubjects):
     rule: News2Rule
     latest: dict[str, dict[News2Parameter, tuple[datetime, Decimal]]] = field(default_factory=dict)
     firing: set[str] = field(default_factory=set)
@@ -298,68 +330,25 @@ class News2Evaluator(Evaluator):
             return [Signal.clear(self.rule.id, subject, self.rule.severity, text)]
         return []
 
-    def reset(self, subject_key: str) -> None:
-        self.firing.discard(subject_key)
+    def snapshot(self) -> dict[str, Any]:
+        keys = self.latest.keys() | self.firing | self.scales.keys()
+        return {
+            key: [
+                key in self.firing,
+                self.scales.get(key),
+                {p.value: [time_out(w), str(v)] for p, (w, v) in self.latest.get(key, {}).items()},
+            ]
+            for key in keys
+        }
 
-    def restore(self, subject: Subject, now: datetime) -> None:  # noqa: ARG002
-        self.firing.add(subject.key)
-
-
-@dataclass
-class BaselineEvaluator(Evaluator):
-    rule: BaselineRule
-    histories: dict[str, RollingHistory] = field(default_factory=dict)
-    firing: set[str] = field(default_factory=set)
-
-    def __post_init__(self) -> None:
-        self.rule_id = self.rule.id
-        self._window = timedelta(days=self.rule.window_days)
-        self.interest = self.rule.watch.keys()
-        self._unit = self.rule.watch.unit()
-
-    def on_observation(self, item: ObservationInput, now: datetime) -> list[Signal]:  # noqa: ARG002
-        subject = Subject.of_resident(item)
-        if subject is None:
-            return []
-        out: list[Signal] = []
-        for value in readings(item.observation, self.interest or frozenset(), self._unit):
-            history = self.histories.setdefault(
-                subject.key, RollingHistory(self._window, self.rule.max_samples)
-            )
-            history.prune(item.effective)
-            if len(history) >= self.rule.min_samples:
-                out.extend(self._judge(subject, history.values(), float(value), item.effective))
-            history.add(item.effective, float(value))
-        return out
-
-    def _judge(
-        self, subject: Subject, history: list[float], value: float, at: datetime
-    ) -> list[Signal]:
-        score = robust_score(history, value)
-        text = self.rule.summary or (
-            f"{self.rule.watch.label()} {value:g} deviates from the personal baseline "
-            f"(robust score {score:+.1f}, {len(history)} readings)"
-        )
-        if abs(score) >= self.rule.score:
-            self.firing.add(subject.key)
-            detail: dict[str, object] = {
-                "kind": "baseline",
-                "watch": self.rule.watch.label(),
-                "score": round(score, 1),
-                "readings": len(history),
+    def load(self, states: Mapping[str, Any]) -> None:
+        for key, (firing, scale, latest) in states.items():
+            self.latest[key] = {
+                News2Parameter(p): (at(w), Decimal(v)) for p, (w, v) in latest.items()
             }
-            trigger = Trigger(value, self._unit, at, detail)
-            return [Signal.fire(self.rule.id, subject, self.rule.severity, text, trigger)]
-        if subject.key in self.firing and abs(score) < self.rule.clear_score:
-            self.firing.discard(subject.key)
-            return [Signal.clear(self.rule.id, subject, self.rule.severity, text)]
-        return []
-
-    def reset(self, subject_key: str) -> None:
-        self.firing.discard(subject_key)
-
-    def restore(self, subject: Subject, now: datetime) -> None:  # noqa: ARG002
-        self.firing.add(subject.key)
+            if scale is not None:
+                self.scales[key] = int(scale)
+            self.load_firing(key, firing=bool(firing))
 
 
 def build(rule: Rule) -> Evaluator:

@@ -91,14 +91,13 @@ def _note_lag(batch: StoredBatch, service: AlertService) -> None:
 
 
 def _listener(
-    service: AlertService, directory: Directory, health: StoreHealth
+    service: AlertService, directory: Directory, health: StoreHealth, feed: AlertFeed | None
 ) -> Callable[[HubEvent], Awaitable[None]]:
     from hub.registry.gateways import GatewayChange
 
     async def on_event(event: HubEvent) -> None:
         if isinstance(event, StoredBatch):
             _note_lag(event, service)
-            feed = service.feed
             if feed is not None:  # only a wake-up: the feed reads the store from its position
                 await _evaluate(health, feed.drain)
             else:
@@ -126,6 +125,13 @@ async def _evaluate(health: StoreHealth, evaluation: Callable[[], object]) -> No
         )
     except AlertsError:
         log.exception("alert evaluation failed; the observations are stored regardless")
+
+
+def _numbers(store: TimeSeriesStore) -> bool:
+    """Whether ``store`` numbers its observations (SQLite, PostgreSQL; not InfluxDB)."""
+    from hub.store.base import TimeSeriesStore
+
+    return type(store).stored_since is not TimeSeriesStore.stored_since
 
 
 def load_enabled_rules(settings: AlertSettings) -> RulesConfig:
@@ -192,7 +198,8 @@ def build_alerts(
     engine = DurableEngine(config, AlertStore(conn), clock, EngineState(conn), channels=channels)
     directory = Directory(places)
     engine.track(directory.subjects())
+    feed = None
+    if store is not None and _numbers(store):
+        feed = engine.feed = AlertFeed(engine, store, directory.inputs)
     service = AlertService(engine, settings, mqtt, health=health)
-    if store is not None and store.numbers_observations():
-        service.feed = AlertFeed(engine, store, directory.inputs)
-    return AlertWiring(service, _listener(service, directory, health))
+    return AlertWiring(service, _listener(service, directory, health, feed))
