@@ -21,7 +21,8 @@ from hub.alerts.settings import AlertSettings
 from hub.alerts.wiring import AlertWiring, build_alerts
 from hub.auth import Authenticator, LoginThrottle, UserStore
 from hub.config import HubSettings
-from hub.db import HUB_BUSY_TIMEOUT_MS, Connection, open_db
+from hub.database import open_database
+from hub.db import HUB_BUSY_TIMEOUT_MS, Connection
 from hub.ingest.commit import Ingestor
 from hub.registry.core import Registry
 from hub.registry.gateways import Gateways
@@ -57,15 +58,7 @@ class Services:
 def _open_database(settings: HubSettings) -> Connection:
     """The hub database of the relational tables: PostgreSQL with ``store.kind =
     "postgresql"`` (then the hub keeps no state in a SQLite file), else the SQLite file."""
-    if settings.store.kind == "postgresql":
-        from hub.store.postgresql_conn import PgConnection
-
-        return PgConnection(settings.store.postgresql)
-    return open_db(
-        settings.database,
-        synchronous=settings.ingest.sqlite_synchronous,
-        busy_timeout_ms=HUB_BUSY_TIMEOUT_MS,
-    )
+    return open_database(settings, busy_timeout_ms=HUB_BUSY_TIMEOUT_MS, tuned=True)
 
 
 def _make_store(settings: HubSettings, conn: Connection) -> TimeSeriesStore:

@@ -16,7 +16,6 @@ another host: run the command there too, with ``--no-registry``).
 from __future__ import annotations
 
 import argparse
-import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,6 +51,7 @@ from hub.admin.installer import (
 )
 from hub.admin.lifecycle import LIFECYCLE_ACTIONS
 from hub.admin.listing import list_all
+from hub.db import Connection
 from hub.fhir.cli import FHIR_ACTIONS
 from hub.fhir.push.cli import PUSH_ACTIONS
 
@@ -172,7 +172,7 @@ def _add_vendor(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_teams(conn: sqlite3.Connection, teams: Iterable[str], organisation: str | None) -> None:
+def _check_teams(conn: Connection, teams: Iterable[str], organisation: str | None) -> None:
     """A user's teams must be teams of the user's organisation."""
     from hub.registry.ownership import organisation_of_team
 

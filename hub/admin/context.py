@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from foundation.errors import CliError
+from hub.db import Connection
 
 __all__ = ["call", "database", "fail", "parse_time"]
 
@@ -22,17 +22,18 @@ def fail(message: str) -> Exception:
 
 
 @contextmanager
-def database(args: argparse.Namespace) -> Iterator[sqlite3.Connection]:
-    """The hub database named by ``--config``."""
+def database(args: argparse.Namespace) -> Iterator[Connection]:
+    """The hub database named by ``--config``: the SQLite file, or PostgreSQL with
+    ``store.kind = "postgresql"`` (:func:`hub.database.open_database`)."""
     from hub.config import load_settings
-    from hub.db import open_db
+    from hub.database import open_database
     from hub.errors import HubError
 
     if args.config is None:
         raise fail("--config HUB_TOML is needed to reach the hub database")
     try:
         settings = load_settings(Path(args.config))
-        conn = open_db(settings.database)
+        conn = open_database(settings)
     except HubError as exc:
         raise fail(str(exc)) from exc
     try:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
 from pathlib import Path
 
 from hub.admin.provision import BrokerFileError, ProvisionError, is_hub_login
+from hub.db import Connection
 from hub.registry.figures import device_seen, organisation_ids
 
 __all__ = [
@@ -53,7 +53,7 @@ def device_id(text: str) -> str:
     return text.strip()
 
 
-def check_seen(conn: sqlite3.Connection, device: str, *, force: bool) -> bool:
+def check_seen(conn: Connection, device: str, *, force: bool) -> bool:
     """True if a publisher has reported ``device``; else refuse unless ``force``."""
     seen = device_seen(conn, device)
     if not seen and not force:
@@ -65,7 +65,7 @@ def check_seen(conn: sqlite3.Connection, device: str, *, force: bool) -> bool:
     return seen
 
 
-def check_organisation(conn: sqlite3.Connection, organisation: str | None) -> None:
+def check_organisation(conn: Connection, organisation: str | None) -> None:
     from hub.registry.core import Registry
 
     if organisation is None:

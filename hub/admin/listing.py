@@ -16,7 +16,7 @@ from typing import Any
 from foundation.clock import utcnow
 from hub.admin.context import call, database
 from hub.auth.views import user_rows
-from hub.db import from_micros
+from hub.db import Connection, from_micros
 from hub.registry import figures as registry
 from hub.store.figures import last_seen_by_device
 
@@ -48,7 +48,7 @@ def _rows(read: Callable[[], Sequence[tuple[Any, ...]]]) -> Sequence[tuple[Any, 
         return []
 
 
-def _devices(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
+def _devices(conn: Connection) -> list[tuple[object, ...]]:
     from hub.registry.core import Registry
 
     registry_ = Registry(conn)
@@ -68,7 +68,7 @@ def _devices(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
     return rows
 
 
-def _registry_tables(conn: sqlite3.Connection) -> str:
+def _registry_tables(conn: Connection) -> str:
     publishers = [
         (p, kind, home or "-", label or "-", _time(retired) if retired else "no")
         for p, kind, home, label, retired in _rows(lambda: registry.publisher_rows(conn))

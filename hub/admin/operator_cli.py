@@ -72,7 +72,8 @@ def machine_problems(settings: HubSettings, sections: set[str] | None = None) ->
     """Problems no schema can see: missing files, an unwritable database, no rules."""
     wanted = sections if sections is not None else set(HubSettings.model_fields)
     problems: list[Problem] = []
-    if "database" in wanted:
+    postgresql = "store" in wanted and settings.store.kind == "postgresql"
+    if "database" in wanted and not postgresql:  # no SQLite file with PostgreSQL
         problems += _database_problems(settings.database)
     if "mqtt" in wanted:
         problems += broker_file_problems(settings.mqtt, "mqtt")
@@ -145,12 +146,12 @@ def rejections(
     out: Callable[[str], None] = print,
 ) -> int:
     """Print the newest dead letters; 0 (also when there is none)."""
-    from hub.db import open_db
+    from hub.database import open_database
     from hub.store.ledger import Ledger, reason_of
 
     settings = load_settings(config)
     start = parse_since(since, utcnow()) if since else None
-    conn = open_db(settings.database)
+    conn = open_database(settings)
     try:
         letters = Ledger(conn).dead_letters(publisher, limit, since=start)
     finally:

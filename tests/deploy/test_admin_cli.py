@@ -14,9 +14,9 @@ from foundation.clock import utcnow
 from hjem.cli import main
 from hub.admin.provision import SHIPPED_ACL, broker_users
 from hub.auth.users import UserStore
-from hub.db import open_db
 from hub.registry.core import Registry
 from tests.support.deploy import ConnectResult, SecureBroker, connect, start_secure_broker
+from tests.support.hub_db import HubDatabases
 
 pytestmark = pytest.mark.mosquitto
 
@@ -31,10 +31,9 @@ def admin_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBro
 
 
 @pytest.fixture
-def hub_toml(tmp_path: Path) -> Path:
-    path = tmp_path / "hub.toml"
-    path.write_text('database = "hub.sqlite3"\n', encoding="utf-8")
-    return path
+def hub_toml(hub_dbs: HubDatabases) -> Path:
+    """The hub's settings on either engine (every test that has it runs on both)."""
+    return hub_dbs.write_toml()
 
 
 def admin(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -70,7 +69,10 @@ def connect_after_reload(port: int, username: str, password: str) -> ConnectResu
 
 
 def test_add_gateway_writes_broker_and_registry(
-    admin_broker: SecureBroker, hub_toml: Path, capsys: pytest.CaptureFixture[str]
+    admin_broker: SecureBroker,
+    hub_toml: Path,
+    hub_dbs: HubDatabases,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     code, out, _ = admin(
         capsys,
@@ -90,7 +92,7 @@ def test_add_gateway_writes_broker_and_registry(
     assert result.client is not None, result.reason
     result.client.close()
 
-    registry = Registry(open_db(hub_toml.parent / "hub.sqlite3"))
+    registry = Registry(hub_dbs.open())
     publisher = registry.publisher("gw-new")
     assert publisher is not None
     assert (publisher.kind, publisher.home_id) == ("gateway", "h-1")
@@ -112,14 +114,17 @@ def test_add_gateway_writes_broker_and_registry(
 
 
 def test_add_vendor_gets_token_and_broker_password(
-    admin_broker: SecureBroker, hub_toml: Path, capsys: pytest.CaptureFixture[str]
+    admin_broker: SecureBroker,
+    hub_toml: Path,
+    hub_dbs: HubDatabases,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     code, out, _ = admin(
         capsys, "add-vendor", "acme-cloud", "--config", str(hub_toml), *broker_args(admin_broker)
     )
     assert code == 0
     token = printed(out, "HTTP bearer token")
-    registry = Registry(open_db(hub_toml.parent / "hub.sqlite3"))
+    registry = Registry(hub_dbs.open())
     assert registry.authenticate(token) == "acme-cloud"
     result = connect_after_reload(
         admin_broker.plain_port, "acme-cloud", printed(out, "MQTT password")
@@ -133,7 +138,9 @@ def test_add_vendor_gets_token_and_broker_password(
     assert "already registered as a gateway" in err
 
 
-def test_add_user_and_sign_in(hub_toml: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_add_user_and_sign_in(
+    hub_toml: Path, hub_dbs: HubDatabases, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, _, err = admin(
         capsys, "add-user", "nurse.anna", "--organisation", "org-1", "--config", str(hub_toml)
     )
@@ -146,7 +153,7 @@ def test_add_user_and_sign_in(hub_toml: Path, capsys: pytest.CaptureFixture[str]
     assert code == 0
     password = printed(out, "password")
 
-    store = UserStore(open_db(hub_toml.parent / "hub.sqlite3"), utcnow)
+    store = UserStore(hub_dbs.open(), utcnow)
     user = store.check_password("nurse.anna", password)
     assert user is not None
     assert (user.role.value, user.organisation) == ("care_staff", "org-1")
@@ -160,7 +167,9 @@ def test_add_user_and_sign_in(hub_toml: Path, capsys: pytest.CaptureFixture[str]
     assert "--organisation" in err
 
 
-def test_assign_device(hub_toml: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_assign_device(
+    hub_toml: Path, hub_dbs: HubDatabases, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, _, err = admin(
         capsys,
         "assign-device",
@@ -188,7 +197,7 @@ def test_assign_device(hub_toml: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert code == 0
     resident = re.search(r"resident (r-[0-9a-f]{16}) added", out)
     assert resident
-    registry = Registry(open_db(hub_toml.parent / "hub.sqlite3"))
+    registry = Registry(hub_dbs.open())
     at = datetime(2026, 2, 1, tzinfo=UTC)
     assert registry.resolve("ble-aabbccddeeff", at) == resident.group(1)
 
@@ -295,7 +304,7 @@ def test_list_flags_broker_users_missing_from_the_registry(
 
 
 def test_organisation_team_and_a_home_in_the_team(
-    tmp_path: Path, hub_toml: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, hub_toml: Path, hub_dbs: HubDatabases, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cfg = ["--config", str(hub_toml)]
     assert admin(capsys, "add-organisation", "org-aarhus", "--name", "Aarhus", *cfg)[0] == 0
@@ -313,7 +322,7 @@ def test_organisation_team_and_a_home_in_the_team(
     )
     assert code == 0
     assert "home home-1 added (team team-nord)" in out
-    registry = Registry(open_db(hub_toml.parent / "hub.sqlite3"))
+    registry = Registry(hub_dbs.open())
     assert [(h.id, h.team_id) for h in registry.homes()] == [("home-1", "team-nord")]
     # a team of an unknown organisation, a home of an unknown team: one-line errors
     code, _, err = admin(capsys, "add-team", "team-x", "--organisation", "org-none", *cfg)
@@ -335,13 +344,15 @@ def test_organisation_team_and_a_home_in_the_team(
     assert registry.publisher("gw-x") is None
 
 
-def test_bind_device_to_a_vendor(hub_toml: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bind_device_to_a_vendor(
+    hub_toml: Path, hub_dbs: HubDatabases, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, _, err = admin(
         capsys, "bind-device", "cuff-1", "--publisher", "vendor-q", "--config", str(hub_toml)
     )
     assert code == 2
     assert "unknown publisher 'vendor-q'" in err
-    Registry(open_db(hub_toml.parent / "hub.sqlite3")).add_publisher("vendor-q", "vendor")
+    Registry(hub_dbs.open()).add_publisher("vendor-q", "vendor")
     code, out, _ = admin(
         capsys,
         "bind-device",

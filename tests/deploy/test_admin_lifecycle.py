@@ -16,27 +16,25 @@ from foundation.clock import utcnow
 from hub.admin.audit import AdminAction, admin_actions
 from hub.admin.provision import broker_users
 from hub.auth.users import UserStore
-from hub.db import open_db
 from hub.ingest.commit import Ingestor
 from hub.mqtt.inbound import Inbound
 from hub.registry.core import Registry
 from hub.registry.gateways import Gateways
 from hub.store.ledger import Ledger
-from hub.store.sqlite import SqliteStore
 from schemas.builders import make_observation
 from schemas.models import Batch, DeviceInfo, Source, encode
 from tests.deploy.test_admin_cli import admin, broker_args, connect_after_reload, printed
 from tests.support.deploy import SecureBroker, connect, start_secure_broker
+from tests.support.hub_db import HubDatabases
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 ACTOR = f"cli:{getpass.getuser()}"
 
 
 @pytest.fixture
-def hub_toml(tmp_path: Path) -> Path:
-    path = tmp_path / "hub.toml"
-    path.write_text('database = "hub.sqlite3"\n', encoding="utf-8")
-    return path
+def hub_toml(hub_dbs: HubDatabases) -> Path:
+    """The hub's settings on either engine (every test runs on SQLite and PostgreSQL)."""
+    return hub_dbs.write_toml()
 
 
 @pytest.fixture
@@ -53,17 +51,13 @@ def cfg(hub_toml: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
     return args
 
 
-def _db(hub_toml: Path) -> Path:
-    return hub_toml.parent / "hub.sqlite3"
+def _users(hub_dbs: HubDatabases) -> UserStore:
+    return UserStore(hub_dbs.open(), utcnow)
 
 
-def _users(hub_toml: Path) -> UserStore:
-    return UserStore(open_db(_db(hub_toml)), utcnow)
-
-
-def _last_audit(hub_toml: Path, organisation: str) -> AdminAction:
+def _last_audit(hub_dbs: HubDatabases, organisation: str) -> AdminAction:
     """The newest audit entry filed under ``organisation`` (which it must also be, overall)."""
-    conn = open_db(_db(hub_toml))
+    conn = hub_dbs.open()
     newest = admin_actions(conn, None, limit=1)[0]
     assert admin_actions(conn, frozenset({organisation}), limit=1)[0] == newest
     assert newest.actor == ACTOR
@@ -77,10 +71,10 @@ def _anna_password(hub_toml: Path, capsys: pytest.CaptureFixture[str], cfg: list
 
 
 def test_disable_and_enable_a_user(
-    hub_toml: Path, cfg: list[str], capsys: pytest.CaptureFixture[str]
+    hub_toml: Path, hub_dbs: HubDatabases, cfg: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     password = _anna_password(hub_toml, capsys, cfg)
-    users = _users(hub_toml)
+    users = _users(hub_dbs)
     user = users.check_password("anna", password)
     assert user is not None
     session = users.start_session(user.id, timedelta(hours=1))
@@ -88,7 +82,7 @@ def test_disable_and_enable_a_user(
     assert admin(capsys, "disable-user", "anna", *cfg)[0] == 0
     assert users.user_for_session(session) is None
     assert users.check_password("anna", password) is None
-    entry = _last_audit(hub_toml, "org-a")
+    entry = _last_audit(hub_dbs, "org-a")
     assert (entry.action, entry.target) == ("user_disabled", "anna")
     code, _, err = admin(capsys, "disable-user", "anna", *cfg)
     assert (code, "user 'anna' is disabled" in err) == (2, True)
@@ -98,7 +92,7 @@ def test_disable_and_enable_a_user(
     assert admin(capsys, "enable-user", "anna", *cfg)[0] == 0
     assert users.check_password("anna", password) is not None
     assert users.user_for_session(session) is None  # an ended session stays ended
-    entry = _last_audit(hub_toml, "org-a")
+    entry = _last_audit(hub_dbs, "org-a")
     assert (entry.action, entry.target) == ("user_enabled", "anna")
 
     code, _, err = admin(capsys, "disable-user", "nobody", *cfg)
@@ -109,10 +103,10 @@ def test_disable_and_enable_a_user(
 
 
 def test_reset_password_ends_sessions_and_prints_once(
-    hub_toml: Path, cfg: list[str], capsys: pytest.CaptureFixture[str]
+    hub_toml: Path, hub_dbs: HubDatabases, cfg: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     old = _anna_password(hub_toml, capsys, cfg)
-    users = _users(hub_toml)
+    users = _users(hub_dbs)
     user = users.check_password("anna", old)
     assert user is not None
     session = users.start_session(user.id, timedelta(hours=1))
@@ -121,27 +115,27 @@ def test_reset_password_ends_sessions_and_prints_once(
     assert users.check_password("anna", old) is None
     assert users.check_password("anna", new) is not None
     assert users.user_for_session(session) is None
-    entry = _last_audit(hub_toml, "org-a")
+    entry = _last_audit(hub_dbs, "org-a")
     assert (entry.action, entry.target) == ("password_reset", "anna")
     assert new not in json.dumps(entry.detail)
 
 
 def test_issue_and_revoke_an_api_token(
-    hub_toml: Path, cfg: list[str], capsys: pytest.CaptureFixture[str]
+    hub_toml: Path, hub_dbs: HubDatabases, cfg: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, _ = admin(capsys, "issue-token", "anna", "--name", "ehr-sync", "--days", "3", *cfg)
     assert code == 0
     token = printed(out, "token")
     token_id = re.search(r", id ([0-9a-f]{64})$", out, re.MULTILINE)
     assert token_id, out
-    users = _users(hub_toml)
+    users = _users(hub_dbs)
     assert users.user_for_token(token) is not None
     info = users.token_info(token_id.group(1))
     assert info is not None
     assert info.expires is not None
     assert (info.name, info.username) == ("ehr-sync", "anna")
     assert abs(info.expires - (info.created + timedelta(days=3))) < timedelta(seconds=1)
-    entry = _last_audit(hub_toml, "org-a")
+    entry = _last_audit(hub_dbs, "org-a")
     assert (entry.action, entry.target) == ("token_issued", "anna")
     assert entry.detail["token_id"] == token_id.group(1)
     assert token not in json.dumps(entry.detail)
@@ -155,14 +149,14 @@ def test_issue_and_revoke_an_api_token(
 
     assert admin(capsys, "revoke-token", "anna", token_id.group(1), *cfg)[0] == 0
     assert users.user_for_token(token) is None
-    entry = _last_audit(hub_toml, "org-a")
+    entry = _last_audit(hub_dbs, "org-a")
     assert (entry.action, entry.detail["token_id"]) == ("token_revoked", token_id.group(1))
     code, _, err = admin(capsys, "revoke-token", "anna", token_id.group(1), *cfg)
     assert (code, "already revoked" in err) == (2, True)
 
 
 def test_unassign_a_device(
-    hub_toml: Path, cfg: list[str], capsys: pytest.CaptureFixture[str]
+    hub_toml: Path, hub_dbs: HubDatabases, cfg: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert (
         admin(capsys, "add-gateway", "gw-a", "--home", "h-a", "--team", "t-a", *cfg, "--no-broker")[
@@ -190,24 +184,25 @@ def test_unassign_a_device(
         capsys, "unassign-device", "aa-bb-cc-00-00-01", "--at", "2026-02-01T00:00:00+00:00", *cfg
     )
     assert code == 0, out
-    registry = Registry(open_db(_db(hub_toml)))
+    registry = Registry(hub_dbs.open())
     [assignment] = registry.assignments("ble-aabbcc000001")
     assert assignment.end == datetime(2026, 2, 1, tzinfo=UTC)
     assert registry.resolve("ble-aabbcc000001", datetime(2026, 1, 31, tzinfo=UTC)) is not None
     assert registry.resolve("ble-aabbcc000001", datetime(2026, 2, 2, tzinfo=UTC)) is None
-    entry = _last_audit(hub_toml, "org-a")
+    entry = _last_audit(hub_dbs, "org-a")
     assert (entry.action, entry.target) == ("device_unassigned", "ble-aabbcc000001")
     assert entry.detail["resident"] == resident.group(1)
     code, _, err = admin(capsys, "unassign-device", "ble-aabbcc000001", *cfg)
     assert (code, "has no open assignment" in err) == (2, True)
 
 
-def _ingestor(hub_toml: Path) -> Ingestor:
-    conn = open_db(_db(hub_toml))
+def _ingestor(hub_dbs: HubDatabases) -> Ingestor:
+    """The running hub's ingest on the same database (its store as the hub picks it)."""
+    conn = hub_dbs.open()
     return Ingestor(
         conn,
         registry=Registry(conn),
-        store=SqliteStore(conn),
+        store=hub_dbs.store(conn),
         ledger=Ledger(conn),
         gateways=Gateways(conn),
         clock=lambda: NOW,
@@ -222,7 +217,7 @@ def _reading(publisher: str, device: str, effective: datetime, message_id: str) 
 
 
 def test_list_has_headers_and_a_retired_gateways_readings_are_refused(
-    hub_toml: Path, cfg: list[str], capsys: pytest.CaptureFixture[str]
+    hub_toml: Path, hub_dbs: HubDatabases, cfg: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert (
         admin(
@@ -240,7 +235,7 @@ def test_list_has_headers_and_a_retired_gateways_readings_are_refused(
         )[0]
         == 0
     )
-    ingestor = _ingestor(hub_toml)  # the running hub's ingest, across the admin's actions
+    ingestor = _ingestor(hub_dbs)  # the running hub's ingest, across the admin's actions
     seen = NOW - timedelta(minutes=5)
     [judged] = ingestor.process([_reading("gw-a", "ble-aabbcc000002", seen, "m-1")]).judgements
     assert judged.rejection is None
@@ -277,9 +272,9 @@ def test_list_has_headers_and_a_retired_gateways_readings_are_refused(
     ]
 
     assert admin(capsys, "retire-gateway", "gw-a", *cfg, "--no-broker")[0] == 0
-    entry = _last_audit(hub_toml, "org-a")
+    entry = _last_audit(hub_dbs, "org-a")
     assert (entry.action, entry.target) == ("gateway_retired", "gw-a")
-    publisher = Registry(open_db(_db(hub_toml))).publisher("gw-a")
+    publisher = Registry(hub_dbs.open()).publisher("gw-a")
     assert publisher is not None
     assert publisher.retired is not None  # the row (and its history) stays
     for message, effective in (("m-2", NOW), ("m-old", seen - timedelta(minutes=1))):
@@ -290,7 +285,7 @@ def test_list_has_headers_and_a_retired_gateways_readings_are_refused(
         assert judged.rejection is not None
         [error] = judged.rejection.errors
         assert "publisher 'gw-a' was retired at" in error.reason
-    stored = open_db(_db(hub_toml)).execute("SELECT COUNT(*) FROM observation").fetchone()
+    stored = hub_dbs.open().execute("SELECT COUNT(*) FROM observation").fetchone()
     assert stored == (1,)
     code, out, _ = admin(capsys, "list", *cfg, "--no-broker")
     assert re.search(r"^gw-a\s+gateway\s+h-a\s+Strandvej 4\s+\d{4}-", out, re.MULTILINE), out
@@ -313,6 +308,7 @@ def lifecycle_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secur
 def test_retire_gateway_removes_its_broker_login(
     lifecycle_broker: SecureBroker,
     hub_toml: Path,
+    hub_dbs: HubDatabases,
     cfg: list[str],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -339,7 +335,7 @@ def test_retire_gateway_removes_its_broker_login(
         refused.client.close()
     assert refused is not None
     assert refused.client is None
-    entry = _last_audit(hub_toml, "org-a")
+    entry = _last_audit(hub_dbs, "org-a")
     assert (entry.action, entry.target) == ("gateway_retired", "gw-old")
     code, _, err = admin(capsys, "retire-gateway", "gw-none", *cfg, *broker)
     assert (code, "no gateway 'gw-none'" in err) == (2, True)

@@ -11,10 +11,11 @@ import pytest
 
 from hjem.cli import main
 from hub.admin.operator_cli import parse_since
-from hub.config import HttpSettings, HubSettings
+from hub.config import HttpSettings
 from hub.service import Hub
 from tests.hub.helpers import NO_ALERTS, batch
 from tests.hub.processes import HJEM, ROOT
+from tests.support.hub_db import HubDatabases
 
 RULES = '[[rule]]\nid = "fall"\nkind = "event"\nmeasure = "fall"\n'
 
@@ -110,15 +111,13 @@ def test_check_config_machine_checks_after_a_valid_schema(
 
 @pytest.mark.asyncio
 async def test_rejections_lists_dead_letters_with_reasons(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    hub_dbs: HubDatabases, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    database = tmp_path / "hub.sqlite3"
-    settings = HubSettings(database=database, http=HttpSettings(enabled=False), alerts=NO_ALERTS)
+    settings = hub_dbs.settings(http=HttpSettings(enabled=False), alerts=NO_ALERTS)
     async with Hub(settings, mqtt=False) as hub:
         await hub.ingest_http("vendor-x", b"{broken")
         await hub.ingest_http("vendor-y", batch("gw-1", 0, 1))  # another's publisher id
-    config = tmp_path / "hub.toml"
-    config.write_text(f'database = "{database}"\n[alerts]\nenabled = false\n')
+    config = hub_dbs.write_toml("[alerts]\nenabled = false\n")
 
     assert main(["hub", "rejections", "--config", str(config)]) == 0
     out = capsys.readouterr().out

@@ -9,15 +9,20 @@ connection is closed when the test ends.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
-from hub.config import PostgresSettings
+from hub.config import HubSettings, PostgresSettings, StoreSettings
 from hub.db import Connection, open_db
+from hub.store.base import TimeSeriesStore
+from hub.store.postgresql import PostgresStore
 from hub.store.postgresql_conn import PgConnection
+from hub.store.sqlite import SqliteStore
 
 __all__ = ["ENGINES", "HubDatabases", "hub_db", "hub_dbs"]
 
@@ -34,6 +39,7 @@ class HubDatabases:
         self.dsn = dsn
         """The PostgreSQL database (engine ``postgresql``)."""
         self._opened: list[Connection] = []
+        self._stores: list[TimeSeriesStore] = []
 
     def open(self) -> Connection:
         conn: Connection
@@ -44,7 +50,48 @@ class HubDatabases:
         self._opened.append(conn)
         return conn
 
+    def store(self, conn: Connection) -> TimeSeriesStore:
+        """The observation store a hub on this engine uses beside ``conn`` (one of
+        :meth:`open`'s): SQLite's in the same file, or PostgreSQL's with a pool of its own."""
+        store: TimeSeriesStore
+        if isinstance(conn, sqlite3.Connection):
+            store = SqliteStore(conn)
+        else:
+            assert self.dsn is not None
+            store = PostgresStore.open(PostgresSettings(dsn=SecretStr(self.dsn)))
+        self._stores.append(store)
+        return store
+
+    def settings(self, **fields: Any) -> HubSettings:
+        """Hub settings (``fields`` as given) whose relational tables are in this database
+        (and, on PostgreSQL, the observations too: ``store.kind = "postgresql"``)."""
+        if self.dsn is not None:
+            fields.setdefault(
+                "store",
+                StoreSettings(
+                    kind="postgresql", postgresql=PostgresSettings(dsn=SecretStr(self.dsn))
+                ),
+            )
+        return HubSettings(database=self.path, **fields)
+
+    def toml(self) -> str:
+        """The hub settings (TOML) that put the relational tables in this database: the
+        SQLite file by its name beside the configuration, or ``store.kind = "postgresql"``."""
+        if self.dsn is None:
+            return f'database = "{self.path.name}"\n'
+        return f'[store]\nkind = "postgresql"\n[store.postgresql]\ndsn = "{self.dsn}"\n'
+
+    def write_toml(self, extra: str = "") -> Path:
+        """``hub.toml`` beside the SQLite file: ``extra`` (TOML) and :meth:`toml`, in an
+        order that keeps ``extra``'s top-level keys out of a table."""
+        path = self.path.parent / "hub.toml"
+        text = self.toml() + extra if self.dsn is None else extra + self.toml()
+        path.write_text(text, encoding="utf-8")
+        return path
+
     def close(self) -> None:
+        for store in self._stores:
+            store.close()
         for conn in self._opened:
             conn.close()
 

@@ -16,7 +16,6 @@ organisations they touched.
 from __future__ import annotations
 
 import argparse
-import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +24,7 @@ from foundation.clock import utcnow
 from hub.admin.audit import cli_actor, record_admin_action
 from hub.admin.context import call, database, fail
 from hub.admin.installer import check_organisation
-from hub.db import transaction
+from hub.db import Connection, transaction
 from hub.fhir.push.outbox import Outbox, OutboxRow
 from hub.fhir.push.settings import PushRecipient
 from hub.fhir.resources import instant
@@ -52,7 +51,7 @@ def _when(moment: datetime | None) -> str:
 
 
 def _audit(
-    conn: sqlite3.Connection,
+    conn: Connection,
     args: argparse.Namespace,
     action: str,
     detail: dict[str, object],

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from foundation.clock import ManualClock
 from hjem.cli import main as hjem
 from hub.admin.audit import admin_actions
 from hub.config import load_settings
-from hub.db import open_db
+from hub.db import Connection
 from hub.fhir.consent import Consents
 from hub.fhir.push.exporter import PushExporter
 from hub.fhir.push.transport import MemoryTransport
@@ -32,13 +31,14 @@ from tests.hub.fhir_push.helpers import (
     setup_registry,
     stored,
 )
+from tests.support.hub_db import HubDatabases
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "fhir-push.md"
 
 
 @dataclass
 class Stand:
-    conn: sqlite3.Connection
+    conn: Connection
     config: Path
     fhir: MemoryFhir
     exporter: PushExporter
@@ -55,19 +55,17 @@ class Stand:
 
 
 @pytest.fixture
-def stand(tmp_path: Path) -> Iterator[Stand]:
+def stand(tmp_path: Path, hub_dbs: HubDatabases) -> Iterator[Stand]:
     """Anna's second reading parked (the recipient refused it), the fourth queued while the
     recipient answers 503 (failing since T0); kommune-b has nothing queued."""
     token = tmp_path / "token"
     token.write_text("secret\n", encoding="utf-8")
-    config = tmp_path / "hub.toml"
-    config.write_text(
-        f'database = "{tmp_path / "hub.sqlite3"}"\n[[fhir_push.recipients]]\n'
-        f'name = "hospital"\norganisation = "{HOSPITAL}"\nbase_url = "http://127.0.0.1:9/fhir"\n'
-        f'auth = {{ kind = "bearer", token_file = "{token}" }}\n',
-        encoding="utf-8",
+    config = hub_dbs.write_toml(
+        f'[[fhir_push.recipients]]\nname = "hospital"\norganisation = "{HOSPITAL}"\n'
+        f'base_url = "http://127.0.0.1:9/fhir"\n'
+        f'auth = {{ kind = "bearer", token_file = "{token}" }}\n'
     )
-    conn = open_db(tmp_path / "hub.sqlite3")
+    conn = hub_dbs.open()
     setup_registry(Registry(conn)).add_organisation("kommune-b", "Kommune B")
     clock = ManualClock(T0)
     Consents(conn, clock).add(ANNA, HOSPITAL, "TREAT", T0, None, actor="cli:t")
