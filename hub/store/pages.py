@@ -1,10 +1,12 @@
 """Observations page by page, for the FHIR API (:mod:`hub.fhir.search`): keyset paging.
 
-A page is the next ``limit`` observations after a position ``(effective_us, rowid)`` in the
+A page is the next ``limit`` observations after a position ``(effective_us, row)`` in the
 order (effective time, then row), among the given residents, codes and time bounds. The
 position is stable: observations stored meanwhile with a later effective time appear on a
-later page, nothing shifts as it would with an offset. SQLite store only (the observation
-table of :mod:`hub.store.sqlite`).
+later page, nothing shifts as it would with an offset. The observation table of
+:mod:`hub.store.sqlite` (the row: its rowid) or of :mod:`hub.store.postgresql` in the same
+database as the relational tables (the row: its commit-order number, 0 for rows stored
+before observations were numbered).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from hub.db import Connection, from_micros
+from hub.db import Connection, dialect, from_micros
 from hub.store.base import StoredObservation
 from hub.store.sql_reads import stored_reading
 from hub.store.sqlite import _inflate
@@ -42,16 +44,22 @@ class ObservationFilter:
 class PagedObservation:
     stored: StoredObservation
     position: tuple[int, int]
-    """(effective_us, rowid): where the next page starts after this one."""
+    """(effective_us, row): where the next page starts after this one."""
     received_us: int
 
 
-_SELECT = (
-    "SELECT o.json, o.message, o.position, o.publisher, o.resident_id, o.received_us,"
-    " o.effective_us, o.rowid FROM observation o"
-)
-"""The row's own columns only: a message's payload is read once per page (:func:`_decode`),
-not carried (and sorted) with each of its observations."""
+_ROW = {"sqlite": "o.rowid", "postgresql": "COALESCE(o.number, 0)"}
+"""The row's place among observations of the same effective time, per engine."""
+
+
+def _select(conn: Connection) -> tuple[str, str]:
+    """The SELECT of a page's rows, and the row expression it orders by.
+
+    The row's own columns only: a message's payload is read once per page (:func:`_decode`),
+    not carried (and sorted) with each of its observations."""
+    row = _ROW[dialect(conn)]
+    columns = "o.json, o.message, o.position, o.publisher, o.resident_id, o.received_us"
+    return f"SELECT {columns}, o.effective_us, {row} FROM observation o", row  # noqa: S608
 
 
 class _StoredBatch(msgspec.Struct):
@@ -78,16 +86,18 @@ def _payloads(conn: Connection, ids: set[int]) -> dict[int, list[msgspec.Raw]]:
 def _decode(conn: Connection, rows: list[Any]) -> list[PagedObservation]:
     messages = _payloads(conn, {int(r[1]) for r in rows if r[0] is None})
     out = []
-    for text, message, position, publisher, resident, received, effective, rowid in rows:
+    for text, message, position, publisher, resident, received, effective, row in rows:
         source = text if text is not None else messages[int(message)][int(position)]
         stored = StoredObservation(
             stored_reading(source), publisher, resident, from_micros(received)
         )
-        out.append(PagedObservation(stored, (int(effective), int(rowid)), int(received)))
+        out.append(PagedObservation(stored, (int(effective), int(row)), int(received)))
     return out
 
 
-def _where(query: ObservationFilter, after: tuple[int, int] | None) -> tuple[str, list[object]]:
+def _where(
+    query: ObservationFilter, after: tuple[int, int] | None, row: str
+) -> tuple[str, list[object]]:
     residents = list(query.residents)
     parts = [f"o.resident_id IN ({','.join('?' * len(residents))})"]
     params: list[object] = [*residents]
@@ -106,7 +116,7 @@ def _where(query: ObservationFilter, after: tuple[int, int] | None) -> tuple[str
             parts.append(sql)
             params.append(value)
     if after is not None:
-        parts.append("(o.effective_us, o.rowid) > (?, ?)")
+        parts.append(f"(o.effective_us, {row}) > (?, ?)")
         params += [after[0], after[1]]
     return " AND ".join(parts), params
 
@@ -120,9 +130,10 @@ def observation_page(
     """Up to ``limit`` observations after position ``after`` (None: from the start)."""
     if not query.residents or limit <= 0:
         return []
-    where, params = _where(query, after)
+    select, row = _select(conn)
+    where, params = _where(query, after, row)
     rows = conn.execute(
-        f"{_SELECT} WHERE {where} ORDER BY o.effective_us, o.rowid LIMIT ?",
+        f"{select} WHERE {where} ORDER BY o.effective_us, {row} LIMIT ?",
         [*params, limit],
     ).fetchall()
     return _decode(conn, rows)
@@ -136,7 +147,7 @@ def observations_by_ids(
         return []
     ids, people = list(observation_ids), list(residents)
     rows = conn.execute(
-        f"{_SELECT} WHERE o.id IN ({','.join('?' * len(ids))})"
+        f"{_select(conn)[0]} WHERE o.id IN ({','.join('?' * len(ids))})"
         f" AND o.resident_id IN ({','.join('?' * len(people))}) ORDER BY o.effective_us",
         [*ids, *people],
     ).fetchall()
@@ -150,8 +161,9 @@ def latest_of_device(
     if not residents:
         return None
     people = list(residents)
+    marks = ",".join("?" * len(people))
     row = conn.execute(
-        f"{_SELECT} WHERE o.device_id = ? AND o.resident_id IN ({','.join('?' * len(people))})"
+        f"{_select(conn)[0]} WHERE o.device_id = ? AND o.resident_id IN ({marks})"
         " ORDER BY o.effective_us DESC LIMIT 1",
         [device_id, *people],
     ).fetchone()

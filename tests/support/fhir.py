@@ -15,7 +15,6 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,12 +22,12 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
 from hub.alerts.settings import AlertSettings
-from hub.config import HttpSettings, HubSettings, MqttSettings
-from hub.db import open_db
+from hub.config import HttpSettings, MqttSettings
 from hub.registry.core import Registry
 from hub.service import Hub
 from schemas.builders import make_observation
 from schemas.models import Batch, DeviceInfo, Source, encode
+from tests.support.hub_db import HubDatabases
 
 __all__ = ["Keys", "ThreadedHub", "assertion", "make_keys", "prepare_registry", "send_readings"]
 
@@ -38,9 +37,8 @@ DAY0 = datetime(2026, 10, 1, tzinfo=UTC)
 class ThreadedHub:
     """A running hub (HTTP only) in a background thread; ``base`` is its URL."""
 
-    def __init__(self, database: Path) -> None:
-        self.settings = HubSettings(
-            database=database,
+    def __init__(self, databases: HubDatabases) -> None:
+        self.settings = databases.settings(
             mqtt=MqttSettings(url="mqtt://127.0.0.1:1", client_id="hub-fhir-test"),
             http=HttpSettings(port=0),
             alerts=AlertSettings(enabled=False),
@@ -82,10 +80,10 @@ class ThreadedHub:
         assert not self._thread.is_alive(), "the hub thread did not stop"
 
 
-def prepare_registry(database: Path) -> tuple[dict[str, str], str]:
+def prepare_registry(databases: HubDatabases) -> tuple[dict[str, str], str]:
     """Organisations kommune-a (Anna, Bent), kommune-b (Carl), hospital; a vendor whose
     device per resident is bound to it and assigned from DAY0. Returns (residents, token)."""
-    conn = open_db(database)
+    conn = databases.open()
     try:
         registry = Registry(conn)
         for org in ("kommune-a", "kommune-b", "hospital", "gp"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,9 @@ from hub.store.base import TimeSeriesStore
 from hub.store.postgresql import PostgresStore
 from hub.store.postgresql_conn import PgConnection
 from hub.store.sqlite import SqliteStore
+from tests.support.postgres import fresh_database
 
-__all__ = ["ENGINES", "HubDatabases", "hub_db", "hub_dbs"]
+__all__ = ["ENGINES", "HubDatabases", "engine_databases", "hub_db", "hub_dbs"]
 
 ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 
@@ -96,14 +98,24 @@ class HubDatabases:
             conn.close()
 
 
+@contextmanager
+def engine_databases(request: pytest.FixtureRequest, directory: Path) -> Iterator[HubDatabases]:
+    """The hub database of a fixture parametrised with ``params=ENGINES`` (any scope): a
+    SQLite file in ``directory``, or an empty PostgreSQL database on the suite's cluster."""
+    with ExitStack() as stack:
+        dsn = None
+        if request.param == "postgresql":
+            cluster = request.getfixturevalue("postgres_cluster")
+            dsn = stack.enter_context(fresh_database(cluster))
+        databases = HubDatabases(request.param, directory / "hub.sqlite3", dsn)
+        stack.callback(databases.close)
+        yield databases
+
+
 @pytest.fixture(params=ENGINES)
 def hub_dbs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HubDatabases]:
-    dsn = request.getfixturevalue("postgres_dsn") if request.param == "postgresql" else None
-    databases = HubDatabases(request.param, tmp_path / "hub.sqlite3", dsn)
-    try:
+    with engine_databases(request, tmp_path) as databases:
         yield databases
-    finally:
-        databases.close()
 
 
 @pytest.fixture

@@ -12,12 +12,13 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
 from hjem.postgres import PostgresCluster, server_bindir
 
-__all__ = ["own_cluster", "postgres_cluster", "postgres_dsn"]
+__all__ = ["fresh_database", "own_cluster", "postgres_cluster", "postgres_dsn"]
 
 _names = itertools.count(1)
 
@@ -43,12 +44,19 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
         cluster.remove()
 
 
-@pytest.fixture
-def postgres_dsn(postgres_cluster: PostgresCluster) -> Iterator[str]:
-    """The DSN (with password) of an empty database of its own."""
+@contextmanager
+def fresh_database(cluster: PostgresCluster) -> Iterator[str]:
+    """An empty database of its own on ``cluster`` (dropped afterwards): its DSN."""
     name = f"test_{os.getpid()}_{next(_names)}"
-    dsn = postgres_cluster.create_database(name)
+    dsn = cluster.create_database(name)
     try:
         yield dsn
     finally:
-        postgres_cluster.drop_database(name)
+        cluster.drop_database(name)
+
+
+@pytest.fixture
+def postgres_dsn(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    """The DSN (with password) of an empty database of its own."""
+    with fresh_database(postgres_cluster) as dsn:
+        yield dsn

@@ -14,7 +14,6 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from hub.db import open_db
 from hub.fhir.clients import FhirClients
 from hub.fhir.consent import Consents
 from hub.fhir.ids import device_fhir_id, device_of_fhir_id
@@ -22,6 +21,7 @@ from hub.registry.core import Registry
 from schemas.builders import make_observation
 from schemas.models import Batch, DeviceInfo, Source, encode
 from tests.support.fhir import DAY0, Keys, ThreadedHub, assertion, make_keys, prepare_registry
+from tests.support.hub_db import ENGINES, HubDatabases, engine_databases
 
 pytestmark = pytest.mark.slow
 ODD = "ble:00:A0:50:12:34:56_" + "x" * 70
@@ -42,27 +42,33 @@ def test_ids_are_valid_stable_and_distinct() -> None:
 @dataclass(frozen=True, slots=True)
 class Stand:
     hub: ThreadedHub
+    databases: HubDatabases
     anna: str
     headers: dict[str, str]
 
 
-@pytest.fixture(scope="module")
-def stand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stand]:
-    database = tmp_path_factory.mktemp("ids") / "hub.sqlite3"
-    residents, vendor = prepare_registry(database)
+@pytest.fixture(scope="module", params=ENGINES)
+def stand(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stand]:
+    with engine_databases(request, tmp_path_factory.mktemp("ids")) as databases:
+        yield from _stand(databases)
+
+
+def _stand(databases: HubDatabases) -> Iterator[Stand]:
+    residents, vendor = prepare_registry(databases)
     anna = residents["Anna"]
     keys = make_keys()
-    conn = open_db(database)
+    conn = databases.open()
     registry = Registry(conn)
     registry.add_device(ODD)
     registry.bind(ODD, "vendor-x", DAY0 - timedelta(days=1))
     registry.assign(ODD, anna, DAY0 - timedelta(hours=1))
     FhirClients(conn).add("hospital-app", "hospital", keys.jwks(), purpose="TREAT", actor="t")
     Consents(conn).add(anna, "hospital", "TREAT", DAY0 - timedelta(days=1), None, actor="t")
-    conn.close()
-    with ThreadedHub(database) as hub:
+    with ThreadedHub(databases) as hub:
         _send(hub.base, vendor)
-        yield Stand(hub, anna, _bearer(hub.base, keys))
+        yield Stand(hub, databases, anna, _bearer(hub.base, keys))
 
 
 def _send(base: str, token: str) -> None:
@@ -123,7 +129,7 @@ def test_references_and_device_read_use_the_fhir_id(stand: Stand) -> None:
 
 
 def test_device_of_fhir_id_resolves_registered_devices(stand: Stand) -> None:
-    conn = open_db(stand.hub.settings.database)
+    conn = stand.databases.open()
     try:
         assert device_of_fhir_id(conn, device_fhir_id(ODD)) == ODD
         assert device_of_fhir_id(conn, "dev-anna") == "dev-anna"

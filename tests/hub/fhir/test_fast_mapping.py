@@ -20,17 +20,16 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from hub.db import open_db
 from hub.fhir.ids import device_fhir_id
 from hub.fhir.resources import fhir_json, instant, observation
 from hub.reading import reading_of
 from hub.store.base import StoredObservation
 from hub.store.pages import ObservationFilter, observation_page
-from hub.store.sqlite import SqliteStore
 from schemas.builders import make_observation
 from schemas.codes import codes
 from schemas.fhir import bundle_json, observation_resource
 from schemas.models import Batch, DeviceInfo, Observation, Source, encode
+from tests.support.hub_db import HubDatabases
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "schemas" / "examples" / "valid"
 T = datetime(2026, 11, 28, 9, 5, 12, 250000, tzinfo=UTC)
@@ -153,9 +152,9 @@ def test_fast_mapping_is_the_phd_mapping(resident: str | None) -> None:
         assert _parsed(_fast(obs, resident)) == _parsed(expected), obs.id
 
 
-def test_pages_read_back_map_to_the_same_resources(tmp_path: Path) -> None:
-    conn = open_db(tmp_path / "hub.sqlite3")
-    store = SqliteStore(conn)
+def test_pages_read_back_map_to_the_same_resources(hub_dbs: HubDatabases) -> None:
+    conn = hub_dbs.open()
+    store = hub_dbs.store(conn)  # SQLite's, or PostgreSQL's in the same database
     half = len(READINGS) // 2
     in_message, as_json = READINGS[:half], READINGS[half:]
     batch = Batch(message_id="m-1", publisher="gw-1", sent=T, observations=in_message)
@@ -181,4 +180,3 @@ def test_pages_read_back_map_to_the_same_resources(tmp_path: Path) -> None:
     for obs in READINGS:
         expected = bundle_json(reference(obs, "r-anna"), indent=None)
         assert _parsed(got[obs.id]) == _parsed(expected), obs.id
-    conn.close()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,7 +27,7 @@ from fhirpy import SyncFHIRClient
 from foundation.clock import utcnow
 from hjem.cli import main as hjem
 from hub.auth.users import Role, UserStore
-from hub.db import open_db
+from hub.db import Connection
 from hub.fhir.access_log import AccessLog, audit_event
 from tests.support.fhir import (
     DAY0,
@@ -39,6 +38,7 @@ from tests.support.fhir import (
     prepare_registry,
     send_readings,
 )
+from tests.support.hub_db import ENGINES, HubDatabases, engine_databases
 
 pytestmark = pytest.mark.slow
 FHIR_JSON = "application/fhir+json"
@@ -48,6 +48,7 @@ SCOPES = "system/Observation.rs system/Patient.rs system/Device.rs"
 @dataclass(frozen=True, slots=True)
 class Stand:
     hub: ThreadedHub
+    databases: HubDatabases
     config: Path
     keys: Keys
     residents: dict[str, str]
@@ -70,7 +71,7 @@ class Stand:
         return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
     def log(self) -> AccessLog:
-        return AccessLog(open_db(self.hub.settings.database))
+        return AccessLog(self.databases.open())
 
 
 def _form(signed: str, scope: str) -> dict[str, str]:
@@ -82,22 +83,27 @@ def _form(signed: str, scope: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def stand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stand]:
+@pytest.fixture(scope="module", params=ENGINES)
+def stand(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stand]:
     tmp = tmp_path_factory.mktemp("fhir")
-    database = tmp / "hub.sqlite3"
-    config = tmp / "hub.toml"
-    config.write_text(f'database = "{database}"\n', encoding="utf-8")
-    residents, vendor_token = prepare_registry(database)
+    with engine_databases(request, tmp) as databases:
+        yield from _stand(databases, tmp)
+
+
+def _stand(databases: HubDatabases, tmp: Path) -> Iterator[Stand]:
+    config = databases.write_toml()
+    residents, vendor_token = prepare_registry(databases)
     keys = make_keys()
     jwks = tmp / "hospital-app.jwks.json"
     jwks.write_text(json.dumps(keys.jwks()), encoding="utf-8")
-    with ThreadedHub(database) as hub:
+    with ThreadedHub(databases) as hub:
         stored = {
             name: send_readings(hub.base, vendor_token, name, count)
             for name, count in (("Anna", 230), ("Bent", 20), ("Carl", 20))
         }
-        stand = Stand(hub, config, keys, residents, stored)
+        stand = Stand(hub, databases, config, keys, residents, stored)
         stand.admin("add-fhir-client", "hospital-app", "--organisation", "hospital",
                     "--jwks", str(jwks))  # fmt: skip
         past = (datetime.now(UTC) - timedelta(days=1)).isoformat()
@@ -216,7 +222,7 @@ def test_token_endpoint_refuses_bad_assertions(stand: Stand) -> None:
 
 
 def _staff_token(stand: Stand, username: str, organisation: str) -> dict[str, str]:
-    store = UserStore(open_db(stand.hub.settings.database), utcnow)
+    store = UserStore(stand.databases.open(), utcnow)
     user = store.create_user(username, "correct horse battery staple 42", Role.CARE_STAFF,
                              organisation)  # fmt: skip
     return {"Authorization": f"Bearer {store.issue_token(user.id, 'fhir test')}"}
@@ -295,7 +301,7 @@ def test_revoked_consent_refuses_the_next_page(stand: Stand) -> None:
     first = httpx.get(url, headers=headers, timeout=30)
     assert first.status_code == 200
     following = {link["relation"]: link["url"] for link in first.json()["link"]}["next"]
-    conn = open_db(stand.hub.settings.database)
+    conn = stand.databases.open()
     consent = conn.execute("SELECT id FROM fhir_consent WHERE resident_id = ?", (anna,))
     stand.admin("revoke-consent", str(consent.fetchone()[0]), "--organisation", "kommune-a")
     second = httpx.get(following, headers=headers, timeout=30)
@@ -306,7 +312,7 @@ def test_revoked_consent_refuses_the_next_page(stand: Stand) -> None:
     assert _audit_events(conn, anna) >= 2
 
 
-def _audit_events(conn: sqlite3.Connection, resident: str) -> int:
+def _audit_events(conn: Connection, resident: str) -> int:
     log = AccessLog(conn)
     events = [audit_event(e) for e in log.entries(None, resident_id=resident)]
     assert all(ev["resourceType"] == "AuditEvent" for ev in events)

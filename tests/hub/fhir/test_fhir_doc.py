@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from hub.db import open_db
 from hub.fhir.access_log import AccessLog
 from tests.support.fhir import ThreadedHub, prepare_registry, send_readings
 from tests.support.guide import blocks
+from tests.support.hub_db import HubDatabases
 
 pytestmark = pytest.mark.slow
 DOC = Path(__file__).resolve().parents[3] / "docs" / "fhir.md"
@@ -31,14 +31,12 @@ def _run(command: list[str], cwd: Path, env: dict[str, str]) -> str:
     return done.stdout
 
 
-def test_worked_example_as_written(tmp_path: Path) -> None:
-    database = tmp_path / "hub.sqlite3"
-    config = tmp_path / "hub.toml"
-    config.write_text(f'database = "{database}"\n', encoding="utf-8")
-    residents, vendor_token = prepare_registry(database)
+def test_worked_example_as_written(tmp_path: Path, hub_dbs: HubDatabases) -> None:
+    config = hub_dbs.write_toml()
+    residents, vendor_token = prepare_registry(hub_dbs)
     example = [b for b in blocks(DOC.read_text(encoding="utf-8")) if b.section == "Worked example"]
     assert [b.lang for b in example] == ["sh", "sh", "python", "sh", "sh"]
-    with ThreadedHub(database) as hub:
+    with ThreadedHub(hub_dbs) as hub:
         sent = send_readings(hub.base, vendor_token, "Anna", 150)
         env = {
             **os.environ,
@@ -60,5 +58,5 @@ def test_worked_example_as_written(tmp_path: Path) -> None:
     assert len(log_lines) == 2  # the two pages
     assert all("\thospital-app\thospital\t" in line and "\t200\t" in line for line in log_lines)
     assert "consent 1 revoked" in outputs[4]
-    entries = AccessLog(open_db(database)).entries(frozenset({"kommune-a"}))
+    entries = AccessLog(hub_dbs.open()).entries(frozenset({"kommune-a"}))
     assert sum(e.returned for e in entries) == len(sent)
