@@ -37,6 +37,7 @@ from hub.store.base import StoredObservation
 from hub.web.routes import install_dashboard
 from schemas.builders import make_observation
 from schemas.models import DeviceInfo, GatewayStatus, Observation, Source, StatusKind
+from tests.support.hub_db import HubDatabases
 
 __all__ = [
     "CHROMIUM_ARGS",
@@ -156,13 +157,20 @@ def gateway_status(publisher: str, at: datetime) -> GatewayStatus:
 class FastWorld:
     """A Hub's database and components (not running) with the dashboard app on top."""
 
-    def __init__(self, tmp_path: Path, rules: str = RULES) -> None:
+    def __init__(
+        self, tmp_path: Path, rules: str = RULES, *, databases: HubDatabases | None = None
+    ) -> None:
+        """``databases``: the test's hub database on either engine (else a SQLite file)."""
         self.clock = ManualClock(T0)
-        settings = HubSettings(
-            database=tmp_path / "hub.sqlite3",
-            http=HttpSettings(enabled=False),
-            ingest=IngestSettings(sqlite_synchronous="normal"),
-            alerts=AlertSettings(enabled=False, mqtt=False),  # its own engine below
+        fields: dict[str, Any] = {
+            "http": HttpSettings(enabled=False),
+            "ingest": IngestSettings(sqlite_synchronous="normal"),
+            "alerts": AlertSettings(enabled=False, mqtt=False),  # its own engine below
+        }
+        settings = (
+            HubSettings(database=tmp_path / "hub.sqlite3", **fields)
+            if databases is None
+            else databases.settings(**fields)
         )
         self.hub = Hub(settings, clock=self.clock.now, mqtt=False)
         self.hub.open()

@@ -1,22 +1,24 @@
 """Fixtures for the dashboard tests: a seeded world and signed-in HTTP clients (httpx over
-ASGI, so the whole app stack runs: middleware, routes, templates, SQLite)."""
+ASGI, so the whole app stack runs: middleware, routes, templates, the database - SQLite and
+PostgreSQL)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 import pytest_asyncio
 
 from tests.support.browser import PASSWORD, FastWorld
+from tests.support.hub_db import HubDatabases
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[FastWorld]:
-    built = FastWorld(tmp_path)
+def world(hub_dbs: HubDatabases) -> Iterator[FastWorld]:
+    """The seeded world on SQLite and on PostgreSQL (every test that has it runs on both)."""
+    built = FastWorld(hub_dbs.path.parent, databases=hub_dbs)
     try:
         yield built
     finally:

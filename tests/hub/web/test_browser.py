@@ -23,7 +23,7 @@ from foundation.clock import utcnow
 from hjem.mosquitto import Mosquitto
 from hub.alerts.settings import AlertSettings
 from hub.auth import UserStore, fast_hasher
-from hub.config import HttpSettings, HubSettings, IngestSettings, MqttSettings
+from hub.config import HttpSettings, IngestSettings, MqttSettings
 from hub.service import Hub
 from schemas.topics import observations_topic, status_topic
 from tests.support.browser import (
@@ -37,6 +37,7 @@ from tests.support.browser import (
     seed_users,
     status_payload,
 )
+from tests.support.hub_db import HubDatabases
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.browser, pytest.mark.mosquitto, pytest.mark.slow]
 
@@ -89,11 +90,13 @@ async def sign_in(page: Page, url: str, username: str) -> None:
 
 
 @pytest_asyncio.fixture
-async def live(tmp_path: Path, broker: Mosquitto, artifacts_dir: Path) -> AsyncIterator[Live]:
+async def live(
+    tmp_path: Path, hub_dbs: HubDatabases, broker: Mosquitto, artifacts_dir: Path
+) -> AsyncIterator[Live]:
+    """A running hub on either engine (a test that needs only one says so: SQLITE_ONLY)."""
     rules = tmp_path / "rules.toml"
     rules.write_text(RULES, encoding="utf-8")
-    settings = HubSettings(
-        database=tmp_path / "hub.sqlite3",
+    settings = hub_dbs.settings(
         mqtt=MqttSettings(url=broker.url, client_id="hub-web-test"),
         http=HttpSettings(host="127.0.0.1", port=0),
         ingest=IngestSettings(sqlite_synchronous="normal"),
@@ -154,6 +157,11 @@ def lambda_free_minutes() -> Any:
     import re
 
     return re.compile(r"^om (10|9) min$")
+
+
+SQLITE_ONLY = pytest.mark.parametrize("hub_dbs", ["sqlite"], indirect=True)
+"""A browser test of what does not depend on the engine (the live alert path and the
+charts' reads run on PostgreSQL too; a browser test is slow, so the rest runs once)."""
 
 
 async def test_pages_charts_isolation_and_escaping(live: Live) -> None:
@@ -229,6 +237,7 @@ async def test_pages_charts_isolation_and_escaping(live: Live) -> None:
     await expect(other.get_by_text("Anna Jensen")).to_have_count(0)
 
 
+@SQLITE_ONLY
 async def test_keyboard_language_and_mute(live: Live) -> None:
     page = await live.page("sara")
     await page.keyboard.press("Tab")
