@@ -24,6 +24,7 @@ from hub.config import HubSettings
 from hub.database import open_database
 from hub.db import HUB_BUSY_TIMEOUT_MS, Connection
 from hub.ingest.commit import Ingestor
+from hub.leadership import leadership_for
 from hub.registry.core import Registry
 from hub.registry.gateways import Gateways
 from hub.registry.read_model import ReadModel
@@ -118,7 +119,14 @@ def open_services(
         if alerts:
             mqtt = _mqtt_target(settings) if publish_alerts else None
             wiring = build_alerts(
-                settings.alerts, conn, clock, read_model, health, mqtt=mqtt, store=store
+                settings.alerts,
+                conn,
+                clock,
+                read_model,
+                health,
+                mqtt=mqtt,
+                store=store,
+                leadership=leadership_for(settings),
             )
     except BaseException:  # no rules, wrong rules, a database it cannot open: nothing stays open
         if store is not None:

@@ -90,13 +90,29 @@ class EngineState:
             ).fetchone()
             return None if row is None else int(row[0])
 
-    def move(self, feed: str, position: int, now: datetime) -> None:
+    def move(self, feed: str, position: int, now: datetime, *, after: int | None) -> None:
+        """Move ``feed`` from ``after`` (None: it has no position yet) to ``position``.
+
+        A position that is no longer ``after`` (another hub node moved it: two nodes both
+        believed they led, for the moment it takes one to notice it lost) raises
+        StorageError, so the unit is rolled back and nothing is evaluated twice."""
         with _errors("move feed position"):
-            self.conn.execute(
-                "INSERT INTO alert_feed_cursor (feed, position, updated_us) VALUES (?, ?, ?)"
-                " ON CONFLICT (feed) DO UPDATE SET position = excluded.position,"
-                " updated_us = excluded.updated_us",
-                (feed, position, to_micros(now)),
+            if after is None:
+                cur = self.conn.execute(
+                    "INSERT INTO alert_feed_cursor (feed, position, updated_us) VALUES (?, ?, ?)"
+                    " ON CONFLICT (feed) DO NOTHING",
+                    (feed, position, to_micros(now)),
+                )
+            else:
+                cur = self.conn.execute(
+                    "UPDATE alert_feed_cursor SET position = ?, updated_us = ?"
+                    " WHERE feed = ? AND position = ?",
+                    (position, to_micros(now), feed, after),
+                )
+        if cur.rowcount != 1:
+            raise StorageError(
+                f"alert engine state: feed {feed!r} is no longer at {after}"
+                " (another hub node evaluated it)"
             )
 
 
@@ -145,18 +161,16 @@ class DurableEngine(AlertEngine):
         self._saved = saved
         self._stale = False
 
-    def resume(self) -> None:
-        """Go back to what is committed: a node that takes over evaluating (what another
-        node changed since this one last evaluated is in the database, not in memory)."""
-        self._start(self.clock())
-
     # -- units -----------------------------------------------------------------------------
 
     @contextmanager
-    def unit(self, feed: str | None = None, position: int | None = None) -> Iterator[None]:
-        """Evaluate inside one transaction with the rule state (and ``feed`` moved to
-        ``position``); the listeners hear of the changes after the commit. On any failure
-        the engine goes back to what is committed and the error propagates."""
+    def unit(
+        self, feed: str | None = None, position: int | None = None, *, after: int | None = None
+    ) -> Iterator[None]:
+        """Evaluate inside one transaction with the rule state (and ``feed`` moved from
+        ``after`` to ``position``, :meth:`EngineState.move`); the listeners hear of the
+        changes after the commit. On any failure the engine goes back to what is committed
+        and the error propagates."""
         if self._held is not None:  # inside another unit: part of it
             yield
             return
@@ -169,7 +183,7 @@ class DurableEngine(AlertEngine):
                 yield
                 self._checkpoint()
                 if feed is not None and position is not None:
-                    self.state.move(feed, position, self.clock())
+                    self.state.move(feed, position, self.clock(), after=after)
         except BaseException:
             self._held = None
             self._stale = True
@@ -200,10 +214,15 @@ class DurableEngine(AlertEngine):
     # -- inputs, each one unit -------------------------------------------------------------
 
     def observe(
-        self, items: Iterable[ObservationInput], *, position: int | None = None
+        self,
+        items: Iterable[ObservationInput],
+        *,
+        position: int | None = None,
+        after: int | None = None,
     ) -> list[AlertEvent]:
-        """Evaluate observations; ``position``: the feed number of the last of them."""
-        with self.unit(OBSERVATIONS if position is not None else None, position):
+        """Evaluate observations; ``position``: the feed number of the last of them,
+        ``after``: the feed's position before them (None: it has none yet)."""
+        with self.unit(OBSERVATIONS if position is not None else None, position, after=after):
             return super().observe(items)
 
     def gateway(self, item: GatewayInput) -> list[AlertEvent]:

@@ -71,6 +71,11 @@ class AlertEngine:
         self._listeners: list[Listener] = []
         self._start(clock())
 
+    def resume(self) -> None:
+        """Go back to what is committed (a node taking over evaluation: what another node
+        changed since this one last evaluated is in the database, not in memory)."""
+        self._start(self.clock())
+
     def _start(self, now: datetime) -> None:
         """Fresh evaluators, the open alerts and silences as stored (at start, and when a
         durable engine goes back to what is committed)."""

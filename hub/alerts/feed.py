@@ -47,9 +47,10 @@ class AlertFeed:
         """The number of the last observation evaluated (a first start: the newest)."""
         position = self.engine.state.position(OBSERVATIONS)
         if position is None:
-            position = self.store.last_stored()
-            with self.engine.unit(OBSERVATIONS, position):
+            with self.engine.unit(OBSERVATIONS, self.store.last_stored(), after=None):
                 pass
+            position = self.engine.state.position(OBSERVATIONS)
+            assert position is not None
         return position
 
     def drain(self) -> int:
@@ -57,8 +58,9 @@ class AlertFeed:
         position = self.position()
         total = 0
         while page := self.store.stored_since(position, self.page):
+            items = self.inputs([item for _, item in page])
+            self.engine.observe(items, position=page[-1][0], after=position)
             position = page[-1][0]
-            self.engine.observe(self.inputs([item for _, item in page]), position=position)
             total += len(page)
         self.evaluated += total
         return total

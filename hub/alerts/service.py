@@ -4,6 +4,12 @@ It owns a TaskGroup with named tasks: ``alerts-tick`` (time-based rules and esca
 ``alerts-mqtt`` (retained AlertEvents, reconnecting) and ``alerts-webhook`` (signed POSTs),
 both delivering from the persistent outbox. Events go to the live :class:`Broadcaster` as
 soon as they are committed.
+
+With a :class:`~hub.leadership.Leadership` (hub nodes sharing one PostgreSQL), those tasks
+run only while this node leads (task ``alerts-leadership`` follows the changes): exactly one
+node evaluates rules and delivers the outbox; on taking over, the engine first goes back to
+what is committed (:meth:`AlertEngine.resume`). Every node keeps its live stream and its
+users' actions (acknowledge, resolve, silences).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from hub.alerts.settings import AlertSettings
 from schemas.models import AlertEvent
 
 if TYPE_CHECKING:
+    from hub.leadership import Leadership
     from hub.store.health import StoreHealth
 
 __all__ = ["AlertService", "AlertSettings"]
@@ -64,8 +71,13 @@ class AlertService:
         mqtt: BrokerSettings | None = None,
         *,
         health: StoreHealth | None = None,
+        leadership: Leadership | None = None,
     ) -> None:
         self.engine = engine
+        self.leadership = leadership
+        """None: this node alone evaluates, from the start."""
+        self.leading = False
+        """Whether this node evaluates rules now."""
         self._health = health
         """The hub's store health: a tick that cannot be stored is retried and shown there."""
         self.settings = settings
@@ -99,16 +111,30 @@ class AlertService:
 
     @property
     def running(self) -> bool:
-        """True while the timer task runs (entered, not stopped, not failed)."""
-        return any(t.get_name() == "alerts-tick" and not t.done() for t in self._tasks)
+        """True while the timer task runs (entered, not stopped, not failed), or with a
+        leadership, while this node follows it (leading or not)."""
+        names = ("alerts-tick", "alerts-leadership")
+        return any(t.get_name() in names and not t.done() for t in self._tasks)
 
     async def __aenter__(self) -> AlertService:
         tg = await self._stack.enter_async_context(asyncio.TaskGroup())
-        self._tasks.append(tg.create_task(self._tick_loop(), name="alerts-tick"))
+        if self.leadership is None:
+            self.leading = True
+            await self._lead(tg, self._stack)
+        else:
+            task = tg.create_task(self._follow(self.leadership), name="alerts-leadership")
+            self._tasks.append(task)
+        return self
+
+    async def _lead(
+        self, tg: asyncio.TaskGroup, stack: contextlib.AsyncExitStack
+    ) -> list[asyncio.Task[None]]:
+        """Start the tasks of the node that evaluates: timer, MQTT and webhook delivery."""
+        tasks = [tg.create_task(self._tick_loop(), name="alerts-tick")]
         if self.mqtt is not None:
-            self._tasks.append(tg.create_task(self._mqtt_loop(self.mqtt), name="alerts-mqtt"))
+            tasks.append(tg.create_task(self._mqtt_loop(self.mqtt), name="alerts-mqtt"))
         if self.settings.webhook_url:
-            client = await self._stack.enter_async_context(
+            client = await stack.enter_async_context(
                 httpx.AsyncClient(timeout=self.settings.webhook_timeout_seconds)
             )
             secret = self.settings.webhook_secret
@@ -122,8 +148,48 @@ class AlertService:
                 self.engine.store, sender, self.engine.clock, self._backoff
             )
             self._dispatchers.append(dispatcher)
-            self._tasks.append(tg.create_task(dispatcher.run(), name="alerts-webhook"))
-        return self
+            tasks.append(tg.create_task(dispatcher.run(), name="alerts-webhook"))
+        self._tasks.extend(tasks)
+        return tasks
+
+    async def _follow(self, leadership: Leadership) -> None:
+        leading: asyncio.Task[None] | None = None
+        try:
+            async with leadership:
+                async for now_leading in leadership:
+                    if leading is not None:
+                        await _cancelled(leading)
+                        leading = None
+                    self.leading = now_leading
+                    self.last_tick = None
+                    if now_leading:
+                        leading = asyncio.create_task(self._leading(), name="alerts-leading")
+        finally:
+            self.leading = False
+            if leading is not None:
+                await _cancelled(leading)
+
+    async def _leading(self) -> None:
+        """Evaluate and deliver until cancelled (this node lost leadership, or stops)."""
+        if self._health is not None:
+            await self._health.retry(
+                "alert takeover", self.engine.resume, errors=STORE_ERRORS, proves_writable=False
+            )
+        else:
+            self.engine.resume()
+        async with contextlib.AsyncExitStack() as stack:
+            tg = await stack.enter_async_context(asyncio.TaskGroup())
+            before = list(self._dispatchers)
+            tasks = await self._lead(tg, stack)
+            mine = [d for d in self._dispatchers if d not in before]
+            try:
+                await asyncio.Event().wait()
+            finally:
+                for task in tasks:
+                    task.cancel()
+                    self._tasks.remove(task)
+                for dispatcher in mine:
+                    self._dispatchers.remove(dispatcher)
 
     async def __aexit__(
         self,
@@ -180,6 +246,12 @@ class AlertService:
                 log.warning("alerts MQTT: %s; reconnecting in %.0f s", exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 60.0)
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _until_lost(client: aiomqtt.Client) -> None:

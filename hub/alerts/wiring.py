@@ -35,6 +35,7 @@ from hub.registry.read_model import ReadModel
 from schemas.models import GatewayStatus, StatusKind
 
 if TYPE_CHECKING:
+    from hub.leadership import Leadership
     from hub.store.base import StoredObservation, TimeSeriesStore
     from hub.store.health import StoreHealth
 
@@ -96,6 +97,8 @@ def _listener(
     from hub.registry.gateways import GatewayChange
 
     async def on_event(event: HubEvent) -> None:
+        if service.leadership is not None and not service.leading:
+            return  # another hub node evaluates (it reads the feed, whoever stored it)
         if isinstance(event, StoredBatch):
             _note_lag(event, service)
             if feed is not None:  # only a wake-up: the feed reads the store from its position
@@ -180,6 +183,7 @@ def build_alerts(
     *,
     mqtt: BrokerSettings | None = None,
     store: TimeSeriesStore | None = None,
+    leadership: Leadership | None = None,
 ) -> AlertWiring:
     """Build the alert service and its post-commit listener (no I/O but reading the rules).
 
@@ -191,7 +195,8 @@ def build_alerts(
     The engine keeps its rule state in the database (:mod:`hub.alerts.durable`). With a
     ``store`` that numbers its observations, it reads them from the store's feed
     (:mod:`hub.alerts.feed`) and the listener only wakes it; without, the listener hands it
-    the observations each commit stored.
+    the observations each commit stored. With a ``leadership`` (hub nodes sharing one
+    PostgreSQL) this node evaluates only while it leads.
     """
     config = load_enabled_rules(settings)
     channels = settings.channels(mqtt)
@@ -201,5 +206,5 @@ def build_alerts(
     feed = None
     if store is not None and _numbers(store):
         feed = engine.feed = AlertFeed(engine, store, directory.inputs)
-    service = AlertService(engine, settings, mqtt, health=health)
+    service = AlertService(engine, settings, mqtt, health=health, leadership=leadership)
     return AlertWiring(service, _listener(service, directory, health, feed))

@@ -42,7 +42,9 @@ __all__ = [
 
 BrokerState = Literal["connected", "down", "unused"]
 Param = str | int | float
-BLOCKS_READY = frozenset({"broker_down", "store_fault", "engine_stopped", "engine_stalled"})
+BLOCKS_READY = frozenset(
+    {"broker_down", "store_fault", "engine_stopped", "engine_stalled", "no_alert_leader"}
+)
 """Reasons that make ``/readyz`` answer 503."""
 NAMES_SHOWN = 3
 
@@ -119,6 +121,10 @@ class Snapshot:
     organisations: tuple[OrgSeen, ...] = ()
     gateway_timeout: timedelta = timedelta(minutes=3)
     """A gateway never heard from counts as offline this long after the hub's start."""
+    leadership: bool = False
+    """Hub nodes share the evaluation of alert rules (:mod:`hub.leadership`)."""
+    alert_leader: str | None = None
+    """With ``leadership``: the node that evaluates now (None: none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +176,8 @@ def _hub_reasons(snap: Snapshot, limits: StatusSettings) -> Iterable[Reason]:
         yield Reason("broker_down")
     if snap.store_fault is not None:
         yield Reason("store_fault", (("detail", snap.store_fault),))
+    if snap.leadership and snap.alert_leader is None:
+        yield Reason("no_alert_leader")
     if not snap.engine_running:
         yield Reason("engine_stopped")
     elif snap.last_tick is not None:
@@ -219,6 +227,7 @@ def assess(snap: Snapshot, limits: StatusSettings) -> Assessment:
         "backlog": snap.backlog,
         "outbox_pending": snap.outbox_pending,
         "outbox_failing": snap.outbox_failing,
+        "alert_leader": snap.alert_leader,
     }
     orgs = {org.id: org for org in snap.organisations}
     return Assessment(snap.now, tuple(reasons), orgs, figures)

@@ -148,6 +148,7 @@ class StatusMonitor:
         except sqlite3.Error as exc:
             store_fault = store_fault or f"status query failed: {exc}"
         rules = sum(1 for rule in service.engine.config.rules if rule.enabled) if service else 0
+        leadership = service.leadership if service is not None else None
         return Snapshot(
             now=now,
             started=self.started,
@@ -163,6 +164,8 @@ class StatusMonitor:
             outbox_failing=outbox[2],
             organisations=orgs,
             gateway_timeout=timedelta(seconds=services.settings.ingest.gateway_timeout_s),
+            leadership=leadership is not None,
+            alert_leader=leadership.current if leadership is not None else None,
         )
 
     def update(self, alerts: AlertService | None = None) -> Assessment:

@@ -56,6 +56,7 @@ HUB_WIDE = [
     ({"broker": "down"}, "broker_down", {}),
     ({"store_fault": "database is locked"}, "store_fault", {"detail": "database is locked"}),
     ({"engine_running": False}, "engine_stopped", {}),
+    ({"leadership": True}, "no_alert_leader", {}),
     ({"last_tick": T0 + timedelta(minutes=9)}, "engine_stalled", {"seconds": 60}),
     ({"rules": 0}, "no_rules", {}),
     ({"oldest_waiting": T0 + timedelta(minutes=9)}, "ingest_lag", {"seconds": 60}),
@@ -80,7 +81,13 @@ def test_each_hub_wide_degraded_state_is_named_to_every_viewer(
 
 
 def test_readiness_fails_on_broker_store_and_engine_only() -> None:
-    assert {"broker_down", "store_fault", "engine_stopped", "engine_stalled"} == BLOCKS_READY
+    assert {
+        "broker_down",
+        "store_fault",
+        "engine_stopped",
+        "engine_stalled",
+        "no_alert_leader",
+    } == BLOCKS_READY
     down = assess(replace(HEALTHY, broker="down", rules=0, backlog=9999), LIMITS)
     assert not down.ready
     assert [r.code for r in down.hub_wide if r.blocks_ready] == ["broker_down"]

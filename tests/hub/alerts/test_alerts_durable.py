@@ -188,7 +188,7 @@ def test_a_unit_that_cannot_commit_changes_nothing_and_is_evaluated_again(
     node = Node(hub_dbs.open(), RULES, clock)
     state = node.engine.state
 
-    def broken(*_: object) -> None:
+    def broken(*_: object, **__: object) -> None:
         raise StorageError("alert engine state: move feed position: disk I/O error")
 
     monkeypatch.setattr(state, "move", broken)
@@ -241,6 +241,9 @@ def test_two_nodes_on_one_feed_evaluate_each_observation_once(tmp_path: Path) ->
     assert leader.feed.drain() == 3
     assert [e.rule for e in leader.events] == ["fall", "spo2-low"]
     assert standby.feed.drain() == 0  # the position is shared: nothing twice
+    with pytest.raises(StorageError, match="no longer at 0"):  # a node that thought it led
+        standby.engine.observe([item(obs("spo2", "95", at=T0))], position=3, after=0)
+    assert standby.events == []
     ingest.write(_stored(item(obs("spo2", "96", at=T0)), item(obs("spo2", "89", at=T0))))
     # the leader dies before it evaluates them; the standby takes over
     standby.engine.resume()
