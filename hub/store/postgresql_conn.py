@@ -19,6 +19,9 @@ The dialect differences are translated here, once per distinct statement (:func:
 * SQLite's scalar ``max(a, b)`` / ``min(a, b)``, written in lower case in the hub's SQL, ->
   ``GREATEST`` / ``LEAST`` (the aggregates are written ``MAX``/``MIN`` and stay);
   ``group_concat(x, sep)`` -> ``string_agg``, ``char(n)`` -> ``chr``;
+* an empty list, ``x IN ()`` (false) and ``x NOT IN ()`` (true), which SQLite allows and
+  PostgreSQL does not (a filter by no organisation), -> ``x = ANY ('{}')`` and
+  ``x <> ALL ('{}')``, the empty array of ``x``'s type;
 * ``BEGIN IMMEDIATE`` -> ``BEGIN``;
 * in migrations: ``INTEGER`` -> ``BIGINT`` (the hub stores µs times), ``INTEGER PRIMARY KEY``
   (SQLite's numbered rowid, with ``AUTOINCREMENT`` or without) -> an identity column that
@@ -65,6 +68,8 @@ class PgIntegrityError(sqlite3.IntegrityError):
 _LITERAL = re.compile(r"('(?:[^']|'')*')")
 _RETURNING = re.compile(r"\sRETURNING\s", re.IGNORECASE)
 _SCALARS = (
+    (re.compile(r"\bNOT\s+IN\s*\(\s*\)", re.IGNORECASE), "<> ALL ('{}')"),
+    (re.compile(r"\bIN\s*\(\s*\)", re.IGNORECASE), "= ANY ('{}')"),
     (re.compile(r"\bmax\("), "GREATEST("),
     (re.compile(r"\bmin\("), "LEAST("),
     (re.compile(r"\bgroup_concat\("), "string_agg("),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from hjem.mosquitto import Mosquitto
 from hub.alerts.settings import AlertSettings
 from hub.config import HttpSettings, HubSettings, IngestSettings, MqttSettings
+from hub.service import Hub
 from schemas.builders import make_observation
 from schemas.models import Batch, DeviceInfo, Observation, Source, encode
 
@@ -133,6 +135,16 @@ class Client:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def alert_feed_started(hub: Hub) -> bool:
+    """The hub's alert engine has its feed position: a reading stored from now on is
+    evaluated. (A fresh hub's engine starts at the newest stored observation when it first
+    leads - on PostgreSQL after the advisory lock, up to a poll after the start.)"""
+    try:
+        return bool(hub.conn.execute("SELECT COUNT(*) FROM alert_feed_cursor").fetchone()[0])
+    except sqlite3.Error:  # the table comes with the engine's first unit
+        return False
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:

@@ -9,6 +9,7 @@ import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,7 +24,8 @@ from hub.service import Hub
 from schemas.builders import make_observation
 from schemas.models import Batch, DeviceInfo, Source, encode
 from tests.hub.conftest import eventually
-from tests.hub.helpers import Client, batch
+from tests.hub.helpers import Client, alert_feed_started, batch
+from tests.support.hub_db import HubDatabases
 
 ADMIN_PASSWORD = "Tordenvejr-over-Limfjorden-1987!"
 RULES = """
@@ -75,15 +77,17 @@ def _parse(text: str) -> Samples:
     }
 
 
-def _settings(tmp_path: Path, broker: Mosquitto) -> HubSettings:
+def _settings(
+    tmp_path: Path, broker: Mosquitto, databases: HubDatabases | None = None
+) -> HubSettings:
+    """``databases``: the test's hub database on either engine (else a SQLite file)."""
     rules = tmp_path / "alerts.toml"
     rules.write_text(RULES)
-    return HubSettings(
-        database=tmp_path / "hub.sqlite3",
-        mqtt=MqttSettings(url=broker.url, client_id="hub-metrics"),
-        http=HttpSettings(port=0),
-        ingest=IngestSettings(sqlite_synchronous="normal"),
-        alerts=AlertSettings(
+    fields: dict[str, Any] = {
+        "mqtt": MqttSettings(url=broker.url, client_id="hub-metrics"),
+        "http": HttpSettings(port=0),
+        "ingest": IngestSettings(sqlite_synchronous="normal"),
+        "alerts": AlertSettings(
             rules_file=rules,
             tick_seconds=0.1,
             webhook_url=f"http://127.0.0.1:{free_port()}/nobody-listens",
@@ -92,7 +96,10 @@ def _settings(tmp_path: Path, broker: Mosquitto) -> HubSettings:
             retry_max_seconds=0.5,
             stream_keepalive_seconds=0.5,
         ),
-    )
+    }
+    if databases is not None:
+        return databases.settings(**fields)
+    return HubSettings(database=tmp_path / "hub.sqlite3", **fields)
 
 
 def _seed(hub: Hub) -> dict[str, str]:
@@ -130,9 +137,13 @@ def _publish_traffic(client: Client) -> None:
 
 @pytest.mark.asyncio
 @pytest.mark.mosquitto
-async def test_metrics_scraped_from_a_running_hub(tmp_path: Path, broker: Mosquitto) -> None:
-    async with Hub(_settings(tmp_path, broker)) as hub:
+async def test_metrics_scraped_from_a_running_hub(
+    tmp_path: Path, broker: Mosquitto, hub_dbs: HubDatabases
+) -> None:
+    """On SQLite and on PostgreSQL: the counters, alert and outbox figures are SQL there."""
+    async with Hub(_settings(tmp_path, broker, hub_dbs)) as hub:
         tokens = _seed(hub)
+        await eventually(lambda: alert_feed_started(hub), what="the alert engine's feed")
         client = Client(broker, "metrics-publisher")
         try:
             _publish_traffic(client)

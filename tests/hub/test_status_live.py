@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,9 +26,10 @@ from hub.service import Hub, HubEvent, StoredBatch
 from hub.status.core import Reason
 from hub.status.settings import StatusSettings
 from schemas.models import GatewayStatus, Observation, StatusKind, encode
-from tests.hub.helpers import Client
+from tests.hub.helpers import Client, alert_feed_started
 from tests.support.browser import RULES, batch_of, observation, seed_registry, status_payload
 from tests.support.deploy import SecureBroker, start_secure_broker
+from tests.support.hub_db import HubDatabases
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow, pytest.mark.asyncio]
 
@@ -54,20 +56,28 @@ def gw(secure: SecureBroker) -> Iterator[Client]:
 
 
 def _settings(
-    secure: SecureBroker, tmp_path: Path, *, status: StatusSettings, **alerts: object
+    secure: SecureBroker,
+    tmp_path: Path,
+    *,
+    status: StatusSettings,
+    databases: HubDatabases | None = None,
+    **alerts: object,
 ) -> HubSettings:
+    """``databases``: the test's hub database on either engine (else a SQLite file)."""
     rules = tmp_path / "rules.toml"
     rules.write_text(RULES, encoding="utf-8")
-    return HubSettings(
-        database=tmp_path / "hub.sqlite3",
-        mqtt=MqttSettings(
+    fields: dict[str, Any] = {
+        "mqtt": MqttSettings(
             url=secure.broker.url, client_id="hub", username="hub", password="hub-secret"
         ),
-        http=HttpSettings(port=0),
-        ingest=IngestSettings(sqlite_synchronous="normal", gateway_timeout_s=2),
-        alerts=AlertSettings(rules_file=rules, mqtt=False, **alerts),
-        status=status,
-    )
+        "http": HttpSettings(port=0),
+        "ingest": IngestSettings(sqlite_synchronous="normal", gateway_timeout_s=2),
+        "alerts": AlertSettings(rules_file=rules, mqtt=False, **alerts),
+        "status": status,
+    }
+    if databases is not None:
+        return databases.settings(**fields)
+    return HubSettings(database=tmp_path / "hub.sqlite3", **fields)
 
 
 def _note(artifacts: Path, line: str) -> None:
@@ -209,13 +219,17 @@ def _obs(value: str) -> Observation:
 
 
 async def test_gateways_offline_no_data_and_failing_notifications(
-    secure: SecureBroker, gw: Client, tmp_path: Path, artifacts_dir: Path
+    secure: SecureBroker, gw: Client, tmp_path: Path, artifacts_dir: Path, hub_dbs: HubDatabases
 ) -> None:
+    """On SQLite and PostgreSQL: gateways, organisations and the outbox are SQL queries."""
     status = StatusSettings(no_data_minutes=0.05)  # 3 s
     closed = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
     alerts = {"webhook_url": closed, "webhook_secret": "s3cret", "retry_base_seconds": 1.0}
-    async with Hub(_settings(secure, tmp_path, status=status, **alerts)) as hub:
+    settings = _settings(secure, tmp_path, status=status, databases=hub_dbs, **alerts)
+    async with Hub(settings) as hub:
         seed_registry(hub.registry, datetime.now(UTC))
+        await _within(lambda: alert_feed_started(hub), 15, "the alert engine's feed")
+        assert hub.status.probe_fault is None  # the store took the status probe's write
         await asyncio.to_thread(
             gw.publish, "hjem/v1/gw-a/status", status_payload("gw-a", datetime.now(UTC))
         )

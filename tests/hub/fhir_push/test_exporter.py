@@ -5,8 +5,6 @@ others still go, every state change is audited, and the metrics tell the state."
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,7 +18,7 @@ from pydantic import SecretStr
 from foundation.clock import ManualClock
 from hub.admin.audit import admin_actions
 from hub.config import PostgresSettings
-from hub.db import open_db
+from hub.db import Connection, open_db
 from hub.errors import StoreError
 from hub.events import StoredBatch
 from hub.fhir.consent import Consents
@@ -50,11 +48,11 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture
-def conn() -> Iterator[sqlite3.Connection]:
-    db = open_db(":memory:")
-    setup_registry(Registry(db))
-    yield db
-    db.close()
+def conn(hub_db: Connection) -> Connection:
+    """The hub database with the registry, on SQLite and on PostgreSQL: the outbox, cursor,
+    consents and audit of every test that has it run on both engines."""
+    setup_registry(Registry(hub_db))
+    return hub_db
 
 
 def _recipient(tmp_path: Path, **extra: object) -> PushRecipient:
@@ -74,7 +72,7 @@ def _recipient(tmp_path: Path, **extra: object) -> PushRecipient:
 
 
 def _exporter(
-    conn: sqlite3.Connection, tmp_path: Path, clock: ManualClock, fhir: MemoryFhir, **extra: object
+    conn: Connection, tmp_path: Path, clock: ManualClock, fhir: MemoryFhir, **extra: object
 ) -> tuple[PushExporter, MemoryTransport]:
     transport = MemoryTransport(fhir)
     settings = FhirPushSettings(recipients=(_recipient(tmp_path, **extra),))
@@ -91,7 +89,7 @@ class World:
 
 
 def _world(
-    conn: sqlite3.Connection, tmp_path: Path, fhir: MemoryFhir | None = None, **extra: object
+    conn: Connection, tmp_path: Path, fhir: MemoryFhir | None = None, **extra: object
 ) -> World:
     """Anna consents to the hospital from T0; the exporter has one recipient, the hospital."""
     clock = ManualClock(T0)
@@ -101,17 +99,17 @@ def _world(
     return World(clock, fhir, exporter, transport, consent)
 
 
-def _consent(conn: sqlite3.Connection, clock: ManualClock, resident: str = ANNA) -> int:
+def _consent(conn: Connection, clock: ManualClock, resident: str = ANNA) -> int:
     return Consents(conn, clock).add(resident, HOSPITAL, "TREAT", T0, None, actor="cli:t").id
 
 
-def _actions(conn: sqlite3.Connection) -> list[str]:
+def _actions(conn: Connection) -> list[str]:
     return [a.action for a in admin_actions(conn, frozenset({HOSPITAL}))]
 
 
 @pytest.mark.asyncio
 async def test_only_consented_residents_are_queued_and_sent(
-    conn: sqlite3.Connection, tmp_path: Path
+    conn: Connection, tmp_path: Path
 ) -> None:
     w = _world(conn, tmp_path)
     fhir, exporter, transport = w.fhir, w.exporter, w.transport
@@ -133,9 +131,7 @@ async def test_only_consented_residents_are_queued_and_sent(
 
 
 @pytest.mark.asyncio
-async def test_bundles_stay_within_the_entry_limit(
-    conn: sqlite3.Connection, tmp_path: Path
-) -> None:
+async def test_bundles_stay_within_the_entry_limit(conn: Connection, tmp_path: Path) -> None:
     w = _world(conn, tmp_path, bundle_entries=6)
     fhir, exporter = w.fhir, w.exporter
     items = [stored(ANNA, DEVICES[ANNA], i) for i in range(7)] + [
@@ -150,9 +146,7 @@ async def test_bundles_stay_within_the_entry_limit(
 
 
 @pytest.mark.asyncio
-async def test_an_outage_keeps_the_rows_and_backs_off(
-    conn: sqlite3.Connection, tmp_path: Path
-) -> None:
+async def test_an_outage_keeps_the_rows_and_backs_off(conn: Connection, tmp_path: Path) -> None:
     w = _world(conn, tmp_path)
     clock, fhir, exporter, transport = w.clock, w.fhir, w.exporter, w.transport
     exporter.enqueue([stored(ANNA, DEVICES[ANNA], i) for i in range(2)])
@@ -180,9 +174,7 @@ async def test_an_outage_keeps_the_rows_and_backs_off(
 
 
 @pytest.mark.asyncio
-async def test_a_server_error_is_retried_not_parked(
-    conn: sqlite3.Connection, tmp_path: Path
-) -> None:
+async def test_a_server_error_is_retried_not_parked(conn: Connection, tmp_path: Path) -> None:
     exporter = _world(conn, tmp_path, MemoryFhir(status=503)).exporter
     exporter.enqueue([stored(ANNA, DEVICES[ANNA], 0)])
     assert (await exporter.push_once(exporter.recipients[0])).failed
@@ -193,9 +185,7 @@ async def test_a_server_error_is_retried_not_parked(
 
 
 @pytest.mark.asyncio
-async def test_a_refused_row_is_parked_and_the_others_go(
-    conn: sqlite3.Connection, tmp_path: Path
-) -> None:
+async def test_a_refused_row_is_parked_and_the_others_go(conn: Connection, tmp_path: Path) -> None:
     items = [stored(ANNA, DEVICES[ANNA], i) for i in range(3)]
     w = _world(conn, tmp_path, MemoryFhir(refuse={items[1].id}))
     fhir, exporter = w.fhir, w.exporter
@@ -211,9 +201,7 @@ async def test_a_refused_row_is_parked_and_the_others_go(
 
 
 @pytest.mark.asyncio
-async def test_a_revoked_consent_withholds_queued_rows(
-    conn: sqlite3.Connection, tmp_path: Path
-) -> None:
+async def test_a_revoked_consent_withholds_queued_rows(conn: Connection, tmp_path: Path) -> None:
     w = _world(conn, tmp_path)
     clock, consent, exporter, transport = w.clock, w.consent, w.exporter, w.transport
     exporter.enqueue([stored(ANNA, DEVICES[ANNA], i) for i in range(2)])
@@ -239,7 +227,7 @@ def _figures(registry: CollectorRegistry) -> dict[str, float]:
 
 @pytest.mark.asyncio
 async def test_metrics_tell_queue_failures_and_last_success(
-    conn: sqlite3.Connection, tmp_path: Path
+    conn: Connection, tmp_path: Path
 ) -> None:
     w = _world(conn, tmp_path)
     clock, exporter, transport = w.clock, w.exporter, w.transport
@@ -260,7 +248,7 @@ async def test_metrics_tell_queue_failures_and_last_success(
     assert figures["last_success_timestamp_seconds"] == clock().timestamp()
 
 
-def test_a_missing_token_file_is_named(conn: sqlite3.Connection, tmp_path: Path) -> None:
+def test_a_missing_token_file_is_named(conn: Connection, tmp_path: Path) -> None:
     recipient = _recipient(tmp_path).model_copy(
         update={
             "auth": _recipient(tmp_path).auth.model_copy(update={"token_file": tmp_path / "nope"})
@@ -320,10 +308,10 @@ async def test_the_feed_queues_from_the_cursor_and_a_locked_database_loses_nothi
 @pytest.mark.postgresql
 @pytest.mark.asyncio
 async def test_the_feed_of_a_postgresql_store(
-    conn: sqlite3.Connection, tmp_path: Path, postgres_dsn: str
+    conn: Connection, tmp_path: Path, postgres_dsn: str
 ) -> None:
-    """With the PostgreSQL store the cursor and the outbox stay in the hub's SQLite file and
-    the feed comes from PostgreSQL: the consented observations stored after the start go."""
+    """The feed from the PostgreSQL store, the cursor and the outbox in the hub database
+    (either engine): the consented observations stored after the start go."""
     store = PostgresStore.open(PostgresSettings(dsn=SecretStr(postgres_dsn)))
     try:
         store.write([stored(ANNA, DEVICES[ANNA], 0)])  # before the exporter: not pushed
@@ -342,9 +330,7 @@ async def test_the_feed_of_a_postgresql_store(
         store.close()
 
 
-def test_a_store_that_numbers_nothing_is_refused_at_start(
-    conn: sqlite3.Connection, tmp_path: Path
-) -> None:
+def test_a_store_that_numbers_nothing_is_refused_at_start(conn: Connection, tmp_path: Path) -> None:
     services = SimpleNamespace(
         settings=SimpleNamespace(fhir_push=FhirPushSettings(recipients=(_recipient(tmp_path),))),
         store=SimpleNamespace(kind="influxdb"),
