@@ -31,7 +31,7 @@ from foundation.clock import Clock
 from hub.alerts.config import RulesConfig
 from hub.alerts.engine import AlertEngine
 from hub.alerts.errors import STORE_ERRORS, StorageError
-from hub.alerts.inputs import GatewayInput, ObservationInput, Subject
+from hub.alerts.inputs import GatewayInput, ObservationInput, Subject, observation_keys
 from hub.alerts.store import AlertStore
 from hub.db import Connection, migrate, to_micros, transaction
 from schemas.models import AlertEvent
@@ -139,7 +139,8 @@ class DurableEngine(AlertEngine):
     ) -> None:
         self.state = state
         self._held: list[tuple[AlertEvent, str | None]] | None = None
-        self._saved: dict[StateKey, str] = {}
+        self._saved: dict[StateKey, Any] = {}
+        """The rule state as stored (JSON values), to write only what changed."""
         self._stale = False
         self.feed: AlertFeed | None = None
         """Where observations come from (set by the wiring), drained before each tick."""
@@ -150,10 +151,10 @@ class DurableEngine(AlertEngine):
 
     def _start(self, now: datetime) -> None:
         super()._start(now)
-        saved = self.state.rule_states()
+        saved = {key: json.loads(text) for key, text in self.state.rule_states().items()}
         per_rule: dict[str, dict[str, Any]] = {}
-        for (rule, subject), text in saved.items():
-            per_rule.setdefault(rule, {})[subject] = json.loads(text)
+        for (rule, subject), value in saved.items():
+            per_rule.setdefault(rule, {})[subject] = value
         for rule, states in per_rule.items():
             evaluator = self._evaluators.get(rule)
             if evaluator is not None:
@@ -165,12 +166,18 @@ class DurableEngine(AlertEngine):
 
     @contextmanager
     def unit(
-        self, feed: str | None = None, position: int | None = None, *, after: int | None = None
+        self,
+        feed: str | None = None,
+        position: int | None = None,
+        *,
+        after: int | None = None,
+        rules: frozenset[str] | None = None,
     ) -> Iterator[None]:
         """Evaluate inside one transaction with the rule state (and ``feed`` moved from
         ``after`` to ``position``, :meth:`EngineState.move`); the listeners hear of the
         changes after the commit. On any failure the engine goes back to what is committed
-        and the error propagates."""
+        and the error propagates. ``rules``: only these rules' state can have changed
+        (None: any)."""
         if self._held is not None:  # inside another unit: part of it
             yield
             return
@@ -181,7 +188,7 @@ class DurableEngine(AlertEngine):
         try:
             with transaction(self.state.conn, operation="alert evaluation"):
                 yield
-                self._checkpoint()
+                self._checkpoint(rules)
                 if feed is not None and position is not None:
                     self.state.move(feed, position, self.clock(), after=after)
         except BaseException:
@@ -200,16 +207,32 @@ class DurableEngine(AlertEngine):
         else:
             super()._emit(event, organisation)
 
-    def _checkpoint(self) -> None:
-        current: dict[StateKey, str] = {}
-        for rule, evaluator in self._evaluators.items():
-            for subject, value in evaluator.snapshot().items():
-                current[rule, subject] = json.dumps(value, separators=(",", ":"))
-        changed = {key: text for key, text in current.items() if self._saved.get(key) != text}
-        gone = [key for key in self._saved if key not in current]
+    def _checkpoint(self, rules: frozenset[str] | None) -> None:
+        """Write the rule state that differs from what is stored (of ``rules``; None: of
+        every rule, and drop the state of rules no longer configured)."""
+        checked = self._evaluators.keys() if rules is None else rules & self._evaluators.keys()
+        current: dict[StateKey, Any] = {}
+        for rule in checked:
+            for subject, value in self._evaluators[rule].snapshot().items():
+                current[rule, subject] = value
+        saved = self._saved
+        changed = {key: value for key, value in current.items() if saved.get(key) != value}
+        gone = [
+            key
+            for key in self._saved
+            if key not in current and (rules is None or key[0] in checked)
+        ]
         if changed or gone:
-            self.state.write(changed, gone)
-        self._saved = current
+            texts = {
+                key: json.dumps(value, separators=(",", ":")) for key, value in changed.items()
+            }
+            self.state.write(texts, gone)
+        if rules is None:
+            self._saved = current
+        else:
+            for key in gone:
+                del self._saved[key]
+            self._saved.update(changed)
 
     # -- inputs, each one unit -------------------------------------------------------------
 
@@ -222,7 +245,15 @@ class DurableEngine(AlertEngine):
     ) -> list[AlertEvent]:
         """Evaluate observations; ``position``: the feed number of the last of them,
         ``after``: the feed's position before them (None: it has none yet)."""
-        with self.unit(OBSERVATIONS if position is not None else None, position, after=after):
+        items = list(items)
+        keys = frozenset().union(*(observation_keys(i.observation) for i in items))
+        touched = frozenset(
+            rule
+            for rule, evaluator in self._evaluators.items()
+            if evaluator.interest is None or not evaluator.interest.isdisjoint(keys)
+        )
+        feed = OBSERVATIONS if position is not None else None
+        with self.unit(feed, position, after=after, rules=touched):
             return super().observe(items)
 
     def gateway(self, item: GatewayInput) -> list[AlertEvent]:
