@@ -25,5 +25,9 @@ def artifacts_dir() -> Path:
     return ARTIFACTS
 
 
-from tests.support.postgres import postgres_cluster, postgres_dsn  # noqa: E402, F401 - fixtures
 from tests.support.hub_db import hub_db, hub_dbs  # noqa: E402, F401 - fixtures
+from tests.support.postgres import (  # noqa: E402, F401 - fixtures
+    own_postgres,
+    postgres_cluster,
+    postgres_dsn,
+)

@@ -8,9 +8,12 @@ dependencies look in ``app.state.hjem_auth``, then ``app.state.hub.auth``.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import sqlite3
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from fastapi import FastAPI, HTTPException, Request, status
@@ -18,6 +21,7 @@ from fastapi import FastAPI, HTTPException, Request, status
 from hub.auth.errors import InvalidCredentialsError, NotAuthenticatedError
 from hub.auth.throttle import LoginThrottle
 from hub.auth.users import Role, User, UserStore
+from hub.errors import StoreError
 
 __all__ = [
     "SESSION_COOKIE",
@@ -32,11 +36,20 @@ SESSION_COOKIE = "hjem_session"
 log = logging.getLogger("hub.events")
 
 
+OUTAGE_GRACE_S = 900.0
+"""While the hub database cannot be read, a session the database confirmed at most this long
+ago still counts (this node's memory), so that an open board keeps polling its status banner
+and shows the storage fault instead of a sign-in page; nothing can be changed meanwhile."""
+_REMEMBERED = 10_000
+
+
 @dataclass
 class Authenticator:
     users: UserStore
     throttle: LoginThrottle
     session_ttl: timedelta = timedelta(hours=12)
+    _confirmed: dict[bytes, tuple[User, float]] = field(default_factory=dict, repr=False)
+    """Session id digest -> the user and when the database last confirmed it (monotonic)."""
 
     def sign_in(self, username: str, password: str, address: str | None) -> tuple[User, str]:
         """Check the password (throttled); return the user and a new session id.
@@ -55,9 +68,12 @@ class Authenticator:
             )
             raise InvalidCredentialsError
         self.throttle.success(username, address)
-        return user, self.users.start_session(user.id, self.session_ttl, address)
+        session = self.users.start_session(user.id, self.session_ttl, address)
+        self._confirm(session, user)
+        return user, session
 
     def sign_out(self, session_id: str) -> None:
+        self._confirmed.pop(hashlib.sha256(session_id.encode()).digest(), None)
         self.users.end_session(session_id)
 
     def authenticate(self, authorization: str | None, session_id: str | None) -> User:
@@ -71,11 +87,30 @@ class Authenticator:
                 raise NotAuthenticatedError("unknown, expired or revoked API token")
             return user
         if session_id:
-            user = self.users.user_for_session(session_id)
-            if user is None:
-                raise NotAuthenticatedError("session expired; sign in again")
-            return user
+            return self._session_user(session_id)
         raise NotAuthenticatedError
+
+    def _session_user(self, session_id: str) -> User:
+        key = hashlib.sha256(session_id.encode()).digest()
+        try:
+            user = self.users.user_for_session(session_id)
+        except (StoreError, sqlite3.Error):  # the database cannot be read (PostgreSQL down)
+            known = self._confirmed.get(key)
+            if known is None or time.monotonic() - known[1] > OUTAGE_GRACE_S:
+                raise
+            return known[0]
+        if user is None:
+            self._confirmed.pop(key, None)
+            raise NotAuthenticatedError("session expired; sign in again")
+        self._confirm(session_id, user)
+        return user
+
+    def _confirm(self, session_id: str, user: User) -> None:
+        key = hashlib.sha256(session_id.encode()).digest()
+        self._confirmed.pop(key, None)
+        if len(self._confirmed) >= _REMEMBERED:
+            self._confirmed.pop(next(iter(self._confirmed)))  # the longest unconfirmed
+        self._confirmed[key] = (user, time.monotonic())
 
 
 def install_auth(app: FastAPI, authenticator: Authenticator) -> None:

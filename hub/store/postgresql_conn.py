@@ -33,8 +33,13 @@ The dialect differences are translated here, once per distinct statement (:func:
 Migrations go through :func:`hub.store.postgresql_db.migrate` (advisory lock, recorded in
 ``schema_migrations``), so several hub nodes starting at once apply each version once.
 
-A lost connection (the server restarted) is opened again at the next statement outside a
-transaction; the statement that found it lost fails (ingest retries, a web request fails).
+A lost connection (the server restarted) is opened again by itself: a ``BEGIN`` or a
+``SELECT`` outside a transaction that finds it lost is sent again on a new connection (it
+changes nothing, so nothing is written twice), any other statement fails once and the next
+one reconnects. A transaction whose connection was lost fails to its end: its statements,
+COMMIT included, raise (nothing of it was committed) until its ROLLBACK, and no statement of
+it runs on the new connection. While the server is down every statement fails at once with
+the connection error, a :class:`PgError` (the status shows the store fault; ingest retries).
 """
 
 from __future__ import annotations
@@ -47,7 +52,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any, NoReturn
 
 import psycopg
-from psycopg.pq import TransactionStatus
 
 from hub.config import PostgresSettings
 from hub.db import Dialects
@@ -65,6 +69,10 @@ class PgIntegrityError(sqlite3.IntegrityError):
     """A PostgreSQL constraint violation (unique, foreign key, check, not null)."""
 
 
+_IDEMPOTENT = re.compile(r"\s*(?:BEGIN|SELECT)\b", re.IGNORECASE)
+"""Statements sent again once on a new connection when the old one was found lost (outside
+a transaction): they change nothing, so running one twice cannot write anything twice."""
+_ENDS = re.compile(r"\s*(COMMIT|ROLLBACK)\b", re.IGNORECASE)
 _LITERAL = re.compile(r"('(?:[^']|'')*')")
 _RETURNING = re.compile(r"\sRETURNING\s", re.IGNORECASE)
 _SCALARS = (
@@ -153,41 +161,75 @@ class PgConnection:
         self._timeout = max(1, round(settings.timeout_s))
         self.where = describe(self._dsn)
         self._lock = threading.Lock()
-        self._conn = self._connect()
-
-    def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
+        self._in_transaction = False
+        """Between BEGIN and COMMIT/ROLLBACK, also after the connection was lost in between."""
         try:
-            return psycopg.connect(
-                self._dsn,
-                autocommit=True,
-                connect_timeout=self._timeout,
-                cursor_factory=psycopg.ClientCursor,
-            )
+            self._conn = self._connect()
         except psycopg.Error as exc:
             message = str(exc).strip().replace("\n", " ")
             raise StoreError(BACKEND, f"open {self.where}", message) from exc
 
+    def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
+        return psycopg.connect(
+            self._dsn,
+            autocommit=True,
+            connect_timeout=self._timeout,
+            cursor_factory=psycopg.ClientCursor,
+        )
+
     def _live(self) -> psycopg.Connection[tuple[Any, ...]]:
+        """The connection, opened again if it was lost - never inside a transaction, whose
+        statements went with the old one (it must end first; the server rolled it back)."""
         conn = self._conn
         if conn.closed:
+            if self._in_transaction:
+                raise PgError(f"connection to {self.where} lost inside a transaction")
             with self._lock:
                 if self._conn.closed:
-                    self._conn = self._connect()
+                    try:
+                        self._conn = self._connect()
+                    except psycopg.Error as exc:
+                        _raise(exc)
             conn = self._conn
         return conn
 
     @property
     def in_transaction(self) -> bool:
-        return self._conn.info.transaction_status not in {
-            TransactionStatus.IDLE,
-            TransactionStatus.UNKNOWN,
-        }
+        return self._in_transaction
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[Any]:
+        text = translate(sql)
+        ending = _ENDS.match(text)
+        if ending is not None:
+            return self._end(text, ending.group(1).upper() == "COMMIT")
+        again = _IDEMPOTENT.match(text) is not None and not self._in_transaction
         try:
-            return self._live().execute(translate(sql), parameters)
+            cursor = self._live().execute(text, parameters)
+        except psycopg.Error as exc:
+            if not (again and self._conn.closed):
+                _raise(exc)
+            cursor = self._retry(text, parameters)  # lost before: the server restarted
+        if text == "BEGIN":
+            self._in_transaction = True
+        return cursor
+
+    def _retry(self, text: str, parameters: Sequence[Any]) -> psycopg.Cursor[Any]:
+        try:
+            return self._live().execute(text, parameters)
         except psycopg.Error as exc:
             _raise(exc)
+
+    def _end(self, text: str, commit: bool) -> psycopg.Cursor[Any]:
+        """COMMIT or ROLLBACK; after a lost connection both fail (nothing was committed)."""
+        try:
+            if self._conn.closed and self._in_transaction:
+                done = "nothing of it was committed" if commit else "the server rolled it back"
+                raise PgError(f"connection to {self.where} lost inside the transaction: {done}")
+            return self._live().execute(text)
+        except psycopg.Error as exc:
+            _raise(exc)
+        finally:
+            self._in_transaction = False
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> psycopg.Cursor[Any]:
         cursor = self._live().cursor()

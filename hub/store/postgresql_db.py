@@ -68,6 +68,7 @@ def open_pool(
         timeout=settings.timeout_s,
         name=where,
         open=False,
+        check=ConnectionPool.check_connection,  # a connection lost to a restart: never handed out
     )
     pool.open()
     return pool

@@ -4,6 +4,7 @@ sign-in throttling (injected clock) and the FastAPI dependencies; on SQLite and 
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -29,6 +30,7 @@ from hub.auth import (
     require_role,
 )
 from hub.auth import views as auth_views
+from hub.auth import web as web_auth
 from hub.db import Connection
 from tests.support.hub_db import HubDatabases
 
@@ -118,6 +120,28 @@ def test_sessions_expire_end_and_die_with_the_user(env: Env) -> None:
     env.users.deactivate(user.id)
     assert env.users.user_for_session(third) is None
     assert env.users.expire_sessions(env.clock.now()) == 3
+
+
+def test_a_confirmed_session_outlasts_a_database_outage_for_a_while(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = env.users.create_user("anna", "long enough pw", Role.CARE_STAFF, "org-a")
+    _, confirmed = env.auth.sign_in("anna", "long enough pw", None)
+    _, ended = env.auth.sign_in("anna", "long enough pw", None)
+    env.auth.sign_out(ended)
+    unknown = "a session this node never saw"
+
+    def down(session_id: str) -> None:
+        raise sqlite3.OperationalError("connection refused")  # as PgError is, too
+
+    monkeypatch.setattr(env.users, "user_for_session", down)
+    assert env.auth.authenticate(None, confirmed) == user  # the board keeps its banner
+    for refused in (ended, unknown):
+        with pytest.raises(sqlite3.OperationalError):
+            env.auth.authenticate(None, refused)
+    monkeypatch.setattr(web_auth, "OUTAGE_GRACE_S", -1.0)  # confirmed too long ago
+    with pytest.raises(sqlite3.OperationalError):
+        env.auth.authenticate(None, confirmed)
 
 
 @pytest.mark.parametrize("shared", [True, False], ids=["in-database", "in-memory"])

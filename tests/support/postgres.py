@@ -18,7 +18,7 @@ import pytest
 
 from hjem.postgres import PostgresCluster, server_bindir
 
-__all__ = ["fresh_database", "own_cluster", "postgres_cluster", "postgres_dsn"]
+__all__ = ["fresh_database", "own_cluster", "own_postgres", "postgres_cluster", "postgres_dsn"]
 
 _names = itertools.count(1)
 
@@ -33,6 +33,16 @@ def own_cluster() -> PostgresCluster:
     except BaseException:
         cluster.remove()
         raise
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresCluster]:
+    """A cluster of the test's own, which it may stop and start (removed afterwards)."""
+    running = own_cluster()
+    try:
+        yield running
+    finally:
+        running.remove()
 
 
 @pytest.fixture(scope="session")
