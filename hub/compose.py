@@ -76,6 +76,13 @@ def _make_store(settings: HubSettings, conn: Connection) -> TimeSeriesStore:
     return SqliteStore(conn, settings.retention)
 
 
+def _postgres_dsn(settings: HubSettings) -> str | None:
+    """The PostgreSQL hub nodes share (their alert changes' notifications), if any."""
+    if settings.store.kind != "postgresql":
+        return None
+    return settings.store.postgresql.dsn.get_secret_value()
+
+
 def _mqtt_target(settings: HubSettings) -> BrokerSettings:
     """Where the alert service publishes: the hub's broker, with a login of its own."""
     mqtt = settings.mqtt
@@ -127,6 +134,7 @@ def open_services(
                 mqtt=mqtt,
                 store=store,
                 leadership=leadership_for(settings),
+                live_dsn=_postgres_dsn(settings),
             )
     except BaseException:  # no rules, wrong rules, a database it cannot open: nothing stays open
         if store is not None:

@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import hmac
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -83,17 +84,30 @@ class _Subscription:
 
 
 class Broadcaster:
-    """In-process fan-out of alert events to live subscribers (one queue each).
+    """In-process fan-out of alert events to live subscribers (one queue each), each
+    change once (hub nodes on PostgreSQL also hear their own changes from the database,
+    :mod:`hub.alerts.live`).
 
     A subscriber that falls ``queue_size`` events behind is disconnected (its iterator ends
     after what it has) rather than slowing the engine; the dashboard reconnects and reloads.
     """
 
-    def __init__(self, queue_size: int = 1000) -> None:
+    def __init__(self, queue_size: int = 1000, *, remember: int = 4096) -> None:
         self._size = queue_size
         self._subscribers: set[_Subscription] = set()
+        self._remember = remember
+        self._seen: OrderedDict[tuple[str, int], None] = OrderedDict()
+        """The latest ``(alert id, sequence)`` passed on: a change that reaches this node
+        twice (its own engine, and the database's notification) is passed on once."""
 
-    def publish(self, event: AlertEvent, organisation: str | None) -> None:
+    def publish(self, event: AlertEvent, organisation: str | None) -> bool:
+        """Pass a change to every subscriber; False: it was passed on already."""
+        key = (event.alert_id, event.sequence)
+        if key in self._seen:
+            return False
+        self._seen[key] = None
+        if len(self._seen) > self._remember:
+            self._seen.popitem(last=False)
         item = LiveEvent(event, organisation)
         for sub in list(self._subscribers):
             if sub.queue.full() or sub.queue.qsize() >= self._size - 1:
@@ -103,6 +117,7 @@ class Broadcaster:
                     sub.queue.put_nowait(None)
                 continue
             sub.queue.put_nowait(item)
+        return True
 
     def close(self) -> None:
         """End every subscription (at shutdown, so that open streams finish)."""

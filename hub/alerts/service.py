@@ -9,7 +9,8 @@ With a :class:`~hub.leadership.Leadership` (hub nodes sharing one PostgreSQL), t
 run only while this node leads (task ``alerts-leadership`` follows the changes): exactly one
 node evaluates rules and delivers the outbox; on taking over, the engine first goes back to
 what is committed (:meth:`AlertEngine.resume`). Every node keeps its live stream and its
-users' actions (acknowledge, resolve, silences).
+users' actions (acknowledge, resolve, silences); its :class:`~hub.alerts.live.AlertRelay`
+(task ``alerts-live``) brings the changes every node commits to its live stream.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from hub.alerts.settings import AlertSettings
 from schemas.models import AlertEvent
 
 if TYPE_CHECKING:
+    from hub.alerts.live import AlertRelay
     from hub.leadership import Leadership
     from hub.store.health import StoreHealth
 
@@ -90,6 +92,9 @@ class AlertService:
         self._stack = contextlib.AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
         self._tick_wake = asyncio.Event()
+        self.relay: AlertRelay | None = None
+        """Hub nodes on PostgreSQL: every node's changes for this node's live stream
+        (task ``alerts-live``, on every node, leading or not)."""
         self.last_tick: datetime | None = None
         """When the timer last evaluated time-based rules and escalations."""
         engine.add_listener(self._on_event)
@@ -118,6 +123,8 @@ class AlertService:
 
     async def __aenter__(self) -> AlertService:
         tg = await self._stack.enter_async_context(asyncio.TaskGroup())
+        if self.relay is not None:
+            self._tasks.append(tg.create_task(self.relay.run(), name="alerts-live"))
         if self.leadership is None:
             self.leading = True
             await self._lead(tg, self._stack)

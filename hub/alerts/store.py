@@ -23,7 +23,16 @@ from typing import Any
 from hub.alerts import silences
 from hub.alerts.errors import AlertNotFoundError, StorageError
 from hub.alerts.silences import Silence, SilenceAuditEntry
-from hub.db import Connection, Dialects, append_only, from_micros, migrate, to_micros, transaction
+from hub.db import (
+    Connection,
+    Dialects,
+    append_only,
+    dialect,
+    from_micros,
+    migrate,
+    to_micros,
+    transaction,
+)
 from hub.registry.ownership import organisation_of_resident
 from schemas.models import AlertEvent, AlertState, Severity, encode
 
@@ -292,6 +301,10 @@ class AlertStore:
                 " assignee) VALUES (?, ?, ?, ?, ?, ?)",
                 [(c, row.id, event.sequence, payload, due, row.assignee) for c in channels],
             )
+            if dialect(self._conn) == "postgresql":  # every hub node's live stream, on commit
+                self._conn.execute(
+                    "SELECT pg_notify('hjem_alert', ?)", (f"{row.id} {event.sequence}",)
+                )
 
     def audit(self, alert_id: str) -> list[AuditEntry]:
         with self._errors("audit"):

@@ -26,6 +26,7 @@ from hub.alerts.durable import DurableEngine, EngineState
 from hub.alerts.errors import STORE_ERRORS, AlertsError, NoRulesError
 from hub.alerts.feed import AlertFeed
 from hub.alerts.inputs import GatewayInput, ObservationInput, Subject
+from hub.alerts.live import AlertRelay
 from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertSettings
 from hub.alerts.store import AlertStore
@@ -184,6 +185,7 @@ def build_alerts(
     mqtt: BrokerSettings | None = None,
     store: TimeSeriesStore | None = None,
     leadership: Leadership | None = None,
+    live_dsn: str | None = None,
 ) -> AlertWiring:
     """Build the alert service and its post-commit listener (no I/O but reading the rules).
 
@@ -196,7 +198,8 @@ def build_alerts(
     ``store`` that numbers its observations, it reads them from the store's feed
     (:mod:`hub.alerts.feed`) and the listener only wakes it; without, the listener hands it
     the observations each commit stored. With a ``leadership`` (hub nodes sharing one
-    PostgreSQL) this node evaluates only while it leads.
+    PostgreSQL) this node evaluates only while it leads; with ``live_dsn`` (the PostgreSQL
+    they share) its live stream hears every node's alert changes (:mod:`hub.alerts.live`).
     """
     config = load_enabled_rules(settings)
     channels = settings.channels(mqtt)
@@ -207,4 +210,7 @@ def build_alerts(
     if store is not None and _numbers(store):
         feed = engine.feed = AlertFeed(engine, store, directory.inputs)
     service = AlertService(engine, settings, mqtt, health=health, leadership=leadership)
+    if live_dsn is not None:
+        node = leadership.node if leadership is not None else "hub"
+        service.relay = AlertRelay(live_dsn, conn, service.broadcaster, node=node)
     return AlertWiring(service, _listener(service, directory, health, feed))

@@ -19,6 +19,7 @@ from hub.alerts.config import parse_rules
 from hub.alerts.durable import DurableEngine, EngineState
 from hub.alerts.feed import AlertFeed
 from hub.alerts.inputs import ObservationInput
+from hub.alerts.live import AlertRelay
 from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertSettings
 from hub.alerts.store import AlertStore
@@ -53,7 +54,10 @@ class HubNode:
 
 
 @asynccontextmanager
-async def _node(dsn: str, name: str, clock: ManualClock) -> AsyncIterator[HubNode]:
+async def _node(
+    dsn: str, name: str, clock: ManualClock, *, live: bool = False
+) -> AsyncIterator[HubNode]:
+    """A hub node's alert service; ``live``: with its relay of every node's changes."""
     settings = PostgresSettings(dsn=SecretStr(dsn))
     conn = PgConnection(settings)
     store = PostgresStore.open(settings)
@@ -64,6 +68,8 @@ async def _node(dsn: str, name: str, clock: ManualClock) -> AsyncIterator[HubNod
         service = AlertService(
             engine, AlertSettings(mqtt=False, tick_seconds=0.1), leadership=leadership
         )
+        if live:
+            service.relay = AlertRelay(dsn, conn, service.broadcaster, node=name)
         async with service:
             yield HubNode(name, conn, store, service, feed)
     finally:
