@@ -11,8 +11,12 @@ partitioned by month (:mod:`hub.store.postgresql_parts`):
   constraint: ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` names the rows that are new;
 * ``sample`` and ``rollup`` — components and 5-minute/1-hour roll-ups of the new rows only.
 
-A write is one transaction over arrays (``unnest``: one statement per table, whatever the
-batch size). :meth:`PostgresStore.write_new` returns only after PostgreSQL committed, so the
+A write is one transaction of five round trips whatever the batch size: the observations
+go by binary ``COPY`` (encoded by psycopg in C) into a temporary stage of the session, one
+statement moves them into ``observation`` (numbered, ``ON CONFLICT DO NOTHING``) and says
+how many were new, then the new rows' messages and samples go by ``COPY`` and their roll-ups
+as arrays. (Arrays of text for everything cost the hub about 13 µs and PostgreSQL 11 µs per
+observation, against 5 and 8.5 this way; ``hjem bench ingest``.) :meth:`PostgresStore.write_new` returns only after PostgreSQL committed, so the
 caller acknowledges nothing that a refused commit lost (:class:`~hub.ingest.commit.Ingestor`
 runs it inside its SQLite transaction and acknowledges after both). Retention drops whole
 monthly partitions.
@@ -21,6 +25,7 @@ monthly partitions.
 from __future__ import annotations
 
 import secrets
+import weakref
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,11 +42,17 @@ from hub.store.base import Bucket, Sample, StoredObservation, TimeSeriesStore
 from hub.store.postgresql_db import BACKEND, describe, open_pool
 from hub.store.postgresql_parts import Partitions, months_of
 from hub.store.postgresql_schema import (
-    INSERT_OBSERVATIONS,
+    COPY_MESSAGES,
+    COPY_SAMPLES,
+    COPY_STAGE,
+    INSERT_STAGED,
+    MESSAGE_TYPES,
     MIGRATIONS,
+    SAMPLE_TYPES,
+    STAGE,
+    STAGE_TYPES,
     STORED_SINCE,
-    TAKE_NUMBERS,
-    WRITE_REST,
+    WRITE_ROLLUPS,
 )
 from hub.store.sql_reads import (
     OBSERVATIONS_SQL,
@@ -117,6 +128,8 @@ class PostgresStore(TimeSeriesStore):
         self._retention = retention or RetentionSettings()
         self._parts = Partitions()
         self._owns_pool = False
+        self._staged: weakref.WeakSet[psycopg.Connection] = weakref.WeakSet()
+        """Pool connections whose session has the observation stage (a temporary table)."""
         now = to_micros(utcnow())
         ahead = months_of([now, now + 32 * 86_400_000_000])  # this month and the next
         try:
@@ -165,32 +178,41 @@ class PostgresStore(TimeSeriesStore):
             with self._pool.connection() as conn:
                 self._parts.create(conn, rows.months())
                 with conn.transaction():
-                    return self._insert(conn, unique, rows)
+                    new = self._insert(conn, unique, rows)
+                self._staged.add(conn)  # committed: the session's stage exists from now on
+                return new
         except psycopg.errors.CheckViolation:
             raise
         except psycopg.Error as exc:
             raise _error("write", exc) from exc
 
-    @staticmethod
     def _insert(
-        conn: psycopg.Connection, unique: list[StoredObservation], rows: _Rows
+        self, conn: psycopg.Connection, unique: list[StoredObservation], rows: _Rows
     ) -> list[StoredObservation]:
-        last = int(conn.execute(TAKE_NUMBERS, (len(unique),)).fetchone()[0])  # type: ignore[index]
-        numbers = list(range(last - len(unique) + 1, last + 1))
-        cur = conn.execute(INSERT_OBSERVATIONS, [*_columns(rows.observations, 13), numbers])
-        mine = {(int(t), str(i), str(p)) for t, i, p in cur.fetchall()}
-        new, values, components = unique, rows.values, rows.components
-        used = rows.messages
-        if len(mine) != len(unique):
-            new = [item for item in unique if item.key in mine]
-            values = [v for v in values if v[0] in mine]
-            components = [c for c in components if c[0] in mine]
-            referenced = {row[8] for row in rows.observations if (row[6], row[0], row[1]) in mine}
-            used = {k: m for k, m in used.items() if k in referenced}
-        rollups = sorted(rollup_rows([v for _, v in values]), key=lambda r: r[:5])
-        params = [_columns(list(used.values()), 5), _columns([c for _, c in components], 7)]
-        params.append(_columns(rollups, 9))
-        conn.execute(WRITE_REST, [p for group in params for p in group])
+        """Copy the observations into the session's stage, move the new ones into
+        ``observation`` (numbered), then copy their messages and samples and add their
+        roll-ups: five round trips whatever the batch size, in the caller's transaction."""
+        if conn not in self._staged:
+            conn.execute(STAGE)
+        with conn.cursor() as cur:
+            _copy(cur, COPY_STAGE, STAGE_TYPES, rows.observations, seq=True)
+            cur.execute(INSERT_STAGED, {"count": len(unique)})
+            last, count, numbers = cur.fetchone()  # type: ignore[misc]
+            new, values, components, used = unique, rows.values, rows.components, rows.messages
+            if count != len(unique):  # some were stored before (a redelivery): only the new
+                first = int(last) - len(unique) + 1
+                kept = {int(n) - first for n in numbers or ()}
+                mine = {item.key for i, item in enumerate(unique) if i in kept}
+                new = [item for item in unique if item.key in mine]
+                values = [v for v in values if v[0] in mine]
+                components = [c for c in components if c[0] in mine]
+                referenced = {r[8] for i, r in enumerate(rows.observations) if i in kept}
+                used = {k: m for k, m in used.items() if k in referenced}
+            _copy(cur, COPY_MESSAGES, MESSAGE_TYPES, list(used.values()))
+            _copy(cur, COPY_SAMPLES, SAMPLE_TYPES, [c for _, c in components])
+            rollups = sorted(rollup_rows([v for _, v in values]), key=lambda r: r[:5])
+            if rollups:
+                cur.execute(WRITE_ROLLUPS, _columns(rollups, 9))
         return new
 
     def query(
@@ -296,6 +318,28 @@ class PostgresStore(TimeSeriesStore):
 
 
 MONTHLY = ("message", "observation", "sample", "rollup")
+
+
+def _copy(
+    cur: psycopg.Cursor[Any],
+    statement: str,
+    types: list[str],
+    rows: Sequence[Sequence[object]],
+    *,
+    seq: bool = False,
+) -> None:
+    """``rows`` through ``COPY ... FROM STDIN (FORMAT BINARY)`` (nothing for no rows);
+    ``seq``: each row followed by its place in ``rows``, from 1."""
+    if not rows:
+        return
+    with cur.copy(statement) as copy:
+        copy.set_types(types)
+        if seq:
+            for index, row in enumerate(rows, 1):
+                copy.write_row((*row, index))
+        else:
+            for row in rows:
+                copy.write_row(row)
 
 
 def _columns(rows: Sequence[Sequence[object]], width: int) -> list[list[object]]:

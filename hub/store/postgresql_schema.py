@@ -8,7 +8,19 @@ from __future__ import annotations
 
 from hub.store.postgresql_db import Migration
 
-__all__ = ["INSERT_OBSERVATIONS", "MIGRATIONS", "STORED_SINCE", "TAKE_NUMBERS", "WRITE_REST"]
+__all__ = [
+    "COPY_MESSAGES",
+    "COPY_SAMPLES",
+    "COPY_STAGE",
+    "INSERT_STAGED",
+    "MESSAGE_TYPES",
+    "MIGRATIONS",
+    "SAMPLE_TYPES",
+    "STAGE",
+    "STAGE_TYPES",
+    "STORED_SINCE",
+    "WRITE_ROLLUPS",
+]
 
 MIGRATIONS: list[Migration] = [
     (
@@ -59,19 +71,60 @@ MIGRATIONS: list[Migration] = [
     ),
 ]
 
-TAKE_NUMBERS = "UPDATE observation_number SET last = last + %s RETURNING last"
-"""Numbers for a write's observations (the last of them); locks the row until the commit."""
-
-INSERT_OBSERVATIONS = (
-    "INSERT INTO observation (id, publisher, device_id, resident_id, system, code,"
-    " effective_us, received_us, message, position, json, value, unit, number)"
-    " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
-    " %s::text[], %s::bigint[], %s::bigint[], %s::bigint[], %s::integer[], %s::text[],"
-    " %s::float8[], %s::text[], %s::bigint[])"
-    " ON CONFLICT DO NOTHING RETURNING effective_us, id, publisher"
+_OBSERVATION_COLUMNS = (
+    "id, publisher, device_id, resident_id, system, code, effective_us, received_us, message,"
+    " position, json, value, unit"
 )
-"""Every observation of a write as 13 arrays and its number; returns the keys of the rows
-that were new (a duplicate's number is left unused)."""
+STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS observation_stage (id text, publisher text, device_id text,"
+    " resident_id text, system text, code text, effective_us bigint, received_us bigint,"
+    " message bigint, position integer, json text, value float8, unit text, seq bigint)"
+    " ON COMMIT DELETE ROWS"
+)
+"""A write's observations, copied in before they go into ``observation``: one per connection
+(a session's temporary table), emptied by every commit."""
+STAGE_TYPES = [
+    *("text",) * 6,
+    "bigint",
+    "bigint",
+    "bigint",
+    "integer",
+    "text",
+    "float8",
+    "text",
+    "bigint",
+]
+COPY_STAGE = f"COPY observation_stage ({_OBSERVATION_COLUMNS}, seq) FROM STDIN (FORMAT BINARY)"
+"""The observation rows (``seq``: 1, 2, ... in the write's order), in PostgreSQL's binary copy
+format (psycopg encodes it in C: no array text to build and parse)."""
+
+INSERT_STAGED = (
+    "WITH n AS (UPDATE observation_number SET last = last + %(count)s RETURNING last),"
+    " i AS (INSERT INTO observation (id, publisher, device_id, resident_id, system, code,"
+    " effective_us, received_us, message, position, json, value, unit, number)"
+    " SELECT id, publisher, device_id, resident_id, system, code, effective_us, received_us,"
+    " message, position, json, value, unit, (SELECT last FROM n) - %(count)s + seq"
+    " FROM observation_stage"
+    " ORDER BY seq ON CONFLICT DO NOTHING RETURNING number)"
+    " SELECT (SELECT last FROM n), COUNT(*),"
+    " CASE WHEN COUNT(*) < %(count)s THEN array_agg(number) END FROM i"
+)
+"""The staged observations into ``observation``, numbered in the write's order: the numbers
+come from one counter row, whose lock the write holds until it commits, so a later number is
+always a later commit across hub nodes (taken after the copy, to hold it briefly). Returns the
+last number, how many rows were new and, only when some were not, the numbers of the new ones
+(a duplicate's number is left unused)."""
+
+MESSAGE_TYPES = ["bigint", "text", "bigint", "bytea", "text"]
+COPY_MESSAGES = (
+    "COPY message (id, publisher, received_us, payload, encoding) FROM STDIN (FORMAT BINARY)"
+)
+SAMPLE_TYPES = ["text", "text", "text", "bigint", "float8", "text", "text"]
+COPY_SAMPLES = (
+    "COPY sample (resident_id, device_id, code, t_us, value, unit, observation_id)"
+    " FROM STDIN (FORMAT BINARY)"
+)
+"""Messages and samples of the new observations, copied straight into their tables."""
 
 STORED_SINCE = (
     "SELECT o.json, o.message, m.payload, m.encoding, o.position, o.publisher, o.resident_id,"
@@ -81,19 +134,14 @@ STORED_SINCE = (
 )
 """The observations numbered after a cursor, in number order, with their messages."""
 
-WRITE_REST = (
-    "WITH m AS (INSERT INTO message (id, publisher, received_us, payload, encoding)"
-    " SELECT * FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::bytea[], %s::text[])),"
-    " s AS (INSERT INTO sample (resident_id, device_id, code, t_us, value, unit, observation_id)"
-    " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::float8[],"
-    " %s::text[], %s::text[]))"
-    " INSERT INTO rollup AS r (width_s, resident_id, code, bucket_us, device_id, n, total,"
+WRITE_ROLLUPS = (
+    "INSERT INTO rollup AS r (width_s, resident_id, code, bucket_us, device_id, n, total,"
     " minimum, maximum) SELECT * FROM unnest(%s::integer[], %s::text[], %s::text[],"
     " %s::bigint[], %s::text[], %s::bigint[], %s::float8[], %s::float8[], %s::float8[])"
     " ON CONFLICT (width_s, resident_id, code, bucket_us, device_id) DO UPDATE SET"
     " n = r.n + excluded.n, total = r.total + excluded.total,"
     " minimum = LEAST(r.minimum, excluded.minimum), maximum = GREATEST(r.maximum, excluded.maximum)"
 )
-"""The messages, samples and roll-ups of a write's new observations, in one statement: 21
-arrays (5 + 7 + 9). Roll-up rows come sorted by key, so that two nodes updating the same
-cells lock them in the same order (no deadlock)."""
+"""The roll-ups of a write's new observations as 9 arrays (a few cells per device and code:
+small). They come sorted by key, so that two nodes updating the same cells lock them in the
+same order (no deadlock)."""
