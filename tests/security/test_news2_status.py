@@ -31,6 +31,7 @@ from hub.registry.read_model import ReadModel
 from schemas.models import AlertEvent, Observation
 from tests.edge.decoders.helpers import context
 from tests.support.alerts import T0, Harness, obs
+from tests.support.hub_db import HubDatabases
 
 NEWS2 = """
 [[rule]]
@@ -144,18 +145,21 @@ def test_registry_keeps_the_scale_and_the_directory_hands_it_to_the_alerts(
 
 
 def test_hjem_admin_set_spo2_scale_is_audited(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    hub_dbs: HubDatabases, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    conn, _ = _registry(tmp_path)
-    conn.close()
-    config = tmp_path / "hub.toml"
-    config.write_text(f'database = "{tmp_path / "hub.db"}"\n')
+    """On SQLite and PostgreSQL (the hub.toml names the engine)."""
+    registry = Registry(hub_dbs.open())
+    registry.add_organisation("org-a", "A")
+    registry.add_team("t-a", "org-a", "Team A")
+    registry.add_home("h-1", "Home 1", "t-a")
+    registry.add_resident("Ada", "h-1", resident_id="r-1")
+    config = hub_dbs.write_toml()
     parser = argparse.ArgumentParser()
     handler = register(parser)
     args = parser.parse_args(["set-spo2-scale", "r-1", "--scale", "2", "--config", str(config)])
     assert handler(args) == 0
     assert "NEWS2 SpO2 scale 2 (was 1)" in capsys.readouterr().out
-    conn = open_db(tmp_path / "hub.db")
+    conn = hub_dbs.open()
     assert Registry(conn).spo2_scale("r-1") == 2
     (entry,) = admin_audit.admin_actions(conn, frozenset({"org-a"}))
     assert (entry.action, entry.target) == ("spo2_scale_set", "r-1")

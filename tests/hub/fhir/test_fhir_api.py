@@ -317,3 +317,20 @@ def _audit_events(conn: Connection, resident: str) -> int:
     events = [audit_event(e) for e in log.entries(None, resident_id=resident)]
     assert all(ev["resourceType"] == "AuditEvent" for ev in events)
     return len(events)
+
+
+def test_list_consents_from_the_hubs_database(
+    stand: Stand, capsys: pytest.CaptureFixture[str]
+) -> None:
+    carl = stand.residents["Carl"]
+    args = ["admin", "list-consents", "--organisation", "kommune-b", "--config", str(stand.config)]
+    assert hjem(args) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert line.split("\t")[1:4] == [carl, "gp", "TREAT"]
+    assert line.endswith("\tactive")
+    assert hjem([*args, "--fhir"]) == 0
+    [resource] = [json.loads(text) for text in capsys.readouterr().out.splitlines()]
+    assert (resource["resourceType"], resource["patient"]) == (
+        "Consent",
+        {"reference": f"Patient/{carl}"},
+    )
