@@ -115,7 +115,7 @@ def open_services(
         health = StoreHealth(clock)
         registry = Registry(conn, clock)
         ledger = Ledger(conn)
-        gateways = Gateways(conn)
+        gateways = Gateways(conn, journal=alerts)  # the alert engine's durable input
         store = _make_store(settings, conn)
         ingestor = Ingestor(
             conn, registry=registry, store=store, ledger=ledger, gateways=gateways, clock=clock
@@ -135,6 +135,7 @@ def open_services(
                 store=store,
                 leadership=leadership_for(settings),
                 live_dsn=_postgres_dsn(settings),
+                gateways=gateways,
             )
     except BaseException:  # no rules, wrong rules, a database it cannot open: nothing stays open
         if store is not None:

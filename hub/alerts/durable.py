@@ -37,7 +37,7 @@ from hub.db import Connection, migrate, to_micros, transaction
 from schemas.models import AlertEvent
 
 if TYPE_CHECKING:
-    from hub.alerts.feed import AlertFeed
+    from hub.alerts.feed import AlertFeed, GatewayFeed
 
 __all__ = ["OBSERVATIONS", "DurableEngine", "EngineState"]
 
@@ -144,6 +144,8 @@ class DurableEngine(AlertEngine):
         self._stale = False
         self.feed: AlertFeed | None = None
         """Where observations come from (set by the wiring), drained before each tick."""
+        self.gateway_feed: GatewayFeed | None = None
+        """Where gateway changes come from (set by the wiring), drained before each tick."""
         if new_id is None:
             super().__init__(config, store, clock, channels=channels)
         else:
@@ -265,10 +267,13 @@ class DurableEngine(AlertEngine):
             super().track(subjects)
 
     def tick(self) -> list[AlertEvent]:
-        """Evaluate what the feed holds (observations another hub node stored, or that a
-        failed evaluation left), then the time-based rules and escalations."""
+        """Evaluate what the feeds hold (observations and gateway changes another hub node
+        stored, or that a failed evaluation left), then the time-based rules and
+        escalations."""
         if self.feed is not None:
             self.feed.drain()
+        if self.gateway_feed is not None:
+            self.gateway_feed.drain()
         with self.unit():
             return super().tick()
 

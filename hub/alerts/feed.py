@@ -11,6 +11,12 @@ to evaluate comes from the store.
 
 The first start (no position yet) begins at the newest stored observation: what a hub stored
 before it had alerts is not evaluated late.
+
+:class:`GatewayFeed` does the same for gateway online/offline changes: the hub node that
+received a status message (or noticed a silent gateway) writes the change to the
+``gateway_change`` journal in the transaction that records it
+(:class:`hub.registry.gateways.Gateways` with ``journal``); the evaluating node consumes each
+row in the unit that evaluates it, so whichever node saw it, it is evaluated once.
 """
 
 from __future__ import annotations
@@ -18,10 +24,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from hub.alerts.durable import OBSERVATIONS, DurableEngine
-from hub.alerts.inputs import ObservationInput
+from hub.alerts.errors import StorageError
+from hub.alerts.inputs import GatewayInput, ObservationInput
+from hub.registry.gateways import GatewayChange, Gateways
 from hub.store.base import StoredObservation, TimeSeriesStore
 
-__all__ = ["PAGE", "AlertFeed"]
+__all__ = ["PAGE", "AlertFeed", "GatewayFeed"]
 
 PAGE = 500
 """Stored observations evaluated per unit (one transaction)."""
@@ -62,5 +70,36 @@ class AlertFeed:
             self.engine.observe(items, position=page[-1][0], after=position)
             position = page[-1][0]
             total += len(page)
+        self.evaluated += total
+        return total
+
+
+class GatewayFeed:
+    """The ``gateway_change`` journal into a durable engine, one change per unit."""
+
+    def __init__(
+        self,
+        engine: DurableEngine,
+        gateways: Gateways,
+        to_input: Callable[[GatewayChange], GatewayInput],
+    ) -> None:
+        self.engine = engine
+        self.gateways = gateways
+        self.to_input = to_input
+        self.evaluated = 0
+        """Changes this process evaluated (for tests)."""
+
+    def drain(self) -> int:
+        """Evaluate every journalled change, oldest first; how many."""
+        total = 0
+        while pending := self.gateways.pending():
+            for change_id, change in pending:
+                with self.engine.unit():
+                    if not self.gateways.consume(change_id):
+                        raise StorageError(
+                            f"gateway change {change_id} is gone (another hub node evaluated it)"
+                        )
+                    self.engine.gateway(self.to_input(change))
+                total += 1
         self.evaluated += total
         return total

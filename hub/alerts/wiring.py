@@ -24,7 +24,7 @@ from foundation.settings import BrokerSettings
 from hub.alerts.config import RulesConfig, load_rules
 from hub.alerts.durable import DurableEngine, EngineState
 from hub.alerts.errors import STORE_ERRORS, AlertsError, NoRulesError
-from hub.alerts.feed import AlertFeed
+from hub.alerts.feed import AlertFeed, GatewayFeed
 from hub.alerts.inputs import GatewayInput, ObservationInput, Subject
 from hub.alerts.live import AlertRelay
 from hub.alerts.service import AlertService
@@ -32,6 +32,7 @@ from hub.alerts.settings import AlertSettings
 from hub.alerts.store import AlertStore
 from hub.db import Connection
 from hub.events import HubEvent, StoredBatch
+from hub.registry.gateways import GatewayChange, Gateways
 from hub.registry.read_model import ReadModel
 from schemas.models import GatewayStatus, StatusKind
 
@@ -75,6 +76,17 @@ class Directory:
         home, org = self.places.publisher_place(publisher)
         return GatewayInput(status, home, org, changes_only=True)
 
+    def change(self, change: GatewayChange) -> GatewayInput:
+        """A gateway's change of online as the rules see it: its status message, or (a
+        timeout, data after one) a heartbeat or death at the change's time."""
+        status = change.status
+        if status is None or status.online != change.online:
+            kind = StatusKind.HEARTBEAT if change.online else StatusKind.DEATH
+            status = GatewayStatus(
+                publisher=change.publisher, kind=kind, online=change.online, time=change.time
+            )
+        return self.gateway(change.publisher, status)
+
 
 LAG_WARNING = timedelta(seconds=1)
 
@@ -93,10 +105,12 @@ def _note_lag(batch: StoredBatch, service: AlertService) -> None:
 
 
 def _listener(
-    service: AlertService, directory: Directory, health: StoreHealth, feed: AlertFeed | None
+    service: AlertService,
+    directory: Directory,
+    health: StoreHealth,
+    feed: AlertFeed | None,
+    gateway_feed: GatewayFeed | None,
 ) -> Callable[[HubEvent], Awaitable[None]]:
-    from hub.registry.gateways import GatewayChange
-
     async def on_event(event: HubEvent) -> None:
         if service.leadership is not None and not service.leading:
             return  # another hub node evaluates (it reads the feed, whoever stored it)
@@ -107,15 +121,10 @@ def _listener(
             else:
                 await _evaluate(health, lambda: service.observe(directory.observations(event)))
         elif isinstance(event, GatewayChange):
-            status = event.status
-            if status is None or status.online != event.online:
-                kind = StatusKind.HEARTBEAT if event.online else StatusKind.DEATH
-                status = GatewayStatus(
-                    publisher=event.publisher, kind=kind, online=event.online, time=event.time
-                )
-            await _evaluate(
-                health, lambda: service.gateway(directory.gateway(event.publisher, status))
-            )
+            if gateway_feed is not None:  # only a wake-up: the journal holds the change
+                await _evaluate(health, gateway_feed.drain)
+            else:
+                await _evaluate(health, lambda: service.gateway(directory.change(event)))
 
     return on_event
 
@@ -186,6 +195,7 @@ def build_alerts(
     store: TimeSeriesStore | None = None,
     leadership: Leadership | None = None,
     live_dsn: str | None = None,
+    gateways: Gateways | None = None,
 ) -> AlertWiring:
     """Build the alert service and its post-commit listener (no I/O but reading the rules).
 
@@ -200,6 +210,8 @@ def build_alerts(
     the observations each commit stored. With a ``leadership`` (hub nodes sharing one
     PostgreSQL) this node evaluates only while it leads; with ``live_dsn`` (the PostgreSQL
     they share) its live stream hears every node's alert changes (:mod:`hub.alerts.live`).
+    With ``gateways`` journalling their changes, the engine reads gateway changes from the
+    journal (:class:`~hub.alerts.feed.GatewayFeed`), whichever node recorded them.
     """
     config = load_enabled_rules(settings)
     channels = settings.channels(mqtt)
@@ -209,8 +221,11 @@ def build_alerts(
     feed = None
     if store is not None and _numbers(store):
         feed = engine.feed = AlertFeed(engine, store, directory.inputs)
+    gateway_feed = None
+    if gateways is not None and gateways.journal:
+        gateway_feed = engine.gateway_feed = GatewayFeed(engine, gateways, directory.change)
     service = AlertService(engine, settings, mqtt, health=health, leadership=leadership)
     if live_dsn is not None:
         node = leadership.node if leadership is not None else "hub"
         service.relay = AlertRelay(live_dsn, conn, service.broadcaster, node=node)
-    return AlertWiring(service, _listener(service, directory, health, feed))
+    return AlertWiring(service, _listener(service, directory, health, feed, gateway_feed))

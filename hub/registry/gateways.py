@@ -4,7 +4,8 @@ A gateway is *online* after a birth or heartbeat, *offline* after its death mess
 MQTT Last Will the broker publishes when the connection drops) or when nothing (status or
 data) arrived for ``gateway_timeout_s``. Statuses are applied in arrival order, except that
 a retained status older than what is stored is ignored (a stale retained birth must not
-undo a newer heartbeat). Every change of ``online`` yields a :class:`GatewayChange`.
+undo a newer heartbeat). Every change of ``online`` yields a :class:`GatewayChange` (and,
+with ``journal``, a ``gateway_change`` row for the alert engine).
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ MIGRATIONS = [
         "CREATE TABLE gateway_status (publisher TEXT PRIMARY KEY, online INTEGER NOT NULL,"
         " kind TEXT NOT NULL, reported_us INTEGER, last_seen_us INTEGER NOT NULL,"
         " changed_us INTEGER NOT NULL, status_json TEXT)"
+    ),
+    (
+        "CREATE TABLE gateway_change (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " publisher TEXT NOT NULL, online INTEGER NOT NULL, previous_online INTEGER,"
+        " kind TEXT NOT NULL, time_us INTEGER NOT NULL, status_json TEXT)"
     ),
 ]
 
@@ -54,10 +60,17 @@ class GatewayChange:
 
 
 class Gateways:
-    """The ``gateway_status`` table; writes join the caller's transaction."""
+    """The ``gateway_status`` table; writes join the caller's transaction.
 
-    def __init__(self, conn: Connection) -> None:
+    With ``journal`` (a hub with alerts), every change is also written, in the same
+    transaction, to ``gateway_change``: the alert engine's durable input, consumed in the
+    order the changes were written by whichever hub node evaluates (:meth:`pending`,
+    :meth:`consume`), so a change seen by any node is evaluated once, after a crash too.
+    """
+
+    def __init__(self, conn: Connection, *, journal: bool = False) -> None:
         self._conn = conn
+        self.journal = journal
         migrate(conn, "gateways", MIGRATIONS)
 
     def get(self, publisher: str) -> GatewayState | None:
@@ -117,7 +130,7 @@ class Gateways:
         )
         if not changed:
             return None
-        return GatewayChange(
+        change = GatewayChange(
             status.publisher,
             online,
             before.online if before else None,
@@ -125,6 +138,8 @@ class Gateways:
             received,
             status,
         )
+        self._note([change])
+        return change
 
     def touch(self, publishers: Iterable[str], at: datetime) -> list[GatewayChange]:
         """Data arrived from these publishers: they are alive (offline ones come back)."""
@@ -148,6 +163,7 @@ class Gateways:
                         status=None,
                     )
                 )
+        self._note(changes)
         return changes
 
     def expire(self, now: datetime, timeout: timedelta) -> list[GatewayChange]:
@@ -157,12 +173,63 @@ class Gateways:
             " WHERE online = 1 AND last_seen_us < ? RETURNING publisher",
             (to_micros(now), to_micros(now - timeout)),
         ).fetchall()
-        return [
+        changes = [
             GatewayChange(
                 str(r[0]), online=False, previous_online=True, kind="timeout", time=now, status=None
             )
             for r in rows
         ]
+        self._note(changes)
+        return changes
+
+    def _note(self, changes: list[GatewayChange]) -> None:
+        if not self.journal or not changes:
+            return
+        self._conn.executemany(
+            "INSERT INTO gateway_change (publisher, online, previous_online, kind, time_us,"
+            " status_json) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    c.publisher,
+                    int(c.online),
+                    None if c.previous_online is None else int(c.previous_online),
+                    c.kind,
+                    to_micros(c.time),
+                    c.status.model_dump_json(by_alias=True, exclude_none=True)
+                    if c.status
+                    else None,
+                )
+                for c in changes
+            ],
+        )
+
+    def pending(self, limit: int = 100) -> list[tuple[int, GatewayChange]]:
+        """Journalled changes not consumed yet, in the order they were written."""
+        rows = self._conn.execute(
+            "SELECT id, publisher, online, previous_online, kind, time_us, status_json"
+            " FROM gateway_change ORDER BY id LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [
+            (
+                int(i),
+                GatewayChange(
+                    str(p),
+                    bool(on),
+                    None if before is None else bool(before),
+                    str(kind),
+                    from_micros(int(t)),
+                    GatewayStatus.model_validate_json(str(js)) if js else None,
+                ),
+            )
+            for i, p, on, before, kind, t, js in rows
+        ]
+
+    def consume(self, change_id: int) -> bool:
+        """Remove a journalled change (in the evaluating transaction); False: it was gone
+        (another node consumed it)."""
+        cur = self._conn.execute("DELETE FROM gateway_change WHERE id = ?", (change_id,))
+        return cur.rowcount == 1
 
     def _set_online(self, publisher: str, *, online: bool, kind: str, at_us: int) -> None:
         self._conn.execute(

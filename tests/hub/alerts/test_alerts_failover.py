@@ -17,14 +17,18 @@ from pydantic import SecretStr
 from foundation.clock import ManualClock
 from hub.alerts.config import parse_rules
 from hub.alerts.durable import DurableEngine, EngineState
-from hub.alerts.feed import AlertFeed
+from hub.alerts.feed import AlertFeed, GatewayFeed
 from hub.alerts.inputs import ObservationInput
 from hub.alerts.live import AlertRelay
 from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertSettings
 from hub.alerts.store import AlertStore
+from hub.alerts.wiring import Directory
 from hub.config import PostgresSettings
 from hub.leadership import PostgresLeadership
+from hub.registry.core import Registry
+from hub.registry.gateways import Gateways
+from hub.registry.read_model import ReadModel
 from hub.store.base import StoredObservation
 from hub.store.postgresql import PostgresStore
 from hub.store.postgresql_conn import PgConnection
@@ -47,6 +51,8 @@ class HubNode:
     store: PostgresStore
     service: AlertService
     feed: AlertFeed
+    gateways: Gateways
+    gateway_feed: GatewayFeed
 
     @property
     def leading(self) -> bool:
@@ -55,15 +61,20 @@ class HubNode:
 
 @asynccontextmanager
 async def _node(
-    dsn: str, name: str, clock: ManualClock, *, live: bool = False
+    dsn: str, name: str, clock: ManualClock, *, live: bool = False, rules: str = RULES
 ) -> AsyncIterator[HubNode]:
-    """A hub node's alert service; ``live``: with its relay of every node's changes."""
+    """A hub node's alert service (gateway changes journalled and read as the hub does);
+    ``live``: with its relay of every node's changes."""
     settings = PostgresSettings(dsn=SecretStr(dsn))
     conn = PgConnection(settings)
     store = PostgresStore.open(settings)
     try:
-        engine = DurableEngine(parse_rules(RULES), AlertStore(conn), clock, EngineState(conn))
+        engine = DurableEngine(parse_rules(rules), AlertStore(conn), clock, EngineState(conn))
         feed = engine.feed = AlertFeed(engine, store, _inputs)
+        gateways = Gateways(conn, journal=True)
+        Registry(conn)  # its tables, which the read model reads
+        directory = Directory(ReadModel(conn))
+        gateway_feed = engine.gateway_feed = GatewayFeed(engine, gateways, directory.change)
         leadership = PostgresLeadership(dsn, name, poll_s=0.2)
         service = AlertService(
             engine, AlertSettings(mqtt=False, tick_seconds=0.1), leadership=leadership
@@ -71,7 +82,7 @@ async def _node(
         if live:
             service.relay = AlertRelay(dsn, conn, service.broadcaster, node=name)
         async with service:
-            yield HubNode(name, conn, store, service, feed)
+            yield HubNode(name, conn, store, service, feed, gateways, gateway_feed)
     finally:
         store.close()
         conn.close()
