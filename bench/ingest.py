@@ -10,12 +10,14 @@ subscriber connects and the time until the last message is measured:
 * hub: the Hub (MQTT -> validate -> resolve -> SQLite commit with synchronous=FULL -> ack),
   timed until the post-commit listener has seen every observation, with the garbage
   collector tuned as ``hjem hub run`` tunes it (:func:`hub.service.tune_gc`);
-* hub postgresql: the same hub with ``store.kind = "postgresql"`` (one hub process) on a
-  PostgreSQL cluster that the benchmark starts on 127.0.0.1 (fsync on, as in production;
-  :mod:`hjem.postgres`), once per shape after the alternating rounds; left out when Debian's
+* PostgreSQL rows (:mod:`bench.ingest_postgres`): one hub process and
+  ``HJEM_BENCH_INGEST_PROCESSES`` (default 2) on an MQTT 5 shared subscription, alerts off
+  and on, storing into a PostgreSQL cluster that the benchmark starts on 127.0.0.1 (fsync
+  on, as in production; :mod:`hjem.postgres`), once per shape after the alternating rounds,
+  with CPU per observation for hub, relay and PostgreSQL; left out when Debian's
   ``postgresql`` is not installed;
 * N hubs: N hub processes (``HJEM_BENCH_INGEST_PROCESSES``, default 2) on one MQTT 5 shared
-  subscription and one database, timed until the database holds every observation
+  subscription and one SQLite file, timed until it holds every observation
   (:mod:`bench.ingest_shared`).
 
 Each subscriber is timed twice: *drain*, from its start (connect; for the hub, creating its
@@ -47,11 +49,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench.ingest_postgres import PG_ROW, cpu_lines
 from bench.ingest_shared import SHARED_PROCESSES, Timing
 
 if TYPE_CHECKING:
     from hjem.postgres import PostgresCluster
-    from hub.config import StoreSettings
 
 __all__ = ["ingest_throughput"]
 
@@ -65,8 +67,6 @@ SHAPES = tuple(
 """(observations per message, messages); override with HJEM_BENCH_INGEST=1x20000,100x2000."""
 
 
-PG_ROW = "hub postgresql"
-"""The row of the hub storing into PostgreSQL (one hub process)."""
 DEVICES = 20
 """Thermometers the benchmark's gateway reads, in turn (observation ids as the edge makes them)."""
 
@@ -174,22 +174,20 @@ def _raw_subscriber(port: int, messages: int, payloads: list[bytes], client_id: 
     return Timing(ended - started, ended - first[0])
 
 
-async def _hub(  # noqa: PLR0917 - one round's inputs
+async def _hub(
     port: int,
     workdir: Path,
     observations: int,
     payloads: list[bytes],
     client_id: str,
-    store: StoreSettings | None = None,
 ) -> Timing:
-    from hub.config import HttpSettings, HubSettings, MqttSettings, StoreSettings
+    from hub.config import HttpSettings, HubSettings, MqttSettings
     from hub.service import Hub, HubEvent, StoredBatch
 
     settings = HubSettings(
         database=workdir / "hub.sqlite3",
         mqtt=MqttSettings(url=f"mqtt://127.0.0.1:{port}", client_id=client_id),
         http=HttpSettings(enabled=False),
-        store=store or StoreSettings(),
     )
     children = _children_cpu()
     async with Hub(settings, alerts=False):
@@ -269,7 +267,7 @@ def _report(
     for name, t in rows:
         steady = _rate(messages, per_message, t.steady_s) if t.steady_s != t.drain_s else ""
         print(
-            f"{per_message:>8} {messages:>9} {name:<12} {_rate(messages, per_message, t.drain_s)}"
+            f"{per_message:>8} {messages:>9} {name:<24} {_rate(messages, per_message, t.drain_s)}"
             f"   {steady}"
         )
     times = dict(rows)
@@ -294,6 +292,8 @@ def _report(
         f"{'':>8} {'':>9} CPU per observation: hub {hub_cpu * per_obs:.1f} µs,"
         f" its relay {relay_cpu * per_obs:.1f} µs (medians; the relay's start left out)"
     )
+    for line in cpu_lines(rows, per_message * messages):
+        print(f"{'':>8} {'':>9} {line}")
     if per_message >= 100:
         targets = (("hjem hub", 50_000), (f"{SHARED_PROCESSES} hubs", 50_000), (PG_ROW, 30_000))
         for name, target in targets:
@@ -334,28 +334,12 @@ def _median(timings: list[Timing]) -> Timing:
     )
 
 
-def _postgresql_hub(
-    port: int, root: Path, per_message: int, messages: int, cluster: PostgresCluster
-) -> Timing:
-    """One round of the hub with its observations in PostgreSQL (a database of its own)."""
-    from pydantic import SecretStr
-
-    from hub.config import PostgresSettings, StoreSettings
-
-    dsn = cluster.create_database(f"bench_{per_message}")
-    store = StoreSettings(kind="postgresql", postgresql=PostgresSettings(dsn=SecretStr(dsn)))
-    work = root / f"hub-pg-{per_message}"
-    work.mkdir()
-    payloads = _payloads(f"hubpg{per_message}", per_message, messages)
-    client_id = f"hub-pg-{per_message}"
-    return asyncio.run(_hub(port, work, per_message * messages, payloads, client_id, store))
-
-
 def _shape(
     port: int, root: Path, per_message: int, messages: int, cluster: PostgresCluster | None
 ) -> None:
     from bench.ingest_ceilings import accept_only, hub_part, store_only, validate_only
-    from bench.ingest_shared import shared_hubs
+    from bench.ingest_postgres import postgres_rows
+    from bench.ingest_shared import Spec, run_hubs
 
     rounds = [_mqtt_round(port, root, per_message, messages, r) for r in range(ROUNDS)]
     rows = [
@@ -363,15 +347,15 @@ def _shape(
         for name in ("raw paho", "relay only", "hjem hub")
     ]
     if cluster is not None:
-        rows.append((PG_ROW, _postgresql_hub(port, root, per_message, messages, cluster)))
+        rows += postgres_rows(port, root, per_message, messages, cluster)
     work = root / f"ceilings-{per_message}"
     work.mkdir()
     payloads = _payloads(f"hub{per_message}", per_message, messages)
     if SHARED_PROCESSES > 1:
         shared = _payloads(f"shared{per_message}", per_message, messages)
-        rows.append(
-            (f"{SHARED_PROCESSES} hubs", shared_hubs(port, work, per_message * messages, shared))
-        )
+        database = str(work / "shared.sqlite3")
+        specs = [Spec(port, database, f"shared-{n}") for n in range(SHARED_PROCESSES)]
+        rows.append((f"{SHARED_PROCESSES} hubs", run_hubs(specs, per_message * messages, shared)))
     for name, seconds in (
         ("fast path", accept_only(payloads)),
         ("validate", validate_only(payloads)),

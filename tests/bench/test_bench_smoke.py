@@ -50,7 +50,16 @@ ROWS: dict[str, list[tuple[str, int]]] = {
         *(
             (f"{shape} {name}", 4)
             for shape in ("1 300", "100 6")
-            for name in ("raw paho", "relay only", "hjem hub", "hub postgresql", "2 hubs")
+            for name in (
+                "raw paho",
+                "relay only",
+                "hjem hub",
+                "hub postgresql",
+                "hub postgresql alerts",
+                "2 hubs postgresql",
+                "2 hubs postgresql alerts",
+                "2 hubs",
+            )
         ),
         *(
             (f"{shape} {name}", 2)
@@ -59,6 +68,8 @@ ROWS: dict[str, list[tuple[str, int]]] = {
         ),
         ("100 6 hub part", 2),
         ("CPU per observation: hub", 2),
+        *((f"CPU per observation, {name}:", 3) for name in ("hub postgresql", "2 hubs postgresql")),
+        ("alerts evaluated, hub postgresql alerts:", 2),
     ],
     "schema-validate": [
         ("1", 3),
@@ -118,7 +129,7 @@ def test_benchmark_prints_its_rows_with_positive_figures(name: str) -> None:
         [sys.executable, "-m", "hjem", "bench", name],
         capture_output=True,
         text=True,
-        timeout=110,
+        timeout=300,  # the ingest run starts 8 hub processes on PostgreSQL
         check=False,
         cwd=ROOT,
         env=env,
