@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -69,19 +70,7 @@ def test_compose_file_structure() -> None:
     assert doc["services"]["influxdb"]["image"].startswith("influxdb:2")
     hub = doc["services"]["hub"]
     assert set(hub["depends_on"]) == {"mosquitto", "influxdb"}
-    # every bind-mounted file exists (or is made by the documented setup steps)
-    generated = {"./hjem.passwd", "./certs", "./certs/ca.crt"}
-    for service in doc["services"].values():
-        for volume in service.get("volumes", []):
-            source = volume.split(":", 1)[0]
-            if source.startswith("."):
-                assert (
-                    source in generated
-                    or source.startswith("./certs/")
-                    or ((compose_dir / source).exists())
-                ), source
-            else:
-                assert source in doc["volumes"], source
+    _local_sources_exist(compose_dir, doc, {"./hjem.passwd", "./certs", "./certs/ca.crt"})
     # the mounted broker configuration is the shipped one, at the paths it names
     mounts = {v.split(":")[1]: v.split(":")[0] for v in doc["services"]["mosquitto"]["volumes"]}
     assert mounts["/etc/mosquitto/mosquitto.conf"] == "../mosquitto/mosquitto.conf"
@@ -142,3 +131,59 @@ def test_hub_unit_verifies_with_systemd(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stderr.strip() == ""
+
+
+def _local_sources_exist(compose_dir: Path, doc: Any, generated: set[str]) -> None:
+    """Every bind-mounted file exists (or the documented setup makes it); every named
+    volume is declared."""
+    for service in doc["services"].values():
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if source.startswith("."):
+                made = source in generated or source.startswith("./certs/")
+                assert made or (compose_dir / source).exists(), source
+            else:
+                assert source in doc["volumes"], source
+
+
+def test_compose_nodes_file_structure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docker-compose.nodes.yml: PostgreSQL and two hub nodes, each its own broker login and
+    client id on one shared subscription, both on the same database (structure only)."""
+    compose_dir = DEPLOY_DIR / "compose"
+    doc = _load_yaml(compose_dir / "docker-compose.nodes.yml")
+    if doc is None:
+        pytest.skip("PyYAML is not available to parse docker-compose.nodes.yml")
+    services = doc["services"]
+    assert set(services) == {"mosquitto", "postgres", "hub-a", "hub-b"}
+    base = _load_yaml(compose_dir / "docker-compose.yml")
+    extends = services["mosquitto"]["extends"]
+    assert extends["service"] in _load_yaml(compose_dir / extends["file"])["services"]
+    assert base["services"]["mosquitto"]["volumes"][1].endswith(":/etc/mosquitto/hjem.acl:ro")
+    assert services["mosquitto"]["volumes"] == ["./hjem.acl:/etc/mosquitto/hjem.acl:ro"]
+    assert services["postgres"]["image"].startswith("postgres:")
+    _local_sources_exist(compose_dir, doc, {"./hjem.passwd", "./hjem.acl", "./certs/ca.crt"})
+    nodes = [services["hub-a"], services["hub-b"]]
+    ports = {node["ports"][0].rsplit(":", 1)[0] for node in nodes}
+    assert len(ports) == 2, "each node's dashboard on a port of its own"
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    for name, node in zip(("hub-a", "hub-b"), nodes, strict=True):
+        assert node["depends_on"]["postgres"]["condition"] == "service_healthy"
+        build = node["build"]
+        assert (compose_dir / build["context"] / build["dockerfile"]).resolve().exists()
+        for extra in build["args"]["EXTRAS"].split(","):
+            assert extra in extras["optional-dependencies"], extra
+        env = node["environment"]
+        assert env["HJEM_HUB_MQTT__USERNAME"] == env["HJEM_HUB_MQTT__CLIENT_ID"] == name
+        assert env["HJEM_HUB_STORE__POSTGRESQL__DSN"].endswith("@postgres:5432/hjem")
+        for key, value in env.items():
+            monkeypatch.setenv(key, value.replace("${", "").replace("}", ""))
+        settings = load_settings(compose_dir / "hub-node.toml")
+        assert (settings.mqtt.username, settings.mqtt.client_id) == (name, name)
+        assert (settings.mqtt.protocol, settings.mqtt.shared_group) == ("5", "hjem-hub")
+        assert settings.store.kind == "postgresql"
+        assert settings.mqtt.tls is not None
+        mounts = {v.split(":")[1] for v in node["volumes"]}
+        tls = settings.mqtt.tls
+        assert {str(tls.ca_file), str(tls.cert_file), str(tls.key_file)} <= mounts
+        assert "/etc/hjem/hub.toml" in mounts
+        assert any(f"/clients/{name}.key:" in v for v in node["volumes"])
