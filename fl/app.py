@@ -112,7 +112,10 @@ class HubClient(NumPyClient):
             prox_mu=float(config.get("proximal_mu", 0.0)),
         )
         new = train(parameters[0].astype(float), self.samples.x, self.samples.y, cfg)
-        weight = 1 if self.uniform_weight else min(len(self.samples), MAX_WEIGHT)
+        # Uniform weights are MAX_WEIGHT, not 1: SecAgg+ quantises weight/MAX_WEIGHT x
+        # parameters, so a weight of 1 left ~1.3 levels per unit (the average in steps of
+        # 0.38, a trained weight often rounded to exactly 0).
+        weight = MAX_WEIGHT if self.uniform_weight else min(len(self.samples), MAX_WEIGHT)
         return [new], max(weight, 1), {}
 
     def evaluate(
@@ -236,7 +239,11 @@ class ScreenedSecAggPlus(SecAggPlusWorkflow):
 
     def unmask_stage(self, grid: Grid, context: LegacyContext, state: Any) -> bool:
         summed = len(state.legacy_results)
+        before = context.state.array_records.get(MAIN_PARAMS_RECORD)
         ok = bool(super().unmask_stage(grid, context, state))
+        if ok and context.state.array_records.get(MAIN_PARAMS_RECORD) is before:
+            log.error("round summed %s updates but the strategy kept the old model", summed)
+            ok = False  # the global model is unchanged: a failed round, not a summed one
         self.rounds.append({"summed": summed if ok else 0, "refused": self._refused})
         return ok
 

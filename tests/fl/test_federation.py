@@ -81,7 +81,7 @@ def test_refused_update_and_dropout_do_not_stall_or_corrupt_rounds(tmp_path: Pat
     allowed = {getattr(Key, k) for k in sent}
     for r in records:
         assert all(n == 0 for n in r["arrays"].values()), r  # no parameters in clear
-        # a count of samples (1 under DP), nothing measured
+        # a count of samples (a fixed weight under DP), nothing measured
         assert set(r["metrics"]) <= {"fitres.num_examples", "fitres.metrics"}, r
         assert not r["metrics"].get("fitres.metrics"), r
         assert set(r["configs"]) <= {"secaggplus_configs", "fitres.status", "fitres.metrics"}, r
