@@ -51,6 +51,22 @@ class AlertFeed:
         self.evaluated = 0
         """Observations this process evaluated from the feed (for status and tests)."""
 
+    def start(self) -> None:
+        """Fix the first position (the newest stored observation) if the feed has none.
+
+        Called when the hub opens, before ingest: what is stored from then on is evaluated,
+        whenever this or another node comes to lead (set only on first leadership, the
+        readings stored in the second before it were never evaluated). Another node that
+        fixed it at the same moment wins; its position stands."""
+        if self.engine.state.position(OBSERVATIONS) is not None:
+            return
+        try:
+            with self.engine.unit(OBSERVATIONS, self.store.last_stored(), after=None):
+                pass
+        except StorageError:
+            if self.engine.state.position(OBSERVATIONS) is None:
+                raise
+
     def position(self) -> int:
         """The number of the last observation evaluated (a first start: the newest)."""
         position = self.engine.state.position(OBSERVATIONS)

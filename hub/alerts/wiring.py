@@ -221,6 +221,7 @@ def build_alerts(
     feed = None
     if store is not None and _numbers(store):
         feed = engine.feed = AlertFeed(engine, store, directory.inputs)
+        feed.start()  # before ingest: nothing stored from now on escapes evaluation
     gateway_feed = None
     if gateways is not None and gateways.journal:
         gateway_feed = engine.gateway_feed = GatewayFeed(engine, gateways, directory.change)

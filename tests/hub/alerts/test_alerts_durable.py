@@ -259,3 +259,20 @@ def test_two_nodes_on_one_feed_evaluate_each_observation_once(tmp_path: Path) ->
         ("spo2-low", "refire"),
     ]
     assert leader.feed.evaluated + standby.feed.evaluated == 5
+
+
+def test_readings_stored_before_any_node_leads_are_evaluated(tmp_path: Path) -> None:
+    """The first position is fixed when a hub opens (before ingest), not when a node first
+    leads: a fall stored in the second before leadership is still evaluated."""
+    db = tmp_path / "hub.sqlite3"
+    clock = ManualClock(T0)
+    ingest = SqliteStore(open_db(db))
+    ingest.write(_stored(item(obs("spo2", "97", at=T0))))  # before this hub had alerts
+    node = FedNode(db, RULES.replace("pending_seconds = 120", "pending_seconds = 0"), clock)
+    node.feed.start()  # the hub opens: the newest stored observation is the start
+    other = FedNode(db, RULES, clock)
+    other.feed.start()  # a second node opening at once keeps the first one's position
+    assert other.feed.position() == node.feed.position() == 1
+    ingest.write(_stored(_fall(T0)))  # stored before any node leads
+    assert node.feed.drain() == 1  # the first leadership evaluates it
+    assert [e.rule for e in node.events] == ["fall"]
