@@ -25,6 +25,13 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "bench.ingest:ingest_throughput",
         "hub MQTT ingest end to end (validated, committed, acked) vs a raw paho QoS 1 subscriber",
     ),
+    "failover": (
+        "bench.failover:failover",
+        (
+            "two hub processes on PostgreSQL, the alert leader SIGKILLed: kill -> first alert"
+            " evaluated on the new leader, p50/max, vs the same probe with no kill"
+        ),
+    ),
     "schema-validate": (
         "bench.schema_validate:validate_throughput",
         "batch validation, observations/s, vs jsonschema on the same payloads",
@@ -46,8 +53,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     ),
     "fhir-push": (
         "bench.fhir_push:push_throughput",
-        "FHIR push exporter, obs/s stored -> confirmed by Medplum, vs the same Bundles posted"
-        " directly",
+        (
+            "FHIR push exporter, obs/s stored -> confirmed by Medplum, vs the same Bundles"
+            " posted directly"
+        ),
     ),
     "synth-cohort": (
         "bench.synth_cohort:cohort",

@@ -30,6 +30,7 @@ TINY = {
     "HJEM_BENCH_SYNTH": "20x3",
     "HJEM_BENCH_FHIR": "1200",
     "HJEM_BENCH_PUSH": "20",
+    "HJEM_BENCH_FAILOVER_KILLS": "2",
 }
 """Sizes for the smoke run; every knob a benchmark reads from the environment."""
 
@@ -70,6 +71,10 @@ ROWS: dict[str, list[tuple[str, int]]] = {
         ("CPU per observation: hub", 2),
         *((f"CPU per observation, {name}:", 3) for name in ("hub postgresql", "2 hubs postgresql")),
         ("alerts evaluated, hub postgresql alerts:", 2),
+    ],
+    "failover": [
+        ("failover: leader SIGKILLed -> first alert on the new leader", 4),
+        ("peer: no kill, the same probe published -> alert", 4),
     ],
     "schema-validate": [
         ("1", 3),
