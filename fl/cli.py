@@ -85,16 +85,24 @@ def _supernode(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from fl.deploy import LinkPorts, flwr_env, register_node, submit_run, superlink_command
+    from fl.deploy import (
+        LinkPorts,
+        flwr_env,
+        register_node,
+        submit_run,
+        superlink_command,
+        wait_for_superlink,
+    )
 
     ports = LinkPorts(host=args.host, http=args.port, health=args.health_port)
     env = flwr_env(args.state / "flwr-home", args.certs / "ca.crt", ports)
     args.state.mkdir(parents=True, exist_ok=True)
     link = subprocess.Popen(superlink_command(args.certs, args.state, ports), env=env)  # noqa: S603
     try:
-        time.sleep(4)
-        if link.poll() is not None:
-            raise CliError(f"the SuperLink ended at once (exit {link.returncode})")
+        try:
+            wait_for_superlink(link, ports)
+        except RuntimeError as exc:
+            raise CliError(str(exc)) from exc
         for key in args.node_key:
             register_node(key, env, key.stem)
         out = args.state / f"result-{int(time.time())}.json"

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +30,7 @@ __all__ = [
     "submit_run",
     "superlink_command",
     "supernode_command",
+    "wait_for_superlink",
 ]
 
 APP_DIR = Path(__file__).resolve().parent / "flwr_app"
@@ -52,6 +55,23 @@ class LinkPorts:
 def _bin(name: str) -> str:
     beside = Path(sys.executable).parent / name
     return str(beside) if beside.exists() else (shutil.which(name) or name)
+
+
+def wait_for_superlink(
+    link: subprocess.Popen[bytes], ports: LinkPorts, timeout: float = 120.0
+) -> None:
+    """Return once the SuperLink ``link`` accepts connections on its port (seconds, far
+    longer on a loaded machine); raise if it ends first or is not up after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if link.poll() is not None:
+            raise RuntimeError(f"the SuperLink ended at once (exit {link.returncode})")
+        try:
+            with socket.create_connection((ports.host, ports.http), timeout=1.0):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"the SuperLink does not listen on {ports.address} after {timeout:.0f} s")
 
 
 def make_node_keys(directory: Path, name: str) -> tuple[Path, Path]:

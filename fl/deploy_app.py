@@ -56,5 +56,7 @@ server_app = ServerApp()
 def _main(grid: Grid, context: Context) -> None:
     result: FedResult = run_server(grid, context, _config(context))
     out = str(context.run_config.get("out", ""))
-    if out:
-        Path(out).write_text(result.to_json())
+    if out:  # whole or not at all: whoever waits for the file reads it once it exists
+        part = Path(f"{out}.part")
+        part.write_text(result.to_json())
+        part.replace(out)
