@@ -105,6 +105,8 @@ class PostgresLeadership(Leadership):
         self.key = key
         self.poll_s = poll_s
         self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
+        self.twins = 0
+        """Other sessions contending under this node's name when it last connected."""
 
     async def _close(self) -> None:
         await self._drop()
@@ -125,7 +127,26 @@ class PostgresLeadership(Leadership):
                 application_name=f"{_APP_PREFIX}{self.node}"[:63],
                 options=_KEEPALIVES,
             )
+            await self._check_twin(self._conn)
         return self._conn
+
+    async def _check_twin(self, conn: psycopg.AsyncConnection[tuple[object, ...]]) -> None:
+        """Log an error when another session contends under this node's name: two hub nodes
+        with one ``mqtt.client_id`` (a copied configuration) take each other's MQTT session
+        and cannot be told apart here. (A node restarted at once after it was killed can
+        meet its old session for a moment, until the server notices it is gone.)"""
+        cur = await conn.execute(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name ="
+            " current_setting('application_name') AND pid <> pg_backend_pid()"
+        )
+        row = await cur.fetchone()
+        self.twins = int(str(row[0])) if row else 0
+        if self.twins:
+            log.error(
+                "leadership: another hub node contends as %r on this database: give each node"
+                " its own mqtt.client_id",
+                self.node,
+            )
 
     async def _try(self) -> bool:
         """Take the lock, or (as the leader) make sure it is still held."""

@@ -111,3 +111,16 @@ async def test_a_leader_that_stops_hands_over(postgres_dsn: str) -> None:
         assert not leader.leadership.leading
         await _until(lambda: _leaders(nodes) != [], "the other node to take over")
         assert _leaders(nodes) == [n.leadership.node for n in nodes if n is not leader]
+
+
+async def test_two_nodes_with_one_name_are_reported(
+    postgres_dsn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A copied configuration (one mqtt.client_id on two nodes) is named in the log."""
+    async with _contenders(postgres_dsn, "hub-a") as first:
+        await _until(lambda: _leaders(first) == ["hub-a"], "hub-a to lead")
+        assert first[0].leadership.twins == 0
+        async with _contenders(postgres_dsn, "hub-a") as second:
+            await _until(lambda: second[0].leadership.twins == 1, "the twin to be seen")
+    assert "another hub node contends as 'hub-a'" in caplog.text
+    assert "its own mqtt.client_id" in caplog.text
