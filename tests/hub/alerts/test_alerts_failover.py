@@ -71,6 +71,7 @@ async def _node(
     try:
         engine = DurableEngine(parse_rules(rules), AlertStore(conn), clock, EngineState(conn))
         feed = engine.feed = AlertFeed(engine, store, _inputs)
+        feed.start()  # as the hub opens it (hub/alerts/wiring.py): before anything is stored
         gateways = Gateways(conn, journal=True)
         Registry(conn)  # its tables, which the read model reads
         directory = Directory(ReadModel(conn))
