@@ -17,7 +17,8 @@ same alert follows with its own notification).
 
 A lost connection is opened again (backoff 0.5 s to 10 s); on reconnecting, the changes
 committed meanwhile are read from the audit log (by its numbering, with a margin for
-numbers committed out of order) and passed on, so a stream misses none. SQLite (one node)
+numbers committed out of order; at most the newest 1,000) and passed on, so a stream misses
+none. SQLite (one node)
 needs none of this: the engine's listener feeds the broadcaster in the process.
 """
 
@@ -43,6 +44,9 @@ CHANNEL = "hjem_alert"
 """The notification channel of alert changes."""
 CATCH_UP_MARGIN = 64
 """Audit numbers read again after a reconnection (a number can commit after a higher one)."""
+CATCH_UP_MOST = 1000
+"""At most this many of the newest changes are read after a reconnection (a live
+subscriber that falls this far behind is disconnected anyway and reloads)."""
 _KEEPALIVES = "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3"
 _SELECT = (
     "SELECT u.seq, u.alert_id, u.sequence, u.time_us, u.actor, u.from_state, u.to_state,"
@@ -102,7 +106,9 @@ class AlertRelay:
                 self._last = int(row[0]) if row and row[0] is not None else 0
                 return
             self._pass_on(
-                _SELECT + " WHERE u.seq > ? ORDER BY u.seq", (self._last - CATCH_UP_MARGIN,)
+                f"SELECT * FROM ({_SELECT} WHERE u.seq > ? ORDER BY u.seq DESC LIMIT ?) AS c"  # noqa: S608
+                " ORDER BY seq",
+                (self._last - CATCH_UP_MARGIN, CATCH_UP_MOST),
             )
 
     def _on_notify(self, payload: str) -> None:
@@ -110,6 +116,8 @@ class AlertRelay:
         if not sequence.isdigit():
             log.warning("live alerts: a notification %r that names no change", payload[:80])
             return
+        if self._broadcaster.seen(alert_id, int(sequence)):
+            return  # this node's own change, already streamed
         try:
             self._pass_on(
                 _SELECT + " WHERE u.alert_id = ? AND u.sequence = ?", (alert_id, int(sequence))

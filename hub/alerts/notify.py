@@ -100,6 +100,10 @@ class Broadcaster:
         """The latest ``(alert id, sequence)`` passed on: a change that reaches this node
         twice (its own engine, and the database's notification) is passed on once."""
 
+    def seen(self, alert_id: str, sequence: int) -> bool:
+        """Whether this change was passed on already (recently)."""
+        return (alert_id, sequence) in self._seen
+
     def publish(self, event: AlertEvent, organisation: str | None) -> bool:
         """Pass a change to every subscriber; False: it was passed on already."""
         key = (event.alert_id, event.sequence)
