@@ -11,14 +11,15 @@ partitioned by month (:mod:`hub.store.postgresql_parts`):
   constraint: ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` names the rows that are new;
 * ``sample`` and ``rollup`` — components and 5-minute/1-hour roll-ups of the new rows only.
 
-A write is one transaction of five round trips whatever the batch size: the observations
-go by binary ``COPY`` (encoded by psycopg in C) into a temporary stage of the session, one
-statement moves them into ``observation`` (numbered, ``ON CONFLICT DO NOTHING``) and says
-how many were new, then the new rows' messages and samples go by ``COPY`` and their roll-ups
-as arrays. (Arrays of text for everything cost the hub about 13 µs and PostgreSQL 11 µs per
-observation, against 5 and 8.5 this way; ``hjem bench ingest``.) :meth:`PostgresStore.write_new` returns only after PostgreSQL committed, so the
-caller acknowledges nothing that a refused commit lost (:class:`~hub.ingest.commit.Ingestor`
-runs it inside its SQLite transaction and acknowledges after both). Retention drops whole
+A write is one transaction of a few statements whatever the batch size: the observations go
+by binary ``COPY`` (encoded by psycopg in C) into a temporary stage of the session, one
+statement moves them into ``observation`` (numbered, ``ON CONFLICT DO NOTHING``) and says how
+many were new, then the new rows' messages and samples go by ``COPY`` and their roll-ups as
+arrays (arrays of text for everything cost the hub about 13 µs and PostgreSQL 11 µs per
+observation, against 5 and 8.5 this way). :meth:`PostgresStore.write_new` returns only after
+PostgreSQL committed, so the caller acknowledges nothing that a refused commit lost
+(:class:`~hub.ingest.commit.Ingestor` runs it inside its own transaction and acknowledges
+after both). Retention drops whole
 monthly partitions.
 """
 

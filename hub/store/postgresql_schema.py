@@ -127,12 +127,15 @@ COPY_SAMPLES = (
 """Messages and samples of the new observations, copied straight into their tables."""
 
 STORED_SINCE = (
-    "SELECT o.json, o.message, m.payload, m.encoding, o.position, o.publisher, o.resident_id,"
-    " o.received_us, o.number FROM observation o LEFT JOIN message m"
-    " ON m.received_us = o.received_us AND m.id = o.message"
-    " WHERE o.number > %s ORDER BY o.number LIMIT %s"
+    "SELECT o.json, o.message, CASE WHEN o.number = min(o.number) OVER (PARTITION BY"
+    " o.received_us, o.message) THEN m.payload END, m.encoding, o.position, o.publisher,"
+    " o.resident_id, o.received_us, o.number FROM (SELECT * FROM observation"
+    " WHERE number > %s ORDER BY number LIMIT %s) o LEFT JOIN message m"
+    " ON m.received_us = o.received_us AND m.id = o.message ORDER BY o.number"
 )
-"""The observations numbered after a cursor, in number order, with their messages."""
+"""The observations numbered after a cursor, in number order, each message's payload with
+the first of its observations on the page only (read and sent once, not once per
+observation; :func:`~hub.store.sql_reads.decode_observations` keeps it for the others)."""
 
 WRITE_ROLLUPS = (
     "INSERT INTO rollup AS r (width_s, resident_id, code, bucket_us, device_id, n, total,"

@@ -7,7 +7,6 @@ they read them with the same SQL, written with SQLite's ``?`` placeholders;
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -99,20 +98,31 @@ OBSERVATIONS_SQL = (
 def decode_observations(
     rows: Iterable[Any], inflate: Callable[[bytes, str | None], bytes]
 ) -> list[StoredObservation]:
-    """Observations as received, from ``OBSERVATIONS_SQL``'s rows (each message decoded once)."""
+    """Observations as received, from ``OBSERVATIONS_SQL``'s rows, as readings
+    (:func:`stored_reading`); each message is inflated and split into its observations' JSON
+    once, and only the observations asked for are decoded."""
     out = []
-    batches: dict[int, list[object]] = {}
+    batches: dict[int, list[msgspec.Raw]] = {}
     for text, message, payload, encoding, position, publisher, resident, received in rows:
         if text is not None:
-            obs = Observation.model_validate_json(text)
+            reading = stored_reading(text)
         else:
             found = batches.get(message)
             if found is None:
-                found = json.loads(inflate(bytes(payload), encoding))["observations"]
+                found = _MESSAGE.decode(inflate(bytes(payload), encoding)).observations
                 batches[message] = found
-            obs = Observation.model_validate(found[position])
-        out.append(StoredObservation(obs, publisher, resident, from_micros(received)))
+            reading = stored_reading(found[position])
+        out.append(StoredObservation(reading, publisher, resident, from_micros(received)))
     return out
+
+
+class _Message(msgspec.Struct):
+    """A stored message's observations, each as its JSON text (other fields ignored)."""
+
+    observations: list[msgspec.Raw]
+
+
+_MESSAGE = msgspec.json.Decoder(_Message)
 
 
 _READING = msgspec.json.Decoder(Reading)

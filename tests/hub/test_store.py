@@ -278,6 +278,24 @@ def test_stored_since_numbers_in_commit_order_payloads_included(store: Store) ->
     assert store.stored_since(numbers[-1], 10) == []
 
 
+def test_stored_since_pages_that_cut_messages_read_every_observation(store: Store) -> None:
+    """Pages of every size over two messages' observations (one deflated, one not) and one
+    stored as its own JSON: each page decodes what it holds, whichever of a message's
+    observations it starts with (the payload comes once per message and page)."""
+    large = _batch_items("m-large", [m / 4 for m in range(20)])
+    small = _batch_items("m-small", [7, 8, 9])
+    store.write([*large[:7], *small[:2], temp(30, "36.9"), *large[7:], small[2]])
+    wanted = [
+        i.observation for i in [*large[:7], *small[:2], temp(30, "36.9"), *large[7:], small[2]]
+    ]
+    for size in (1, 2, 3, 5, 8, 24):
+        read, cursor = [], 0
+        while page := store.stored_since(cursor, size):
+            read += [item.observation for _, item in page]
+            cursor = page[-1][0]
+        assert read == wanted, size
+
+
 def test_numbers_are_not_given_out_again_after_retention(store: Store) -> None:
     store.write([temp(0, "36.1"), temp(1, "36.2")])
     top = store.last_stored()
