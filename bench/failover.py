@@ -7,7 +7,8 @@ second). ``HJEM_BENCH_FAILOVER_KILLS`` times (default 10): the leader is killed 
 a body temperature of 39.5 °C of a resident who has no alert yet is published at once, and
 the time from the kill until that resident's alert is in the database is measured (the
 survivor ingests it, takes the lead and evaluates it); then the killed node is started again
-and joins as a follower. Side by side, the peer: the same probe with both nodes running
+and joins as a follower; the next kill comes 1-2 s later (a random point of the follower's
+one-second cycle of trying the lock). Side by side, the peer: the same probe with both nodes running
 (published -> alert on the leader that has led all along), as many times. Each probe goes
 in two messages (see :func:`_probe`).
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -48,6 +50,8 @@ clear_value = 38.0
 severity = "medium"
 """
 DEADLINE_S = 120.0
+POLL_S = 1.0
+"""How often a follower tries to take the lead (hub.leadership.PostgresLeadership)."""
 
 
 @dataclass
@@ -188,9 +192,13 @@ def _timed_probe(port: int, alerts: _Alerts, index: int, resident: str) -> float
 def _kills(port: int, dsn: str, nodes: dict[str, _Node], residents: list[str]) -> list[float]:
     alerts = _Alerts(dsn)
     took = []
+    phase = random.Random(17)  # noqa: S311 - a benchmark's spacing, not a secret
     try:
         for kill in range(KILLS):
             _until(lambda: _leader(dsn) in nodes, "a leader", 0.1)
+            # The follower tries the lock every second from its start: kill at a random
+            # point of its cycle, not just after the restart (its first try comes at once).
+            time.sleep(phase.uniform(POLL_S, 2 * POLL_S))
             leader = nodes[str(_leader(dsn))]
             leader.kill()
             took.append(_timed_probe(port, alerts, kill, residents[kill]))
