@@ -26,7 +26,6 @@ monthly partitions.
 from __future__ import annotations
 
 import secrets
-import weakref
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -129,8 +128,6 @@ class PostgresStore(TimeSeriesStore):
         self._retention = retention or RetentionSettings()
         self._parts = Partitions()
         self._owns_pool = False
-        self._staged: weakref.WeakSet[psycopg.Connection] = weakref.WeakSet()
-        """Pool connections whose session has the observation stage (a temporary table)."""
         now = to_micros(utcnow())
         ahead = months_of([now, now + 32 * 86_400_000_000])  # this month and the next
         try:
@@ -179,22 +176,20 @@ class PostgresStore(TimeSeriesStore):
             with self._pool.connection() as conn:
                 self._parts.create(conn, rows.months())
                 with conn.transaction():
-                    new = self._insert(conn, unique, rows)
-                self._staged.add(conn)  # committed: the session's stage exists from now on
-                return new
+                    return self._insert(conn, unique, rows)
         except psycopg.errors.CheckViolation:
             raise
         except psycopg.Error as exc:
             raise _error("write", exc) from exc
 
+    @staticmethod
     def _insert(
-        self, conn: psycopg.Connection, unique: list[StoredObservation], rows: _Rows
+        conn: psycopg.Connection, unique: list[StoredObservation], rows: _Rows
     ) -> list[StoredObservation]:
         """Copy the observations into the session's stage, move the new ones into
         ``observation`` (numbered), then copy their messages and samples and add their
         roll-ups: five round trips whatever the batch size, in the caller's transaction."""
-        if conn not in self._staged:
-            conn.execute(STAGE)
+        conn.execute(STAGE)  # each time: a session (behind a pooler) may not have it yet
         with conn.cursor() as cur:
             _copy(cur, COPY_STAGE, STAGE_TYPES, rows.observations, seq=True)
             cur.execute(INSERT_STAGED, {"count": len(unique)})
