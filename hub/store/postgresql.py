@@ -188,7 +188,8 @@ class PostgresStore(TimeSeriesStore):
     ) -> list[StoredObservation]:
         """Copy the observations into the session's stage, move the new ones into
         ``observation`` (numbered), then copy their messages and samples and add their
-        roll-ups: five round trips whatever the batch size, in the caller's transaction."""
+        roll-ups: six statements at most whatever the batch size, in the caller's
+        transaction."""
         conn.execute(STAGE)  # each time: a session (behind a pooler) may not have it yet
         with conn.cursor() as cur:
             _copy(cur, COPY_STAGE, STAGE_TYPES, rows.observations, seq=True)
