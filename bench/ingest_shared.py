@@ -235,7 +235,12 @@ def run_hubs(
             proc.wait(60)
     for spec in specs:
         _forget_session(spec.port, spec.client_id)
-    hub = [tree_cpu(after, p.pid) for p in procs]
+    # Each hub process's own CPU from "go" (its imports before are left out), its relay's
+    # (started after "go") all of it.
+    hub = [
+        (tree_cpu(after, p.pid)[0] - tree_cpu(before, p.pid)[0], tree_cpu(after, p.pid)[1])
+        for p in procs
+    ]
     server = 0.0
     if server_pid is not None:
         server = sum(tree_cpu(after, server_pid)) - sum(tree_cpu(before, server_pid))
