@@ -222,6 +222,26 @@ def test_observations_of_messages_are_read_back_as_received(store: Store) -> Non
     )
 
 
+def test_a_write_of_old_and_new_messages_stores_the_new_ones_whole(store: Store) -> None:
+    """A redelivered message and a new one in one write: only the new observations count,
+    their message is kept (they read back from it), the roll-ups count each reading once."""
+    old = _batch_items("m-old", [m / 4 for m in range(20)])
+    new = _batch_items("m-new", [10 + m / 4 for m in range(20)])
+    assert len(store.write_new(old[:12])) == 12
+    stored = store.write_new([*old, *new])
+    assert [i.key for i in stored] == [i.key for i in [*old[12:], *new]]
+    full = store.observations(resident_id="r-a", start=T0, end=T0 + timedelta(hours=1))
+    assert [o.observation for o in full] == [i.observation for i in [*old, *new]]
+    [bucket] = store.rollup(
+        resident_id="r-a",
+        code=old[0].code,
+        start=T0,
+        end=T0 + timedelta(hours=1),
+        width=timedelta(hours=1),
+    )
+    assert bucket.count == 40
+
+
 def test_a_batch_of_many_devices_and_codes_is_stored_and_counted_once(store: Store) -> None:
     items = [
         StoredObservation(
