@@ -162,7 +162,17 @@ def check_codes(obs: ObservationFields, table: CodesTable) -> list[tuple[str, st
         if mismatches or not obs.components:  # an MDC code the table does not know
             return mismatches
         return _check_components(obs.components, table)
-    code = primary.code
+    return _check_known(obs, rules, mismatches, table)
+
+
+def _check_known(
+    obs: ObservationFields,
+    rules: _CodeRules,
+    mismatches: list[tuple[str, str]],
+    table: CodesTable,
+) -> list[tuple[str, str]]:
+    """The rest of :func:`check_codes` for a first code the table knows (``rules``)."""
+    code = obs.code[0].code
     if obs.value is not None and "quantity" not in rules.kinds:
         return [("value", f"code {code} takes no numeric value (it is {rules.kinds_text})")]
     if obs.value is not None and obs.unit not in rules.units:

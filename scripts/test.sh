@@ -14,6 +14,8 @@ if [ "$(cat "$fhir_server/node_modules/.hjem-lock" 2>/dev/null)" != "$lock_sum" 
   echo "$lock_sum" > "$fhir_server/node_modules/.hjem-lock"
 fi
 export PATH="$PWD/.venv/bin:$PATH"
-echo "== ruff"; ruff check . && ruff format --check .
+# one command a line: under set -e a failure inside an && list does not stop the script
+echo "== ruff"; ruff check .
+ruff format --check .
 echo "== mypy"; mypy
 echo "== pytest"; pytest "$@"

@@ -108,3 +108,33 @@ def test_readme_quick_start_is_two_commands_and_ci_runs_the_test_one() -> None:
     ]
     assert ci == ["exec bash scripts/test.sh"]
     assert "hjem demo" in (ROOT / "scripts" / "demo.sh").read_text()
+
+
+def test_every_step_of_the_test_command_stops_it_when_it_fails(tmp_path: Path) -> None:
+    """scripts/test.sh runs under ``set -e``, which does not stop at a failure inside an
+    ``a && b`` list (the lint step once passed with a ruff error that way): each step is a
+    command of its own. The check runs the script's own steps with ruff and mypy failing."""
+    script = (ROOT / "scripts" / "test.sh").read_text()
+    steps = [
+        ln.split("#")[0].strip()
+        for ln in script.splitlines()
+        if ln.strip() and not ln.lstrip().startswith("#")
+    ]
+    checks = [s for s in steps if any(tool in s for tool in ("ruff", "mypy", "pytest"))]
+    assert len(checks) >= 4, checks
+    assert not [s for s in checks if "&&" in s or "||" in s], checks
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    for tool in ("ruff", "mypy", "pytest"):
+        code = 1 if tool == "ruff" else 0
+        (fake / tool).write_text(f'#!/bin/sh\necho {tool} "$@"\nexit {code}\n')
+        (fake / tool).chmod(0o755)
+    lint = "\n".join(checks)
+    run = subprocess.run(
+        ["bash", "-c", f"set -euo pipefail\nexport PATH={fake}:$PATH\n{lint}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode != 0, run.stdout
+    assert "pytest" not in run.stdout.replace("== pytest", ""), run.stdout
