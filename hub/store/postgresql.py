@@ -26,7 +26,7 @@ monthly partitions.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,7 +38,7 @@ from hub.config import PostgresSettings, RetentionSettings
 from hub.db import from_micros, to_micros
 from hub.errors import StoreError
 from hub.ingest.payloads import inflate, stored_form
-from hub.store.base import Bucket, Sample, StoredObservation, TimeSeriesStore
+from hub.store.base import Sample, StoredObservation, TimeSeriesStore
 from hub.store.postgresql_db import BACKEND, describe, open_pool
 from hub.store.postgresql_parts import Partitions, months_of
 from hub.store.postgresql_schema import (
@@ -56,12 +56,10 @@ from hub.store.postgresql_schema import (
 )
 from hub.store.sql_reads import (
     OBSERVATIONS_SQL,
-    buckets,
+    SqlSeries,
     decode_observations,
     pyformat,
-    rollup_sql,
     subject,
-    values_sql,
 )
 from hub.store.sqlite_rows import SampleRow, component_rows, observation_row, rollup_rows, value_row
 
@@ -117,7 +115,7 @@ class _Rows:
         ]
 
 
-class PostgresStore(TimeSeriesStore):
+class PostgresStore(SqlSeries, TimeSeriesStore):
     """Observations, samples and roll-ups in a PostgreSQL database (through a pool)."""
 
     kind = "postgresql"
@@ -212,35 +210,8 @@ class PostgresStore(TimeSeriesStore):
                 cur.execute(WRITE_ROLLUPS, _columns(rollups, 9))
         return new
 
-    def query(
-        self,
-        *,
-        code: str,
-        start: datetime,
-        end: datetime,
-        resident_id: str | None = None,
-        device_id: str | None = None,
-    ) -> list[Sample]:
-        column, value = subject(resident_id, device_id)
-        rows = self._read(
-            pyformat(f"SELECT * FROM ({values_sql(column)}) v ORDER BY t_us"),  # noqa: S608
-            (value, code, to_micros(start), to_micros(end)) * 2,
-        )
-        return [Sample(from_micros(t), v, u, c, o, d, r or None) for t, v, u, c, o, d, r in rows]
-
-    def rollup(
-        self,
-        *,
-        code: str,
-        start: datetime,
-        end: datetime,
-        width: timedelta,
-        resident_id: str | None = None,
-        device_id: str | None = None,
-    ) -> list[Bucket]:
-        column, value = subject(resident_id, device_id)
-        sql, params = rollup_sql(column, value, code, start, end, width)
-        return buckets(self._read(pyformat(sql), params))
+    def _select(self, sql: str, params: Sequence[object]) -> Iterable[Any]:
+        return self._read(pyformat(sql), params)
 
     def latest(self, resident_id: str) -> dict[str, Sample]:
         rows = self._read(

@@ -7,7 +7,7 @@ they read them with the same SQL, written with SQLite's ``?`` placeholders;
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +15,7 @@ import msgspec
 
 from hub.db import from_micros, to_micros
 from hub.reading import Reading, reading_of
-from hub.store.base import ROLLUP_WIDTHS, Bucket, StoredObservation
+from hub.store.base import ROLLUP_WIDTHS, Bucket, Sample, StoredObservation
 from schemas.models import Observation
 
 __all__ = [
@@ -140,3 +140,41 @@ def stored_reading(text: bytes | str) -> Reading:
     except (msgspec.ValidationError, msgspec.DecodeError, OverflowError):
         return reading_of(Observation.model_validate_json(text))
     return reading
+
+
+class SqlSeries:
+    """``query`` and ``rollup`` of the SQL stores: the same SQL (SQLite's ``?``), run by each
+    store's :meth:`_select`."""
+
+    def _select(self, sql: str, params: Sequence[object]) -> Iterable[Any]:
+        raise NotImplementedError
+
+    def query(
+        self,
+        *,
+        code: str,
+        start: datetime,
+        end: datetime,
+        resident_id: str | None = None,
+        device_id: str | None = None,
+    ) -> list[Sample]:
+        column, value = subject(resident_id, device_id)
+        rows = self._select(
+            f"SELECT * FROM ({values_sql(column)}) v ORDER BY t_us",  # noqa: S608
+            (value, code, to_micros(start), to_micros(end)) * 2,
+        )
+        return [Sample(from_micros(t), v, u, c, o, d, r or None) for t, v, u, c, o, d, r in rows]
+
+    def rollup(
+        self,
+        *,
+        code: str,
+        start: datetime,
+        end: datetime,
+        width: timedelta,
+        resident_id: str | None = None,
+        device_id: str | None = None,
+    ) -> list[Bucket]:
+        column, value = subject(resident_id, device_id)
+        sql, params = rollup_sql(column, value, code, start, end, width)
+        return buckets(self._select(sql, params))

@@ -18,21 +18,20 @@ Retention deletes raw observations and samples after ``raw_days`` and roll-ups a
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from hub.config import RetentionSettings
 from hub.db import from_micros, insert_rows, migrate, to_micros, transaction
 from hub.errors import StoreError
 from hub.ingest.payloads import inflate, stored_form
-from hub.store.base import Bucket, Sample, StoredObservation, TimeSeriesStore
+from hub.store.base import Sample, StoredObservation, TimeSeriesStore
 from hub.store.sql_reads import (
     OBSERVATIONS_SQL,
-    buckets,
+    SqlSeries,
     decode_observations,
-    rollup_sql,
     subject,
-    values_sql,
 )
 from hub.store.sqlite_rows import (
     SampleRow,
@@ -136,7 +135,7 @@ def _inflate(stored: bytes, encoding: str | None) -> bytes:
         raise StoreError("sqlite", "read", str(exc)) from exc
 
 
-class SqliteStore(TimeSeriesStore):
+class SqliteStore(SqlSeries, TimeSeriesStore):
     """Observations, samples and roll-ups in the hub's SQLite database."""
 
     kind = "sqlite"
@@ -255,35 +254,8 @@ class SqliteStore(TimeSeriesStore):
                 rollup_rows(values),
             )
 
-    def query(
-        self,
-        *,
-        code: str,
-        start: datetime,
-        end: datetime,
-        resident_id: str | None = None,
-        device_id: str | None = None,
-    ) -> list[Sample]:
-        column, value = subject(resident_id, device_id)
-        rows = self._conn.execute(
-            f"SELECT * FROM ({values_sql(column)}) v ORDER BY t_us",  # noqa: S608
-            (value, code, to_micros(start), to_micros(end)) * 2,
-        )
-        return [Sample(from_micros(t), v, u, c, o, d, r or None) for t, v, u, c, o, d, r in rows]
-
-    def rollup(
-        self,
-        *,
-        code: str,
-        start: datetime,
-        end: datetime,
-        width: timedelta,
-        resident_id: str | None = None,
-        device_id: str | None = None,
-    ) -> list[Bucket]:
-        column, value = subject(resident_id, device_id)
-        sql, params = rollup_sql(column, value, code, start, end, width)
-        return buckets(self._conn.execute(sql, params))
+    def _select(self, sql: str, params: Sequence[object]) -> Iterable[Any]:
+        return self._conn.execute(sql, params)
 
     def latest(self, resident_id: str) -> dict[str, Sample]:
         rows = self._conn.execute(
