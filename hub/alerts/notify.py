@@ -19,7 +19,7 @@ import httpx
 
 from foundation.clock import Clock
 from foundation.waiting import wait_for
-from hub.alerts.errors import AlertsError
+from hub.alerts.errors import STORE_ERRORS, AlertsError
 from hub.alerts.store import AlertStore, OutboxItem
 from schemas.models import AlertEvent
 from schemas.topics import alert_topic
@@ -283,9 +283,14 @@ class OutboxDispatcher:
         """Deliver until cancelled; wakes on :attr:`wake` or when a retry falls due."""
         while True:
             self.wake.clear()
-            await self.run_once()
-            due = self._store.next_due(self._sender.channel)
             wait = poll_seconds
+            try:
+                await self.run_once()
+                due = self._store.next_due(self._sender.channel)
+            except STORE_ERRORS as exc:  # the database is away: the status reports it
+                channel = self._sender.channel
+                log.warning("notifications via %s wait for the store: %s", channel, exc)
+                due = None
             if due is not None:
                 wait = max(0.0, min(wait, (due - self._clock()).total_seconds()))
             with contextlib.suppress(TimeoutError):

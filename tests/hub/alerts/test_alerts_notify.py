@@ -18,6 +18,7 @@ import pytest
 
 from foundation.settings import BrokerSettings
 from hjem.mosquitto import Mosquitto
+from hub.alerts.errors import StorageError
 from hub.alerts.notify import (
     ASSIGNEE_HEADER,
     SIGNATURE_HEADER,
@@ -219,3 +220,39 @@ async def test_webhook_delivery_through_the_service(tmp_path: Path, receiver: _R
     # the receiver learns whom to page (the escalation step's responder); the actor is in the body
     assert [h[ASSIGNEE_HEADER] for h, _, _ in receiver.requests] == ["team:night", "team:night"]
     assert bodies[1]["actor"] == "nurse"
+
+
+async def test_the_outbox_waits_out_a_store_that_is_away(
+    tmp_path: Path, receiver: _Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database outage (PostgreSQL restarted) makes the outbox's reads fail; the dispatcher
+    waits for the store instead of ending (which stopped the whole hub), then delivers."""
+    h = Harness(tmp_path / "hub.db", RULES)
+    h.engine.channels = ("webhook",)
+    _fall(h)
+    store = h.engine.store
+    real = store.due
+    failures = [2]
+
+    def flaky(*args: object, **kwargs: object) -> object:
+        if failures[0]:
+            failures[0] -= 1
+            raise StorageError("alert store outbox due: connection refused")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "due", flaky)
+    receiver.failures = 0
+    async with httpx.AsyncClient(trust_env=False) as client:
+        sender = WebhookSender(receiver.url, SECRET, client, h.clock)
+        dispatcher = OutboxDispatcher(store, sender, h.clock, Backoff(base_seconds=5))
+        running = asyncio.create_task(dispatcher.run(poll_seconds=0.05))
+        try:
+            for _ in range(200):
+                if receiver.requests:
+                    break
+                await asyncio.sleep(0.05)
+            assert not running.done(), running
+        finally:
+            running.cancel()
+    assert failures == [0]
+    assert [code for _, _, code in receiver.requests] == [204]
